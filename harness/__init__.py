@@ -1,0 +1,3 @@
+"""Orchestration: scenario model, load plan, Locust glue, probes, faults, verdicts, CLI."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Subcommands of `callproof`; one module per command, light imports only."""

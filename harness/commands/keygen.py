@@ -1,0 +1,16 @@
+"""`callproof keygen`."""
+
+from __future__ import annotations
+
+import argparse
+
+from harness.errors import ExitCode
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def main(args: argparse.Namespace) -> int:
+    print("callproof keygen: not built yet")
+    return ExitCode.HARNESS_ERROR

@@ -1,0 +1,16 @@
+"""`callproof scenarios`."""
+
+from __future__ import annotations
+
+import argparse
+
+from harness.errors import ExitCode
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def main(args: argparse.Namespace) -> int:
+    print("callproof scenarios: not built yet")
+    return ExitCode.HARNESS_ERROR

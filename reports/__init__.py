@@ -1,0 +1,1 @@
+"""Evidence bundle: manifest, signature, summary and report rendering (HTML, PDF, JUnit)."""

@@ -1,0 +1,41 @@
+"""Reading the JSON-lines files of an output folder.
+
+A run killed mid-write leaves a truncated last line: it is skipped (and
+counted), never an error. A bad line elsewhere is corruption and is an error.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+from reports import layout
+
+
+class RecordsError(ValueError):
+    """A records file is corrupt (not just a truncated last line)."""
+
+
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """Yield each JSON object in `path`; a missing file yields nothing."""
+    try:
+        lines = Path(path).read_bytes().split(b"\n")
+    except FileNotFoundError:
+        return
+    last = len(lines) - 1
+    for number, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            yield json.loads(line)
+        except ValueError:
+            if number == last:  # truncated by a kill mid-write
+                return
+            raise RecordsError(f"{path}: line {number + 1} is not JSON") from None
+
+
+def load_calls(folder: Path) -> list["CallRecord"]:  # noqa: F821 - imported lazily
+    from sip.records import CallRecord
+
+    return [CallRecord.from_dict(d) for d in read_jsonl(Path(folder) / layout.CALLS)]

@@ -1,0 +1,1 @@
+"""Scenario files shipped with callproof (installed as harness.scenario_files)."""

@@ -1,0 +1,117 @@
+"""What one finished call leaves behind: a frozen `CallRecord`.
+
+Records cross process boundaries as JSON (one line per call in calls.jsonl),
+so every field is a plain value; `to_dict`/`from_dict` are exact inverses.
+
+Times: `invite_utc` is the wall clock (UTC, ISO 8601) when the INVITE was
+sent; every other instant is milliseconds after the INVITE, measured with the
+monotonic clock of the process that runs the SIP stack.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Any
+
+
+class Failure(str, enum.Enum):
+    """Why a call did not complete as planned: a closed list (SIPp's stat.cpp style)."""
+
+    NO_ANSWER = "no_answer"  # we cancelled after the ring timeout
+    ABANDONED = "abandoned"  # the caller's patience ran out while queued
+    REJECTED = "rejected"  # the target sent a final 3xx-6xx (see `final_code`)
+    TIMEOUT = "timeout"  # no response at all before the ring timeout / Timer B
+    TRANSPORT_ERROR = "transport_error"  # the request could not be sent or delivered
+    MEDIA_TIMEOUT = "media_timeout"  # answered, but no RTP arrived
+
+
+@dataclasses.dataclass(frozen=True)
+class MediaStats:
+    """pjsua2 `getStreamStat` of the call's audio stream, summed over the stream's lifetimes.
+
+    rx_* is what we received (RFC 3550 receiver side, our own count); tx_* is what the
+    peer reported about our stream in its RTCP receiver reports. `rtt_ms` is None when
+    the peer sent no RTCP RR (SIPp's echo sends none).
+    """
+
+    codec: str  # e.g. "PCMU/8000"
+    clock_rate: int
+    ptime_ms: int
+    rx_packets: int
+    rx_lost: int
+    rx_dup: int
+    rx_discard: int  # late/early, discarded by the RTP session
+    rx_jitter_mean_ms: float
+    rx_jitter_max_ms: float
+    rx_loss_bursts: int  # runs of consecutive lost packets (pjmedia loss_period.n)
+    tx_packets: int
+    tx_lost: int  # as reported by the peer's RR; 0 when it sent none
+    tx_jitter_mean_ms: float | None
+    rtcp_rr_received: int
+    rtt_ms: float | None  # mean RTT from RR LSR/DLSR (RFC 3550 6.4.1)
+    rtt_max_ms: float | None
+    jbuf_delay_ms: float  # jitter-buffer average delay
+    jbuf_lost: int
+    jbuf_discard: int
+    jbuf_empty: int
+    srtp: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class CallRecord:
+    call_id: str  # SIP Call-ID
+    target: str
+    invite_utc: str  # ISO 8601, UTC, microseconds
+    # Milliseconds after the INVITE, monotonic. None when the event did not happen.
+    provisional_ms: tuple[tuple[int, float], ...]  # (status code, ms) for each 1xx received
+    final_ms: float | None  # first final response received (any code)
+    ack_ms: float | None
+    answer_ms: float | None  # 200 OK to the INVITE
+    agent_ms: float | None  # the agent's in-band pickup marker arrived (queues, IVRs)
+    cancel_ms: float | None
+    bye_ms: float | None  # BYE sent by us or received from the peer
+    bye_response_ms: float | None  # response to our BYE
+    end_ms: float  # the call's last event
+    final_code: int | None  # final SIP status of the INVITE; None when none arrived
+    final_reason: str
+    failure: Failure | None  # None: the call completed as planned
+    hangup_by: str | None  # "caller" | "callee" | None (never answered)
+    dtmf_sent: str = ""
+    dtmf_received: str = ""
+    media: MediaStats | None = None
+    recording: str | None = None  # path of the recorded WAV, relative to the run folder
+    # Set by the load engine, not by the SIP stack:
+    worker: str = ""
+    scheduled_utc: str | None = None  # open-loop arrivals: when the call was due
+    lateness_ms: float | None = None  # actual INVITE minus scheduled time
+    quality: dict[str, Any] | None = None  # rtp_analysis StreamQuality per direction
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def answered(self) -> bool:
+        return self.answer_ms is not None
+
+    @property
+    def setup_ms(self) -> float | None:
+        """RFC 6076 4.1 SRD: INVITE to the first non-100 provisional or the final response."""
+        for code, at in self.provisional_ms:
+            if code > 100:
+                return at
+        return self.final_ms
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["failure"] = self.failure.value if self.failure else None
+        out["provisional_ms"] = [list(p) for p in self.provisional_ms]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CallRecord":
+        fields = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in fields}
+        values["failure"] = Failure(data["failure"]) if data.get("failure") else None
+        values["provisional_ms"] = tuple((int(c), float(t)) for c, t in data.get("provisional_ms", ()))
+        if data.get("media") is not None:
+            values["media"] = MediaStats(**data["media"])
+        return cls(**values)
