@@ -30,18 +30,18 @@ import numpy as np
 if TYPE_CHECKING:
     from harness.scenario import Load, TalkTime
 
-# Stream numbers keep each purpose's draws independent of how many draws the
-# others made (numpy SeedSequence with [seed, stream]).
-_STREAMS = {"arrivals": 1, "talk_time": 2, "handle_time": 3, "record": 4, "probes": 5}
-
 # Floating-point slack for stair boundaries: 5 s into a 20 s ramp of 4 stairs
 # is exactly the second stair, even when 5 * 4 / 20 rounds to 0.9999999999.
 _EPS = 1e-9
 
 
 def rng(seed: int, purpose: str) -> np.random.Generator:
-    """The Generator for one purpose: arrivals, talk_time, handle_time, record, probes."""
-    return np.random.default_rng(np.random.SeedSequence([seed, _STREAMS[purpose]]))
+    """The Generator for one purpose ("arrivals", "talk-time-0", ...).
+
+    Each purpose gets its own stream (numpy SeedSequence of the seed and the
+    purpose's bytes), so its draws do not depend on how many draws others made.
+    """
+    return np.random.default_rng(np.random.SeedSequence([seed, *purpose.encode("utf-8")]))
 
 
 def level(load: Load, t_s: float | np.ndarray) -> float | np.ndarray:

@@ -384,9 +384,13 @@ class _Builder:
     def _apply_overrides(self) -> None:
         uri, duration = self.overrides.target_uri, self.overrides.duration_s
         if uri is not None:
+            if uri != EMBEDDED and _SIP_URI.fullmatch(uri) is None:
+                raise BadInput(
+                    f"--target must be embedded or a SIP URI such as sip:600@pbx.example.com (got {json.dumps(uri)})"
+                )
             problem = None if uri == EMBEDDED else sip_uri_problem(uri)
             if problem:
-                raise BadInput(f"--target {problem.replace('must be a SIP URI', 'must be embedded or a SIP URI')}")
+                raise BadInput(f"--target {problem}")
             self.data["target"] = {**self.data["target"], "uri": uri}
             self.overridden[("target", "uri")] = "--target"
         if duration is not None:

@@ -219,7 +219,8 @@ def _sentence(error: jsonschema.ValidationError, path: KeyPath, when: str) -> st
     name = dotted(path) or "the scenario"
     kind = error.validator
     value = error.validator_value
-    got = f" (got {_show(error.instance)})"
+    # A value written where an environment variable's name belongs may be the secret itself.
+    got = "" if path and str(path[-1]).endswith("_env") else f" (got {_show(error.instance)})"
     suffix = f" when {when}" if when else ""
     if when and (kind == "not" or (kind == "type" and value == "null")):
         return f"{name} does not apply when {when} (remove it)"

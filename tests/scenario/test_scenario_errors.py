@@ -65,6 +65,12 @@ CASES = [
         "line 1: the scenario needs the key call",
     ),
     ("missing key", edit("  max_cps: 10\n", ""), "line 5: load needs the key max_cps"),
+    (
+        "password where a variable name belongs",
+        edit("  uri: embedded", CREDENTIALS.format(user="U", password="'pa$$word!'")),
+        "line 7: target.credentials.password_env must be the name of an environment variable "
+        "(letters, digits and underscores)",
+    ),
     # Wrong types (YAML 1.2: only true/false are booleans)
     (
         "text for a number",
@@ -344,6 +350,7 @@ OVERRIDE_BASE = edit("  duration_s: 30", "  ramp_up_s: 10\n  duration_s: 30\n  r
             ScenarioOverrides(target_uri="pbx"),
             '--target must be embedded or a SIP URI such as sip:600@pbx.example.com (got "pbx")',
         ),
+        (ScenarioOverrides(target_uri="sip:600@pbx:99999"), "--target has port 99999, outside 1-65535"),
         (ScenarioOverrides(duration_s=-1), "--duration must be greater than 0 seconds (got -1)"),
         (
             ScenarioOverrides(duration_s=10),

@@ -207,8 +207,9 @@ def test_fixed_draws_and_longest():
     assert plan.longest_duration_s(TalkTime("exponential", mean_s=90.0, max_s=600.0)) == 600.0
 
 
-def test_streams_are_independent():
-    a = plan.rng(5, "arrivals").uniform(size=4)
-    b = plan.rng(5, "talk_time").uniform(size=4)
-    assert not np.array_equal(a, b)
-    assert np.array_equal(a, plan.rng(5, "arrivals").uniform(size=4))
+def test_streams_are_independent_and_repeatable():
+    draws = {p: plan.rng(5, p).uniform(size=4) for p in ("arrivals", "talk-time-0", "talk-time-1")}
+    assert not np.array_equal(draws["arrivals"], draws["talk-time-0"])
+    assert not np.array_equal(draws["talk-time-0"], draws["talk-time-1"])
+    assert np.array_equal(draws["arrivals"], plan.rng(5, "arrivals").uniform(size=4))
+    assert not np.array_equal(draws["arrivals"], plan.rng(6, "arrivals").uniform(size=4))
