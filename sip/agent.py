@@ -7,7 +7,7 @@ test or a call-center scenario can check what the caller sent.
 
 from __future__ import annotations
 
-import random
+import itertools
 import time
 from typing import Callable
 
@@ -30,7 +30,7 @@ class Agent:
         self.spec = spec
         self._on_record = on_record
         self._spawn = spawn
-        self._rng = random.Random(spec.seed)
+        self._handle_times = itertools.cycle(spec.handle_s) if spec.handle_s else None
         self.calls: set[TrackedCall] = set()
 
     def on_incoming(self, account: pj.Account, call_id: int) -> None:
@@ -67,8 +67,8 @@ class Agent:
             if spec.pickup_marker and not call.ended:
                 # Sent after the ACK: the caller's stream exists by then.
                 call.send_dtmf(spec.pickup_marker, "rfc4733")
-            handle_s = self._rng.uniform(spec.handle_s_min, spec.handle_s_max)
-            if call.wait_until(lambda: call.ended, handle_s if handle_s > 0 else _LONGEST_CALL_S):
+            handle_s = next(self._handle_times) if self._handle_times else _LONGEST_CALL_S
+            if call.wait_until(lambda: call.ended, handle_s):
                 hangup_by = "caller"
             else:
                 hangup_by = "callee"

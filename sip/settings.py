@@ -163,12 +163,10 @@ class AgentSpec:
     """How an auto-answering agent handles each incoming call."""
 
     ring_delay_s: float = 0.0  # 180 Ringing for this long, then 200 OK
-    handle_s_min: float = 0.0  # hang up after a uniform draw in [min, max]; 0/0: wait for BYE
-    handle_s_max: float = 0.0
+    handle_s: tuple[float, ...] = ()  # hang up after these times, in turn; empty: wait for BYE
     mode: str = "echo"  # echo | prompt
     prompt: str | None = None
     pickup_marker: str | None = None  # DTMF token sent right after answering
-    seed: int = 0
 
     def __post_init__(self) -> None:
         if self.mode not in ("echo", "prompt"):
@@ -177,10 +175,11 @@ class AgentSpec:
             raise SipConfigError("agent mode prompt needs a prompt WAV")
         if self.prompt is not None:
             check_wav(self.prompt, "agent prompt")
-        if not 0 <= self.handle_s_min <= self.handle_s_max:
-            raise SipConfigError(
-                f"agent handle time [{self.handle_s_min}, {self.handle_s_max}] s is not a valid range"
-            )
+        object.__setattr__(self, "handle_s", tuple(float(h) for h in self.handle_s))
+        if any(h < 0 for h in self.handle_s):
+            raise SipConfigError("agent handle times must not be negative")
+        if self.ring_delay_s < 0:
+            raise SipConfigError(f"agent ring_delay_s must not be negative (got {self.ring_delay_s})")
         if self.pickup_marker is not None:
             _check_digits(self.pickup_marker, "pickup_marker")
 

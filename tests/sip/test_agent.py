@@ -65,7 +65,7 @@ def test_without_a_prompt_the_recording_is_silent(engines, tmp_path):
 
 def test_agent_rings_then_answers_and_hangs_up_after_its_handle_time(engines):
     agent = engines.start(EngineSettings(
-        name="agent", agent=AgentSpec(ring_delay_s=0.5, handle_s_min=1.0, handle_s_max=1.0)))
+        name="agent", agent=AgentSpec(ring_delay_s=0.5, handle_s=(1.0,))))
     caller = engines.start(EngineSettings(name="caller"))
     record = caller.place(CallSpec(uri=agent_uri(agent), talk_s=10.0)).wait_record(30)
 
