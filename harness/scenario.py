@@ -22,6 +22,7 @@ import dataclasses
 import functools
 import importlib.resources
 import ipaddress
+import itertools
 import json
 import os
 import re
@@ -530,7 +531,7 @@ class _Builder:
             ramp_up_s=x["ramp_up_s"],
             duration_s=x["duration_s"],
             ramp_down_s=x["ramp_down_s"],
-            steps=x["steps"] if x["steps"] is not None else 4,
+            steps=x["steps"],
             spike=spike,
             max_cps=x["max_cps"],
             max_concurrent=x["max_concurrent"],
@@ -629,7 +630,7 @@ class _Builder:
         )
         # pjmedia wants min prefetch <= max prefetch <= max size (-1: its own choice).
         order = [(k, jb[k]) for k in ("min_pre_ms", "max_pre_ms", "max_ms") if jb.get(k, -1) >= 0]
-        for (low_key, low), (high_key, high) in zip(order, order[1:]):
+        for (low_key, low), (high_key, high) in itertools.pairwise(order):
             if low > high:
                 path = p + ("jitter_buffer", high_key)
                 raise self.fail(path, f"{dotted(path)} ({high}) is below media.jitter_buffer.{low_key} ({low})")

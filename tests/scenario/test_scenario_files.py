@@ -48,7 +48,7 @@ def test_the_schema_is_a_valid_2020_12_schema():
 
 def test_the_package_ships_the_repository_folder():
     assert bundled_dir().resolve() == REPO_SCENARIOS
-    assert {p.name for p in FILES} == {"smoke.yaml", "peak-200.yaml", "soak.yaml", "failover.yaml"}
+    assert {p.name for p in FILES} >= {"smoke.yaml", "peak-200.yaml", "soak.yaml", "failover.yaml"}
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
@@ -67,7 +67,7 @@ def test_bundled_lookup_by_name():
     assert scenario.path == bundled_dir() / "smoke.yaml"
     assert scenario.base_dir == bundled_dir()
     names = [name for name, _ in list_bundled()]
-    assert names == ["failover", "peak-200", "smoke", "soak"]
+    assert names == [p.stem for p in FILES]
     assert all(description for _, description in list_bundled())
 
 
@@ -267,3 +267,14 @@ def test_relative_paths_and_commands(tmp_path):
     assert s.faults[0].pid_file == tmp_path / "run" / "pbx.pid"
     assert s.faults[0].signal.name == "SIGSTOP"
     assert s.faults[1].command == ("docker", "stop", "pbx1")
+
+
+def test_the_readme_example_loads(tmp_path):
+    readme = (REPO_SCENARIOS.parent / "README.md").read_text()
+    section = readme.split("### An annotated example", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "prompts").symlink_to(REPO_SCENARIOS / "prompts")
+    (tmp_path / "ivr-peak.yaml").write_text(example)
+    s = load_scenario(tmp_path / "ivr-peak.yaml")
+    assert (s.load.mode, s.load.shape, s.load.steps, s.target.srtp) == ("arrivals", "step", 3, "mandatory")
+    assert plan.planned_peak_rate(s.load) == 3.0
