@@ -7,6 +7,8 @@ report. File names below are the only ones code may use (import them).
     scenario.yaml     the scenario exactly as run (with --target/--duration applied)
     calls.jsonl       one `sip.records.CallRecord.to_dict()` per line, appended and
                       flushed as each call ends; readers tolerate a truncated last line
+    agents.jsonl      embedded target only: the record of every call our agents took
+                      (direction "inbound"), as they saw it
     probes.jsonl      availability probes beside the load, one JSON object per line:
                       {"kind": "call"|"options", "at_utc", "ok", "code", "reason",
                        "setup_ms", "failure"}
@@ -29,6 +31,7 @@ report. File names below are the only ones code may use (import them).
 
 SCENARIO = "scenario.yaml"
 CALLS = "calls.jsonl"
+AGENTS = "agents.jsonl"
 PROBES = "probes.jsonl"
 EVENTS = "events.jsonl"
 ENGINE = "engine.json"
