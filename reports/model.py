@@ -241,10 +241,10 @@ def parse_summary(data: dict[str, Any], raw_events: list[dict[str, Any]], folder
         verdict=verdict,
         verdict_reason=str(data.get("verdict_reason") or ""),
         sla=sla,
-        calls={k: int(_dict(data, "calls", where).get(k) or 0) for k in ("attempted", "answered", "abandoned", "failed")},
+        calls={k: _count(_dict(data, "calls", where), k, where) for k in ("attempted", "answered", "abandoned", "failed")},
         setup_ms=_percentiles(_dict(data, "setup_ms", where)),
         answer_ms=_percentiles(_dict(data, "answer_ms", where)),
-        failures={str(k): int(v) for k, v in _dict(data, "failures", where).items()},
+        failures={str(k): _count(_dict(data, "failures", where), k, where) for k in _dict(data, "failures", where)},
         timing_resolution_ms=_number(data.get("timing_resolution_ms")),
         availability_pct=_number(data.get("availability_pct")),
         outages=tuple(
@@ -296,8 +296,8 @@ def _scenario_seed(folder: Path) -> int | str | None:
 
 
 def _sla_line(line: Any, where: Path, index: int) -> SlaLine:
-    if not isinstance(line, dict) or "name" not in line:
-        raise ReportInputError(f"{where}: sla[{index}] is not an object with a name")
+    if "name" not in line:
+        raise ReportInputError(f"{where}: sla[{index}] has no name")
     verdict = line.get("verdict")
     if verdict not in VERDICTS:
         raise ReportInputError(f"{where}: sla[{index}] ({line['name']}) has verdict {verdict!r}")
@@ -319,16 +319,28 @@ def _sla_line(line: Any, where: Path, index: int) -> SlaLine:
 
 
 def _dict(data: dict[str, Any], key: str, where: Path) -> dict[str, Any]:
-    value = data.get(key) or {}
+    value = data.get(key)
+    if value is None:
+        return {}
     if not isinstance(value, dict):
         raise ReportInputError(f"{where}: {key} is not an object")
     return value
 
 
 def _list(data: dict[str, Any], key: str, where: Path) -> list[Any]:
-    value = data.get(key) or []
-    if not isinstance(value, list):
-        raise ReportInputError(f"{where}: {key} is not a list")
+    value = data.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ReportInputError(f"{where}: {key} is not a list of objects")
+    return value
+
+
+def _count(values: dict[str, Any], key: str, where: Path) -> int:
+    value = values.get(key) or 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        section = "calls" if key in ("attempted", "answered", "abandoned", "failed") else "failures"
+        raise ReportInputError(f"{where}: {section}.{key} is not a number")
     return value
 
 
@@ -407,7 +419,7 @@ def call_table(records: list[Any], origin: dt.datetime) -> CallTable:
     )
 
 
-_URI_PASSWORD = re.compile(r"^(sips?:[^:@;?]+):[^@]*@", re.IGNORECASE)
+_URI_PASSWORD = re.compile(r"^(sips?:[^:@;?]+):.*@", re.IGNORECASE)  # up to the last @: a raw @ in a password must not leak its tail
 
 
 def redact_uri(uri: str) -> str:

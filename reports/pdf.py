@@ -192,7 +192,7 @@ def _heading(pdf: FPDF, title: str) -> None:
 
 def _paragraph(pdf: FPDF, words: str, bold: bool = False) -> None:
     pdf.set_font(BODY, "B" if bold else "", 9)
-    pdf.multi_cell(0, 5, words, new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 5, words, align="L", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(BODY, size=9)
 
 

@@ -51,6 +51,12 @@ class SshSignature:
     namespace: str
     hash_algorithm: str
     signature: bytes  # the raw 64-byte Ed25519 signature
+    blob: bytes  # the whole decoded blob
+
+    @property
+    def canonical(self) -> str:
+        """This signature armored as ssh-keygen writes it, to tell an altered file from the original."""
+        return armor(self.blob)
 
 
 def _string(data: bytes) -> bytes:
@@ -138,6 +144,11 @@ def sign(message: bytes, key: Ed25519PrivateKey, namespace: str = layout.SIGNATU
         + _string(HASH_ALGORITHM.encode())
         + _string(_string(KEY_TYPE.encode()) + _string(raw_signature))  # RFC 8709 6
     )
+    return armor(blob)
+
+
+def armor(blob: bytes) -> str:
+    """The armored form of a blob, exactly as ssh-keygen writes it."""
     encoded = base64.b64encode(blob).decode()
     lines = [encoded[i : i + _WRAP] for i in range(0, len(encoded), _WRAP)]
     return "\n".join([BEGIN, *lines, END]) + "\n"
@@ -172,7 +183,7 @@ def parse(armored: bytes | str) -> SshSignature:
         raise SignatureError(f"its signature is {sig_type}, not {KEY_TYPE}")
     raw_signature = sig_reader.string()
     sig_reader.end()
-    return SshSignature(public_key, namespace, hash_algorithm, raw_signature)
+    return SshSignature(public_key, namespace, hash_algorithm, raw_signature, blob)
 
 
 def verify(message: bytes, armored: bytes | str, namespace: str = layout.SIGNATURE_NAMESPACE) -> SshSignature:

@@ -97,6 +97,9 @@ def _check_signature(sums_bytes: bytes | None, sig_path: Path,
     except sign.SignatureError as exc:
         return f"{layout.SIGNATURE} is not a valid signature: {exc}", None, None
     fingerprint = sign.fingerprint(parsed.public_key)
+    if armored != parsed.canonical.encode("ascii"):
+        # Same signature, other bytes (line breaks, padding bits): the file was still changed.
+        return f"{layout.SIGNATURE} was altered: it is not the signature as written", fingerprint, None
     if sums_bytes is None:
         return f"{layout.SIGNATURE} signs {layout.SHA256SUMS}, which is missing", fingerprint, None
     try:
