@@ -128,7 +128,7 @@ def _draw_load(fig: Figure, data: ReportData, tr: Translator) -> None:
     right.set_ylabel(tr("concurrent"))
     right.set_ylim(bottom=0)
     handles = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
-    ax.legend(handles=handles, loc="upper left", fontsize=8)
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False)
 
 
 def _draw_setup(fig: Figure, data: ReportData, tr: Translator) -> None:
@@ -266,7 +266,7 @@ def _draw_generator(fig: Figure, data: ReportData, tr: Translator) -> None:
     right.set_ylabel(tr("loop_lag_ms"))
     right.set_ylim(bottom=0)
     handles = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
-    ax.legend(handles=handles, loc="upper left", fontsize=8)
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False)
 
 
 _PLOTS: tuple[tuple[str, str, Callable[[Figure, ReportData, Translator], None]], ...] = (
