@@ -42,8 +42,15 @@ def stages(folder: Path, lang: str) -> dict[str, float]:
     html.render(data, figures, tr, version="bench", signer_fingerprint="SHA256:bench")
     out["html"] = time.perf_counter() - start
     start = time.perf_counter()
-    pdf.render(data, figures, tr, version="bench", signer_fingerprint="SHA256:bench", cjk=cjk,
-               cjk_bold=i18n.find_cjk_font(bold=True))
+    pdf.render(
+        data,
+        figures,
+        tr,
+        version="bench",
+        signer_fingerprint="SHA256:bench",
+        cjk=cjk,
+        cjk_bold=i18n.find_cjk_font(bold=True),
+    )
     out["pdf"] = time.perf_counter() - start
     start = time.perf_counter()
     junit.render(data.summary)
@@ -61,8 +68,10 @@ def main() -> int:
         source = work / "run"
         start = time.perf_counter()
         make_run(source, calls=args.calls)
-        print(f"synthetic run: {args.calls} calls, built in {time.perf_counter() - start:.1f} s "
-              f"(calls.jsonl {(source / 'calls.jsonl').stat().st_size / 1e6:.1f} MB)")
+        print(
+            f"synthetic run: {args.calls} calls, built in {time.perf_counter() - start:.1f} s "
+            f"(calls.jsonl {(source / 'calls.jsonl').stat().st_size / 1e6:.1f} MB)"
+        )
         key = work / "key"
         keys.generate(key)
         i18n.find_cjk_font()  # matplotlib's font cache is built once per machine, not per report
@@ -75,8 +84,10 @@ def main() -> int:
                 totals.append(time.perf_counter() - start)
             detail = stages(work / f"{lang}-0", lang)
             parts = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in detail.items())
-            print(f"finalize --lang {lang}: median {statistics.median(totals):.2f} s, max {max(totals):.2f} s "
-                  f"over {args.repeat} runs ({result.files} files signed); stages: {parts}")
+            print(
+                f"finalize --lang {lang}: median {statistics.median(totals):.2f} s, max {max(totals):.2f} s "
+                f"over {args.repeat} runs ({result.files} files signed); stages: {parts}"
+            )
     return 0
 
 

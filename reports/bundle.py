@@ -45,8 +45,12 @@ class BundleResult:
     plot_lang: str  # the plots' and PDF's language ("en" when Chinese had no font)
 
 
-def finalize(folder: Path, key_path: Path | None = None, lang: str = "en", notify: Notify = notify_stderr) -> BundleResult:
+def finalize(
+    folder: Path, key_path: Path | None = None, lang: str = "en", notify: Notify = notify_stderr
+) -> BundleResult:
     """Render the reports of `folder`, then write manifest, SHA256SUMS and signature."""
+    # Imported here: `callproof run` imports this module at start; matplotlib and
+    # fpdf load only when a report is built.
     from harness import __version__
     from reports import html, i18n, junit, keys, manifest, model, pdf, plots, sign
     from reports.errors import ReportInputError
@@ -66,11 +70,11 @@ def finalize(folder: Path, key_path: Path | None = None, lang: str = "en", notif
     if others:
         raise ReportInputError(f"{folder / others[0]} is not a regular file; a bundle holds regular files only")
 
+    data = model.load(folder)  # bad input fails here, before anything is touched
     # A new signature is coming: the old one must not outlive a half-rewritten folder.
     for stale in (layout.SIGNATURE, layout.SHA256SUMS, layout.MANIFEST):
         (folder / stale).unlink(missing_ok=True)
 
-    data = model.load(folder)
     tr = i18n.Translator(lang)
     cjk = i18n.find_cjk_font()
     plot_tr = tr
@@ -79,17 +83,34 @@ def finalize(folder: Path, key_path: Path | None = None, lang: str = "en", notif
         plot_tr = i18n.Translator("en")
     families = [cjk.family, "DejaVu Sans"] if cjk and plot_tr.lang == "zh" else ["DejaVu Sans"]
     figures = plots.render_all(data, plot_tr, families)
-    write_file(folder / layout.REPORT_HTML, html.render(data, figures, tr, version=__version__,
-                                                    signer_fingerprint=fingerprint).encode("utf-8"))
-    write_file(folder / layout.REPORT_PDF, pdf.render(data, figures, plot_tr, version=__version__,
-                                                  signer_fingerprint=fingerprint, cjk=cjk,
-                                                  cjk_bold=i18n.find_cjk_font(bold=True)))
+    write_file(
+        folder / layout.REPORT_HTML,
+        html.render(data, figures, tr, version=__version__, signer_fingerprint=fingerprint).encode("utf-8"),
+    )
+    write_file(
+        folder / layout.REPORT_PDF,
+        pdf.render(
+            data,
+            figures,
+            plot_tr,
+            version=__version__,
+            signer_fingerprint=fingerprint,
+            cjk=cjk,
+            cjk_bold=i18n.find_cjk_font(bold=True),
+        ),
+    )
     write_file(folder / layout.JUNIT, junit.render(data.summary))
 
     listed, _ = manifest.walk(folder)
     files = manifest.entries(folder, [p for p in listed if p != layout.MANIFEST])
-    facts = manifest.build(data, files, tool_version=__version__, lang=lang,
-                           signer_public_key=sign.public_key_line(public_key), signer_fingerprint=fingerprint)
+    facts = manifest.build(
+        data,
+        files,
+        tool_version=__version__,
+        lang=lang,
+        signer_public_key=sign.public_key_line(public_key),
+        signer_fingerprint=fingerprint,
+    )
     write_file(folder / layout.MANIFEST, (json.dumps(facts, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
     listed, _ = manifest.walk(folder)

@@ -15,7 +15,7 @@ from pathlib import Path
 import jinja2
 
 from reports import text
-from reports.i18n import Translator
+from reports.i18n import STOCK_VERIFY, Translator
 from reports.model import ReportData
 from reports.plots import Plot
 
@@ -41,6 +41,7 @@ def render(data: ReportData, plots: tuple[Plot, ...], tr: Translator, *, version
         html_lang=_HTML_LANG[tr.lang],
         version=version,
         signer_fingerprint=signer_fingerprint,
+        stock_verify=STOCK_VERIFY,
         number=text.number,
         with_unit=text.with_unit,
         threshold=text.threshold,

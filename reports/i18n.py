@@ -28,6 +28,10 @@ CJK_FAMILIES = (
     "AR PL UMing CN",
     "Droid Sans Fallback",
 )
+STOCK_VERIFY = (
+    "ssh-keygen -Y verify -f allowed_signers -I ID -n callproof-bundle -s SHA256SUMS.sig < SHA256SUMS"
+    " && sha256sum -c SHA256SUMS"
+)
 NO_CJK_FONT = (
     "no CJK font is installed (Debian: apt-get install fonts-noto-cjk), "
     "so report.pdf and the plots are in English; report.html is in Chinese"
@@ -109,8 +113,18 @@ MESSAGES: dict[str, dict[str, str]] = {
     "loss_pct": {"en": "Loss (%)", "zh": "丢包（%）"},
     "recording": {"en": "Recording", "zh": "录音"},
     "footer": {
-        "en": "Made by callproof {version}. Check that no byte changed: callproof verify BUNDLE --pubkey SIGNER.pub, or with OpenSSH (see SHA256SUMS).",
-        "zh": "由 callproof {version} 生成。校验报告未被修改：callproof verify BUNDLE --pubkey SIGNER.pub，或使用 OpenSSH 工具（见 SHA256SUMS）。",
+        "en": (
+            "Made by callproof {version}. To check that no byte of this bundle changed, put the signer's"
+            ' public key in a file allowed_signers as "ID KEY" and run, in this folder:'
+        ),
+        "zh": (
+            "由 callproof {version} 生成。要校验本证据包的每个字节都未被修改，"
+            '请将签名者公钥以 "ID KEY" 的形式写入 allowed_signers 文件，并在本目录中运行：'
+        ),
+    },
+    "footer_callproof": {
+        "en": "or: callproof verify . --pubkey SIGNER.pub",
+        "zh": "或：callproof verify . --pubkey SIGNER.pub",
     },
     "signed_by": {"en": "Signer's key (information only)", "zh": "签名者公钥（仅供参考）"},
     # Plots

@@ -46,11 +46,11 @@ def generate(path: Path) -> Ed25519PublicKey:
     pub_path = public_path(path)
     if not path.parent.is_dir():
         raise ReportInputError(f"{path.parent} is not a folder; create it first")
-    key = Ed25519PrivateKey.generate()
-    private_bytes = key.private_bytes(Encoding.PEM, PrivateFormat.OpenSSH, NoEncryption())
     for target in (path, pub_path):
         if target.exists() or target.is_symlink():
             raise ReportInputError(f"{target} already exists; callproof never overwrites a key")
+    key = Ed25519PrivateKey.generate()
+    private_bytes = key.private_bytes(Encoding.PEM, PrivateFormat.OpenSSH, NoEncryption())
     # O_EXCL: created with mode 0600 from the first byte, and two racing writers cannot both win.
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -68,13 +68,17 @@ def load_private(path: Path) -> Ed25519PrivateKey:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise ReportInputError(f"signing key {path} does not exist (make one with `callproof keygen --out {path}`)") from None
+        raise ReportInputError(
+            f"signing key {path} does not exist (make one with `callproof keygen --out {path}`)"
+        ) from None
     except OSError as exc:
         raise ReportInputError(f"cannot read signing key {path}: {exc.strerror}") from None
     try:
         key = load_ssh_private_key(data, password=None)
     except TypeError:  # cryptography's word for "encrypted, and no password given"
-        raise ReportInputError(f"{path} is protected by a passphrase; callproof signs unattended and needs an unencrypted key") from None
+        raise ReportInputError(
+            f"{path} is protected by a passphrase; callproof signs unattended and needs an unencrypted key"
+        ) from None
     except (ValueError, UnsupportedAlgorithm):
         raise ReportInputError(f"{path} is not an OpenSSH private key") from None
     if not isinstance(key, Ed25519PrivateKey):
@@ -220,7 +224,10 @@ def _options_allow(options: list[str], namespace: str, where: str) -> bool:
             if not _pattern_list_matches(value.strip('"'), namespace):
                 return False
         elif name in ("valid-after", "valid-before"):
-            raise ReportInputError(f"{where}: option {name} is not supported by callproof verify; check this signer with `ssh-keygen -Y verify`")
+            raise ReportInputError(
+                f"{where}: option {name} is not supported by callproof verify; "
+                "check this signer with `ssh-keygen -Y verify`"
+            )
         else:
             raise ReportInputError(f"{where}: unknown option {name!r}")
     return True
@@ -236,4 +243,3 @@ def _pattern_list_matches(patterns: str, name: str) -> bool:
         elif fnmatch.fnmatchcase(name, pattern):
             matched = True
     return matched
-

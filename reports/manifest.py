@@ -54,7 +54,9 @@ def walk(folder: Path) -> tuple[list[str], list[str]]:
             relative = (base / name).as_posix()
             if relative in UNLISTED:
                 continue
-            (files if (Path(root) / name).is_file() and not (Path(root) / name).is_symlink() else others).append(relative)
+            (files if (Path(root) / name).is_file() and not (Path(root) / name).is_symlink() else others).append(
+                relative
+            )
     key = lambda p: p.encode("utf-8", "surrogateescape")  # noqa: E731 - byte order, as `sort` in the C locale
     return sorted(files, key=key), sorted(others, key=key)
 
@@ -131,8 +133,15 @@ def _cpu_model() -> str | None:
     return platform.processor() or None
 
 
-def build(data: ReportData, files: list[FileEntry], *, tool_version: str, lang: str,
-          signer_public_key: str, signer_fingerprint: str) -> dict[str, Any]:
+def build(
+    data: ReportData,
+    files: list[FileEntry],
+    *,
+    tool_version: str,
+    lang: str,
+    signer_public_key: str,
+    signer_fingerprint: str,
+) -> dict[str, Any]:
     run = data.summary.run
     return {
         "format": FORMAT,

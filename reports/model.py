@@ -241,7 +241,9 @@ def parse_summary(data: dict[str, Any], raw_events: list[dict[str, Any]], folder
         verdict=verdict,
         verdict_reason=str(data.get("verdict_reason") or ""),
         sla=sla,
-        calls={k: _count(_dict(data, "calls", where), k, where) for k in ("attempted", "answered", "abandoned", "failed")},
+        calls={
+            k: _count(_dict(data, "calls", where), k, where) for k in ("attempted", "answered", "abandoned", "failed")
+        },
         setup_ms=_percentiles(_dict(data, "setup_ms", where)),
         answer_ms=_percentiles(_dict(data, "answer_ms", where)),
         failures={str(k): _count(_dict(data, "failures", where), k, where) for k in _dict(data, "failures", where)},
@@ -367,7 +369,9 @@ def _seconds(text: str, origin: dt.datetime) -> float:
     return (parse_utc(text) - origin).total_seconds()
 
 
-def _duration(run: RunFacts, origin: dt.datetime, table: CallTable, events: tuple[Event, ...], probes: tuple[Probe, ...]) -> float:
+def _duration(
+    run: RunFacts, origin: dt.datetime, table: CallTable, events: tuple[Event, ...], probes: tuple[Probe, ...]
+) -> float:
     if run.end_utc:
         return max(_seconds(run.end_utc, origin), 1.0)
     ends = [0.0]
@@ -419,7 +423,9 @@ def call_table(records: list[Any], origin: dt.datetime) -> CallTable:
     )
 
 
-_URI_PASSWORD = re.compile(r"^(sips?:[^:@;?]+):.*@", re.IGNORECASE)  # up to the last @: a raw @ in a password must not leak its tail
+_URI_PASSWORD = re.compile(
+    r"^(sips?:[^:@;?]+):.*@", re.IGNORECASE
+)  # up to the last @: a raw @ in a password must not leak its tail
 
 
 def redact_uri(uri: str) -> str:
@@ -449,7 +455,9 @@ def _worst_call(record: Any, table: CallTable, index: int) -> WorstCall:
     )
 
 
-def worst_calls(records: list[Any], table: CallTable, per_reason: int, lowest_count: int) -> tuple[tuple[WorstCall, ...], tuple[WorstCall, ...], int]:
+def worst_calls(
+    records: list[Any], table: CallTable, per_reason: int, lowest_count: int
+) -> tuple[tuple[WorstCall, ...], tuple[WorstCall, ...], int]:
     """The calls with the lowest MOS, and failed calls: the first `per_reason` of each reason."""
     with_mos = np.flatnonzero(~np.isnan(table.mos_cqe))
     lowest = with_mos[np.argsort(table.mos_cqe[with_mos], kind="stable")][:lowest_count]

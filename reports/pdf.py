@@ -23,7 +23,7 @@ from fpdf import FPDF
 from fpdf.fonts import FontFace
 
 from reports import text
-from reports.i18n import CjkFont, Translator
+from reports.i18n import STOCK_VERIFY, CjkFont, Translator
 from reports.model import ReportData, WorstCall
 from reports.plots import Plot
 
@@ -51,6 +51,7 @@ class _Document(FPDF):
 
 def _register_fonts(pdf: FPDF, tr: Translator, cjk: CjkFont | None, cjk_bold: CjkFont | None) -> None:
     ttf = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    pdf.add_font("mono", "", ttf / "DejaVuSansMono.ttf")
     if tr.lang == "zh":
         assert cjk is not None, "Chinese PDFs need a CJK font; bundle falls back to English without one"
         pdf.add_font(BODY, "", cjk.path, collection_font_number=cjk.index)
@@ -66,8 +67,16 @@ def _register_fonts(pdf: FPDF, tr: Translator, cjk: CjkFont | None, cjk_bold: Cj
             pdf.set_fallback_fonts(["cjk"])
 
 
-def render(data: ReportData, plots: tuple[Plot, ...], tr: Translator, *, version: str, signer_fingerprint: str,
-           cjk: CjkFont | None, cjk_bold: CjkFont | None = None) -> bytes:
+def render(
+    data: ReportData,
+    plots: tuple[Plot, ...],
+    tr: Translator,
+    *,
+    version: str,
+    signer_fingerprint: str,
+    cjk: CjkFont | None,
+    cjk_bold: CjkFont | None = None,
+) -> bytes:
     pdf = _Document(f"callproof {version} · {tr('title')}")
     pdf.set_title(tr("title"))
     pdf.set_creator(f"callproof {version}")
@@ -109,8 +118,12 @@ def render(data: ReportData, plots: tuple[Plot, ...], tr: Translator, *, version
     _heading(pdf, tr("sla_lines"))
     if summary.sla:
         pdf.set_font(BODY, size=8)
-        with pdf.table(col_widths=(38, 25, 25, 30, 26, 46), text_align="LEFT", line_height=4.5,
-                       headings_style=FontFace(emphasis="BOLD", fill_color=(243, 243, 243))) as table:
+        with pdf.table(
+            col_widths=(38, 25, 25, 30, 26, 46),
+            text_align="LEFT",
+            line_height=4.5,
+            headings_style=FontFace(emphasis="BOLD", fill_color=(243, 243, 243)),
+        ) as table:
             table.row([tr("sla_name"), tr("observed"), tr("threshold"), tr("ci95"), tr("line_verdict"), tr("note")])
             for line in summary.sla:
                 line_colour, line_fill = VERDICT_COLOURS[line.verdict]
@@ -128,27 +141,38 @@ def render(data: ReportData, plots: tuple[Plot, ...], tr: Translator, *, version
     _heading(pdf, tr("calls"))
     keys = ("attempted", "answered", "abandoned", "failed")
     _simple_table(pdf, [[tr(k) for k in keys], [str(summary.calls[k]) for k in keys]], (30, 30, 30, 30))
-    _simple_table(pdf, [
-        ["", "p50", "p95", "p99"],
-        [tr("setup_delay")] + [text.with_unit(summary.setup_ms[p], "ms") for p in ("p50", "p95", "p99")],
-        [tr("answer_delay")] + [text.with_unit(summary.answer_ms[p], "ms") for p in ("p50", "p95", "p99")],
-    ], (70, 30, 30, 30))
+    _simple_table(
+        pdf,
+        [
+            ["", "p50", "p95", "p99"],
+            [tr("setup_delay")] + [text.with_unit(summary.setup_ms[p], "ms") for p in ("p50", "p95", "p99")],
+            [tr("answer_delay")] + [text.with_unit(summary.answer_ms[p], "ms") for p in ("p50", "p95", "p99")],
+        ],
+        (70, 30, 30, 30),
+    )
     if summary.timing_resolution_ms is not None:
         _paragraph(pdf, f"{tr('timing_resolution')}: {text.number(summary.timing_resolution_ms)} ms")
     if summary.failures:
         _paragraph(pdf, tr("failures_by_reason"), bold=True)
-        _simple_table(pdf, [[reason, str(count)] for reason, count in sorted(summary.failures.items())], (60, 30), heading=False)
+        _simple_table(
+            pdf, [[reason, str(count)] for reason, count in sorted(summary.failures.items())], (60, 30), heading=False
+        )
 
     _heading(pdf, tr("availability"))
-    availability = text.with_unit(summary.availability_pct, "%") if summary.availability_pct is not None else tr("not_measured")
+    availability = (
+        text.with_unit(summary.availability_pct, "%") if summary.availability_pct is not None else tr("not_measured")
+    )
     rto = text.with_unit(summary.rto_s, "s") if summary.rto_s is not None else tr("not_measured")
     if summary.rto_resolution_s is not None:
         rto += f" ({tr('resolution')} {text.number(summary.rto_resolution_s)} s)"
     _paragraph(pdf, f"{tr('availability')}: {availability} · {tr('rto')}: {rto}")
     if summary.outages:
-        _simple_table(pdf, [[tr("outage_start"), tr("outage_end"), tr("outage_cause")]] + [
-            [o.start_utc, o.end_utc or tr("still_down"), o.cause] for o in summary.outages
-        ], (55, 55, 80))
+        _simple_table(
+            pdf,
+            [[tr("outage_start"), tr("outage_end"), tr("outage_cause")]]
+            + [[o.start_utc, o.end_utc or tr("still_down"), o.cause] for o in summary.outages],
+            (55, 55, 80),
+        )
     else:
         _paragraph(pdf, tr("no_outages"))
 
@@ -172,13 +196,23 @@ def render(data: ReportData, plots: tuple[Plot, ...], tr: Translator, *, version
         _paragraph(pdf, tr("no_mos"))
     _paragraph(pdf, tr("failed_calls"), bold=True)
     if data.failed_calls:
-        _paragraph(pdf, tr("failed_calls_shown", shown=len(data.failed_calls), total=data.failed_total,
-                            per_reason=data.failed_per_reason))
+        _paragraph(
+            pdf,
+            tr(
+                "failed_calls_shown",
+                shown=len(data.failed_calls),
+                total=data.failed_total,
+                per_reason=data.failed_per_reason,
+            ),
+        )
         _calls_table(pdf, data.failed_calls, tr)
     else:
         _paragraph(pdf, tr("no_failed"))
     pdf.ln(4)
     _paragraph(pdf, tr("footer", version=version))
+    pdf.set_font("mono", size=8)
+    pdf.multi_cell(0, 4.5, STOCK_VERIFY, align="L", new_x="LMARGIN", new_y="NEXT")
+    _paragraph(pdf, tr("footer_callproof"))
     _paragraph(pdf, f"{tr('signed_by')}: {signer_fingerprint}")
     return bytes(pdf.output())
 
@@ -206,30 +240,66 @@ def _banner(pdf: FPDF, words: str, colour: tuple[int, int, int], fill: tuple[int
 
 def _simple_table(pdf: FPDF, rows: list[list[str]], widths: tuple[int, ...], heading: bool = True) -> None:
     pdf.set_font(BODY, size=8)
-    with pdf.table(col_widths=widths, width=sum(widths), align="LEFT", text_align="LEFT", line_height=4.5,
-                   first_row_as_headings=heading,
-                   headings_style=FontFace(emphasis="BOLD", fill_color=(243, 243, 243))) as table:
+    with pdf.table(
+        col_widths=widths,
+        width=sum(widths),
+        align="LEFT",
+        text_align="LEFT",
+        line_height=4.5,
+        first_row_as_headings=heading,
+        headings_style=FontFace(emphasis="BOLD", fill_color=(243, 243, 243)),
+    ) as table:
         for values in rows:
             table.row(values)
     pdf.ln(1)
 
 
 def _calls_table(pdf: FPDF, calls: tuple[WorstCall, ...], tr: Translator) -> None:
-    headings = [tr(k) for k in ("call_id", "invite_utc", "target", "outcome", "final", "setup_ms", "answer_ms",
-                                "duration_s", "mos_cqe", "jitter_ms", "loss_pct", "recording")]
+    headings = [
+        tr(k)
+        for k in (
+            "call_id",
+            "invite_utc",
+            "target",
+            "outcome",
+            "final",
+            "setup_ms",
+            "answer_ms",
+            "duration_s",
+            "mos_cqe",
+            "jitter_ms",
+            "loss_pct",
+            "recording",
+        )
+    ]
 
     def two(value: float | None) -> str:
         return text.MISSING if value is None else f"{value:.2f}"
 
-    rows = [headings] + [[
-        call.call_id, call.invite_utc, call.target, call.outcome,
-        f"{call.final_code} {call.final_reason}" if call.final_code is not None else call.final_reason,
-        text.milliseconds(call.setup_ms), text.milliseconds(call.answer_ms), f"{call.duration_s:.1f}",
-        two(call.mos_cqe), two(call.jitter_ms), two(call.loss_pct), call.recording or "",
-    ] for call in calls]
+    rows = [headings] + [
+        [
+            call.call_id,
+            call.invite_utc,
+            call.target,
+            call.outcome,
+            f"{call.final_code} {call.final_reason}" if call.final_code is not None else call.final_reason,
+            text.milliseconds(call.setup_ms),
+            text.milliseconds(call.answer_ms),
+            f"{call.duration_s:.1f}",
+            two(call.mos_cqe),
+            two(call.jitter_ms),
+            two(call.loss_pct),
+            call.recording or "",
+        ]
+        for call in calls
+    ]
     pdf.set_font(BODY, size=6.5)
-    with pdf.table(col_widths=(40, 30, 32, 20, 24, 14, 14, 13, 13, 13, 12, 42), text_align="LEFT", line_height=3.4,
-                   headings_style=FontFace(emphasis="BOLD", fill_color=(243, 243, 243))) as table:
+    with pdf.table(
+        col_widths=(40, 30, 32, 20, 24, 14, 14, 13, 13, 13, 12, 42),
+        text_align="LEFT",
+        line_height=3.4,
+        headings_style=FontFace(emphasis="BOLD", fill_color=(243, 243, 243)),
+    ) as table:
         for values in rows:
             table.row(values)
     pdf.set_font(BODY, size=9)

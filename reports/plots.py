@@ -28,9 +28,20 @@ from reports.model import ReportData
 
 DPI = 110
 SIZE_IN = (9.0, 3.6)
-COLOURS = {"offered": "#4c72b0", "answered": "#55a868", "concurrent": "#8172b2", "target": "#444444",
-           "p50": "#55a868", "p95": "#dd8452", "p99": "#c44e52", "outage": "#c44e52", "fault": "#222222",
-           "ok": "#55a868", "failed": "#c44e52", "threshold": "#c44e52"}
+COLOURS = {
+    "offered": "#4c72b0",
+    "answered": "#55a868",
+    "concurrent": "#8172b2",
+    "target": "#444444",
+    "p50": "#55a868",
+    "p95": "#dd8452",
+    "p99": "#c44e52",
+    "outage": "#c44e52",
+    "fault": "#222222",
+    "ok": "#55a868",
+    "failed": "#c44e52",
+    "threshold": "#c44e52",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,21 +90,30 @@ def _mark_outages_and_faults(ax, data: ReportData, scale: float, tr: Translator)
     for i, outage in enumerate(data.summary.outages):
         start = data.at_s(outage.start_utc)
         end = data.at_s(outage.end_utc) if outage.end_utc else data.duration_s
-        ax.axvspan(start / scale, end / scale, color=COLOURS["outage"], alpha=0.15,
-                   label=tr("outage") if i == 0 else None)
+        ax.axvspan(
+            start / scale, end / scale, color=COLOURS["outage"], alpha=0.15, label=tr("outage") if i == 0 else None
+        )
     for i, event in enumerate(e for e in data.events if e.kind == "fault"):
-        ax.axvline(event.at_s / scale, color=COLOURS["fault"], linestyle=":", linewidth=1.2,
-                   label=tr("fault") if i == 0 else None)
+        ax.axvline(
+            event.at_s / scale,
+            color=COLOURS["fault"],
+            linestyle=":",
+            linewidth=1.2,
+            label=tr("fault") if i == 0 else None,
+        )
 
 
 def _shape_series(data: ReportData, key: str) -> tuple[np.ndarray, np.ndarray]:
     """The load shape's target `key` ("users" or "rate") as a step series from shape events."""
-    points = [(e.at_s, float(e.data[key])) for e in data.events if e.kind == "shape" and isinstance(e.data.get(key), (int, float))]
+    points = [
+        (e.at_s, float(e.data[key]))
+        for e in data.events
+        if e.kind == "shape" and isinstance(e.data.get(key), (int, float))
+    ]
     if not points:
         return np.array([]), np.array([])
     points.append((data.duration_s, points[-1][1]))
-    x, y = zip(*points)
-    return np.array(x), np.array(y)
+    return np.array([p[0] for p in points]), np.array([p[1] for p in points])
 
 
 def _draw_load(fig: Figure, data: ReportData, tr: Translator) -> None:
@@ -124,7 +144,14 @@ def _draw_load(fig: Figure, data: ReportData, tr: Translator) -> None:
     right.plot(at / scale, concurrent, color=COLOURS["concurrent"], linewidth=1.2, label=tr("concurrent"))
     users_x, users_y = _shape_series(data, "users")
     if len(users_x):
-        right.step(users_x / scale, users_y, where="post", color=COLOURS["concurrent"], linestyle="--", label=tr("target_users"))
+        right.step(
+            users_x / scale,
+            users_y,
+            where="post",
+            color=COLOURS["concurrent"],
+            linestyle="--",
+            label=tr("target_users"),
+        )
     right.set_ylabel(tr("concurrent"))
     right.set_ylim(bottom=0)
     handles = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
@@ -142,10 +169,11 @@ def _draw_setup(fig: Figure, data: ReportData, tr: Translator) -> None:
     which = np.digitize(calls.invite_s[has], edges) - 1
     setup = calls.setup_ms[has]
     centres, rows = [], []
-    for b in np.unique(which):
-        values = setup[which == b]
-        centres.append((edges[b] + edges[b + 1]) / 2 if b + 1 < len(edges) else edges[b])
-        rows.append(np.percentile(values, [50, 95, 99]))
+    for b in np.unique(which[(which >= 0) & (which < len(edges) - 1)]):
+        centres.append((edges[b] + edges[b + 1]) / 2)
+        rows.append(np.percentile(setup[which == b], [50, 95, 99]))
+    if not rows:
+        return _no_data(ax, tr)
     centres_arr, table = np.array(centres) / scale, np.array(rows)
     for column, name in enumerate(("p50", "p95", "p99")):
         ax.plot(centres_arr, table[:, column], marker=".", color=COLOURS[name], label=name)
@@ -185,7 +213,9 @@ def _draw_mos(fig: Figure, data: ReportData, tr: Translator) -> None:
     ax.hist(mos, bins=np.arange(1.0, 4.6, 0.05), color=COLOURS["offered"])
     for line in data.summary.sla:
         if "mos" in line.metric.lower() and line.threshold is not None:
-            ax.axvline(line.threshold, color=COLOURS["threshold"], linestyle="--", label=f"{line.name} {text.threshold(line)}")
+            ax.axvline(
+                line.threshold, color=COLOURS["threshold"], linestyle="--", label=f"{line.name} {text.threshold(line)}"
+            )
     ax.set_xlabel("MOS-CQE")
     ax.set_ylabel(tr("calls_count"))
     ax.set_xlim(1.0, 4.6)
@@ -221,10 +251,22 @@ def _draw_availability(fig: Figure, data: ReportData, tr: Translator) -> None:
         probes = [p for p in data.probes if p.kind == kind]
         ok = np.array([p.at_s for p in probes if p.ok]) / scale
         bad = np.array([p.at_s for p in probes if not p.ok]) / scale
-        ax.scatter(ok, np.full(len(ok), y), marker="|", s=120, color=COLOURS["ok"],
-                   label=tr("probe_ok") if kind == "call" else None)
-        ax.scatter(bad, np.full(len(bad), y), marker="x", s=30, color=COLOURS["failed"],
-                   label=tr("probe_failed") if kind == "call" else None)
+        ax.scatter(
+            ok,
+            np.full(len(ok), y),
+            marker="|",
+            s=120,
+            color=COLOURS["ok"],
+            label=tr("probe_ok") if kind == "call" else None,
+        )
+        ax.scatter(
+            bad,
+            np.full(len(bad), y),
+            marker="x",
+            s=30,
+            color=COLOURS["failed"],
+            label=tr("probe_failed") if kind == "call" else None,
+        )
     _mark_outages_and_faults(ax, data, scale, tr)
     rto = data.summary.rto_s
     first_fault = next((e for e in data.events if e.kind == "fault"), None)
@@ -248,7 +290,11 @@ def _draw_generator(fig: Figure, data: ReportData, tr: Translator) -> None:
 
     def series(key: str) -> tuple[np.ndarray, np.ndarray]:
         points = [(e.at_s / scale, float(e.data[key])) for e in health if isinstance(e.data.get(key), (int, float))]
-        return (np.array([p[0] for p in points]), np.array([p[1] for p in points])) if points else (np.array([]), np.array([]))
+        return (
+            (np.array([p[0] for p in points]), np.array([p[1] for p in points]))
+            if points
+            else (np.array([]), np.array([]))
+        )
 
     x, cpu = series("cpu_pct")
     ax.plot(x, cpu, color=COLOURS["offered"], label=tr("cpu_pct"))
@@ -261,8 +307,13 @@ def _draw_generator(fig: Figure, data: ReportData, tr: Translator) -> None:
     right.plot(x, lag, color=COLOURS["p95"], label=tr("loop_lag_ms"))
     x, starved = series("starved_calls")
     if (starved > 0).any():
-        right.scatter(x[starved > 0], np.zeros(int((starved > 0).sum())), marker="v", color=COLOURS["failed"],
-                      label=tr("starved_calls"))
+        right.scatter(
+            x[starved > 0],
+            np.zeros(int((starved > 0).sum())),
+            marker="v",
+            color=COLOURS["failed"],
+            label=tr("starved_calls"),
+        )
     right.set_ylabel(tr("loop_lag_ms"))
     right.set_ylim(bottom=0)
     handles = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]

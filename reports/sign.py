@@ -196,9 +196,7 @@ def verify(message: bytes, armored: bytes | str, namespace: str = layout.SIGNATU
     if signature.namespace != namespace:
         raise SignatureError(f"it was made for namespace {signature.namespace!r}, not {namespace!r}")
     try:
-        signature.public_key.verify(
-            signature.signature, _signed_data(namespace, signature.hash_algorithm, message)
-        )
+        signature.public_key.verify(signature.signature, _signed_data(namespace, signature.hash_algorithm, message))
     except InvalidSignature:
         raise SignatureError("it does not match the signed file") from None
     return signature

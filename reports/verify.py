@@ -48,7 +48,7 @@ def verify_bundle(folder: Path, trusted: Sequence[TrustedKey] | None) -> Verific
     if not folder.is_dir():
         raise ReportInputError(f"{folder} is not a folder")
     sums_path, sig_path = folder / layout.SHA256SUMS, folder / layout.SIGNATURE
-    sums_bytes = sums_path.read_bytes() if sums_path.is_file() else None
+    sums_bytes = sums_path.read_bytes() if sums_path.is_file() and not sums_path.is_symlink() else None
 
     signature_problem, fingerprint, trusted_as = _check_signature(sums_bytes, sig_path, trusted)
     sums_problem = None
@@ -62,6 +62,7 @@ def verify_bundle(folder: Path, trusted: Sequence[TrustedKey] | None) -> Verific
             sums_problem = f"{layout.SHA256SUMS} is malformed: {exc}"
 
     present, others = manifest.walk(folder)
+    others += [name for name in manifest.UNLISTED if (folder / name).is_symlink()]
     problems = [FileProblem(p, "not a regular file") for p in others]
     root = folder.resolve()
     for path, expected in listed.items():
@@ -86,10 +87,11 @@ def verify_bundle(folder: Path, trusted: Sequence[TrustedKey] | None) -> Verific
     )
 
 
-def _check_signature(sums_bytes: bytes | None, sig_path: Path,
-                     trusted: Sequence[TrustedKey] | None) -> tuple[str | None, str | None, str | None]:
+def _check_signature(
+    sums_bytes: bytes | None, sig_path: Path, trusted: Sequence[TrustedKey] | None
+) -> tuple[str | None, str | None, str | None]:
     """(problem, signer fingerprint, trusted principal) for SHA256SUMS.sig."""
-    if not sig_path.is_file():
+    if not sig_path.is_file() or sig_path.is_symlink():
         return f"the bundle is unsigned: {layout.SIGNATURE} is missing", None, None
     armored = sig_path.read_bytes()
     try:
@@ -105,8 +107,11 @@ def _check_signature(sums_bytes: bytes | None, sig_path: Path,
     try:
         sign.verify(sums_bytes, armored, layout.SIGNATURE_NAMESPACE)
     except sign.SignatureError as exc:
-        return (f"{layout.SIGNATURE} does not verify {layout.SHA256SUMS} ({exc}): "
-                f"one of them changed after signing"), fingerprint, None
+        return (
+            (f"{layout.SIGNATURE} does not verify {layout.SHA256SUMS} ({exc}): one of them changed after signing"),
+            fingerprint,
+            None,
+        )
     if trusted is None:
         return None, fingerprint, None
     signer_blob = sign.public_key_blob(parsed.public_key)
@@ -126,16 +131,20 @@ def describe(result: Verification, folder: Path) -> list[str]:
     elif result.trusted_as is not None:
         lines.append(f"signature: good, by {result.signer_fingerprint} (trusted as {result.trusted_as})")
     else:
-        lines.append(f"signature: made by {result.signer_fingerprint}, but the signer is not authenticated: "
-                     f"pass --pubkey FILE or --allowed-signers FILE with a key you trust")
+        lines.append(
+            f"signature: made by {result.signer_fingerprint}, but the signer is not authenticated: "
+            f"pass --pubkey FILE or --allowed-signers FILE with a key you trust"
+        )
     if result.ok:
         lines.append(f"OK: {folder} is intact ({result.files_checked} files) and signed by a trusted key")
     elif result.files:
         count = len(result.files)
         lines.append(f"FAIL: {folder}: {count} file{'s' if count != 1 else ''} differ from {layout.SHA256SUMS}")
     elif result.intact:
-        lines.append(f"FAIL: {folder}: intact ({result.files_checked} files match {layout.SHA256SUMS}), "
-                     "but the signer is not authenticated")
+        lines.append(
+            f"FAIL: {folder}: intact ({result.files_checked} files match {layout.SHA256SUMS}), "
+            "but the signer is not authenticated"
+        )
     else:
         lines.append(f"FAIL: {folder}: the signature does not hold")
     return lines

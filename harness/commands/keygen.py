@@ -13,8 +13,13 @@ from harness.errors import ExitCode
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, type=Path, metavar="PATH",
-                        help="where to write the private key; the public key goes to PATH.pub")
+    parser.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        metavar="PATH",
+        help="where to write the private key; the public key goes to PATH.pub",
+    )
 
 
 def main(args: argparse.Namespace) -> int:

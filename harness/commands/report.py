@@ -15,8 +15,9 @@ from harness.errors import ExitCode
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("bundle", type=Path, metavar="BUNDLE", help="a run's output folder")
-    parser.add_argument("--key", type=Path, metavar="PATH",
-                        help="signing key (default: the per-user key, made on first use)")
+    parser.add_argument(
+        "--key", type=Path, metavar="PATH", help="signing key (default: the per-user key, made on first use)"
+    )
     parser.add_argument("--lang", choices=("en", "zh"), default="en", help="report language (default en)")
 
 
@@ -38,6 +39,8 @@ def main(args: argparse.Namespace) -> int:
         summary = summarize(args.bundle)
         write_file(args.bundle / layout.SUMMARY, (json.dumps(summary, indent=2) + "\n").encode("utf-8"))
     result = finalize(args.bundle, key_path=args.key, lang=args.lang)
-    print(f"callproof report: wrote {layout.REPORT_HTML}, {layout.REPORT_PDF}, {layout.JUNIT} and "
-          f"{layout.MANIFEST} in {args.bundle}; {result.files} files signed by {result.signer_fingerprint}")
+    print(
+        f"callproof report: wrote {layout.REPORT_HTML}, {layout.REPORT_PDF}, {layout.JUNIT} and "
+        f"{layout.MANIFEST} in {args.bundle}; {result.files} files signed by {result.signer_fingerprint}"
+    )
     return ExitCode.PASS

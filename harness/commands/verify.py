@@ -17,9 +17,15 @@ from harness.errors import ExitCode
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("bundle", type=Path, metavar="BUNDLE", help="the bundle folder")
     trust = parser.add_mutually_exclusive_group()
-    trust.add_argument("--pubkey", type=Path, metavar="FILE", help="the signer's public key (ssh-ed25519 line, e.g. KEY.pub)")
-    trust.add_argument("--allowed-signers", type=Path, metavar="FILE",
-                       help="an OpenSSH allowed_signers file (as for ssh-keygen -Y verify)")
+    trust.add_argument(
+        "--pubkey", type=Path, metavar="FILE", help="the signer's public key (ssh-ed25519 line, e.g. KEY.pub)"
+    )
+    trust.add_argument(
+        "--allowed-signers",
+        type=Path,
+        metavar="FILE",
+        help="an OpenSSH allowed_signers file (as for ssh-keygen -Y verify)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:

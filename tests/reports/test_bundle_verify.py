@@ -9,13 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from reports import bundle, keys, layout, manifest, sign
+from reports import bundle, i18n, keys, layout, manifest, sign
 from reports.keys import TrustedKey
 from reports.verify import describe, verify_bundle
 
-# The README's stock-tools command, word for word.
-STOCK_COMMAND = ("ssh-keygen -Y verify -f {allowed} -I vendor@example -n callproof-bundle -s SHA256SUMS.sig"
-                 " < SHA256SUMS && sha256sum -c SHA256SUMS")
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def trusted(key_path: Path) -> list[TrustedKey]:
@@ -32,10 +30,19 @@ def callproof(*args: str) -> subprocess.CompletedProcess:
 
 
 def stock_verify(folder: Path, key_path: Path, tmp_path: Path) -> subprocess.CompletedProcess:
+    """The command the README and the report print, run by bash in the bundle folder."""
     allowed = tmp_path / "allowed_signers"
     allowed.write_text(f"vendor@example {keys.public_path(key_path).read_text()}")
-    return subprocess.run(["bash", "-c", STOCK_COMMAND.format(allowed=allowed)], cwd=folder,
-                          capture_output=True, text=True, timeout=60)
+    command = i18n.STOCK_VERIFY.replace("-f allowed_signers", f"-f {allowed}").replace("-I ID", "-I vendor@example")
+    return subprocess.run(["bash", "-c", command], cwd=folder, capture_output=True, text=True, timeout=60)
+
+
+def test_readme_and_report_print_the_same_stock_command(built_en):
+    folder, _ = built_en
+    assert i18n.STOCK_VERIFY in README.read_text(encoding="utf-8")
+    assert (
+        i18n.STOCK_VERIFY.replace("<", "&lt;").replace("&&", "&amp;&amp;") in (folder / layout.REPORT_HTML).read_text()
+    )
 
 
 def test_fresh_bundle_verifies_with_the_vendor_key(built_en, signing_key):
@@ -84,7 +91,9 @@ def test_every_deletion_is_caught_and_named(bundle_copy, signing_key):
         if name not in (layout.SHA256SUMS, layout.SIGNATURE):
             assert f"missing: {name}" in report.splitlines()
         path.write_bytes(original)
-    assert "the bundle is unsigned: SHA256SUMS.sig is missing" in _report_without(bundle_copy, layout.SIGNATURE, signing_key)
+    assert "the bundle is unsigned: SHA256SUMS.sig is missing" in _report_without(
+        bundle_copy, layout.SIGNATURE, signing_key
+    )
 
 
 def _report_without(folder: Path, name: str, key: Path) -> str:
@@ -140,8 +149,13 @@ def test_a_signature_made_by_ssh_keygen_verifies_with_callproof(bundle_copy, tmp
     key = tmp_path / "id_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True, timeout=30)
     (bundle_copy / layout.SIGNATURE).unlink()
-    subprocess.run(["ssh-keygen", "-Y", "sign", "-f", str(key), "-n", "callproof-bundle", layout.SHA256SUMS],
-                   cwd=bundle_copy, check=True, capture_output=True, timeout=30)
+    subprocess.run(
+        ["ssh-keygen", "-Y", "sign", "-f", str(key), "-n", "callproof-bundle", layout.SHA256SUMS],
+        cwd=bundle_copy,
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
     result = callproof("verify", str(bundle_copy), "--pubkey", f"{key}.pub")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines()[-1] == f"OK: {bundle_copy} is intact (13 files) and signed by a trusted key"
@@ -167,13 +181,22 @@ def test_verify_bad_arguments_exit_2_in_one_sentence(built_en, signing_key, tmp_
     folder, _ = built_en
     pub = str(keys.public_path(signing_key))
     cases = [
-        (["verify", str(folder), "--pubkey", pub, "--allowed-signers", pub],
-         "callproof: argument --allowed-signers: not allowed with argument --pubkey\n"),
-        (["verify", str(tmp_path / "absent"), "--pubkey", pub], f"callproof: {tmp_path / 'absent'} is not a bundle folder\n"),
-        (["verify", str(folder), "--pubkey", str(tmp_path / "none.pub")],
-         f"callproof: public key file {tmp_path / 'none.pub'} does not exist\n"),
-        (["verify", str(folder), "--pubkey", str(folder / layout.SUMMARY)],
-         f"callproof: {folder / layout.SUMMARY} is not an OpenSSH public key line\n"),
+        (
+            ["verify", str(folder), "--pubkey", pub, "--allowed-signers", pub],
+            "callproof: argument --allowed-signers: not allowed with argument --pubkey\n",
+        ),
+        (
+            ["verify", str(tmp_path / "absent"), "--pubkey", pub],
+            f"callproof: {tmp_path / 'absent'} is not a bundle folder\n",
+        ),
+        (
+            ["verify", str(folder), "--pubkey", str(tmp_path / "none.pub")],
+            f"callproof: public key file {tmp_path / 'none.pub'} does not exist\n",
+        ),
+        (
+            ["verify", str(folder), "--pubkey", str(folder / layout.SUMMARY)],
+            f"callproof: {folder / layout.SUMMARY} is not an OpenSSH public key line\n",
+        ),
     ]
     for args, stderr in cases:
         result = callproof(*args)
@@ -196,10 +219,17 @@ def test_sha256sums_is_byte_identical_to_coreutils(bundle_copy, signing_key):
         (bundle_copy / layout.AUDIO_DIR / name).write_bytes(name.encode())
     bundle.finalize(bundle_copy, key_path=signing_key, notify=lambda m: None)
     listed = [p for p in manifest.walk(bundle_copy)[0]]
-    coreutils = subprocess.run(["sha256sum", "--", *listed], cwd=bundle_copy, capture_output=True, check=True,
-                               env={**os.environ, "LC_ALL": "C"}, timeout=60)
+    coreutils = subprocess.run(
+        ["sha256sum", "--", *listed],
+        cwd=bundle_copy,
+        capture_output=True,
+        check=True,
+        env={**os.environ, "LC_ALL": "C"},
+        timeout=60,
+    )
     assert (bundle_copy / layout.SHA256SUMS).read_bytes() == coreutils.stdout
-    check = subprocess.run(["sha256sum", "--strict", "-c", layout.SHA256SUMS], cwd=bundle_copy,
-                           capture_output=True, timeout=60)
+    check = subprocess.run(
+        ["sha256sum", "--strict", "-c", layout.SHA256SUMS], cwd=bundle_copy, capture_output=True, timeout=60
+    )
     assert check.returncode == 0, check.stdout
     assert verify_bundle(bundle_copy, trusted(signing_key)).ok

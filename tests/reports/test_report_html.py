@@ -19,8 +19,16 @@ from synthetic_run import SLA_LINES
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium")
 # /work/.library/env/machines/python.md: as root, and with no network lookups at start.
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 # Appended to a copy of the page only: after the load event, record how many
 # images Chromium itself decoded (naturalWidth > 0) and the fonts it resolved.
 PROBE = """<script>
@@ -35,8 +43,12 @@ addEventListener("load", () => {
 def dump_dom(page: Path, tmp_path: Path) -> str:
     probed = tmp_path / "probed.html"
     probed.write_text(page.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8")
-    result = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
-                             probed.as_uri()], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", probed.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout
 
@@ -49,10 +61,14 @@ def test_chromium_shows_verdict_every_sla_line_and_decodes_every_image(built_en,
     assert verdict is not None
     assert "FAIL" in verdict.group(1) and "isa and availability missed their thresholds" in verdict.group(1)
 
-    rows = re.findall(r'<tr class="sla-line sla-(\w+)" data-sla-name="([^"]+)" data-verdict="(\w+)">(.*?)</tr>', dom, re.S)
+    rows = re.findall(
+        r'<tr class="sla-line sla-(\w+)" data-sla-name="([^"]+)" data-verdict="(\w+)">(.*?)</tr>', dom, re.S
+    )
     assert [(name, v) for _, name, v, _ in rows] == [(line["name"], line["verdict"]) for line in SLA_LINES]
-    cells = {name: [html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", body, re.S)]
-             for _, name, _, body in rows}
+    cells = {
+        name: [html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", body, re.S)]
+        for _, name, _, body in rows
+    }
     assert cells["answer_rate"][1:5] == ["97.4 %", "≥ 95 %", "[96.1, 98.3]", "PASS"]
     assert cells["setup_delay_p95"][1:5] == ["222.6 ms", "≤ 2000 ms", "[205, 241.9]", "PASS"]
     assert cells["one_way_delay_p95"][1:5] == ["not measured", "≤ 200 ms", "–", "INCONCLUSIVE"]

@@ -44,8 +44,19 @@ def test_ssh_keygen_verifies_our_signature(signing_key, tmp_path):
     public_line = keys.public_path(signing_key).read_text().strip()
     (tmp_path / "allowed_signers").write_text(f"vendor@example {public_line}\n")
     (tmp_path / "msg.sig").write_text(sign.sign(MESSAGE, keys.load_private(signing_key)))
-    result = ssh_keygen("-Y", "verify", "-f", str(tmp_path / "allowed_signers"), "-I", "vendor@example",
-                        "-n", NAMESPACE, "-s", str(tmp_path / "msg.sig"), stdin=MESSAGE)
+    result = ssh_keygen(
+        "-Y",
+        "verify",
+        "-f",
+        str(tmp_path / "allowed_signers"),
+        "-I",
+        "vendor@example",
+        "-n",
+        NAMESPACE,
+        "-s",
+        str(tmp_path / "msg.sig"),
+        stdin=MESSAGE,
+    )
     assert result.returncode == 0, result.stderr
     assert b'Good "callproof-bundle" signature for vendor@example' in result.stdout
 
@@ -54,7 +65,9 @@ def test_ssh_keygen_verifies_our_signature(signing_key, tmp_path):
 def test_we_verify_ssh_keygen_signatures(openssh_key, tmp_path, hash_algorithm):
     message = tmp_path / "m"
     message.write_bytes(MESSAGE)
-    made = ssh_keygen("-Y", "sign", "-f", str(openssh_key), "-n", NAMESPACE, "-O", f"hashalg={hash_algorithm}", str(message))
+    made = ssh_keygen(
+        "-Y", "sign", "-f", str(openssh_key), "-n", NAMESPACE, "-O", f"hashalg={hash_algorithm}", str(message)
+    )
     assert made.returncode == 0, made.stderr
     signature = sign.verify(MESSAGE, (tmp_path / "m.sig").read_bytes(), NAMESPACE)
     assert signature.hash_algorithm == hash_algorithm
@@ -88,7 +101,10 @@ def test_malformed_signatures_are_named(signing_key):
         "garbage": ("not a signature", "it is not an armored SSH signature (BEGIN/END SSH SIGNATURE lines)"),
         "truncated": (armor(blob[:-10]), "the signature is truncated"),
         "magic": (armor(b"SSHSIX" + blob[6:]), "its blob does not start with SSHSIG"),
-        "version": (armor(blob[:6] + b"\x00\x00\x00\x02" + blob[10:]), "it is SSHSIG version 2; callproof reads version 1"),
+        "version": (
+            armor(blob[:6] + b"\x00\x00\x00\x02" + blob[10:]),
+            "it is SSHSIG version 2; callproof reads version 1",
+        ),
         "trailing": (armor(blob + b"\x00"), "the signature has 1 bytes after its last field"),
         "base64": (f"{sign.BEGIN}\n{body[:-4]}*!*!\n{sign.END}\n", "its base64 body is corrupt"),
     }
@@ -117,7 +133,9 @@ def test_keys_callproof_cannot_use_are_refused_in_one_sentence(tmp_path):
     assert ssh_keygen("-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", str(rsa)).returncode == 0
     with pytest.raises(ReportInputError, match=r"rsa is not an Ed25519 key; callproof signs with Ed25519"):
         keys.load_private(rsa)
-    with pytest.raises(ReportInputError, match=r"rsa.pub holds a ssh-rsa key; callproof bundles are signed with ssh-ed25519"):
+    with pytest.raises(
+        ReportInputError, match=r"rsa.pub holds a ssh-rsa key; callproof bundles are signed with ssh-ed25519"
+    ):
         keys.load_public(Path(f"{rsa}.pub"))
     locked = tmp_path / "locked"
     assert ssh_keygen("-q", "-t", "ed25519", "-N", "passphrase", "-f", str(locked)).returncode == 0
@@ -135,7 +153,7 @@ def test_allowed_signers_options(signing_key, other_key, tmp_path):
     path.write_text(
         "# trusted vendors\n"
         f'"vendor one,ops@example" namespaces="callproof-*,!other" {ours[0]} {ours[1]} comment\n'
-        f"git@example namespaces=\"git\" {theirs[0]} {theirs[1]}\n"
+        f'git@example namespaces="git" {theirs[0]} {theirs[1]}\n'
         f"ca@example cert-authority {theirs[0]} {theirs[1]}\n"
         f"rsa@example {rsa_line}\n"
     )
@@ -146,7 +164,7 @@ def test_allowed_signers_options(signing_key, other_key, tmp_path):
     path.write_text(f'x@example valid-before="20300101" {ours[0]} {ours[1]}\n')
     with pytest.raises(ReportInputError, match="option valid-before is not supported by callproof verify"):
         keys.load_allowed_signers(path)
-    path.write_text(f"x@example namespaces=\"git\" {ours[0]} {ours[1]}\n")
+    path.write_text(f'x@example namespaces="git" {ours[0]} {ours[1]}\n')
     with pytest.raises(ReportInputError, match="trusts no Ed25519 key for namespace 'callproof-bundle'"):
         keys.load_allowed_signers(path)
 
