@@ -19,11 +19,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "reports"))  # the tests' synthetic run builder
-
-from synthetic_run import make_run  # noqa: E402
+sys.path.insert(0, str(ROOT))  # the tests' synthetic run builder, tests.reports.synthetic_run
 
 from reports import bundle, html, i18n, junit, keys, model, pdf, plots  # noqa: E402
+from tests.reports.synthetic_run import make_run  # noqa: E402
 
 
 def stages(folder: Path, lang: str) -> dict[str, float]:

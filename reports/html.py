@@ -48,5 +48,6 @@ def render(data: ReportData, plots: tuple[Plot, ...], tr: Translator, *, version
         interval=text.interval,
         ms=text.milliseconds,
         generator_line=text.generator_line,
+        rejected_codes_text=text.rejected_codes,
         png_base64=lambda plot: base64.b64encode(plot.png).decode("ascii"),
     )

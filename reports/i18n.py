@@ -157,8 +157,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "rto_label": {"en": "RTO {rto} s", "zh": "RTO {rto} 秒"},
     "plot_generator": {"en": "The load generator's own health", "zh": "负载发生器自身状态"},
     "cpu_pct": {"en": "CPU (%)", "zh": "CPU（%）"},
-    "loop_lag_ms": {"en": "event-loop lag (ms)", "zh": "事件循环延迟（毫秒）"},
-    "starved_calls": {"en": "calls not started", "zh": "未能发起的呼叫"},
+    "loop_lag_ms": {"en": "SIP engine event-loop lag (ms)", "zh": "SIP 引擎事件循环延迟（毫秒）"},
+    "slot_wait_ms": {"en": "wait for a free call slot (ms)", "zh": "等待空闲呼叫槽（毫秒）"},
+    "lag_ms": {"en": "lag, wait (ms)", "zh": "延迟、等待（毫秒）"},
+    "starved_calls": {"en": "calls dropped at the cap or lost", "zh": "因上限被丢弃或丢失的呼叫"},
     "no_data": {"en": "no data", "zh": "无数据"},
 }
 

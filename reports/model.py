@@ -78,6 +78,7 @@ class Summary:
     setup_ms: dict[str, float | None]  # p50, p95, p99 (RFC 6076 4.1 SRD)
     answer_ms: dict[str, float | None]
     failures: dict[str, int]
+    rejected_codes: dict[str, int]  # final SIP status of rejected calls: count
     timing_resolution_ms: float | None
     availability_pct: float | None
     outages: tuple[Outage, ...]
@@ -165,20 +166,15 @@ def parse_utc(text: str) -> dt.datetime:
 
 def load(folder: Path, worst_per_reason: int = 5, lowest_mos_count: int = 20) -> ReportData:
     """Read the bundle's documented files into a `ReportData` (the report's only I/O)."""
-    from sip.records import CallRecord  # imported late: reports/ reads records, not the engine
-
     folder = Path(folder)
     summary_dict = _read_json(folder / layout.SUMMARY, required=True)
+    # The calls we placed; "inbound" records are our own agents' side of them (as in harness.summary).
+    records = [r for r in read_calls(folder) if r.direction == "outbound"]
     try:
-        raw_calls = list(read_jsonl(folder / layout.CALLS))
         raw_probes = list(read_jsonl(folder / layout.PROBES))
         raw_events = list(read_jsonl(folder / layout.EVENTS))
     except RecordsError as exc:
         raise ReportInputError(str(exc)) from None
-    try:
-        records = [CallRecord.from_dict(d) for d in raw_calls]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ReportInputError(f"{folder / layout.CALLS} has a record callproof cannot read ({exc})") from None
     engine = _read_json(folder / layout.ENGINE, required=False)
     summary = parse_summary(summary_dict, raw_events, folder)
     origin = _origin(summary.run, raw_events, records)
@@ -215,6 +211,23 @@ def load(folder: Path, worst_per_reason: int = 5, lowest_mos_count: int = 20) ->
     )
 
 
+def read_calls(folder: Path) -> list[Any]:
+    """Every CallRecord in calls.jsonl; a record that cannot be read is named by its number."""
+    from sip.records import CallRecord  # imported late: reports/ reads records, not the engine
+
+    path = Path(folder) / layout.CALLS
+    records = []
+    try:
+        for number, data in enumerate(read_jsonl(path), start=1):
+            try:
+                records.append(CallRecord.from_dict(data))
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                raise ReportInputError(f"{path}: record {number} is not a call record ({exc})") from None
+    except RecordsError as exc:
+        raise ReportInputError(str(exc)) from None
+    return records
+
+
 def _read_json(path: Path, required: bool) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_bytes())
@@ -241,12 +254,11 @@ def parse_summary(data: dict[str, Any], raw_events: list[dict[str, Any]], folder
         verdict=verdict,
         verdict_reason=str(data.get("verdict_reason") or ""),
         sla=sla,
-        calls={
-            k: _count(_dict(data, "calls", where), k, where) for k in ("attempted", "answered", "abandoned", "failed")
-        },
+        calls=_counts(data, "calls", where, ("attempted", "answered", "abandoned", "failed")),
         setup_ms=_percentiles(_dict(data, "setup_ms", where)),
         answer_ms=_percentiles(_dict(data, "answer_ms", where)),
-        failures={str(k): _count(_dict(data, "failures", where), k, where) for k in _dict(data, "failures", where)},
+        failures=_counts(data, "failures", where),
+        rejected_codes=_counts(data, "rejected_codes", where),
         timing_resolution_ms=_number(data.get("timing_resolution_ms")),
         availability_pct=_number(data.get("availability_pct")),
         outages=tuple(
@@ -272,16 +284,16 @@ def run_facts(run: dict[str, Any], raw_events: list[dict[str, Any]], folder: Pat
     """Start, end, seed, interrupted: from summary.run, else from the timeline in events.jsonl.
 
     A run with no `run_end` event was killed, so it counts as interrupted unless
-    the summary says otherwise.
+    the summary says otherwise (harness.summary.run_facts reads the timeline the same way).
     """
     start = next((e for e in raw_events if e.get("kind") == "run_start"), {})
     end = next((e for e in reversed(raw_events) if e.get("kind") == "run_end"), None)
     interrupted = run.get("interrupted")
     return RunFacts(
-        scenario_name=run.get("scenario_name") or start.get("scenario_name"),
+        scenario_name=run.get("scenario_name") or start.get("scenario"),
         start_utc=run.get("start_utc") or start.get("at_utc"),
         end_utc=run.get("end_utc") or (end or {}).get("at_utc"),
-        interrupted=bool(interrupted) if interrupted is not None else end is None,
+        interrupted=bool(interrupted) if interrupted is not None else end is None or bool(end.get("interrupted")),
         seed=run.get("seed") if run.get("seed") is not None else start.get("seed", _scenario_seed(folder)),
     )
 
@@ -338,12 +350,16 @@ def _list(data: dict[str, Any], key: str, where: Path) -> list[Any]:
     return value
 
 
-def _count(values: dict[str, Any], key: str, where: Path) -> int:
-    value = values.get(key) or 0
-    if isinstance(value, bool) or not isinstance(value, int):
-        section = "calls" if key in ("attempted", "answered", "abandoned", "failed") else "failures"
-        raise ReportInputError(f"{where}: {section}.{key} is not a number")
-    return value
+def _counts(data: dict[str, Any], section: str, where: Path, keys: tuple[str, ...] | None = None) -> dict[str, int]:
+    """A section of whole counts; with `keys`, exactly those (a missing one is 0)."""
+    values = _dict(data, section, where)
+    counts = {}
+    for key in keys if keys is not None else values:
+        value = values.get(key) or 0
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ReportInputError(f"{where}: {section}.{key} is not a number")
+        counts[str(key)] = value
+    return counts
 
 
 def _number(value: Any) -> float | None:

@@ -152,11 +152,11 @@ def render(
     )
     if summary.timing_resolution_ms is not None:
         _paragraph(pdf, f"{tr('timing_resolution')}: {text.number(summary.timing_resolution_ms)} ms")
-    if summary.failures:
+    failures = [(reason, count) for reason, count in sorted(summary.failures.items()) if count]
+    if failures:
         _paragraph(pdf, tr("failures_by_reason"), bold=True)
-        _simple_table(
-            pdf, [[reason, str(count)] for reason, count in sorted(summary.failures.items())], (60, 30), heading=False
-        )
+        rows = [[r, str(c), text.rejected_codes(summary) if r == "rejected" else ""] for r, c in failures]
+        _simple_table(pdf, rows, (50, 20, 90), heading=False)
 
     _heading(pdf, tr("availability"))
     availability = (

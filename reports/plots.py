@@ -282,42 +282,53 @@ def _draw_availability(fig: Figure, data: ReportData, tr: Translator) -> None:
 
 
 def _draw_generator(fig: Figure, data: ReportData, tr: Translator) -> None:
+    """The harness's health events (harness.runner): engine pump lag, waits for a call slot,
+    arrivals dropped at the concurrency cap or lost with a dead engine process, and CPU when reported."""
     ax = fig.add_subplot()
     health = [e for e in data.events if e.kind == "health"]
     if not health:
         return _no_data(ax, tr)
     scale, xlabel = _time_axis(data, tr)
 
-    def series(key: str) -> tuple[np.ndarray, np.ndarray]:
-        points = [(e.at_s / scale, float(e.data[key])) for e in health if isinstance(e.data.get(key), (int, float))]
-        return (
-            (np.array([p[0] for p in points]), np.array([p[1] for p in points]))
-            if points
-            else (np.array([]), np.array([]))
-        )
+    def series(key: str, events: list = health) -> tuple[np.ndarray, np.ndarray]:
+        points = [(e.at_s / scale, float(e.data[key])) for e in events if isinstance(e.data.get(key), (int, float))]
+        return np.array([p[0] for p in points]), np.array([p[1] for p in points])
 
-    x, cpu = series("cpu_pct")
-    ax.plot(x, cpu, color=COLOURS["offered"], label=tr("cpu_pct"))
-    ax.set_ylabel(tr("cpu_pct"))
+    for key, label, colour in (("pump_lag_ms_max", "loop_lag_ms", "p95"), ("slot_wait_ms_max", "slot_wait_ms", "p99")):
+        x, y = series(key)
+        if len(x):
+            ax.plot(x, y, color=COLOURS[colour], label=tr(label))
+    # `capped` and `lost` are running totals per reporting process: an increase is a call not placed.
+    dropped_at: list[float] = []
+    for worker in {e.data.get("worker") for e in health}:
+        events = [e for e in health if e.data.get("worker") == worker]
+        for key in ("capped", "lost"):
+            x, total = series(key, events)
+            if len(x):
+                dropped_at += list(x[np.diff(total, prepend=0.0) > 0])
+    if dropped_at:
+        ax.scatter(
+            dropped_at,
+            np.zeros(len(dropped_at)),
+            marker="v",
+            color=COLOURS["failed"],
+            zorder=3,
+            label=tr("starved_calls"),
+        )
+    ax.set_ylabel(tr("lag_ms"))
     ax.set_ylim(bottom=0)
     ax.set_xlabel(xlabel)
     ax.set_xlim(0, data.duration_s / scale)
-    right = ax.twinx()
-    x, lag = series("loop_lag_ms")
-    right.plot(x, lag, color=COLOURS["p95"], label=tr("loop_lag_ms"))
-    x, starved = series("starved_calls")
-    if (starved > 0).any():
-        right.scatter(
-            x[starved > 0],
-            np.zeros(int((starved > 0).sum())),
-            marker="v",
-            color=COLOURS["failed"],
-            label=tr("starved_calls"),
-        )
-    right.set_ylabel(tr("loop_lag_ms"))
-    right.set_ylim(bottom=0)
-    handles = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
-    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False)
+    handles = ax.get_legend_handles_labels()[0]
+    x, cpu = series("cpu_pct")
+    if len(x):
+        right = ax.twinx()
+        right.plot(x, cpu, color=COLOURS["offered"], label=tr("cpu_pct"))
+        right.set_ylabel(tr("cpu_pct"))
+        right.set_ylim(bottom=0)
+        handles += right.get_legend_handles_labels()[0]
+    if handles:
+        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False)
 
 
 _PLOTS: tuple[tuple[str, str, Callable[[Figure, ReportData, Translator], None]], ...] = (

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from reports.i18n import Translator
-from reports.model import Generator, SlaLine
+from reports.model import Generator, SlaLine, Summary
 
 MISSING = "–"  # shown where a value was not measured
 
@@ -61,3 +61,8 @@ def generator_line(generator: Generator | None, tr: Translator) -> str:
         if generator.starved_calls is not None:
             words.append(f"{tr('starved')}: {generator.starved_calls}")
     return " · ".join(words)
+
+
+def rejected_codes(summary: Summary) -> str:
+    """"486: 10, 503: 14": the final SIP status of the rejected calls."""
+    return ", ".join(f"{code}: {count}" for code, count in sorted(summary.rejected_codes.items()))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from reports import bundle, keys
-from synthetic_run import make_run
+from tests.reports.synthetic_run import make_run
 
 
 @pytest.fixture(autouse=True)

@@ -4,8 +4,10 @@ Calls are real `sip.records.CallRecord`s written with `to_dict()`, one JSON
 line each, as the engine writes them: Poisson arrivals, RFC 6076 setup delays,
 a mix of completed, rejected (486, 503), timed-out, abandoned and no-answer
 calls, RTP stats with loss and jitter, MOS-CQE per direction. A fault at 40%
-of the run causes an outage (503s, failing probes) until 45%. summary.json
-carries SLA lines with all four verdicts, in the verifier's documented shape.
+of the run causes an outage (503s, failing probes) until 45%. Some answered
+calls have an "inbound" twin (our agent's side), which reports must not count.
+summary.json is what harness.summary computes, plus the verifier's keys in
+their documented shape, with SLA lines of all four verdicts.
 
 The scenario's digest password is planted in scenario.yaml and in some call
 targets (`sip:user:password@host`), so tests can check that no report file
@@ -14,6 +16,7 @@ copies it.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import struct
@@ -23,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.summary import summarize
 from reports import layout
 from sip.records import CallRecord, Failure, MediaStats
 
@@ -133,12 +137,19 @@ def make_run(
     for record in records[:2]:
         if record.recording:
             _write_wav(folder / record.recording)
-    lines = [json.dumps(r.to_dict()) for r in records]
+    # Our own agents' side of some answered calls: "inbound" records, which no report counts.
+    written: list[CallRecord] = []
+    for i, record in enumerate(records):
+        written.append(record)
+        if record.answered and i % 10 == 0:
+            written.append(dataclasses.replace(record, call_id=f"{record.call_id}-agent", direction="inbound"))
+    lines = [json.dumps(r.to_dict()) for r in written]
     text = "\n".join(lines) + "\n"
     if interrupted:  # killed mid-write: the last line is cut short
         text = text[: len(text) - len(lines[-1]) // 2 - 1]
-        records = records[:-1]
+        written = written[:-1]
     (folder / layout.CALLS).write_text(text)
+    records = [r for r in written if r.direction == "outbound"]
 
     _write_probes(folder, duration_s, fault_s, restored_s)
     _write_events(folder, duration_s, fault_s, seed, interrupted)
@@ -163,10 +174,11 @@ def make_run(
     (folder / layout.CAPTURES_DIR / "sample.pcap").write_bytes(
         struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
     )
-    summary = _summary(records, duration_s, fault_s, restored_s, seed, interrupted, verdict, sla)
+    summary = _summary(folder, duration_s, fault_s, restored_s, verdict, sla)
     (folder / layout.SUMMARY).write_text(json.dumps(summary, indent=2))
     return {
         "records": records,
+        "inbound": [r for r in written if r.direction == "inbound"],
         "summary": summary,
         "duration_s": duration_s,
         "fault_s": fault_s,
@@ -329,54 +341,29 @@ def _write_probes(folder: Path, duration_s: float, fault_s: float, restored_s: f
 
 def _write_events(folder: Path, duration_s: float, fault_s: float, seed: int, interrupted: bool) -> None:
     events = [
-        {"at_utc": utc(0), "kind": "run_start", "scenario_name": "synthetic-ivr", "seed": seed},
+        {"at_utc": utc(0), "kind": "run_start", "scenario": "synthetic-ivr", "seed": seed, "role": "local",
+         "target": "sip:ivr@127.0.0.1:5080", "argv": ["synthetic.yaml"]},
         {"at_utc": utc(0), "kind": "shape", "users": 200, "rate": 5.0},
         {"at_utc": utc(duration_s * 0.1), "kind": "shape", "users": 400, "rate": 10.0},
         {"at_utc": utc(fault_s), "kind": "fault", "action": "stop backend-a"},
     ]
-    for t in np.arange(0.0, duration_s, 5.0):
-        events.append(
-            {
-                "at_utc": utc(t),
-                "kind": "health",
-                "cpu_pct": 20.0 + 5 * np.sin(t / 50),
-                "loop_lag_ms": 2.0 + (t % 7),
-                "starved_calls": 0,
-            }
-        )
+    capped = 0
+    for t in np.arange(0.0, duration_s, 5.0):  # harness.runner's health event, plus CPU
+        capped += int(fault_s <= t < fault_s + 10)  # a few arrivals dropped at the cap during the outage
+        events.append({"at_utc": utc(t), "kind": "health", "pump_lag_ms_max": 2.0 + (t % 7), "in_flight": 300,
+                       "attempted": int(t * 10), "capped": capped, "lost": 0, "slot_waits": 0,
+                       "slot_wait_ms_max": 0.5 + (t % 3), "cpu_pct": 20.0 + 5 * np.sin(t / 50)})
     if not interrupted:
-        events.append({"at_utc": utc(duration_s), "kind": "run_end"})
+        events.append({"at_utc": utc(duration_s), "kind": "run_end", "reason": "completed", "interrupted": False})
     events.sort(key=lambda e: e["at_utc"])
     (folder / layout.EVENTS).write_text("".join(json.dumps(e) + "\n" for e in events))
 
 
-def _summary(
-    records: list[CallRecord],
-    duration_s: float,
-    fault_s: float,
-    restored_s: float,
-    seed: int,
-    interrupted: bool,
-    verdict: str,
-    sla: list[dict[str, Any]] | None,
-) -> dict[str, Any]:
-    setup = np.array([r.setup_ms for r in records if r.setup_ms is not None])
-    answer = np.array([r.answer_ms for r in records if r.answer_ms is not None])
-    failures: dict[str, int] = {}
-    for r in records:
-        if r.failure is not None:
-            failures[r.failure.value] = failures.get(r.failure.value, 0) + 1
-    answered = sum(r.answered for r in records)
+def _summary(folder: Path, duration_s: float, fault_s: float, restored_s: float, verdict: str,
+             sla: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """What `callproof run` writes (harness.summary) plus the verifier's keys (issue 5)."""
     return {
-        "calls": {
-            "attempted": len(records),
-            "answered": answered,
-            "abandoned": failures.get("abandoned", 0),
-            "failed": sum(v for k, v in failures.items() if k != "abandoned"),
-        },
-        "setup_ms": {p: float(np.percentile(setup, q)) for p, q in (("p50", 50), ("p95", 95), ("p99", 99))},
-        "answer_ms": {p: float(np.percentile(answer, q)) for p, q in (("p50", 50), ("p95", 95), ("p99", 99))},
-        "failures": failures,
+        **summarize(folder),
         "timing_resolution_ms": 0.1,
         "verdict": verdict,
         "verdict_reason": "isa and availability missed their thresholds",
@@ -385,18 +372,6 @@ def _summary(
         "outages": [{"start_utc": utc(fault_s), "end_utc": utc(restored_s), "cause": "503 Service Unavailable"}],
         "rto_s": restored_s - fault_s,
         "rto_resolution_s": 5.0,
-        "generator": {
-            "cpu_pct_max": 25.0,
-            "loop_lag_ms_max": 8.0,
-            "starved_calls": 0,
-            "valid": True,
-            "reason": "CPU below 80%, loop lag below 50 ms",
-        },
-        "run": {
-            "start_utc": utc(0),
-            "end_utc": None if interrupted else utc(duration_s),
-            "interrupted": interrupted,
-            "seed": seed,
-            "scenario_name": "synthetic-ivr",
-        },
+        "generator": {"cpu_pct_max": 25.0, "loop_lag_ms_max": 8.0, "starved_calls": 0, "valid": True,
+                      "reason": "CPU below 80%, loop lag below 50 ms"},
     }

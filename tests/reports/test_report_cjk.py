@@ -11,7 +11,7 @@ import pytest
 from matplotlib import font_manager
 
 from reports import bundle, i18n, layout, model, plots
-from synthetic_run import make_run
+from tests.reports.synthetic_run import make_run
 
 needs_poppler = pytest.mark.skipif(shutil.which("pdffonts") is None, reason="needs poppler-utils")
 needs_cjk = pytest.mark.skipif(i18n.find_cjk_font() is None, reason="needs fonts-noto-cjk")

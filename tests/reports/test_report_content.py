@@ -16,7 +16,7 @@ import harness
 from reports import bundle, keys, layout, manifest, model, sign, text
 from reports.errors import ReportInputError
 from reports.verify import verify_bundle
-from synthetic_run import PASSWORD, SLA_LINES, make_run
+from tests.reports.synthetic_run import PASSWORD, SLA_LINES, make_run
 
 
 def callproof(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -102,6 +102,7 @@ def test_worst_calls_are_the_lowest_mos_and_each_failure_reason(built_en):
     folder, truth = built_en
     data = model.load(folder)
     records = truth["records"]
+    assert len(data.calls) == len(records) and truth["inbound"]  # our agents' records are not counted
     worst_direction = sorted((min(d["mos_cqe"] for d in r.quality.values()), r.call_id) for r in records if r.quality)
     assert [(c.mos_cqe, c.call_id) for c in data.lowest_mos] == worst_direction[:20]
     reasons: dict[str, list[str]] = {}
@@ -186,7 +187,7 @@ def test_a_key_inside_the_bundle_is_refused(tmp_path):
 
 def test_report_command_rebuilds_and_signs_an_interrupted_run(tmp_path, signing_key):
     folder = tmp_path / "killed"
-    make_run(folder, calls=60, interrupted=True)
+    truth = make_run(folder, calls=60, interrupted=True)
     lines_before = (folder / layout.CALLS).read_text().count("\n")
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg"), "CALLPROOF_TEST_TOKEN": "tok-93f1e0c2aa"}
 
@@ -199,6 +200,10 @@ def test_report_command_rebuilds_and_signs_an_interrupted_run(tmp_path, signing_
     assert json.loads((folder / layout.MANIFEST).read_text())["run"]["interrupted"] is True
     assert json.loads((folder / layout.MANIFEST).read_text())["report"] == {"language": "zh"}
     assert (folder / layout.CALLS).read_text().count("\n") == lines_before  # records are never rewritten
+    rebuilt = json.loads((folder / layout.SUMMARY).read_text())
+    assert rebuilt["calls"]["attempted"] == len(truth["records"])  # outbound calls only
+    assert rebuilt["run"]["interrupted"] is True and rebuilt["run"]["stop_reason"] == "killed"
+    assert [line["name"] for line in rebuilt["sla"]] == [line["name"] for line in SLA_LINES]  # carried over
     assert "本次运行被中断" in (folder / layout.REPORT_HTML).read_text(encoding="utf-8")
     assert verify_bundle(folder, [keys.TrustedKey(keys.load_public(keys.public_path(signing_key)), "v")]).ok
 
@@ -273,3 +278,21 @@ def test_a_bare_killed_run_still_gets_a_signed_report(tmp_path, signing_key):
     facts = json.loads((tmp_path / layout.MANIFEST).read_text())
     assert facts["run"]["interrupted"] is True and facts["engine"] is None and facts["run"]["seed"] is None
     assert verify_bundle(tmp_path, [keys.TrustedKey(keys.load_public(keys.public_path(signing_key)), "v")]).ok
+
+
+def test_report_command_on_a_run_killed_before_its_summary(tmp_path, signing_key):
+    make_run(tmp_path, calls=30, interrupted=True)
+    (tmp_path / layout.SUMMARY).unlink()
+    result = callproof("report", str(tmp_path), "--key", str(signing_key))
+    assert result.returncode == 0, result.stderr
+    assert "verdict" not in json.loads((tmp_path / layout.SUMMARY).read_text())
+    assert 'data-verdict="NONE"' in (tmp_path / layout.REPORT_HTML).read_text(encoding="utf-8")
+    calls = tmp_path / layout.CALLS
+    good = calls.read_text().splitlines()[0]
+    for content, error in (
+        (f"{good}\nnot json\n{good}\n", "line 2 is not JSON"),
+        (f'{good}\n{{"call_id": "x"}}\n', "record 2 is not a call record"),
+    ):
+        calls.write_text(content)
+        broken = callproof("report", str(tmp_path), "--key", str(signing_key))
+        assert broken.returncode == 2 and broken.stderr.startswith(f"callproof: {calls}: {error}"), broken.stderr

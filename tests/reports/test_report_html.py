@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from reports import layout
-from synthetic_run import SLA_LINES
+from tests.reports.synthetic_run import SLA_LINES
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium")
