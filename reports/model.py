@@ -160,7 +160,10 @@ class ReportData:
 
 def parse_utc(text: str) -> dt.datetime:
     """ISO 8601 as written in the bundle; a time without zone is taken as UTC."""
-    when = dt.datetime.fromisoformat(text)
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ReportInputError(f"the time {text!r} in the bundle is not ISO 8601") from None
     return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
 
 

@@ -296,3 +296,11 @@ def test_report_command_on_a_run_killed_before_its_summary(tmp_path, signing_key
         calls.write_text(content)
         broken = callproof("report", str(tmp_path), "--key", str(signing_key))
         assert broken.returncode == 2 and broken.stderr.startswith(f"callproof: {calls}: {error}"), broken.stderr
+
+
+def test_a_bad_time_in_the_timeline_is_named(tmp_path, signing_key):
+    make_run(tmp_path, calls=20)
+    with open(tmp_path / layout.EVENTS, "a") as events:
+        events.write('{"at_utc": "yesterday", "kind": "fault"}\n')
+    with pytest.raises(ReportInputError, match=r"^the time 'yesterday' in the bundle is not ISO 8601$"):
+        bundle.finalize(tmp_path, key_path=signing_key, notify=lambda m: None)
