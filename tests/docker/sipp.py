@@ -22,7 +22,7 @@ UAS_BEHIND_PROXY = REPO_ROOT / "tests" / "peers" / "sipp" / "uas_behind_proxy.xm
 UAC_THROUGH_PROXY = REPO_ROOT / "tests" / "peers" / "sipp" / "uac_through_proxy.xml"
 
 _READY_TIMEOUT_S = 5.0
-_MESSAGE_SEPARATOR = re.compile(r"^-{20,} .*$", re.M)
+_MESSAGE_SEPARATOR = re.compile(r"^-{20,} .*$", re.MULTILINE)
 
 
 def free_udp_port_block(size: int) -> int:
@@ -148,6 +148,6 @@ def run_uac(*, proxy_port: int, service: str, calls: int, workdir: Path, rate_cp
         f"{HOST}:{proxy_port}",
     ]  # fmt: skip
     completed = subprocess.run(
-        argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=40
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=40, check=False
     )
     return completed.returncode
