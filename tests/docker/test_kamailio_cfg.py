@@ -8,7 +8,9 @@ arithmetic (sip_register.py).
 
 from __future__ import annotations
 
+import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +20,8 @@ from tests.peers.kamailio import (
     DEFAULT_AGENT_PASSWORD,
     DEFAULT_REALM,
     HOST,
+    KAMAILIO_CFG,
+    KamailioSettings,
     free_udp_port,
     kamailio_factory,  # noqa: F401 (fixture)
     sip_options,
@@ -44,6 +48,15 @@ def uas_factory(tmp_path):
     yield start
     for uas in started:
         uas.stop()
+
+
+def test_the_fixtures_defaults_are_the_configs_own(tmp_path):
+    # Tests and the compose profile then differ only in what they override.
+    in_config = dict(re.findall(r"^#!define (\w+) (.+)$", KAMAILIO_CFG.read_text(), flags=re.MULTILINE))
+    settings = KamailioSettings(port=5060)
+    in_fixture = dict(define.split("=", 1) for define in settings.defines(Path("/etc/kamailio/dispatcher.list")))
+    assert in_fixture.pop("LISTEN") == "udp:127.0.0.1:5060" == in_config.pop("LISTEN")
+    assert in_fixture == in_config
 
 
 def test_it_answers_options_addressed_to_itself(registrar):

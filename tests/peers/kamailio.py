@@ -13,7 +13,14 @@ as many instances as a test session needs and stops each by its PID:
 
 `start_kamailio()` returns only once the proxy answers a SIP OPTIONS, so a
 test never races its start-up; the dispatcher list is loaded before any
-request is served.
+request is served. `Kamailio.dispatcher_flags()` reads each backend's state
+(AX active, IP down and probed) through kamcmd.
+
+The proxy record-routes INVITEs. SIPp backends behind it should run
+tests/peers/sipp/uas_behind_proxy.xml rather than `-sn uas`: the built-in
+scenario echoes no Record-Route, yet sends every reply of a call to the
+proxy, so a caller's BYE sent straight to the backend never gets its 200.
+tests/peers/sipp/uac_through_proxy.xml is the matching SIPp caller.
 """
 
 from __future__ import annotations
