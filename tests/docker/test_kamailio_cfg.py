@@ -15,17 +15,17 @@ from pathlib import Path
 import pytest
 
 from tests.docker.sip_register import register
-from tests.docker.sipp import run_uac, start_uas
+from tests.docker.sipp import run_uac, start_backend
 from tests.peers.kamailio import (
     DEFAULT_AGENT_PASSWORD,
     DEFAULT_REALM,
     HOST,
     KAMAILIO_CFG,
     KamailioSettings,
-    free_udp_port,
     kamailio_factory,  # noqa: F401 (fixture)
     sip_options,
 )
+from tests.peers.net import free_port
 
 pytestmark = pytest.mark.peers
 
@@ -37,17 +37,17 @@ def registrar(kamailio_factory):  # noqa: F811
 
 
 @pytest.fixture
-def uas_factory(tmp_path):
+def backend_factory(tmp_path):
     started = []
 
     def start(name: str):
-        uas = start_uas(tmp_path, name)
-        started.append(uas)
-        return uas
+        backend = start_backend(tmp_path, name)
+        started.append(backend)
+        return backend
 
     yield start
-    for uas in started:
-        uas.stop()
+    for backend in started:
+        backend.stop()
 
 
 def test_the_fixtures_defaults_are_the_configs_own(tmp_path):
@@ -105,8 +105,8 @@ def test_register_with_the_right_password_binds_the_contact(registrar):
     assert "expires=300" in contact
 
 
-def test_a_call_to_a_registered_user_reaches_its_contact(registrar, uas_factory, tmp_path):
-    agent = uas_factory("agent3")
+def test_a_call_to_a_registered_user_reaches_its_contact(registrar, backend_factory, tmp_path):
+    agent = backend_factory("agent3")
     contact = f"sip:agent3@{HOST}:{agent.port}"
     outcome = register(HOST, registrar.port, user="agent3", password=DEFAULT_AGENT_PASSWORD, contact=contact)
     assert outcome.final is not None and outcome.final.status == 200
@@ -118,8 +118,8 @@ def test_a_call_to_a_registered_user_reaches_its_contact(registrar, uas_factory,
     assert {invite.request_uri for invite in invites} == {contact}
 
 
-def test_failover_to_the_survivor_when_a_backend_dies(kamailio_factory, uas_factory, tmp_path):  # noqa: F811
-    backend_a, backend_b = uas_factory("backend-a"), uas_factory("backend-b")
+def test_failover_to_the_survivor_when_a_backend_dies(kamailio_factory, backend_factory, tmp_path):  # noqa: F811
+    backend_a, backend_b = backend_factory("backend-a"), backend_factory("backend-b")
     proxy = kamailio_factory(backends=(backend_a.uri, backend_b.uri), probing_mode=0, algorithm=4)
 
     # Both alive: round-robin gives each backend every other call.
@@ -152,7 +152,7 @@ def _wait_for_flags(proxy, uri: str, wanted: str, timeout_s: float) -> str:
 def test_probing_mode_1_marks_a_silent_backend_down_and_revives_it(kamailio_factory):  # noqa: F811
     # Backends that answer OPTIONS, as Asterisk does: Kamailio itself is one.
     alive = kamailio_factory()
-    silent_port = free_udp_port()
+    silent_port = free_port()
     silent_uri = f"sip:{HOST}:{silent_port}"
     proxy = kamailio_factory(backends=(alive.uri, silent_uri), probing_mode=1, ping_interval_s=1)
 

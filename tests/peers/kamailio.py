@@ -17,10 +17,10 @@ request is served. `Kamailio.dispatcher_flags()` reads each backend's state
 (AX active, IP down and probed) through kamcmd.
 
 The proxy record-routes INVITEs. SIPp backends behind it should run
-tests/peers/sipp/uas_behind_proxy.xml rather than `-sn uas`: the built-in
+tests/sipp/uas_behind_proxy.xml rather than `-sn uas`: the built-in
 scenario echoes no Record-Route, yet sends every reply of a call to the
 proxy, so a caller's BYE sent straight to the backend never gets its 200.
-tests/peers/sipp/uac_through_proxy.xml is the matching SIPp caller.
+tests/sipp/uac_through_proxy.xml is the matching SIPp caller.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.peers.net import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KAMAILIO_CFG = REPO_ROOT / "docker" / "kamailio" / "kamailio.cfg"
@@ -145,13 +147,6 @@ class Kamailio:
             self.process.wait(_STOP_TIMEOUT_S)
 
 
-def free_udp_port(host: str = HOST) -> int:
-    """A UDP port free right now (the kernel's pick; a later bind may race)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
 def sip_options(host: str, port: int, timeout_s: float = 0.5) -> int | None:
     """Send one SIP OPTIONS over UDP; the reply's status code, or None if none came."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -215,7 +210,7 @@ def kamailio_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Calla
     started: list[Kamailio] = []
 
     def start(**fields: object) -> Kamailio:
-        fields.setdefault("port", free_udp_port())
+        fields.setdefault("port", free_port())
         kamailio = start_kamailio(KamailioSettings(**fields), tmp_path_factory.mktemp("kamailio"))
         started.append(kamailio)
         return kamailio
