@@ -1,0 +1,142 @@
+"""RTP stream discovery: which UDP datagrams are RTP, grouped into streams.
+
+A stream is Wireshark's: (source address and port, destination address and port,
+SSRC). Every UDP payload that carries an RTP version-2 header (not an RTCP packet
+type) is a candidate, vectorised. A candidate stream whose address:port was announced
+in an SDP body of a SIP message in the capture is RTP by signalling and takes its
+payload names and clock rates from that SDP ("sdp"). Others are kept by heuristics
+("heuristic") only if they look like a real RTP flow: at least MIN_HEURISTIC_PACKETS
+packets and most sequence steps small and forward.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from rtp_analysis.net import Datagrams, address_text
+from rtp_analysis.packet import FIXED_HEADER_BYTES, RTP_VERSION, rtp_columns
+from rtp_analysis.payload import PayloadFormat, static_format
+from rtp_analysis.pcap import Frames
+from rtp_analysis.sdp import SdpMedia, looks_like_sip, sdp_media
+
+MIN_HEURISTIC_PACKETS = 8
+MIN_FORWARD_SHARE = 0.8  # of sequence steps in 1..100
+_RTCP_CONFLICT_TYPES = (72, 73, 74, 75, 76)  # SR..APP with the marker bit set (RFC 5761 4)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class RtpStream:
+    """One RTP stream's packets, in capture order."""
+
+    src: str
+    src_port: int
+    dst: str
+    dst_port: int
+    ssrc: int
+    found_by: str  # "sdp" or "heuristic"
+    call_id: str | None  # SIP Call-ID of the SDP that announced it
+    formats: dict[int, PayloadFormat]  # every payload type seen in the stream
+    time_ms: np.ndarray  # float64: Wireshark's frame time, ms after the capture's first frame
+    seq: np.ndarray  # uint16
+    timestamp: np.ndarray  # uint32
+    payload_type: np.ndarray  # uint8
+    marker: np.ndarray  # bool
+
+
+def relative_time_ms(frames: Frames) -> np.ndarray:
+    """Each frame's time after the first frame, as Wireshark's nstime_delta + nstime_to_msec."""
+    secs = frames.ts_sec - frames.ts_sec[0]
+    nsecs = frames.ts_nsec - frames.ts_nsec[0]
+    # nstime_delta keeps seconds and nanoseconds of the same sign.
+    fix_up = (secs > 0) & (nsecs < 0)
+    fix_down = (secs < 0) & (nsecs > 0)
+    secs = secs - fix_up + fix_down
+    nsecs = nsecs + 1_000_000_000 * fix_up - 1_000_000_000 * fix_down
+    return secs.astype(np.float64) * 1000 + nsecs.astype(np.float64) / 1000000
+
+
+def sdp_announcements(datagrams: Datagrams) -> list[SdpMedia]:
+    """Media of every SDP body in SIP-over-UDP messages, in capture order."""
+    data = datagrams.data
+    first = data[np.minimum(datagrams.payload_offset, data.size - 1)]
+    # SIP starts with an upper-case method or "SIP/2.0"; RTP's first byte is 0x80-0xBF.
+    candidates = np.flatnonzero((first >= ord("A")) & (first <= ord("Z")) & (datagrams.payload_length >= 12))
+    media: list[SdpMedia] = []
+    for i in candidates.tolist():
+        start = int(datagrams.payload_offset[i])
+        payload = data[start : start + int(datagrams.payload_length[i])].tobytes()
+        if looks_like_sip(payload):
+            media.extend(sdp_media(payload))
+    return media
+
+
+def discover_streams(frames: Frames, datagrams: Datagrams) -> list[RtpStream]:
+    """Every RTP stream of the capture, in order of its first packet."""
+    announced = {(m.address, m.port): m for m in sdp_announcements(datagrams)}
+    data = datagrams.data
+    long_enough = datagrams.payload_length >= FIXED_HEADER_BYTES
+    at = np.where(long_enough, datagrams.payload_offset, 0)
+    rtp = rtp_columns(data, np.minimum(at, data.size - FIXED_HEADER_BYTES))
+    candidate = long_enough & (rtp.version == RTP_VERSION) & ~np.isin(rtp.payload_type, _RTCP_CONFLICT_TYPES)
+    idx = np.flatnonzero(candidate)
+    if idx.size == 0:
+        return []
+    src, dst = datagrams.src[idx], datagrams.dst[idx]
+    sport, dport = datagrams.src_port[idx], datagrams.dst_port[idx]
+    ssrc = rtp.ssrc[idx]
+    src_hi, src_lo = src[:, :8].copy().view(">u8").ravel(), src[:, 8:].copy().view(">u8").ravel()
+    dst_hi, dst_lo = dst[:, :8].copy().view(">u8").ravel(), dst[:, 8:].copy().view(">u8").ravel()
+    ports = (sport.astype(np.uint64) << np.uint64(16)) | dport.astype(np.uint64)
+    keys = (ssrc, ports, dst_lo, dst_hi, src_lo, src_hi)
+    order = np.lexsort(keys)  # stable: packets of a stream stay in capture order
+    sorted_keys = [k[order] for k in keys]
+    boundary = np.ones(order.size, dtype=bool)
+    boundary[1:] = np.logical_or.reduce([k[1:] != k[:-1] for k in sorted_keys])
+    starts = np.flatnonzero(boundary)
+    ends = np.append(starts[1:], order.size)
+    # Streams in order of first appearance, as a reader of the capture meets them.
+    starts_order = np.argsort(order[starts], kind="stable")
+
+    time_ms = relative_time_ms(frames)[datagrams.frame[idx]]
+    seq_all, ts_all = rtp.sequence_number[idx], rtp.timestamp[idx]
+    pt_all, marker_all = rtp.payload_type[idx], rtp.marker[idx]
+    streams = []
+    for g in starts_order.tolist():
+        members = order[starts[g] : ends[g]]
+        first = members[0]
+        seq = seq_all[members]
+        src_key, dst_key = bytes(src[first]), bytes(dst[first])
+        media = announced.get((dst_key, int(dport[first]))) or announced.get((src_key, int(sport[first])))
+        if media is None and not _looks_like_rtp_flow(seq):
+            continue
+        pts = pt_all[members]
+        formats = {}
+        for pt in np.unique(pts).tolist():
+            formats[pt] = media.formats[pt] if media and pt in media.formats else static_format(pt)
+        streams.append(
+            RtpStream(
+                src=address_text(src[first]),
+                src_port=int(sport[first]),
+                dst=address_text(dst[first]),
+                dst_port=int(dport[first]),
+                ssrc=int(ssrc[first]),
+                found_by="sdp" if media else "heuristic",
+                call_id=media.call_id if media else None,
+                formats=formats,
+                time_ms=time_ms[members],
+                seq=seq,
+                timestamp=ts_all[members],
+                payload_type=pts,
+                marker=marker_all[members],
+            )
+        )
+    return streams
+
+
+def _looks_like_rtp_flow(seq: np.ndarray) -> bool:
+    if seq.size < MIN_HEURISTIC_PACKETS:
+        return False
+    steps = np.diff(seq.astype(np.int64)) % 65536
+    return float(np.mean((steps >= 1) & (steps <= 100))) >= MIN_FORWARD_SHARE
