@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 
 import numpy as np
 from scipy.io import wavfile
@@ -18,7 +19,9 @@ def read_wav(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
     """(mono samples scaled to int16 range as float64, sample rate) of a PCM or float WAV."""
     name = os.fspath(path)
     try:
-        rate, data = wavfile.read(name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", wavfile.WavFileWarning)  # unknown chunks: the error says enough
+            rate, data = wavfile.read(name)
     except FileNotFoundError:
         raise AudioError(f"{name} does not exist.") from None
     except (ValueError, EOFError) as exc:
