@@ -4,6 +4,9 @@ Link types (tcpdump.org LINKTYPE_* values): Ethernet with up to two 802.1Q/802.1
 tags, Linux cooked SLL and SLL2 (`tcpdump -i any`), raw IP, BSD null/loopback.
 IPv4 fragments are skipped (RTP is never fragmented; a fragmented SIP message is
 left to the RTP heuristics). IPv6 extension headers are not followed.
+
+Addresses travel as two uint64 halves of the 16-byte IPv6 form (IPv4 as ::ffff:a.b.c.d),
+so a million packets never need a per-byte address matrix.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import ipaddress
 import numpy as np
 
 from rtp_analysis.errors import CaptureError
-from rtp_analysis.packet import be16
+from rtp_analysis.packet import be16, be32, byte
 from rtp_analysis.pcap import Frames
 
 LINKTYPE_NULL = 0
@@ -41,6 +44,7 @@ _VLAN_TAGS = (0x8100, 0x88A8, 0x9100)
 _IPPROTO_UDP = 17
 # AF_INET6 differs by OS in the null/loopback header: Linux 10, BSDs 24, 28, 30.
 _AF_INET6_VALUES = (10, 24, 28, 30)
+_V4_MAPPED = np.uint64(0xFFFF << 32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,8 +53,10 @@ class Datagrams:
 
     data: np.ndarray  # uint8, the capture file (shared with Frames)
     frame: np.ndarray  # int64 index into Frames
-    src: np.ndarray  # (n, 16) uint8: IPv6 address, or IPv4 as ::ffff:a.b.c.d
-    dst: np.ndarray  # (n, 16) uint8
+    src_hi: np.ndarray  # uint64: bytes 0-7 of the 16-byte address (0 for IPv4)
+    src_lo: np.ndarray  # uint64: bytes 8-15 (::ffff:a.b.c.d for IPv4)
+    dst_hi: np.ndarray
+    dst_lo: np.ndarray
     src_port: np.ndarray  # uint16
     dst_port: np.ndarray  # uint16
     payload_offset: np.ndarray  # int64 into data
@@ -60,115 +66,105 @@ class Datagrams:
         return len(self.frame)
 
 
-def address_text(address16: np.ndarray) -> str:
-    """Printable form of one 16-byte address (IPv4-mapped shown as dotted quad)."""
-    address = ipaddress.IPv6Address(bytes(address16))
+def address_bytes(hi: int, lo: int) -> bytes:
+    return int(hi).to_bytes(8, "big") + int(lo).to_bytes(8, "big")
+
+
+def address_text(hi: int, lo: int) -> str:
+    """Printable form of one address (IPv4-mapped shown as a dotted quad)."""
+    address = ipaddress.IPv6Address(address_bytes(hi, lo))
     return str(address.ipv4_mapped) if address.ipv4_mapped else str(address)
 
 
 def udp_datagrams(frames: Frames, name: str) -> Datagrams:
     """Every complete-header UDP datagram over IPv4 or IPv6 in the capture's frames."""
-    unknown = sorted(set(np.unique(frames.linktype).tolist()) - set(SUPPORTED_LINKTYPES))
+    present = np.unique(frames.linktype).tolist()
+    unknown = sorted(set(present) - set(SUPPORTED_LINKTYPES))
     if unknown:
         supported = ", ".join(f"{v} ({n})" for v, n in SUPPORTED_LINKTYPES.items())
         raise CaptureError(f"{name} uses link type {unknown[0]}, which callproof cannot read (it reads {supported}).")
     data = frames.data
-    # Pad so that fixed-size header reads past a short frame stay inside the buffer;
-    # every read is then masked by the frame's captured length.
-    padded = np.concatenate([data, np.zeros(64, dtype=np.uint8)])
     frame_end = frames.offset + frames.caplen
-    l3, ethertype = _network_offsets(padded, frames)
-    is_v4 = (ethertype == _ETHERTYPE_IPV4) & (l3 + 20 <= frame_end) & (padded[l3] >> 4 == 4)
-    is_v6 = (ethertype == _ETHERTYPE_IPV6) & (l3 + 40 <= frame_end) & (padded[l3] >> 4 == 6)
+    l3, ethertype = _network_offsets(data, frames, present)
+    version = byte(data, l3) >> 4
+    is_v4 = (ethertype == _ETHERTYPE_IPV4) & (version == 4) & (l3 + 20 <= frame_end)
+    is_v6 = (ethertype == _ETHERTYPE_IPV6) & (version == 6) & (l3 + 40 <= frame_end)
+    ip = np.flatnonzero(is_v4 | is_v6)
+    at = l3[ip]
+    v4 = is_v4[ip]
+    v6 = ~v4
 
-    v4 = np.flatnonzero(is_v4)
-    a4 = l3[v4]
-    ihl = (padded[a4] & 0x0F).astype(np.int64) * 4
-    fragment = be16(padded, a4 + 6) & 0x3FFF  # MF flag and fragment offset
-    ok4 = (padded[a4 + 9] == _IPPROTO_UDP) & (ihl >= 20) & (fragment == 0)
-    v4, a4, ihl = v4[ok4], a4[ok4], ihl[ok4]
-    ip_end4 = a4 + be16(padded, a4 + 2).astype(np.int64)
-    udp4 = a4 + ihl
+    protocol = np.where(v4, byte(data, at + 9), byte(data, at + 6))
+    header = np.where(v4, (byte(data, at) & 0x0F).astype(np.int64) * 4, 40)
+    unfragmented = np.where(v4, (be16(data, at + 6) & 0x3FFF) == 0, True)  # MF flag and offset
+    ok = (protocol == _IPPROTO_UDP) & (header >= 20) & unfragmented
+    ip, at, v4, v6, header = ip[ok], at[ok], v4[ok], v6[ok], header[ok]
+    ip_end = np.where(v4, at + be16(data, at + 2).astype(np.int64), at + 40 + be16(data, at + 4).astype(np.int64))
+    udp = at + header
+    has_header = udp + 8 <= frame_end[ip]
+    ip, at, v4, v6, ip_end, udp = ip[has_header], at[has_header], v4[has_header], v6[has_header], ip_end[has_header], udp[has_header]
 
-    v6 = np.flatnonzero(is_v6)
-    a6 = l3[v6]
-    ok6 = padded[a6 + 6] == _IPPROTO_UDP
-    v6, a6 = v6[ok6], a6[ok6]
-    ip_end6 = a6 + 40 + be16(padded, a6 + 4).astype(np.int64)
-    udp6 = a6 + 40
-
-    index = np.concatenate([v4, v6])
-    order = np.argsort(index, kind="stable")
-    index = index[order]
-    udp = np.concatenate([udp4, udp6])[order]
-    ip_end = np.concatenate([ip_end4, ip_end6])[order]
-    src = np.concatenate([_mapped_v4(padded, a4 + 12), _v6(padded, a6 + 8)])[order]
-    dst = np.concatenate([_mapped_v4(padded, a4 + 16), _v6(padded, a6 + 24)])[order]
-
-    has_header = udp + 8 <= frame_end[index]
-    index, udp, ip_end, src, dst = index[has_header], udp[has_header], ip_end[has_header], src[has_header], dst[has_header]
-    udp_end = udp + be16(padded, udp + 4).astype(np.int64)
-    end = np.minimum(np.minimum(udp_end, ip_end), frame_end[index])
+    src_hi, src_lo = _address(data, at, v4, v6, v4_at=12, v6_at=8)
+    dst_hi, dst_lo = _address(data, at, v4, v6, v4_at=16, v6_at=24)
+    udp_end = udp + be16(data, udp + 4).astype(np.int64)
+    end = np.minimum(np.minimum(udp_end, ip_end), frame_end[ip])
     return Datagrams(
         data=data,
-        frame=index,
-        src=src,
-        dst=dst,
-        src_port=be16(padded, udp),
-        dst_port=be16(padded, udp + 2),
+        frame=ip,
+        src_hi=src_hi,
+        src_lo=src_lo,
+        dst_hi=dst_hi,
+        dst_lo=dst_lo,
+        src_port=be16(data, udp),
+        dst_port=be16(data, udp + 2),
         payload_offset=udp + 8,
         payload_length=np.maximum(end - (udp + 8), 0),
     )
 
 
-def _network_offsets(data: np.ndarray, frames: Frames) -> tuple[np.ndarray, np.ndarray]:
+def _address(data, at, v4, v6, *, v4_at: int, v6_at: int) -> tuple[np.ndarray, np.ndarray]:
+    hi = np.zeros(at.size, dtype=np.uint64)
+    lo = np.empty(at.size, dtype=np.uint64)
+    lo[v4] = _V4_MAPPED | be32(data, at[v4] + v4_at).astype(np.uint64)
+    if v6.any():
+        a6 = at[v6] + v6_at
+        hi[v6] = (be32(data, a6).astype(np.uint64) << np.uint64(32)) | be32(data, a6 + 4)
+        lo[v6] = (be32(data, a6 + 8).astype(np.uint64) << np.uint64(32)) | be32(data, a6 + 12)
+    return hi, lo
+
+
+def _network_offsets(data: np.ndarray, frames: Frames, present: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """Offset of the IP header and its ethertype, per frame (ethertype 0: not IP)."""
-    start = frames.offset
-    lt = frames.linktype
     l3 = np.zeros(len(frames), dtype=np.int64)
     ethertype = np.zeros(len(frames), dtype=np.int64)
-
-    eth = lt == LINKTYPE_ETHERNET
-    et = be16(data, start + 12).astype(np.int64)
-    at = start + 14
-    for _ in range(2):  # 802.1Q / QinQ: skip up to two tags
-        tagged = np.isin(et, _VLAN_TAGS)
-        et = np.where(tagged, be16(data, at + 2).astype(np.int64), et)
-        at = np.where(tagged, at + 4, at)
-    l3[eth], ethertype[eth] = at[eth], et[eth]
-
-    sll = lt == LINKTYPE_LINUX_SLL
-    l3[sll], ethertype[sll] = start[sll] + 16, be16(data, start[sll] + 14)
-    sll2 = lt == LINKTYPE_LINUX_SLL2
-    l3[sll2], ethertype[sll2] = start[sll2] + 20, be16(data, start[sll2])
-
-    raw = np.isin(lt, (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6))
-    version = data[start] >> 4
-    l3[raw] = start[raw]
-    ethertype[raw] = np.where(version[raw] == 4, _ETHERTYPE_IPV4, np.where(version[raw] == 6, _ETHERTYPE_IPV6, 0))
-
-    for linktype, big_endian in ((LINKTYPE_NULL, None), (LINKTYPE_LOOP, True)):
-        sel = lt == linktype
-        little = data[start] | (data[start + 1].astype(np.int64) << 8)  # values are < 256 in practice
-        big = data[start + 3].astype(np.int64) | (data[start + 2].astype(np.int64) << 8)
-        # DLT_NULL is in the capturing host's byte order: accept either.
-        family = big if big_endian else np.where(little != 0, little, big)
-        l3[sel] = start[sel] + 4
-        ethertype[sel] = np.where(
-            family[sel] == 2, _ETHERTYPE_IPV4, np.where(np.isin(family[sel], _AF_INET6_VALUES), _ETHERTYPE_IPV6, 0)
-        )
+    for linktype in present:
+        sel = slice(None) if len(present) == 1 else np.flatnonzero(frames.linktype == linktype)
+        start = frames.offset[sel]
+        if linktype == LINKTYPE_ETHERNET:
+            et = be16(data, start + 12).astype(np.int64)
+            at = start + 14
+            for _ in range(2):  # 802.1Q / QinQ: skip up to two tags
+                tagged = np.isin(et, _VLAN_TAGS)
+                if not tagged.any():
+                    break
+                et = np.where(tagged, be16(data, at + 2), et)
+                at = np.where(tagged, at + 4, at)
+            l3[sel], ethertype[sel] = at, et
+        elif linktype == LINKTYPE_LINUX_SLL:
+            l3[sel], ethertype[sel] = start + 16, be16(data, start + 14)
+        elif linktype == LINKTYPE_LINUX_SLL2:
+            l3[sel], ethertype[sel] = start + 20, be16(data, start)
+        elif linktype in (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6):
+            version = byte(data, start) >> 4
+            l3[sel] = start
+            ethertype[sel] = np.where(version == 4, _ETHERTYPE_IPV4, np.where(version == 6, _ETHERTYPE_IPV6, 0))
+        else:  # null / loop: a 4-byte address family
+            little = byte(data, start) | (byte(data, start + 1).astype(np.int64) << 8)  # the values are < 256
+            big = byte(data, start + 3) | (byte(data, start + 2).astype(np.int64) << 8)
+            # DLT_NULL is in the capturing host's byte order (accept either); LOOP is big-endian.
+            family = big if linktype == LINKTYPE_LOOP else np.where(little != 0, little, big)
+            l3[sel] = start + 4
+            ethertype[sel] = np.where(
+                family == 2, _ETHERTYPE_IPV4, np.where(np.isin(family, _AF_INET6_VALUES), _ETHERTYPE_IPV6, 0)
+            )
     return l3, ethertype
-
-
-_V4_MAPPED_PREFIX = np.array([0] * 10 + [0xFF, 0xFF], dtype=np.uint8)
-
-
-def _mapped_v4(data: np.ndarray, at: np.ndarray) -> np.ndarray:
-    out = np.empty((at.size, 16), dtype=np.uint8)
-    out[:, :12] = _V4_MAPPED_PREFIX
-    out[:, 12:] = data[at[:, None] + np.arange(4)]
-    return out
-
-
-def _v6(data: np.ndarray, at: np.ndarray) -> np.ndarray:
-    return data[at[:, None] + np.arange(16)]

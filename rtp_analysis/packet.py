@@ -63,25 +63,31 @@ class RtpColumns:
     ssrc: np.ndarray  # uint32
 
 
+def byte(data: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """The byte at each offset, clipped to the buffer: rows past a short frame's end are
+    masked by the caller with the frame's captured length."""
+    return data[np.minimum(at, data.size - 1)]
+
+
 def be16(data: np.ndarray, at: np.ndarray) -> np.ndarray:
     """Big-endian uint16 at each byte offset `at` of a uint8 buffer."""
-    return (data[at].astype(np.uint16) << 8) | data[at + 1]
+    return (byte(data, at).astype(np.uint16) << 8) | byte(data, at + 1)
 
 
 def be32(data: np.ndarray, at: np.ndarray) -> np.ndarray:
     """Big-endian uint32 at each byte offset `at` of a uint8 buffer."""
     return (
-        (data[at].astype(np.uint32) << 24)
-        | (data[at + 1].astype(np.uint32) << 16)
-        | (data[at + 2].astype(np.uint32) << 8)
-        | data[at + 3]
+        (byte(data, at).astype(np.uint32) << 24)
+        | (byte(data, at + 1).astype(np.uint32) << 16)
+        | (byte(data, at + 2).astype(np.uint32) << 8)
+        | byte(data, at + 3)
     )
 
 
 def rtp_columns(data: np.ndarray, at: np.ndarray) -> RtpColumns:
     """Read the fixed RTP header at each offset of `data`; the caller checks that 12 bytes exist."""
-    b0 = data[at]
-    b1 = data[at + 1]
+    b0 = byte(data, at)
+    b1 = byte(data, at + 1)
     return RtpColumns(
         version=b0 >> 6,
         marker=(b1 & 0x80).astype(bool),

@@ -34,7 +34,7 @@ _MAX_RECORD_BYTES = 1 << 18  # libpcap's own sanity limit for one packet (256 Ki
 class Frames:
     """Every captured frame of one file; index i of each array is frame i, in file order."""
 
-    data: np.ndarray  # uint8: the whole file; frame bytes are data[offset:offset+caplen]
+    data: np.ndarray  # uint8: the whole file (memory-mapped); frame i is data[offset:offset+caplen]
     offset: np.ndarray  # int64
     caplen: np.ndarray  # int64
     linktype: np.ndarray  # int64 (LINKTYPE_* value of the frame's interface)
@@ -49,7 +49,8 @@ def read_frames(path: str | os.PathLike[str]) -> Frames:
     """Read a pcap or pcapng file; raise CaptureError if it is missing, empty, truncated or foreign."""
     name = os.fspath(path)
     try:
-        raw = np.fromfile(name, dtype=np.uint8)
+        # Mapped, not read: only the record headers' pages are ever touched by numpy.
+        raw = np.memmap(name, dtype=np.uint8, mode="r") if os.path.getsize(name) else np.zeros(0, np.uint8)
     except FileNotFoundError:
         raise CaptureError(f"{name} does not exist.") from None
     except IsADirectoryError:
@@ -60,7 +61,7 @@ def read_frames(path: str | os.PathLike[str]) -> Frames:
 
 
 def parse_frames(raw: np.ndarray, name: str) -> Frames:
-    """Frames of a capture held in memory (`raw` is its bytes as uint8)."""
+    """Frames of a capture held in memory or mapped (`raw` is its bytes as uint8)."""
     if raw.size == 0:
         raise CaptureError(f"{name} is empty (0 bytes), not a pcap or pcapng capture.")
     if raw.size < 4:

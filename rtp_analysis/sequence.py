@@ -1,9 +1,11 @@
 """RFC 3550 A.1: extended sequence numbers and which packets the receiver accepts.
 
-`extend_sequence` runs the A.1 `update_seq` state machine over one stream's packets in
-arrival order. The state machine is sequential by definition (each verdict depends on
-the highest sequence number so far), so it is one tight O(1)-per-packet loop over
-plain ints; everything downstream is vectorised on its output arrays.
+`extend_sequence` applies the A.1 `update_seq` state machine to one stream's packets in
+arrival order. While every packet lies within A.1's window around the highest number
+so far (at most MAX_MISORDER behind, less than MAX_DROPOUT ahead), the state machine
+reduces to "unwrap, then take the running maximum", which is computed vectorised and
+checked. A stream that leaves the window (a source restart, a wild jump) is run
+through the state machine itself, one O(1) step per packet.
 
 A capture starts each source as already validated (`init_seq` on its first packet, no
 probation): the capture is evidence that the packets arrived.
@@ -30,13 +32,25 @@ class ExtendedSequence:
 
 
 def extend_sequence(seq: np.ndarray) -> ExtendedSequence:
-    """Run RFC 3550 A.1 update_seq() over 16-bit sequence numbers in arrival order."""
+    """RFC 3550 A.1 update_seq() over 16-bit sequence numbers in arrival order."""
+    n = len(seq)
+    if n == 0:
+        return ExtendedSequence(np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0, np.int64))
+    step = (np.diff(seq.astype(np.int64)) + (RTP_SEQ_MOD // 2)) % RTP_SEQ_MOD - (RTP_SEQ_MOD // 2)
+    extended = int(seq[0]) + np.concatenate([[0], np.cumsum(step)])
+    highest_before = np.maximum.accumulate(extended)[:-1]
+    ahead = extended[1:] - highest_before
+    if ((ahead > -MAX_MISORDER) & (ahead < MAX_DROPOUT)).all():
+        return ExtendedSequence(extended, np.ones(n, dtype=bool), np.zeros(n, dtype=np.int64))
+    return _update_seq(seq)
+
+
+def _update_seq(seq: np.ndarray) -> ExtendedSequence:
+    """A.1's state machine, packet by packet, for streams that leave its window."""
     n = len(seq)
     extended = np.full(n, -1, dtype=np.int64)
     accepted = np.zeros(n, dtype=bool)
     segment = np.zeros(n, dtype=np.int64)
-    if n == 0:
-        return ExtendedSequence(extended, accepted, segment)
     values = seq.astype(np.int64).tolist()
     ext_out: list[int] = [0] * n
     acc_out: list[bool] = [False] * n

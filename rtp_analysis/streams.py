@@ -15,7 +15,7 @@ import dataclasses
 
 import numpy as np
 
-from rtp_analysis.net import Datagrams, address_text
+from rtp_analysis.net import Datagrams, address_bytes, address_text
 from rtp_analysis.packet import FIXED_HEADER_BYTES, RTP_VERSION, rtp_columns
 from rtp_analysis.payload import PayloadFormat, static_format
 from rtp_analysis.pcap import Frames
@@ -83,11 +83,10 @@ def discover_streams(frames: Frames, datagrams: Datagrams) -> list[RtpStream]:
     idx = np.flatnonzero(candidate)
     if idx.size == 0:
         return []
-    src, dst = datagrams.src[idx], datagrams.dst[idx]
+    src_hi, src_lo = datagrams.src_hi[idx], datagrams.src_lo[idx]
+    dst_hi, dst_lo = datagrams.dst_hi[idx], datagrams.dst_lo[idx]
     sport, dport = datagrams.src_port[idx], datagrams.dst_port[idx]
     ssrc = rtp.ssrc[idx]
-    src_hi, src_lo = src[:, :8].copy().view(">u8").ravel(), src[:, 8:].copy().view(">u8").ravel()
-    dst_hi, dst_lo = dst[:, :8].copy().view(">u8").ravel(), dst[:, 8:].copy().view(">u8").ravel()
     ports = (sport.astype(np.uint64) << np.uint64(16)) | dport.astype(np.uint64)
     keys = (ssrc, ports, dst_lo, dst_hi, src_lo, src_hi)
     order = np.lexsort(keys)  # stable: packets of a stream stay in capture order
@@ -107,7 +106,8 @@ def discover_streams(frames: Frames, datagrams: Datagrams) -> list[RtpStream]:
         members = order[starts[g] : ends[g]]
         first = members[0]
         seq = seq_all[members]
-        src_key, dst_key = bytes(src[first]), bytes(dst[first])
+        src_key = address_bytes(src_hi[first], src_lo[first])
+        dst_key = address_bytes(dst_hi[first], dst_lo[first])
         media = announced.get((dst_key, int(dport[first]))) or announced.get((src_key, int(sport[first])))
         if media is None and not _looks_like_rtp_flow(seq):
             continue
@@ -117,9 +117,9 @@ def discover_streams(frames: Frames, datagrams: Datagrams) -> list[RtpStream]:
             formats[pt] = media.formats[pt] if media and pt in media.formats else static_format(pt)
         streams.append(
             RtpStream(
-                src=address_text(src[first]),
+                src=address_text(src_hi[first], src_lo[first]),
                 src_port=int(sport[first]),
-                dst=address_text(dst[first]),
+                dst=address_text(dst_hi[first], dst_lo[first]),
                 dst_port=int(dport[first]),
                 ssrc=int(ssrc[first]),
                 found_by="sdp" if media else "heuristic",

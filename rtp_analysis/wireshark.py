@@ -25,8 +25,8 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from scipy.signal import lfilter
 
+from rtp_analysis.jitter import smooth16
 from rtp_analysis.payload import COMFORT_NOISE_TYPES
 
 
@@ -87,7 +87,7 @@ def wireshark_stats(
     prev_nominal = np.concatenate([[0.0], nominal[last_clocked[:-1]]])
     diff = np.abs(time_ms - (prev_time + (nominal - prev_nominal)))
     jitter = np.zeros(n)
-    jitter[clocked] = lfilter([1 / 16], [1, -15 / 16], diff[clocked])
+    jitter[clocked] = smooth16(diff[clocked])
 
     pt = payload_type.astype(np.int64)
     cn = np.isin(pt, tuple(COMFORT_NOISE_TYPES))
@@ -141,8 +141,35 @@ def _seq_cycles(seq: np.ndarray, in_time: np.ndarray, start_seq: int) -> int:
 
 
 def _sequence_errors(seq: np.ndarray, in_time: np.ndarray) -> int:
-    """Wireshark's "sequence" counter. It tracks the last accepted number in 16 bits with
-    a wrap rule of its own, a sequential state machine: one O(1) step per packet."""
+    """Wireshark's "sequence" counter.
+
+    Wireshark keeps the last accepted number (16 bits) and accepts a packet that is the
+    next one, or any higher number (a jump: an error), or one that wrapped within 0xFF00
+    (also a jump); anything else is late or duplicated (an error, not accepted); packets
+    out of time sequence are only compared. As long as "last accepted" equals the highest
+    unwrapped number so far, every verdict follows from that running maximum, which is
+    computed vectorised; the two readings differ only near a wrap (a jump of 256 or more
+    across it, or a late packet from before it), where the state machine runs instead.
+    """
+    timely = np.flatnonzero(in_time)
+    step = (np.diff(seq[timely]) + 0x8000) % 0x10000 - 0x8000
+    unwrapped = int(seq[0]) + np.concatenate([[0], np.cumsum(step)])
+    highest = np.maximum.accumulate(unwrapped)
+    ahead = unwrapped[1:] - highest[:-1]
+    last = highest[:-1] % 0x10000
+    if (((ahead >= 256) & (last + ahead >= 0x10000)) | ((ahead <= 0) & (last + ahead < 0))).any():
+        return _sequence_errors_stepwise(seq, in_time)
+    errors = int((ahead != 1).sum())
+    late = np.flatnonzero(~in_time)
+    if late.size:
+        # The last accepted number when each out-of-time packet arrived.
+        last_then = highest[np.searchsorted(timely, late) - 1] % 0x10000
+        errors += int((seq[late] <= last_then).sum())
+    return errors
+
+
+def _sequence_errors_stepwise(seq: np.ndarray, in_time: np.ndarray) -> int:
+    """The same counter, one packet at a time, exactly as rtppacket_analyse() steps."""
     last = int(seq[0])
     errors = 0
     for s, ok in zip(seq[1:].tolist(), in_time[1:].tolist()):
