@@ -154,8 +154,8 @@ def stream_report(stream: RtpStream, *, concealment: bool) -> StreamReport:
 
 def _main_format(stream: RtpStream):
     """The most frequent payload format that is media (not telephone-event or comfort noise)."""
-    values, counts = np.unique(stream.payload_type, return_counts=True)
-    ranked = [int(v) for _, v in sorted(zip((-counts).tolist(), values.tolist()))]
+    counts = np.bincount(stream.payload_type, minlength=128)
+    ranked = [int(v) for v in np.argsort(-counts, kind="stable") if counts[v]]
     for pt in ranked:
         fmt = stream.formats[pt]
         if not fmt.is_telephone_event and pt not in COMFORT_NOISE_TYPES:

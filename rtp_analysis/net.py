@@ -17,7 +17,7 @@ import ipaddress
 import numpy as np
 
 from rtp_analysis.errors import CaptureError
-from rtp_analysis.packet import be16, be32, byte
+from rtp_analysis.packet import be16, be32
 from rtp_analysis.pcap import Frames
 
 LINKTYPE_NULL = 0
@@ -61,6 +61,7 @@ class Datagrams:
     dst_port: np.ndarray  # uint16
     payload_offset: np.ndarray  # int64 into data
     payload_length: np.ndarray  # int64, bytes of UDP payload present in the capture
+    payload_head: np.ndarray  # (n, 12) uint8: the payload's first 12 bytes (an RTP header?), zero-padded
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -76,6 +77,24 @@ def address_text(hi: int, lo: int) -> str:
     return str(address.ipv4_mapped) if address.ipv4_mapped else str(address)
 
 
+def at_offsets(head: np.ndarray, row: np.ndarray | None, offset: np.ndarray, width: int) -> np.ndarray:
+    """head[row[i], offset[i] : offset[i] + width] for every i (all rows if `row` is None),
+    zero-padded past the head.
+
+    Offsets take a handful of values (link header sizes, IPv4 option lengths), so the
+    bytes are copied one offset group at a time, by column slices.
+    """
+    size = head.shape[1]
+    out = np.zeros((offset.size, width), dtype=np.uint8)
+    values = np.unique(offset) if offset.size else offset
+    for value in values.tolist():
+        mine = slice(None) if values.size == 1 else offset == value
+        source = mine if row is None else row[mine]
+        take = max(0, min(width, size - value))
+        out[mine, :take] = head[source, value : value + take]
+    return out
+
+
 def udp_datagrams(frames: Frames, name: str) -> Datagrams:
     """Every complete-header UDP datagram over IPv4 or IPv6 in the capture's frames."""
     present = np.unique(frames.linktype).tolist()
@@ -83,87 +102,91 @@ def udp_datagrams(frames: Frames, name: str) -> Datagrams:
     if unknown:
         supported = ", ".join(f"{v} ({n})" for v, n in SUPPORTED_LINKTYPES.items())
         raise CaptureError(f"{name} uses link type {unknown[0]}, which callproof cannot read (it reads {supported}).")
-    data = frames.data
-    frame_end = frames.offset + frames.caplen
-    l3, ethertype = _network_offsets(data, frames, present)
-    version = byte(data, l3) >> 4
-    is_v4 = (ethertype == _ETHERTYPE_IPV4) & (version == 4) & (l3 + 20 <= frame_end)
-    is_v6 = (ethertype == _ETHERTYPE_IPV6) & (version == 6) & (l3 + 40 <= frame_end)
+    head, caplen = frames.head, frames.caplen
+    l3, ethertype = _network_offsets(head, frames.linktype, present)
+    ip_header = at_offsets(head, None, l3, 40)
+    version = ip_header[:, 0] >> 4
+    is_v4 = (ethertype == _ETHERTYPE_IPV4) & (version == 4) & (l3 + 20 <= caplen)
+    is_v6 = (ethertype == _ETHERTYPE_IPV6) & (version == 6) & (l3 + 40 <= caplen)
     ip = np.flatnonzero(is_v4 | is_v6)
-    at = l3[ip]
-    v4 = is_v4[ip]
+    h, l3, v4 = ip_header[ip], l3[ip], is_v4[ip]
     v6 = ~v4
 
-    protocol = np.where(v4, byte(data, at + 9), byte(data, at + 6))
-    header = np.where(v4, (byte(data, at) & 0x0F).astype(np.int64) * 4, 40)
-    unfragmented = np.where(v4, (be16(data, at + 6) & 0x3FFF) == 0, True)  # MF flag and offset
+    protocol = np.where(v4, h[:, 9], h[:, 6])
+    header = np.where(v4, (h[:, 0] & 0x0F).astype(np.int64) * 4, 40)
+    unfragmented = ~v4 | ((be16(h, 6) & 0x3FFF) == 0)  # IPv4 MF flag and fragment offset
     ok = (protocol == _IPPROTO_UDP) & (header >= 20) & unfragmented
-    ip, at, v4, v6, header = ip[ok], at[ok], v4[ok], v6[ok], header[ok]
-    ip_end = np.where(v4, at + be16(data, at + 2).astype(np.int64), at + 40 + be16(data, at + 4).astype(np.int64))
-    udp = at + header
-    has_header = udp + 8 <= frame_end[ip]
-    ip, at, v4, v6, ip_end, udp = ip[has_header], at[has_header], v4[has_header], v6[has_header], ip_end[has_header], udp[has_header]
+    ip, h, l3, v4, v6, header = ip[ok], h[ok], l3[ok], v4[ok], v6[ok], header[ok]
+    ip_end = l3 + np.where(v4, be16(h, 2).astype(np.int64), 40 + be16(h, 4).astype(np.int64))
+    udp = l3 + header
+    has_header = udp + 8 <= caplen[ip]
+    ip, h, v4, v6, ip_end, udp = ip[has_header], h[has_header], v4[has_header], v6[has_header], ip_end[has_header], udp[has_header]
 
-    src_hi, src_lo = _address(data, at, v4, v6, v4_at=12, v6_at=8)
-    dst_hi, dst_lo = _address(data, at, v4, v6, v4_at=16, v6_at=24)
-    udp_end = udp + be16(data, udp + 4).astype(np.int64)
-    end = np.minimum(np.minimum(udp_end, ip_end), frame_end[ip])
+    src_hi, src_lo = _address(h, v4, v6, v4_at=12, v6_at=8)
+    dst_hi, dst_lo = _address(h, v4, v6, v4_at=16, v6_at=24)
+    u = at_offsets(head, ip, udp, 20)  # UDP header and what may be an RTP header
+    udp_end = udp + be16(u, 4).astype(np.int64)
+    end = np.minimum(np.minimum(udp_end, ip_end), caplen[ip])
+    length = np.maximum(end - (udp + 8), 0)
+    payload_head = u[:, 8:20] * (np.arange(12) < length[:, None])
     return Datagrams(
-        data=data,
+        data=frames.data,
         frame=ip,
         src_hi=src_hi,
         src_lo=src_lo,
         dst_hi=dst_hi,
         dst_lo=dst_lo,
-        src_port=be16(data, udp),
-        dst_port=be16(data, udp + 2),
-        payload_offset=udp + 8,
-        payload_length=np.maximum(end - (udp + 8), 0),
+        src_port=be16(u, 0),
+        dst_port=be16(u, 2),
+        payload_offset=frames.offset[ip] + udp + 8,
+        payload_length=length,
+        payload_head=payload_head,
     )
 
 
-def _address(data, at, v4, v6, *, v4_at: int, v6_at: int) -> tuple[np.ndarray, np.ndarray]:
-    hi = np.zeros(at.size, dtype=np.uint64)
-    lo = np.empty(at.size, dtype=np.uint64)
-    lo[v4] = _V4_MAPPED | be32(data, at[v4] + v4_at).astype(np.uint64)
-    if v6.any():
-        a6 = at[v6] + v6_at
-        hi[v6] = (be32(data, a6).astype(np.uint64) << np.uint64(32)) | be32(data, a6 + 4)
-        lo[v6] = (be32(data, a6 + 8).astype(np.uint64) << np.uint64(32)) | be32(data, a6 + 12)
+def _address(h: np.ndarray, v4: np.ndarray, v6: np.ndarray, *, v4_at: int, v6_at: int) -> tuple[np.ndarray, np.ndarray]:
+    if not v6.any():
+        return np.zeros(h.shape[0], dtype=np.uint64), _V4_MAPPED | be32(h, v4_at).astype(np.uint64)
+    hi = np.zeros(h.shape[0], dtype=np.uint64)
+    lo = _V4_MAPPED | be32(h, v4_at).astype(np.uint64)
+    high = (be32(h, v6_at).astype(np.uint64) << np.uint64(32)) | be32(h, v6_at + 4)
+    low = (be32(h, v6_at + 8).astype(np.uint64) << np.uint64(32)) | be32(h, v6_at + 12)
+    hi[v6], lo[v6] = high[v6], low[v6]
     return hi, lo
 
 
-def _network_offsets(data: np.ndarray, frames: Frames, present: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Offset of the IP header and its ethertype, per frame (ethertype 0: not IP)."""
-    l3 = np.zeros(len(frames), dtype=np.int64)
-    ethertype = np.zeros(len(frames), dtype=np.int64)
-    for linktype in present:
-        sel = slice(None) if len(present) == 1 else np.flatnonzero(frames.linktype == linktype)
-        start = frames.offset[sel]
-        if linktype == LINKTYPE_ETHERNET:
-            et = be16(data, start + 12).astype(np.int64)
-            at = start + 14
-            for _ in range(2):  # 802.1Q / QinQ: skip up to two tags
+def _network_offsets(head: np.ndarray, linktype: np.ndarray, present: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Offset of the IP header inside each frame and its ethertype (0: not IP)."""
+    n = head.shape[0]
+    l3 = np.zeros(n, dtype=np.int64)
+    ethertype = np.zeros(n, dtype=np.int64)
+    for kind in present:
+        sel = slice(None) if len(present) == 1 else linktype == kind
+        h = head[sel]
+        if kind == LINKTYPE_ETHERNET:
+            et = be16(h, 12).astype(np.int64)
+            at = np.full(et.size, 14, dtype=np.int64)
+            for tag_at in (12, 16):  # 802.1Q / QinQ: up to two tags, each 4 bytes
                 tagged = np.isin(et, _VLAN_TAGS)
                 if not tagged.any():
                     break
-                et = np.where(tagged, be16(data, at + 2), et)
+                et = np.where(tagged, be16(h, tag_at + 4), et)
                 at = np.where(tagged, at + 4, at)
             l3[sel], ethertype[sel] = at, et
-        elif linktype == LINKTYPE_LINUX_SLL:
-            l3[sel], ethertype[sel] = start + 16, be16(data, start + 14)
-        elif linktype == LINKTYPE_LINUX_SLL2:
-            l3[sel], ethertype[sel] = start + 20, be16(data, start)
-        elif linktype in (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6):
-            version = byte(data, start) >> 4
-            l3[sel] = start
+        elif kind == LINKTYPE_LINUX_SLL:
+            l3[sel], ethertype[sel] = 16, be16(h, 14)
+        elif kind == LINKTYPE_LINUX_SLL2:
+            l3[sel], ethertype[sel] = 20, be16(h, 0)
+        elif kind in (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6):
+            version = h[:, 0] >> 4
+            l3[sel] = 0
             ethertype[sel] = np.where(version == 4, _ETHERTYPE_IPV4, np.where(version == 6, _ETHERTYPE_IPV6, 0))
         else:  # null / loop: a 4-byte address family
-            little = byte(data, start) | (byte(data, start + 1).astype(np.int64) << 8)  # the values are < 256
-            big = byte(data, start + 3) | (byte(data, start + 2).astype(np.int64) << 8)
+            little = h[:, 0] | (h[:, 1].astype(np.int64) << 8)  # the values are < 256
+            big = h[:, 3] | (h[:, 2].astype(np.int64) << 8)
             # DLT_NULL is in the capturing host's byte order (accept either); LOOP is big-endian.
-            family = big if linktype == LINKTYPE_LOOP else np.where(little != 0, little, big)
-            l3[sel] = start + 4
+            family = big if kind == LINKTYPE_LOOP else np.where(little != 0, little, big)
+            l3[sel] = 4
             ethertype[sel] = np.where(
                 family == 2, _ETHERTYPE_IPV4, np.where(np.isin(family, _AF_INET6_VALUES), _ETHERTYPE_IPV6, 0)
             )

@@ -63,36 +63,23 @@ class RtpColumns:
     ssrc: np.ndarray  # uint32
 
 
-def byte(data: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """The byte at each offset, clipped to the buffer: rows past a short frame's end are
-    masked by the caller with the frame's captured length."""
-    return data[np.minimum(at, data.size - 1)]
+def be16(rows: np.ndarray, at: int) -> np.ndarray:
+    """Big-endian uint16 at column `at` of an (n, k) uint8 matrix of header bytes."""
+    return (rows[:, at].astype(np.uint16) << 8) | rows[:, at + 1]
 
 
-def be16(data: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """Big-endian uint16 at each byte offset `at` of a uint8 buffer."""
-    return (byte(data, at).astype(np.uint16) << 8) | byte(data, at + 1)
+def be32(rows: np.ndarray, at: int) -> np.ndarray:
+    """Big-endian uint32 at column `at` of an (n, k) uint8 matrix of header bytes."""
+    return np.ascontiguousarray(rows[:, at : at + 4]).view(">u4").ravel().astype(np.uint32)
 
 
-def be32(data: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """Big-endian uint32 at each byte offset `at` of a uint8 buffer."""
-    return (
-        (byte(data, at).astype(np.uint32) << 24)
-        | (byte(data, at + 1).astype(np.uint32) << 16)
-        | (byte(data, at + 2).astype(np.uint32) << 8)
-        | byte(data, at + 3)
-    )
-
-
-def rtp_columns(data: np.ndarray, at: np.ndarray) -> RtpColumns:
-    """Read the fixed RTP header at each offset of `data`; the caller checks that 12 bytes exist."""
-    b0 = byte(data, at)
-    b1 = byte(data, at + 1)
+def rtp_columns(rows: np.ndarray) -> RtpColumns:
+    """The fixed RTP header of each row of an (n, >=12) uint8 matrix."""
     return RtpColumns(
-        version=b0 >> 6,
-        marker=(b1 & 0x80).astype(bool),
-        payload_type=b1 & 0x7F,
-        sequence_number=be16(data, at + 2),
-        timestamp=be32(data, at + 4),
-        ssrc=be32(data, at + 8),
+        version=rows[:, 0] >> 6,
+        marker=(rows[:, 1] & 0x80).astype(bool),
+        payload_type=rows[:, 1] & 0x7F,
+        sequence_number=be16(rows, 2),
+        timestamp=be32(rows, 4),
+        ssrc=be32(rows, 8),
     )

@@ -12,6 +12,7 @@ obsolete PB). Errors are CaptureError, one sentence naming the file.
 from __future__ import annotations
 
 import dataclasses
+import mmap
 import os
 import struct
 
@@ -28,6 +29,9 @@ _PCAPNG_PB = 2  # obsolete Packet Block; same layout as the EPB from byte 8 on
 _PCAPNG_SPB = 3
 _PCAPNG_EPB = 6
 _MAX_RECORD_BYTES = 1 << 18  # libpcap's own sanity limit for one packet (256 KiB)
+# Bytes of each frame copied into Frames.head: Ethernet with two VLAN tags (22), IPv4 with
+# every option (60) or IPv6 (40), UDP (8) and the RTP fixed header (12) fit in 102.
+HEAD_BYTES = 128
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +44,7 @@ class Frames:
     linktype: np.ndarray  # int64 (LINKTYPE_* value of the frame's interface)
     ts_sec: np.ndarray  # int64, seconds since the epoch
     ts_nsec: np.ndarray  # int64, 0..999,999,999
+    head: np.ndarray  # (n, HEAD_BYTES) uint8: each frame's first bytes, zero past its captured length
 
     def __len__(self) -> int:
         return len(self.offset)
@@ -49,8 +54,12 @@ def read_frames(path: str | os.PathLike[str]) -> Frames:
     """Read a pcap or pcapng file; raise CaptureError if it is missing, empty, truncated or foreign."""
     name = os.fspath(path)
     try:
-        # Mapped, not read: only the record headers' pages are ever touched by numpy.
-        raw = np.memmap(name, dtype=np.uint8, mode="r") if os.path.getsize(name) else np.zeros(0, np.uint8)
+        with open(name, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            # Mapped, not copied; MAP_POPULATE faults the pages in at once, which is far
+            # cheaper than one fault per page as the record walk reaches it.
+            flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+            raw = np.frombuffer(mmap.mmap(f.fileno(), size, flags=flags, prot=mmap.PROT_READ), np.uint8) if size else np.zeros(0, np.uint8)
     except FileNotFoundError:
         raise CaptureError(f"{name} does not exist.") from None
     except IsADirectoryError:
@@ -80,6 +89,37 @@ def parse_frames(raw: np.ndarray, name: str) -> Frames:
     if len(frames) == 0:
         raise CaptureError(f"{name} is a valid capture but holds no packets.")
     return frames
+
+
+def rows(data: np.ndarray, offsets: np.ndarray, width: int) -> np.ndarray:
+    """data[o:o+width] for every offset o, as an (n, width) matrix, zero past the buffer's end.
+
+    One row gather through an overlapping strided view: far cheaper than one gather per
+    byte. Rows that would run past the end are filled one by one (at most a few).
+    """
+    limit = data.size - width
+    inside = offsets <= limit
+    if limit >= 0:
+        view = np.lib.stride_tricks.as_strided(data, shape=(limit + 1, width), strides=(1, 1), writeable=False)
+        if inside.all():
+            return view[offsets]
+        out = np.zeros((offsets.size, width), dtype=np.uint8)
+        out[inside] = view[offsets[inside]]
+    else:
+        out = np.zeros((offsets.size, width), dtype=np.uint8)
+    for i in np.flatnonzero(~inside).tolist():
+        tail = data[offsets[i] :]
+        out[i, : tail.size] = tail
+    return out
+
+
+def _heads(raw: np.ndarray, offset: np.ndarray, caplen: np.ndarray) -> np.ndarray:
+    """Each frame's first HEAD_BYTES bytes, zeroed beyond its captured length."""
+    head = rows(raw, offset, HEAD_BYTES)
+    short = np.flatnonzero(caplen < HEAD_BYTES)
+    if short.size:
+        head[short] *= np.arange(HEAD_BYTES) < caplen[short, None]
+    return head
 
 
 def _uint32(raw: np.ndarray, at: np.ndarray, order: str) -> np.ndarray:
@@ -128,20 +168,22 @@ def _parse_pcap(raw: np.ndarray, name: str, order: str) -> Frames:
     magic, _major, _minor, _zone, _sigfigs, _snaplen, network = struct.unpack(order + "IHHiIII", raw[:24].tobytes())
     nanoseconds = magic == PCAP_MAGIC_NS
     offsets, stop = _record_chain(raw, 24, length_at=8, overhead=16, order=order)
-    caplen = _uint32(raw, offsets + 8, order).astype(np.int64)
+    caplen = _uint32(raw, offsets + 8, order).astype(np.int64) if offsets.size else np.zeros(0, np.int64)
     _check_lengths(name, caplen)
     if stop > raw.size:  # the last record's header fitted but its data runs past the end
         _raise_truncated(name, raw.size, int(offsets[-1]), offsets.size - 1, record_header=16, length=int(caplen[-1]))
     if stop < raw.size:
         _raise_truncated(name, raw.size, stop, offsets.size, record_header=16, length=None)
-    frac = _uint32(raw, offsets + 4, order).astype(np.int64)
+    header = rows(raw, offsets, 16).view(order + "u4").astype(np.int64)  # ts_sec, ts_frac, incl_len, orig_len
+    frac = header[:, 1]
     return Frames(
         data=raw,
         offset=offsets + 16,
         caplen=caplen,
         linktype=np.full(offsets.size, network & 0xFFFF, dtype=np.int64),
-        ts_sec=_uint32(raw, offsets, order).astype(np.int64),
+        ts_sec=header[:, 0],
         ts_nsec=frac if nanoseconds else frac * 1000,
+        head=_heads(raw, offsets + 16, caplen),
     )
 
 
@@ -243,7 +285,15 @@ def _parse_pcapng(raw: np.ndarray, name: str) -> Frames:
         ts_sec[mine] = whole.astype(np.int64) + iface.offset_seconds
         ts_nsec[mine] = _to_nanoseconds(part, iface.units_per_second)
         linktype[mine] = iface.linktype
-    return Frames(data=raw, offset=packet_blocks + 28, caplen=caplen, linktype=linktype, ts_sec=ts_sec, ts_nsec=ts_nsec)
+    return Frames(
+        data=raw,
+        offset=packet_blocks + 28,
+        caplen=caplen,
+        linktype=linktype,
+        ts_sec=ts_sec,
+        ts_nsec=ts_nsec,
+        head=_heads(raw, packet_blocks + 28, caplen),
+    )
 
 
 def _to_nanoseconds(part: np.ndarray, units_per_second: int) -> np.ndarray:

@@ -60,7 +60,7 @@ def relative_time_ms(frames: Frames) -> np.ndarray:
 def sdp_announcements(datagrams: Datagrams) -> list[SdpMedia]:
     """Media of every SDP body in SIP-over-UDP messages, in capture order."""
     data = datagrams.data
-    first = data[np.minimum(datagrams.payload_offset, data.size - 1)]
+    first = datagrams.payload_head[:, 0]
     # SIP starts with an upper-case method or "SIP/2.0"; RTP's first byte is 0x80-0xBF.
     candidates = np.flatnonzero((first >= ord("A")) & (first <= ord("Z")) & (datagrams.payload_length >= 12))
     media: list[SdpMedia] = []
@@ -75,10 +75,8 @@ def sdp_announcements(datagrams: Datagrams) -> list[SdpMedia]:
 def discover_streams(frames: Frames, datagrams: Datagrams) -> list[RtpStream]:
     """Every RTP stream of the capture, in order of its first packet."""
     announced = {(m.address, m.port): m for m in sdp_announcements(datagrams)}
-    data = datagrams.data
     long_enough = datagrams.payload_length >= FIXED_HEADER_BYTES
-    at = np.where(long_enough, datagrams.payload_offset, 0)
-    rtp = rtp_columns(data, np.minimum(at, data.size - FIXED_HEADER_BYTES))
+    rtp = rtp_columns(datagrams.payload_head)
     candidate = long_enough & (rtp.version == RTP_VERSION) & ~np.isin(rtp.payload_type, _RTCP_CONFLICT_TYPES)
     idx = np.flatnonzero(candidate)
     if idx.size == 0:
@@ -113,7 +111,7 @@ def discover_streams(frames: Frames, datagrams: Datagrams) -> list[RtpStream]:
             continue
         pts = pt_all[members]
         formats = {}
-        for pt in np.unique(pts).tolist():
+        for pt in np.flatnonzero(np.bincount(pts, minlength=128)).tolist():
             formats[pt] = media.formats[pt] if media and pt in media.formats else static_format(pt)
         streams.append(
             RtpStream(
