@@ -86,7 +86,7 @@ def at_offsets(head: np.ndarray, row: np.ndarray | None, offset: np.ndarray, wid
     """
     size = head.shape[1]
     out = np.zeros((offset.size, width), dtype=np.uint8)
-    values = np.unique(offset) if offset.size else offset
+    values = _distinct(offset)
     for value in values.tolist():
         mine = slice(None) if values.size == 1 else offset == value
         source = mine if row is None else row[mine]
@@ -95,9 +95,16 @@ def at_offsets(head: np.ndarray, row: np.ndarray | None, offset: np.ndarray, wid
     return out
 
 
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """np.unique, with a shortcut for the usual case of a single value."""
+    if values.size == 0 or values.min() == values.max():
+        return values[:1]
+    return np.unique(values)
+
+
 def udp_datagrams(frames: Frames, name: str) -> Datagrams:
     """Every complete-header UDP datagram over IPv4 or IPv6 in the capture's frames."""
-    present = np.unique(frames.linktype).tolist()
+    present = _distinct(frames.linktype).tolist()
     unknown = sorted(set(present) - set(SUPPORTED_LINKTYPES))
     if unknown:
         supported = ", ".join(f"{v} ({n})" for v, n in SUPPORTED_LINKTYPES.items())

@@ -168,13 +168,13 @@ def _parse_pcap(raw: np.ndarray, name: str, order: str) -> Frames:
     magic, _major, _minor, _zone, _sigfigs, _snaplen, network = struct.unpack(order + "IHHiIII", raw[:24].tobytes())
     nanoseconds = magic == PCAP_MAGIC_NS
     offsets, stop = _record_chain(raw, 24, length_at=8, overhead=16, order=order)
-    caplen = _uint32(raw, offsets + 8, order).astype(np.int64) if offsets.size else np.zeros(0, np.int64)
+    header = rows(raw, offsets, 16).view(order + "u4").astype(np.int64)  # ts_sec, ts_frac, incl_len, orig_len
+    caplen = header[:, 2]
     _check_lengths(name, caplen)
     if stop > raw.size:  # the last record's header fitted but its data runs past the end
         _raise_truncated(name, raw.size, int(offsets[-1]), offsets.size - 1, record_header=16, length=int(caplen[-1]))
     if stop < raw.size:
         _raise_truncated(name, raw.size, stop, offsets.size, record_header=16, length=None)
-    header = rows(raw, offsets, 16).view(order + "u4").astype(np.int64)  # ts_sec, ts_frac, incl_len, orig_len
     frac = header[:, 1]
     return Frames(
         data=raw,
@@ -225,7 +225,8 @@ def _parse_pcapng(raw: np.ndarray, name: str) -> Frames:
     else:
         raise CaptureError(f"{name} is not a pcapng capture (its section header has no byte-order magic).")
     blocks, stop = _record_chain(raw, 0, length_at=4, overhead=0, order=order)
-    lengths = _uint32(raw, blocks + 4, order).astype(np.int64)
+    block_header = rows(raw, blocks, 8).view(order + "u4")  # block type, total length
+    types, lengths = block_header[:, 0], block_header[:, 1].astype(np.int64)
     if stop > raw.size:
         raise CaptureError(
             f"{name} is truncated: block {blocks.size} at byte {int(blocks[-1])} claims {int(lengths[-1])} bytes "
@@ -239,7 +240,6 @@ def _parse_pcapng(raw: np.ndarray, name: str) -> Frames:
     if (lengths < 12).any() or (lengths % 4).any():
         bad = int(np.argmax((lengths < 12) | (lengths % 4 != 0)))
         raise CaptureError(f"{name} is corrupt: block {bad + 1} has an invalid length of {int(lengths[bad])} bytes.")
-    types = _uint32(raw, blocks, order)
     if (types == _PCAPNG_SPB).any():
         raise CaptureError(f"{name} uses pcapng Simple Packet Blocks, which carry no timestamps to measure.")
 
@@ -256,14 +256,16 @@ def _parse_pcapng(raw: np.ndarray, name: str) -> Frames:
     packet_blocks = blocks[(types == _PCAPNG_EPB) | (types == _PCAPNG_PB)]
     packet_types = types[(types == _PCAPNG_EPB) | (types == _PCAPNG_PB)]
     section = np.searchsorted(blocks[types == PCAPNG_SHB], packet_blocks, side="right") - 1
-    local = _uint32(raw, packet_blocks + 8, order)
+    # interface id, timestamp high, timestamp low, captured length (after type and length)
+    packet_header = rows(raw, packet_blocks + 8, 16).view(order + "u4")
+    local = packet_header[:, 0]
     # The obsolete PB holds a 16-bit interface id (then a 16-bit drop count).
     local = np.where(packet_types == _PCAPNG_PB, local & 0xFFFF if order == "<" else local >> 16, local)
     interface = np.asarray(first_interface_of_section, dtype=np.int64)[section] + local.astype(np.int64)
     if packet_blocks.size and interface.max(initial=-1) >= len(interfaces):
         raise CaptureError(f"{name} is corrupt: a packet block names an interface that was never described.")
 
-    caplen = _uint32(raw, packet_blocks + 20, order).astype(np.int64)
+    caplen = packet_header[:, 3].astype(np.int64)
     _check_lengths(name, caplen)
     over = packet_blocks + 28 + caplen > blocks[np.searchsorted(blocks, packet_blocks)] + lengths[
         np.searchsorted(blocks, packet_blocks)
@@ -271,9 +273,7 @@ def _parse_pcapng(raw: np.ndarray, name: str) -> Frames:
     if over.any():
         bad = int(np.argmax(over))
         raise CaptureError(f"{name} is corrupt: packet {bad + 1} claims more bytes than its block holds.")
-    ticks = (_uint32(raw, packet_blocks + 12, order).astype(np.uint64) << np.uint64(32)) | _uint32(
-        raw, packet_blocks + 16, order
-    ).astype(np.uint64)
+    ticks = (packet_header[:, 1].astype(np.uint64) << np.uint64(32)) | packet_header[:, 2].astype(np.uint64)
     ts_sec = np.zeros(packet_blocks.size, dtype=np.int64)
     ts_nsec = np.zeros(packet_blocks.size, dtype=np.int64)
     linktype = np.zeros(packet_blocks.size, dtype=np.int64)

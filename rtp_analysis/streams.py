@@ -85,31 +85,35 @@ def discover_streams(frames: Frames, datagrams: Datagrams) -> list[RtpStream]:
     dst_hi, dst_lo = datagrams.dst_hi[idx], datagrams.dst_lo[idx]
     sport, dport = datagrams.src_port[idx], datagrams.dst_port[idx]
     ssrc = rtp.ssrc[idx]
-    ports = (sport.astype(np.uint64) << np.uint64(16)) | dport.astype(np.uint64)
-    keys = (ssrc, ports, dst_lo, dst_hi, src_lo, src_hi)
+    ports_ssrc = (sport.astype(np.uint64) << np.uint64(48)) | (dport.astype(np.uint64) << np.uint64(32)) | ssrc
+    # The high address halves are zero in IPv4-only captures: leave them out of the sort then.
+    keys = [ports_ssrc, dst_lo, src_lo] + ([dst_hi, src_hi] if (src_hi.any() or dst_hi.any()) else [])
     order = np.lexsort(keys)  # stable: packets of a stream stay in capture order
-    sorted_keys = [k[order] for k in keys]
-    boundary = np.ones(order.size, dtype=bool)
-    boundary[1:] = np.logical_or.reduce([k[1:] != k[:-1] for k in sorted_keys])
+    boundary = np.zeros(order.size, dtype=bool)
+    boundary[0] = True
+    for key in keys:
+        ordered = key[order]
+        boundary[1:] |= ordered[1:] != ordered[:-1]
     starts = np.flatnonzero(boundary)
     ends = np.append(starts[1:], order.size)
     # Streams in order of first appearance, as a reader of the capture meets them.
     starts_order = np.argsort(order[starts], kind="stable")
 
-    time_ms = relative_time_ms(frames)[datagrams.frame[idx]]
-    seq_all, ts_all = rtp.sequence_number[idx], rtp.timestamp[idx]
-    pt_all, marker_all = rtp.payload_type[idx], rtp.marker[idx]
+    # Every per-packet column in stream order once; each stream is then a slice.
+    time_ms = relative_time_ms(frames)[datagrams.frame[idx[order]]]
+    seq_all, ts_all = rtp.sequence_number[idx[order]], rtp.timestamp[idx[order]]
+    pt_all, marker_all = rtp.payload_type[idx[order]], rtp.marker[idx[order]]
     streams = []
     for g in starts_order.tolist():
-        members = order[starts[g] : ends[g]]
-        first = members[0]
-        seq = seq_all[members]
+        span = slice(starts[g], ends[g])
+        first = order[starts[g]]
+        seq = seq_all[span]
         src_key = address_bytes(src_hi[first], src_lo[first])
         dst_key = address_bytes(dst_hi[first], dst_lo[first])
         media = announced.get((dst_key, int(dport[first]))) or announced.get((src_key, int(sport[first])))
         if media is None and not _looks_like_rtp_flow(seq):
             continue
-        pts = pt_all[members]
+        pts = pt_all[span]
         formats = {}
         for pt in np.flatnonzero(np.bincount(pts, minlength=128)).tolist():
             formats[pt] = media.formats[pt] if media and pt in media.formats else static_format(pt)
@@ -123,11 +127,11 @@ def discover_streams(frames: Frames, datagrams: Datagrams) -> list[RtpStream]:
                 found_by="sdp" if media else "heuristic",
                 call_id=media.call_id if media else None,
                 formats=formats,
-                time_ms=time_ms[members],
+                time_ms=time_ms[span],
                 seq=seq,
-                timestamp=ts_all[members],
+                timestamp=ts_all[span],
                 payload_type=pts,
-                marker=marker_all[members],
+                marker=marker_all[span],
             )
         )
     return streams
