@@ -85,8 +85,11 @@ def at_offsets(head: np.ndarray, row: np.ndarray | None, offset: np.ndarray, wid
     bytes are copied one offset group at a time, by column slices.
     """
     size = head.shape[1]
-    out = np.zeros((offset.size, width), dtype=np.uint8)
     values = _distinct(offset)
+    if values.size == 1 and values[0] + width <= size:
+        value = int(values[0])
+        return head[:, value : value + width] if row is None else head[row, value : value + width]
+    out = np.zeros((offset.size, width), dtype=np.uint8)
     for value in values.tolist():
         mine = slice(None) if values.size == 1 else offset == value
         source = mine if row is None else row[mine]
@@ -111,23 +114,26 @@ def udp_datagrams(frames: Frames, name: str) -> Datagrams:
         raise CaptureError(f"{name} uses link type {unknown[0]}, which callproof cannot read (it reads {supported}).")
     head, caplen = frames.head, frames.caplen
     l3, ethertype = _network_offsets(head, frames.linktype, present)
-    ip_header = at_offsets(head, None, l3, 40)
-    version = ip_header[:, 0] >> 4
-    is_v4 = (ethertype == _ETHERTYPE_IPV4) & (version == 4) & (l3 + 20 <= caplen)
-    is_v6 = (ethertype == _ETHERTYPE_IPV6) & (version == 6) & (l3 + 40 <= caplen)
-    ip = np.flatnonzero(is_v4 | is_v6)
-    h, l3, v4 = ip_header[ip], l3[ip], is_v4[ip]
-    v6 = ~v4
-
-    protocol = np.where(v4, h[:, 9], h[:, 6])
-    header = np.where(v4, (h[:, 0] & 0x0F).astype(np.int64) * 4, 40)
-    unfragmented = ~v4 | ((be16(h, 6) & 0x3FFF) == 0)  # IPv4 MF flag and fragment offset
-    ok = (protocol == _IPPROTO_UDP) & (header >= 20) & unfragmented
-    ip, h, l3, v4, v6, header = ip[ok], h[ok], l3[ok], v4[ok], v6[ok], header[ok]
-    ip_end = l3 + np.where(v4, be16(h, 2).astype(np.int64), 40 + be16(h, 4).astype(np.int64))
+    h = at_offsets(head, None, l3, 40)  # the IP header (IPv4 options aside)
+    version = h[:, 0] >> 4
+    v4 = (ethertype == _ETHERTYPE_IPV4) & (version == 4)
+    v6 = (ethertype == _ETHERTYPE_IPV6) & (version == 6)
+    if v6.any():
+        header = np.where(v4, (h[:, 0] & 0x0F).astype(np.int64) * 4, 40)
+        protocol = np.where(v4, h[:, 9], h[:, 6])
+        ip_end = l3 + np.where(v4, be16(h, 2).astype(np.int64), 40 + be16(h, 4).astype(np.int64))
+    else:
+        header = (h[:, 0] & 0x0F).astype(np.int64) * 4
+        protocol = h[:, 9]
+        ip_end = l3 + be16(h, 2).astype(np.int64)
+    whole = ~v4 | ((be16(h, 6) & 0x3FFF) == 0)  # not an IPv4 fragment (MF flag, fragment offset)
     udp = l3 + header
-    has_header = udp + 8 <= caplen[ip]
-    ip, h, v4, v6, ip_end, udp = ip[has_header], h[has_header], v4[has_header], v6[has_header], ip_end[has_header], udp[has_header]
+    ok = (v4 | v6) & (protocol == _IPPROTO_UDP) & (header >= 20) & whole & (udp + 8 <= caplen)
+    if not ok.all():
+        ip = np.flatnonzero(ok)
+        h, v4, v6, ip_end, udp = h[ip], v4[ip], v6[ip], ip_end[ip], udp[ip]
+    else:
+        ip = np.arange(ok.size)
 
     src_hi, src_lo = _address(h, v4, v6, v4_at=12, v6_at=8)
     dst_hi, dst_lo = _address(h, v4, v6, v4_at=16, v6_at=24)
@@ -135,7 +141,10 @@ def udp_datagrams(frames: Frames, name: str) -> Datagrams:
     udp_end = udp + be16(u, 4).astype(np.int64)
     end = np.minimum(np.minimum(udp_end, ip_end), caplen[ip])
     length = np.maximum(end - (udp + 8), 0)
-    payload_head = u[:, 8:20] * (np.arange(12) < length[:, None])
+    payload_head = u[:, 8:20]
+    short = length < 12
+    if short.any():
+        payload_head[short] *= np.arange(12) < length[short, None]
     return Datagrams(
         data=frames.data,
         frame=ip,

@@ -100,9 +100,10 @@ def discover_streams(frames: Frames, datagrams: Datagrams) -> list[RtpStream]:
     starts_order = np.argsort(order[starts], kind="stable")
 
     # Every per-packet column in stream order once; each stream is then a slice.
-    time_ms = relative_time_ms(frames)[datagrams.frame[idx[order]]]
-    seq_all, ts_all = rtp.sequence_number[idx[order]], rtp.timestamp[idx[order]]
-    pt_all, marker_all = rtp.payload_type[idx[order]], rtp.marker[idx[order]]
+    packets = idx[order]
+    time_ms = relative_time_ms(frames)[datagrams.frame[packets]]
+    seq_all, ts_all = rtp.sequence_number[packets], rtp.timestamp[packets]
+    pt_all, marker_all = rtp.payload_type[packets], rtp.marker[packets]
     streams = []
     for g in starts_order.tolist():
         span = slice(starts[g], ends[g])

@@ -100,3 +100,26 @@ def test_capture_without_rtp_says_so(tmp_path, capsys):
 def test_capture_error_is_a_value_error_with_the_sentence():
     with pytest.raises(CaptureError, match=r"^x is empty \(0 bytes\), not a pcap or pcapng capture\.$"):
         parse_frames(np.zeros(0, np.uint8), "x")
+
+
+def _raw_pcap(frames: list[bytes]) -> bytes:
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, capgen.ETHERNET)]
+    for i, frame in enumerate(frames):
+        out.append(struct.pack("<IIII", 1_700_000_000, 20_000 * i, len(frame), len(frame)) + frame)
+    return b"".join(out)
+
+
+def test_non_udp_fragments_and_short_frames_are_skipped_not_fatal(tmp_path):
+    stream, _ = capgen.rtp_stream(src="10.0.0.1", sport=4000, dst="10.0.0.2", dport=5000, ssrc=7, count=20)
+    rtp = [capgen.link_frame(d, capgen.ETHERNET) for d in stream]
+    arp = b"\xff" * 6 + b"\x02" * 6 + b"\x08\x06" + b"\0" * 28
+    fragment = bytearray(rtp[0])
+    fragment[14 + 6] |= 0x20  # IPv4 "more fragments": not a whole UDP datagram
+    tcp = bytearray(rtp[1])
+    tcp[14 + 9] = 6
+    cut_short = rtp[2][:30]  # captured length ends inside the IPv4 header
+    frames = read_frames(_bad(tmp_path, "mixed.pcap", _raw_pcap([arp, bytes(fragment), bytes(tcp), cut_short] + rtp + [b"\x01"])))
+    datagrams = udp_datagrams(frames, "mixed.pcap")
+    assert len(frames) == 4 + 20 + 1
+    assert datagrams.frame.tolist() == list(range(4, 24))
+    assert (datagrams.payload_length == 172).all()

@@ -166,3 +166,57 @@ def test_dynamic_payload_type_named_by_sdp_agrees_with_tshark(tmp_path, capsys):
     assert first["lost_rfc3550"] == truth.lost_rfc3550 == 2
     assert first["mos_cqe"] is None
     assert "G.107.1" in first["mos_reason"]
+
+
+def test_scapy_crafted_ipv6_vlan_pcapng_agrees_with_tshark(tmp_path, capsys):
+    """Packets crafted and written by scapy, not by our own generator: 802.1Q, IPv6, pcapng."""
+    from scapy.layers.inet import UDP
+    from scapy.layers.inet6 import IPv6
+    from scapy.layers.l2 import Dot1Q, Ether
+    from scapy.packet import Raw
+    from scapy.utils import PcapNgWriter
+
+    rng = np.random.default_rng(11)
+    datagrams, truth = _stream(count=300, drop=frozenset({40, 41, 42, 200}), duplicate=frozenset({100}),
+                               swap_after=frozenset({150}), jitter_ms=rng.normal(0, 3, 300))  # fmt: skip
+    path = tmp_path / "scapy.pcapng"
+    with PcapNgWriter(str(path)) as writer:
+        for d in datagrams:
+            packet = (
+                Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+                / Dot1Q(vlan=7)
+                / IPv6(src="fd00::1", dst="fd00::2")
+                / UDP(sport=d.sport, dport=d.dport)
+                / Raw(d.payload)
+            )
+            packet.time = 1_700_000_000 + d.time_s
+            writer.write(packet)
+    ours = analyze_json(str(path), capsys)
+    assert_matches_tshark(ours, rtp_streams(str(path)))
+    (report,) = ours
+    assert (report["src"], report["dst"]) == ("fd00::1", "fd00::2")
+    assert (report["lost_rfc3550"], report["duplicates"], report["reordered"]) == (
+        truth.lost_rfc3550, truth.duplicates, truth.reordered)  # fmt: skip
+
+
+def test_json_keys_are_the_documented_list_first(tmp_path, capsys):
+    path = _write(tmp_path / "keys.pcap", SCENARIOS["clean"][0][0], "pcap")
+    (report,) = analyze_json(path, capsys)
+    documented = ["src", "src_port", "dst", "dst_port", "ssrc", "payload_type", "packets", "lost", "lost_rfc3550",
+                  "duplicates", "reordered", "max_delta_ms", "mean_jitter_ms", "max_jitter_ms", "mos_cqe"]  # fmt: skip
+    assert list(report)[: len(documented)] == documented
+    assert report["ssrc"] == 0x11223344 and isinstance(report["ssrc"], int)
+    # A clean 20 ms PCMU stream: G.107 defaults with Ta = 20 ms, no loss.
+    assert round(report["mos_cqe"], 2) == 4.41
+
+
+def test_table_prints_one_row_per_stream(tmp_path, capsys):
+    path = _write(tmp_path / "table.pcap", capgen.merge(*(s for s, _ in SCENARIOS["two_streams"])), "pcap")
+    assert cli_main(["analyze", path]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["SOURCE", "DESTINATION", "SSRC", "PAYLOAD", "PACKETS", "LOST", "MAX", "DELTA", "ms",
+                                "MEAN", "JITTER", "ms", "MAX", "JITTER", "ms", "MOS-CQE"]  # fmt: skip
+    first = lines[1].split()
+    assert first[:6] == ["10.0.0.1:40000", "10.0.0.2:50000", "0x11223344", "PCMU/8000", "497", "3"]
+    assert lines[2].split()[:6] == ["10.0.0.2:50000", "10.0.0.1:40000", "0xCAFEF00D", "PCMA/8000", "450", "0"]
+    assert lines[4].startswith("Lost, deltas and jitter as Wireshark counts them")
