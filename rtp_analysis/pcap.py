@@ -31,7 +31,7 @@ _PCAPNG_EPB = 6
 _MAX_RECORD_BYTES = 1 << 18  # libpcap's own sanity limit for one packet (256 KiB)
 # Bytes of each frame copied into Frames.head: Ethernet with two VLAN tags (22), IPv4 with
 # every option (60) or IPv6 (40), UDP (8) and the RTP fixed header (12) fit in 102.
-HEAD_BYTES = 128
+HEAD_BYTES = 104
 
 
 @dataclasses.dataclass(frozen=True)

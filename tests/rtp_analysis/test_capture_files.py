@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from harness.cli import main as cli_main
+from rtp_analysis.capture import analyze_capture
 from rtp_analysis.errors import CaptureError
 from rtp_analysis.net import udp_datagrams
 from rtp_analysis.pcap import parse_frames, read_frames
@@ -123,3 +124,19 @@ def test_non_udp_fragments_and_short_frames_are_skipped_not_fatal(tmp_path):
     assert len(frames) == 4 + 20 + 1
     assert datagrams.frame.tolist() == list(range(4, 24))
     assert (datagrams.payload_length == 172).all()
+
+
+def test_longest_headers_still_reach_the_rtp_header(tmp_path):
+    """Two VLAN tags and a 60-byte IPv4 header (40 bytes of options): RTP ends at byte 102."""
+    stream, _ = capgen.rtp_stream(src="10.0.0.1", sport=4000, dst="10.0.0.2", dport=5000, ssrc=9, count=12)
+    frames = []
+    for d in stream:
+        ip = capgen.ip_udp(d)
+        options = b"\x01" * 40  # NOP options
+        header = bytearray(ip[:20])
+        header[0] = 0x4F
+        header[2:4] = struct.pack("!H", len(ip) + 40)
+        frames.append(b"\x02" * 12 + struct.pack("!HHHH", 0x88A8, 1, 0x8100, 2) + b"\x08\x00" + bytes(header) + options + ip[20:])
+    path = _bad(tmp_path, "long.pcap", _raw_pcap(frames))
+    (report,) = analyze_capture(path)
+    assert (report.ssrc, report.packets, report.lost) == (9, 12, 0)
