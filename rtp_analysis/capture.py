@@ -14,8 +14,9 @@ from rtp_analysis.net import udp_datagrams
 from rtp_analysis.payload import COMFORT_NOISE_TYPES
 from rtp_analysis.pcap import read_frames
 from rtp_analysis.quality import capture_quality
+from rtp_analysis.rtcp import capture_round_trips
 from rtp_analysis.sequence import extend_sequence
-from rtp_analysis.streams import RtpStream, discover_streams
+from rtp_analysis.streams import RtpStream, discover_streams, rtcp_packets
 from rtp_analysis.wireshark import wireshark_stats
 
 
@@ -59,6 +60,9 @@ class StreamReport:
     jitter_rfc3550_max_ms: float | None
     clock_rate_hz: int | None
     ptime_ms: float | None  # packetisation: the usual timestamp step of consecutive packets
+    rtt_ms: float | None  # mean RFC 3550 6.4.1 round trip from RTCP about this SSRC, seen from the capture point
+    one_way_delay_ms: float | None  # G.107 Ta used for mos_cqe
+    delay_method: str
     burst_r: float
     r_factor: float | None
     mos_reason: str | None
@@ -73,10 +77,14 @@ def analyze_capture(path: str | os.PathLike[str], *, concealment: bool = True) -
     name = os.fspath(path)
     frames = read_frames(name)
     datagrams = udp_datagrams(frames, name)
-    return [stream_report(stream, concealment=concealment) for stream in discover_streams(frames, datagrams)]
+    round_trips = capture_round_trips(rtcp_packets(frames, datagrams))
+    return [
+        stream_report(stream, concealment=concealment, rtt_samples_ms=round_trips.get(stream.ssrc, []))
+        for stream in discover_streams(frames, datagrams)
+    ]
 
 
-def stream_report(stream: RtpStream, *, concealment: bool) -> StreamReport:
+def stream_report(stream: RtpStream, *, concealment: bool, rtt_samples_ms: list[float]) -> StreamReport:
     pts = stream.payload_type
     clocks = np.zeros(pts.size, dtype=np.int64)
     for pt, fmt in stream.formats.items():
@@ -97,6 +105,7 @@ def stream_report(stream: RtpStream, *, concealment: bool) -> StreamReport:
         consecutive = (np.diff(stream.seq[audio].astype(np.int64)) % 65536) == 1
         if consecutive.any():
             ptime = float(np.median(steps[consecutive])) * 1000.0 / rate
+    rtt = float(np.mean(rtt_samples_ms)) if rtt_samples_ms else None
     quality = capture_quality(
         encoding=main.encoding,
         clock_rate_hz=rate,
@@ -107,6 +116,7 @@ def stream_report(stream: RtpStream, *, concealment: bool) -> StreamReport:
         jitter_ms=jitter_mean,
         jitter_max_ms=jitter_max,
         ptime_ms=ptime,
+        rtt_ms=rtt,
         concealment=concealment,
     )
     return StreamReport(
@@ -145,6 +155,9 @@ def stream_report(stream: RtpStream, *, concealment: bool) -> StreamReport:
         jitter_rfc3550_max_ms=jitter_max,
         clock_rate_hz=rate,
         ptime_ms=ptime,
+        rtt_ms=rtt,
+        one_way_delay_ms=quality.one_way_delay_ms,
+        delay_method=quality.delay_method,
         burst_r=quality.burst_r,
         r_factor=quality.r_factor,
         mos_reason=quality.mos_reason,

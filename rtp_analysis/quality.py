@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 DELAY_FULL = "rtt/2+jbuf+packetisation"
 DELAY_TX = "rtt/2+packetisation (the peer's jitter-buffer delay is unknown and not included)"
 DELAY_NO_RTT = "jbuf+packetisation (no RTT measured: network delay not included, so R is an upper bound)"
-DELAY_CAPTURE = "packetisation only (a capture shows no mouth-to-ear delay: R is an upper bound)"
+DELAY_CAPTURE = "packetisation only (no RTCP round trip in the capture: R is an upper bound)"
+DELAY_CAPTURE_RTT = "rtt/2+packetisation (RTT from RTCP seen at the capture point; the jitter buffer is unknown)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,9 +130,10 @@ def capture_quality(
     jitter_ms: float | None,
     jitter_max_ms: float | None,
     ptime_ms: float | None,
+    rtt_ms: float | None,
     concealment: bool,
 ) -> StreamQuality:
-    """StreamQuality of a stream seen in a capture: loss and runs from A.3, Ta = packetisation."""
+    """StreamQuality of a stream seen in a capture: loss and runs from A.3, Ta from RTCP and packetisation."""
     name = encoding or "unknown"
     codec = f"{name}/{clock_rate_hz}" if clock_rate_hz else name
     unrated = None
@@ -151,9 +153,9 @@ def capture_quality(
         loss_bursts=loss_runs,
         jitter_ms=jitter_ms,
         jitter_max_ms=jitter_max_ms,
-        rtt_ms=None,
-        delay_ms=ptime_ms,
-        delay_method=DELAY_CAPTURE,
+        rtt_ms=rtt_ms,
+        delay_ms=None if ptime_ms is None else ptime_ms + (rtt_ms / 2 if rtt_ms is not None else 0.0),
+        delay_method=DELAY_CAPTURE if rtt_ms is None else DELAY_CAPTURE_RTT,
         concealment=concealment,
         round_trip=False,
         unrated=unrated,

@@ -72,6 +72,18 @@ def sdp_announcements(datagrams: Datagrams) -> list[SdpMedia]:
     return media
 
 
+def rtcp_packets(frames: Frames, datagrams: Datagrams) -> list[tuple[float, bytes]]:
+    """(capture time in ms, bytes) of every datagram that starts with an RTCP SR or RR."""
+    head = datagrams.payload_head
+    rtcp = np.flatnonzero((head[:, 0] >> 6 == 2) & np.isin(head[:, 1], (200, 201)) & (datagrams.payload_length >= 8))
+    time_ms = relative_time_ms(frames)
+    out = []
+    for i in rtcp.tolist():
+        start = int(datagrams.payload_offset[i])
+        out.append((float(time_ms[datagrams.frame[i]]), datagrams.data[start : start + int(datagrams.payload_length[i])].tobytes()))
+    return out
+
+
 def discover_streams(frames: Frames, datagrams: Datagrams) -> list[RtpStream]:
     """Every RTP stream of the capture, in order of its first packet."""
     announced = {(m.address, m.port): m for m in sdp_announcements(datagrams)}

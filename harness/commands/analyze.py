@@ -73,8 +73,9 @@ def _table(reports: list, concealment: bool) -> str:
     lines = ["  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))) for row in rows]
     lines.append("")
     lines.append(
-        "Lost, deltas and jitter as Wireshark counts them; MOS-CQE per ITU-T G.107 with one-way delay "
-        f"= packetisation only (an upper bound), packet-loss concealment {'assumed' if concealment else 'not assumed'}."
+        "Lost, deltas and jitter as Wireshark counts them; MOS-CQE per ITU-T G.107 with one-way delay = "
+        "packetisation + RTCP RTT/2 where the capture shows one (jitter buffer unknown: an upper bound), "
+        f"packet-loss concealment {'assumed' if concealment else 'not assumed'}."
     )
     lines.extend(notes)
     return "\n".join(lines)
