@@ -117,18 +117,29 @@ def main() -> int:
     theirs_s, theirs_cpu, theirs_out = min(r[0] for r in theirs_runs), min(r[1] for r in theirs_runs), theirs_runs[0][2]
 
     ours = {(r["src"], r["src_port"], r["dst"], r["dst_port"], r["ssrc"]): r for r in json.loads(ours_out)}
-    rows = re.findall(r"^\s*[\d.]+\s+[\d.]+\s+(\S+)\s+(\d+)\s+(\S+)\s+(\d+)\s+0x([0-9A-F]{8})\s+.+?\s+(\d+)\s+(-?\d+)\s+\(", theirs_out, re.M)
+    rows = re.findall(
+        r"^\s*[\d.]+\s+[\d.]+\s+(\S+)\s+(\d+)\s+(\S+)\s+(\d+)\s+0x([0-9A-F]{8})\s+.+?\s+(\d+)\s+(-?\d+)\s+\(",
+        theirs_out,
+        re.M,
+    )
     agree = len(rows) == len(ours) and all(
         (r := ours.get((src, int(sp), dst, int(dp), int(ssrc, 16)))) is not None
-        and r["packets"] == int(pk) and r["lost"] == int(lost)
+        and r["packets"] == int(pk)
+        and r["lost"] == int(lost)
         for src, sp, dst, dp, ssrc, pk, lost in rows
     )
     packets = sum(r["packets"] for r in ours.values())
     print(f"capture: {packets:,} RTP packets in {len(ours)} streams; tools agree on packets and lost: {agree}")
-    print(f"best of {args.repeat} runs each, load average before: {os.getloadavg()[0]:.2f}")
-    print(f"callproof analyze --json:  wall {ours_s:6.2f} s  CPU {ours_cpu:6.2f} s  ({packets / ours_cpu:,.0f} packets per CPU second)")
-    print(f"tshark -z rtp,streams:     wall {theirs_s:6.2f} s  CPU {theirs_cpu:6.2f} s  ({packets / theirs_cpu:,.0f} packets per CPU second)")
-    print(f"callproof is {theirs_s / ours_s:.1f}x faster by wall clock, {theirs_cpu / ours_cpu:.1f}x by CPU time (goal: at least 3x)")
+    print(f"best of {args.repeat} runs each; load average now: {os.getloadavg()[0]:.2f}")
+    for label, wall, cpu in (
+        ("callproof analyze --json", ours_s, ours_cpu),
+        ("tshark -z rtp,streams", theirs_s, theirs_cpu),
+    ):
+        print(f"{label:26s} wall {wall:6.2f} s  CPU {cpu:6.2f} s  ({packets / cpu:,.0f} packets per CPU second)")
+    print(
+        f"callproof is {theirs_s / ours_s:.1f}x faster by wall clock, "
+        f"{theirs_cpu / ours_cpu:.1f}x by CPU time (goal: at least 3x)"
+    )
     return 0 if agree else 1
 
 

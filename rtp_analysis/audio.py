@@ -59,7 +59,9 @@ def frame_levels_db(samples: np.ndarray, rate_hz: int) -> np.ndarray:
     return 20 * np.log10(np.maximum(rms, 1e-9) / 32768)
 
 
-def speech_seconds(samples: np.ndarray, rate_hz: int, *, silence_dbfs: float = -55.0, dynamic_db: float = 35.0) -> float:
+def speech_seconds(
+    samples: np.ndarray, rate_hz: int, *, silence_dbfs: float = -55.0, dynamic_db: float = 35.0
+) -> float:
     """Seconds of 20 ms frames within `dynamic_db` of the loudest frame and above `silence_dbfs`."""
     levels = frame_levels_db(samples, rate_hz)
     if levels.size == 0 or levels.max() < silence_dbfs:

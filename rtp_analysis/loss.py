@@ -33,7 +33,9 @@ class LossStats:
 
 def loss_stats(sequence: ExtendedSequence) -> LossStats:
     expected = received = lost_unique = duplicates = reordered = runs = longest = 0
-    simple = bool(sequence.accepted.all()) and not sequence.segment.any()  # the usual case: one segment, nothing rejected
+    simple = (
+        bool(sequence.accepted.all()) and not sequence.segment.any()
+    )  # the usual case: one segment, nothing rejected
     for seg in [0] if simple else np.unique(sequence.segment[sequence.accepted]):
         ext = sequence.extended if simple else sequence.extended[sequence.accepted & (sequence.segment == seg)]
         base, highest = int(ext[0]), int(ext.max())

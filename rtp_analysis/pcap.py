@@ -59,7 +59,11 @@ def read_frames(path: str | os.PathLike[str]) -> Frames:
             # Mapped, not copied; MAP_POPULATE faults the pages in at once, which is far
             # cheaper than one fault per page as the record walk reaches it.
             flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
-            raw = np.frombuffer(mmap.mmap(f.fileno(), size, flags=flags, prot=mmap.PROT_READ), np.uint8) if size else np.zeros(0, np.uint8)
+            raw = (
+                np.frombuffer(mmap.mmap(f.fileno(), size, flags=flags, prot=mmap.PROT_READ), np.uint8)
+                if size
+                else np.zeros(0, np.uint8)
+            )
     except FileNotFoundError:
         raise CaptureError(f"{name} does not exist.") from None
     except IsADirectoryError:
@@ -267,9 +271,10 @@ def _parse_pcapng(raw: np.ndarray, name: str) -> Frames:
 
     caplen = packet_header[:, 3].astype(np.int64)
     _check_lengths(name, caplen)
-    over = packet_blocks + 28 + caplen > blocks[np.searchsorted(blocks, packet_blocks)] + lengths[
-        np.searchsorted(blocks, packet_blocks)
-    ]
+    over = (
+        packet_blocks + 28 + caplen
+        > blocks[np.searchsorted(blocks, packet_blocks)] + lengths[np.searchsorted(blocks, packet_blocks)]
+    )
     if over.any():
         bad = int(np.argmax(over))
         raise CaptureError(f"{name} is corrupt: packet {bad + 1} claims more bytes than its block holds.")

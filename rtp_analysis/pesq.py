@@ -36,7 +36,9 @@ def pesq_score(reference_wav: str | os.PathLike[str], degraded_wav: str | os.Pat
     return pesq_of_signals(reference, reference_rate, degraded, degraded_rate)
 
 
-def pesq_of_signals(reference: np.ndarray, reference_rate_hz: int, degraded: np.ndarray, degraded_rate_hz: int) -> PesqResult:
+def pesq_of_signals(
+    reference: np.ndarray, reference_rate_hz: int, degraded: np.ndarray, degraded_rate_hz: int
+) -> PesqResult:
     """PESQ of two sample arrays (int16 scale) at their own rates."""
     import pesq as p862
 

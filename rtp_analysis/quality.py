@@ -109,7 +109,9 @@ def call_quality(media: Mapping[str, Any], *, concealment: bool, echo_path: bool
         jitter_max_ms=None,
         rtt_ms=rtt,
         delay_ms=rtt / 2 + ptime if rtt is not None else None,
-        delay_method=DELAY_TX if rtt is not None else "unknown: the peer sent no RTCP receiver report with which to measure RTT",
+        delay_method=DELAY_TX
+        if rtt is not None
+        else "unknown: the peer sent no RTCP receiver report with which to measure RTT",
         concealment=concealment,
         round_trip=echo_path,
         unrated=None
@@ -255,7 +257,8 @@ def quality_disagreement(
     if audio.reference_speech_s > 0 and audio.degraded_speech_s < clipped_share * audio.reference_speech_s and good:
         return (
             f"the network looks good ({network_text}) but the recording holds only "
-            f"{audio.degraded_speech_s:.1f} s of the prompt's {audio.reference_speech_s:.1f} s of speech: the prompt was clipped"
+            f"{audio.degraded_speech_s:.1f} s of the prompt's {audio.reference_speech_s:.1f} s of speech: "
+            "the prompt was clipped"
         )
     if audio.score is not None and good and audio.score < audio_bad_pesq:
         return (

@@ -80,7 +80,12 @@ def rtcp_packets(frames: Frames, datagrams: Datagrams) -> list[tuple[float, byte
     out = []
     for i in rtcp.tolist():
         start = int(datagrams.payload_offset[i])
-        out.append((float(time_ms[datagrams.frame[i]]), datagrams.data[start : start + int(datagrams.payload_length[i])].tobytes()))
+        out.append(
+            (
+                float(time_ms[datagrams.frame[i]]),
+                datagrams.data[start : start + int(datagrams.payload_length[i])].tobytes(),
+            )
+        )
     return out
 
 

@@ -172,7 +172,7 @@ def _sequence_errors_stepwise(seq: np.ndarray, in_time: np.ndarray) -> int:
     """The same counter, one packet at a time, exactly as rtppacket_analyse() steps."""
     last = int(seq[0])
     errors = 0
-    for s, ok in zip(seq[1:].tolist(), in_time[1:].tolist()):
+    for s, ok in zip(seq[1:].tolist(), in_time[1:].tolist(), strict=True):
         if ok and (s == last + 1 or (last == 65535 and s == 0)):
             last = s
         elif ok and (last + 1 < s or last - s > 0xFF00):

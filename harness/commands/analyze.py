@@ -70,7 +70,10 @@ def _table(reports: list, concealment: bool) -> str:
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     left = {0, 1, 3}
-    lines = ["  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))) for row in rows]
+    lines = [
+        "  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        for row in rows
+    ]
     lines.append("")
     lines.append(
         "Lost, deltas and jitter as Wireshark counts them; MOS-CQE per ITU-T G.107 with one-way delay = "

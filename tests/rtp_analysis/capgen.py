@@ -72,7 +72,7 @@ def rtp_stream(
         order[i], order[i + 1] = order[i + 1], order[i]
     out: list[Datagram] = []
     previous_time = -1.0
-    for position, k in enumerate(order):
+    for k in order:
         due = start_s + k * ptime_s + (float(jitter_ms[k]) / 1000 if jitter_ms is not None else 0.0)
         # Delivery order is capture order: a swapped packet arrives just after its successor.
         at = max(due, previous_time + 0.0001)
@@ -134,7 +134,9 @@ def link_frame(d: Datagram, linktype: int, vlan: int | None = None) -> bytes:
     raise ValueError(linktype)
 
 
-def pcap_bytes(datagrams: list[Datagram], linktype: int = ETHERNET, vlan: int | None = None, nanoseconds: bool = False) -> bytes:
+def pcap_bytes(
+    datagrams: list[Datagram], linktype: int = ETHERNET, vlan: int | None = None, nanoseconds: bool = False
+) -> bytes:
     magic = 0xA1B23C4D if nanoseconds else 0xA1B2C3D4
     out = [struct.pack("<IHHiIII", magic, 2, 4, 0, 0, 65535, linktype)]
     base = 1_700_000_000
@@ -165,7 +167,15 @@ def pcapng_bytes(datagrams: list[Datagram], linktype: int = ETHERNET, vlan: int 
 
 
 def sip_with_sdp(
-    *, time_s: float, src: str, dst: str, call_id: str, first_line: str, media_address: str, media_port: int, formats: str
+    *,
+    time_s: float,
+    src: str,
+    dst: str,
+    call_id: str,
+    first_line: str,
+    media_address: str,
+    media_port: int,
+    formats: str,
 ) -> Datagram:
     """A SIP INVITE or 200 OK over UDP 5060 whose SDP offers `formats` ("96 101") with rtpmaps."""
     family = "IP6" if ipaddress.ip_address(media_address).version == 6 else "IP4"

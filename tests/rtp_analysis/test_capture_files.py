@@ -65,18 +65,36 @@ GOOD_NG = capgen.pcapng_bytes(_datagrams([172]))
     [
         (b"", "{path} is empty (0 bytes), not a pcap or pcapng capture."),
         (b"\x01\x02", "{path} is not a pcap or pcapng capture (only 2 bytes)."),
-        (b"hello, world\n", "{path} is not a pcap or pcapng capture (it starts with bytes 68656c6c, no capture magic number)."),
+        (
+            b"hello, world\n",
+            "{path} is not a pcap or pcapng capture (it starts with bytes 68656c6c, no capture magic number).",
+        ),
         (GOOD[:20], "{path} is truncated: its pcap file header needs 24 bytes, the file has 20."),
         (GOOD[:24], "{path} is a valid capture but holds no packets."),
         (GOOD[:30], "{path} is truncated: record 1 at byte 24 needs a 16-byte header but the file ends at byte 30."),
-        (GOOD[:-1], "{path} is truncated: record 2 at byte 254 claims 214 bytes of packet data but the file ends at byte 483."),
+        (
+            GOOD[:-1],
+            "{path} is truncated: record 2 at byte 254 claims 214 bytes of packet data but the file ends at byte 483.",
+        ),
         (GOOD_NG[:-3], "{path} is truncated: block 3 at byte 60 claims 248 bytes but the file ends at byte 305."),
-        (GOOD[:20] + struct.pack("<I", 147) + GOOD[24:], "{path} uses link type 147, which callproof cannot read (it reads "
-         "0 (BSD loopback), 1 (Ethernet), 101 (raw IP), 108 (OpenBSD loopback), 113 (Linux cooked (SLL)), "
-         "228 (raw IPv4), 229 (raw IPv6), 276 (Linux cooked v2 (SLL2)))."),
+        (
+            GOOD[:20] + struct.pack("<I", 147) + GOOD[24:],
+            "{path} uses link type 147, which callproof cannot read (it reads "
+            "0 (BSD loopback), 1 (Ethernet), 101 (raw IP), 108 (OpenBSD loopback), 113 (Linux cooked (SLL)), "
+            "228 (raw IPv4), 229 (raw IPv6), 276 (Linux cooked v2 (SLL2))).",
+        ),
     ],  # fmt: skip
-    ids=["empty", "two_bytes", "text", "short_header", "no_packets", "cut_record_header", "cut_record_data",
-         "cut_pcapng_block", "unknown_linktype"],  # fmt: skip
+    ids=[
+        "empty",
+        "two_bytes",
+        "text",
+        "short_header",
+        "no_packets",
+        "cut_record_header",
+        "cut_record_data",
+        "cut_pcapng_block",
+        "unknown_linktype",
+    ],  # fmt: skip
 )
 def test_bad_capture_exits_2_with_one_sentence(tmp_path, capsys, data, message):
     path = _bad(tmp_path, "bad.pcap", data)
@@ -119,7 +137,9 @@ def test_non_udp_fragments_and_short_frames_are_skipped_not_fatal(tmp_path):
     tcp = bytearray(rtp[1])
     tcp[14 + 9] = 6
     cut_short = rtp[2][:30]  # captured length ends inside the IPv4 header
-    frames = read_frames(_bad(tmp_path, "mixed.pcap", _raw_pcap([arp, bytes(fragment), bytes(tcp), cut_short] + rtp + [b"\x01"])))
+    frames = read_frames(
+        _bad(tmp_path, "mixed.pcap", _raw_pcap([arp, bytes(fragment), bytes(tcp), cut_short] + rtp + [b"\x01"]))
+    )
     datagrams = udp_datagrams(frames, "mixed.pcap")
     assert len(frames) == 4 + 20 + 1
     assert datagrams.frame.tolist() == list(range(4, 24))
@@ -136,7 +156,9 @@ def test_longest_headers_still_reach_the_rtp_header(tmp_path):
         header = bytearray(ip[:20])
         header[0] = 0x4F
         header[2:4] = struct.pack("!H", len(ip) + 40)
-        frames.append(b"\x02" * 12 + struct.pack("!HHHH", 0x88A8, 1, 0x8100, 2) + b"\x08\x00" + bytes(header) + options + ip[20:])
+        frames.append(
+            b"\x02" * 12 + struct.pack("!HHHH", 0x88A8, 1, 0x8100, 2) + b"\x08\x00" + bytes(header) + options + ip[20:]
+        )
     path = _bad(tmp_path, "long.pcap", _raw_pcap(frames))
     (report,) = analyze_capture(path)
     assert (report.ssrc, report.packets, report.lost) == (9, 12, 0)

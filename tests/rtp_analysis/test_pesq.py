@@ -46,7 +46,9 @@ def g711_loopback(pcm: np.ndarray, loss: float, seed: int = 1234) -> np.ndarray:
 
 
 def test_clean_loopback_scores_at_least_4_and_loss_lowers_it_step_by_step(speech_8k):
-    scores = [pesq_of_signals(speech_8k, 8000, g711_loopback(speech_8k, loss), 8000).score for loss in (0.0, 0.03, 0.10)]
+    scores = [
+        pesq_of_signals(speech_8k, 8000, g711_loopback(speech_8k, loss), 8000).score for loss in (0.0, 0.03, 0.10)
+    ]
     clean, three, ten = scores
     assert clean >= 4.0
     assert clean > three > ten

@@ -73,15 +73,20 @@ def test_result_is_json_ready():
 
 
 def _audio(score, *, silent=False, ref_s=3.0, deg_s=3.0):
-    return PesqResult(score=score, offset_ms=120.0, reference_speech_s=ref_s, degraded_speech_s=deg_s, degraded_silent=silent)
+    return PesqResult(
+        score=score, offset_ms=120.0, reference_speech_s=ref_s, degraded_speech_s=deg_s, degraded_silent=silent
+    )
 
 
 def test_disagreement_flags():
-    good = call_quality(dict(MEDIA, rx_lost=0, rx_loss_bursts=0, jbuf_discard=0), concealment=True, echo_path=False)["rx"]
+    good = call_quality(dict(MEDIA, rx_lost=0, rx_loss_bursts=0, jbuf_discard=0), concealment=True, echo_path=False)[
+        "rx"
+    ]
     assert good["mos_cqe"] > 4.3
     assert quality_disagreement(good, _audio(4.4)) is None
     assert quality_disagreement(good, _audio(None, silent=True, deg_s=0.0)) == (
-        "the network delivered 980 packets (MOS-CQE 4.41) but the recording is silent: one-way audio or a muted media path"
+        "the network delivered 980 packets (MOS-CQE 4.41) but the recording is silent: "
+        "one-way audio or a muted media path"
     )
     assert quality_disagreement(good, _audio(3.9, deg_s=1.2)) == (
         "the network looks good (MOS-CQE 4.41) but the recording holds only 1.2 s of the prompt's 3.0 s of speech: "
@@ -94,4 +99,16 @@ def test_disagreement_flags():
     silent_network = dict(good, packets=0)
     assert quality_disagreement(silent_network, _audio(4.0)) == (
         "the recording holds speech but no RTP packet was received: the recording is not of this stream"
+    )
+
+
+def test_accepts_the_sip_engines_media_stats_as_a_mapping():
+    """The contract with the SIP engine: call_quality reads sip.records.MediaStats fields."""
+    import dataclasses
+
+    from sip.records import MediaStats
+
+    stats = MediaStats(**MEDIA)
+    assert call_quality(dataclasses.asdict(stats), concealment=True, echo_path=False) == call_quality(
+        MEDIA, concealment=True, echo_path=False
     )

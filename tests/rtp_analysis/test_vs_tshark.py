@@ -105,7 +105,7 @@ def test_scenario_agrees_with_tshark_and_ground_truth(scenario, tmp_path, capsys
     path = _write(tmp_path / f"{scenario}.pcap", capgen.merge(*(s for s, _ in streams)), "pcap")
     ours = analyze_json(path, capsys)
     assert_matches_tshark(ours, rtp_streams(path))
-    for (datagrams, truth), report in zip(streams, ours):
+    for (datagrams, truth), report in zip(streams, ours, strict=True):
         assert report["ssrc"] == RtpHeaderSsrc(datagrams)
         assert report["lost_rfc3550"] == truth.lost_rfc3550
         assert report["lost_unique"] == truth.lost
@@ -137,8 +137,16 @@ def test_dynamic_payload_type_named_by_sdp_agrees_with_tshark(tmp_path, capsys):
     as callproof does.
     """
     call = "c0ffee@callproof.test"
-    invite = capgen.sip_with_sdp(time_s=0.0, src=A, dst=B, call_id=call, first_line=f"INVITE sip:callee@{B} SIP/2.0",
-                                 media_address=A, media_port=40000, formats="96 101")
+    invite = capgen.sip_with_sdp(
+        time_s=0.0,
+        src=A,
+        dst=B,
+        call_id=call,
+        first_line=f"INVITE sip:callee@{B} SIP/2.0",
+        media_address=A,
+        media_port=40000,
+        formats="96 101",
+    )
     ok = capgen.sip_with_sdp(time_s=0.05, src=B, dst=A, call_id=call, first_line="SIP/2.0 200 OK",
                              media_address=B, media_port=50000, formats="96 101")  # fmt: skip
     rng = np.random.default_rng(5)
