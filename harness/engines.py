@@ -95,9 +95,10 @@ class EmbeddedTarget:
         self._by_name = {p.name: p for p in pool.processes}
 
     @classmethod
-    def start(cls, fleet: Fleet, agents: int, spec: AgentSpec) -> "EmbeddedTarget":
+    def start(cls, fleet: Fleet, agents: int, spec: AgentSpec,
+              on_inbound: Callable[[CallRecord], None] | None = None) -> "EmbeddedTarget":
         pool = fleet.start_pool("agent", agents, agent=dataclasses.asdict(spec),
-                                account=AccountSpec(user="agent").to_dict())
+                                account=AccountSpec(user="agent").to_dict(), on_inbound=on_inbound)
         return cls(pool)
 
     @property

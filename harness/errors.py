@@ -19,6 +19,7 @@ from the others; `exit_code_for` maps them onto the table):
     ├── SipConfigError  -> 2   (malformed URI, unsupported codec, missing WAV)
     └── EngineError     -> 3   (cannot bind a port, start a process)
     rtp_analysis.errors.CaptureError -> 2  (truncated, empty or foreign capture)
+    reports.errors.ReportInputError -> 2   (not a bundle, unreadable key, bad summary.json)
 
 Anything else is a bug and keeps its traceback.
 """
@@ -66,5 +67,9 @@ def exit_code_for(exc: BaseException) -> ExitCode | None:
     from rtp_analysis.errors import CaptureError
 
     if isinstance(exc, CaptureError):
+        return ExitCode.BAD_INPUT
+    from reports.errors import ReportInputError
+
+    if isinstance(exc, ReportInputError):
         return ExitCode.BAD_INPUT
     return None

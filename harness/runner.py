@@ -129,6 +129,7 @@ class Run:
         self.interrupted = False
         self._signalled = gevent.event.Event()
         self._pools: list = []
+        self._closing: list = []
 
     # -- entry ---------------------------------------------------------------------
 
@@ -152,6 +153,8 @@ class Run:
         finally:
             for pool in self._pools:
                 pool.stop()
+            for log in self._closing:
+                log.close()
             self.events.event("run_end", reason=self.stop_reason or "completed", interrupted=self.interrupted)
             self.calls.close()
             self.events.close()
@@ -199,8 +202,11 @@ class Run:
         spec = AgentSpec(ring_delay_s=agents.ring_delay_s, handle_s=handle, mode=agents.mode,
                          prompt=str(agents.prompt) if agents.prompt else None,
                          pickup_marker=scenario.call.agent_marker)
+        agent_log = JsonLines(self.folder / layout.AGENTS)
+        self._closing.append(agent_log)
         try:
-            target = EmbeddedTarget.start(fleet, agents.count, spec)
+            target = EmbeddedTarget.start(fleet, agents.count, spec,
+                                          on_inbound=lambda record: agent_log.write(record.to_dict()))
         except EngineError as exc:
             raise HarnessError(f"could not start the embedded agents: {exc}") from None
         self._pools.append(target.pool)

@@ -7,12 +7,22 @@ report. File names below are the only ones code may use (import them).
     scenario.yaml     the scenario exactly as run (with --target/--duration applied)
     calls.jsonl       one `sip.records.CallRecord.to_dict()` per line, appended and
                       flushed as each call ends; readers tolerate a truncated last line
-    probes.jsonl      availability probes beside the load, one JSON object per line:
-                      {"kind": "call"|"options", "at_utc", "ok", "code", "reason",
-                       "setup_ms", "failure"}
+    agents.jsonl      embedded target only: the record of every call our agents took
+                      (direction "inbound"), as they saw it
+    probes.jsonl      availability probes beside the load, raw (the verifier decides
+                      up/down), one JSON object per line:
+                      {"kind": "call", "at_utc", "record": CallRecord dict}
+                      {"kind": "options", "at_utc", "code": int|null, "rtt_ms": float|null,
+                       "reason": str}
     events.jsonl      the run's timeline, one JSON object per line: {"at_utc", "kind", ...}
-                      kinds: run_start, shape (target users/rate), fault, breaker,
-                      health (generator CPU, loop lag, starved calls), run_end
+                      run_start {scenario, seed, role, target}; engine {pjsua2_version,
+                      capacity_per_process, processes, provisioned_calls, media};
+                      agents {processes, capacity}; shape {users | rate};
+                      fault {at_s, action, detail, ok, error}; breaker {answer_rate,
+                      calls, window_s, at_s}; health (every second) {cpu_pct (all
+                      generator processes, % of one core), cpu_cores, loop_lag_ms_max,
+                      pump_lag_ms_max, in_flight, provisioned, attempted, capped, lost,
+                      slot_waits, slot_wait_ms_max}; run_end {reason, interrupted}
     engine.json       the pjsua2 engine in use: version, per-process call capacity,
                       I/O queue, media settings
     summary.json      derived from the records (see harness.summary):
@@ -29,6 +39,7 @@ report. File names below are the only ones code may use (import them).
 
 SCENARIO = "scenario.yaml"
 CALLS = "calls.jsonl"
+AGENTS = "agents.jsonl"
 PROBES = "probes.jsonl"
 EVENTS = "events.jsonl"
 ENGINE = "engine.json"

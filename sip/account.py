@@ -85,3 +85,4 @@ class SipAccount(pj.Account):
         param = pj.CallOpParam()
         param.statusCode = pj.PJSIP_SC_BUSY_HERE
         call.hangup(param)
+        self.endpoint.bury(call)

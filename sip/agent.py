@@ -14,7 +14,7 @@ from typing import Callable
 import pjsua2 as pj
 
 from sip.call import TrackedCall, _ms, utc_now_iso
-from sip.endpoint import Endpoint
+from sip.endpoint import Endpoint, pj_error_text
 from sip.media import CallAudio
 from sip.records import CallRecord, Failure
 from sip.settings import AgentSpec
@@ -51,8 +51,9 @@ class Agent:
         try:
             call.answer(param)
             return True
-        except pj.Error:
-            return False  # the caller gave up meanwhile, or SDP could not be answered
+        except pj.Error as exc:  # the caller gave up meanwhile, or SDP could not be answered
+            call.last_reason = f"answering {code} failed: {pj_error_text(exc)}"
+            return False
 
     def _handle(self, call: TrackedCall, received: float, invite_utc: str, caller: str) -> None:
         spec = self.spec
@@ -69,7 +70,7 @@ class Agent:
                 call.send_dtmf(spec.pickup_marker, "rfc4733")
             handle_s = next(self._handle_times) if self._handle_times else _LONGEST_CALL_S
             if call.wait_until(lambda: call.ended, handle_s):
-                hangup_by = "caller"
+                hangup_by = "caller" if call.bye_received_at is not None else "callee"
             else:
                 hangup_by = "callee"
                 bye_at = time.monotonic()
@@ -80,7 +81,7 @@ class Agent:
         call.audio.release()
         self.calls.discard(call)
         end = call.disconnected_at or time.monotonic()
-        self._on_record(CallRecord(
+        record = CallRecord(
             call_id=call.sip_call_id,
             target=caller,
             invite_utc=invite_utc,
@@ -101,4 +102,7 @@ class Agent:
             dtmf_sent=spec.pickup_marker or "",
             dtmf_received=call.dtmf_text(),
             media=call.media_stats(),
-        ))
+        )
+        self.endpoint.bury(call)
+        del call
+        self._on_record(record)

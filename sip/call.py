@@ -199,7 +199,9 @@ def place_call(endpoint: Endpoint, account: pj.Account, spec: CallSpec,
         call.makeCall(spec.uri, param)
     except pj.Error as exc:
         marks.failure = Failure.TRANSPORT_ERROR
-        return _record(call, spec, marks, invite_utc, reason=pj_error_text(exc))
+        record = _record(call, spec, marks, invite_utc, reason=pj_error_text(exc))
+        endpoint.bury(call)
+        return record
     call.sip_call_id = call.getInfo().callIdString
 
     answered = call.wait_until(lambda: call.final is not None or call.ended, spec.ring_timeout_s)
@@ -221,6 +223,7 @@ def place_call(endpoint: Endpoint, account: pj.Account, spec: CallSpec,
         call.bye_response_at = endpoint.tap.bye_responses.pop(call.sip_call_id, (0, None))[1]
     record = _record(call, spec, marks, invite_utc)
     audio.release()
+    endpoint.bury(call)
     return record
 
 
@@ -252,7 +255,10 @@ def _talk(call: TrackedCall, spec: CallSpec, marks: _Marks,
     if marks.failure is None and not call.ended:
         _hold_with_media_watch(call, spec, marks)
     if call.ended:
-        marks.hangup_by = "callee"
+        # Ended without our flow's BYE: by the peer's BYE, or by our engine shutting down.
+        marks.hangup_by = "callee" if call.bye_received_at is not None else "caller"
+        if marks.hangup_by == "caller":
+            marks.bye = call.disconnected_at
     else:
         marks.hangup_by = "caller"
         marks.bye = time.monotonic()

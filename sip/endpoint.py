@@ -88,6 +88,7 @@ class Endpoint:
         self.pump_lag_ms_max = 0.0  # worst gap between two polls: the timing resolution
         self._pump: gevent.Greenlet | None = None
         self._pollers: list[Callable[[], None]] = []
+        self._graveyard: list[pj.Call] = []
         self.tap = SipMessageTap()
 
     # -- start -------------------------------------------------------------
@@ -208,6 +209,8 @@ class Endpoint:
             self.ep.libHandleEvents(0)
             for poll in self._pollers:
                 poll()
+            if self._graveyard:
+                self.sweep()
             now = time.monotonic()
             lag_ms = (now - last) * 1000.0
             if lag_ms > self.pump_lag_ms_max:
@@ -222,6 +225,26 @@ class Endpoint:
             self.ep.libHandleEvents(10)
             for poll in self._pollers:
                 poll()
+
+    # -- finished calls ------------------------------------------------------------
+
+    def bury(self, call: pj.Call) -> None:
+        """Hold a finished call until its pjsua slot is free, then let Python delete it.
+
+        pjsua2's `~Call` clears the user data of, and hangs up, whatever call occupies
+        its slot *now*: deleting a finished Call after pjsua gave its slot to a new call
+        kills the new call. The caller must hold no other reference to `call`.
+        """
+        self._graveyard.append(call)
+
+    def sweep(self) -> None:
+        """Delete buried calls whose slot holds no active call (between polls: no race)."""
+        is_active = capacity.native_library().pjsua_call_is_active
+        self._graveyard = [call for call in self._graveyard if is_active(call.getId())]
+
+    @property
+    def buried(self) -> int:
+        return len(self._graveyard)
 
     # -- shutdown ----------------------------------------------------------------
 

@@ -184,6 +184,7 @@ class Worker:
             self.account.unregister()
         endpoint.stop_pump()
         endpoint.handle_events_for(0.3 if self.settings.account.registrar else 0.05)
+        endpoint.sweep()
         if self.account is not None and self.account.isValid():
             self.account.shutdown()
         self.account = None

@@ -1,0 +1,67 @@
+"""junit.xml: one test case per SLA line, so any CI system shows pass and fail natively.
+
+Mapping (the JUnit XML schema's own meanings):
+    PASS          a passed test case
+    FAIL          <failure>: the system under test missed the threshold
+    INCONCLUSIVE  <skipped>: too few calls to decide; the message says what would settle it
+    INVALID       <error>: the load generator, not the target, was the bottleneck
+
+A summary with no SLA line (a killed run) gets one test case for the run's
+verdict, so CI never shows an empty, green suite.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from reports import text
+from reports.model import SlaLine, Summary
+
+_OUTCOME_TAG = {"FAIL": "failure", "INCONCLUSIVE": "skipped", "INVALID": "error"}
+
+
+def _message(line: SlaLine) -> str:
+    observed = text.with_unit(line.observed, line.unit) if line.observed is not None else "not measured"
+    words = f"{line.verdict}: observed {observed}, threshold {text.threshold(line)}, 95% CI {text.interval(line)}"
+    return f"{words}; {line.note}" if line.note else words
+
+
+def render(summary: Summary) -> bytes:
+    suite_name = f"callproof {summary.run.scenario_name}" if summary.run.scenario_name else "callproof"
+    cases: list[tuple[str, str, str | None, str]] = []  # name, classname, outcome tag, message
+    for line in summary.sla:
+        cases.append((line.name, f"callproof.sla.{line.metric}", _OUTCOME_TAG.get(line.verdict), _message(line)))
+    if not summary.sla:
+        reason = summary.verdict_reason or "the summary holds no SLA line"
+        verdict = summary.verdict or "NO VERDICT"
+        tag = _OUTCOME_TAG.get(summary.verdict or "", "error")
+        cases.append(("run verdict", "callproof.run", tag, f"{verdict}: {reason}"))
+
+    suites = ET.Element("testsuites", name=suite_name)
+    suite = ET.SubElement(
+        suites,
+        "testsuite",
+        name=suite_name,
+        tests=str(len(cases)),
+        failures=str(sum(tag == "failure" for _, _, tag, _ in cases)),
+        errors=str(sum(tag == "error" for _, _, tag, _ in cases)),
+        skipped=str(sum(tag == "skipped" for _, _, tag, _ in cases)),
+        time="0",
+        **({"timestamp": summary.run.start_utc} if summary.run.start_utc else {}),
+    )
+    properties = ET.SubElement(suite, "properties")
+    for name, value in (
+        ("verdict", summary.verdict or "NONE"),
+        ("verdict_reason", summary.verdict_reason),
+        ("interrupted", str(summary.run.interrupted).lower()),
+        ("seed", "" if summary.run.seed is None else str(summary.run.seed)),
+    ):
+        ET.SubElement(properties, "property", name=name, value=value)
+    for name, classname, tag, message in cases:
+        case = ET.SubElement(suite, "testcase", name=name, classname=classname, time="0")
+        if tag is not None:
+            ET.SubElement(case, tag, message=message, type=tag).text = message
+        else:
+            ET.SubElement(case, "system-out").text = message
+    ET.indent(suites)
+    return ET.tostring(suites, encoding="utf-8", xml_declaration=True) + b"\n"

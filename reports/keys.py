@@ -1,0 +1,245 @@
+"""Ed25519 signing keys in OpenSSH's formats, and the trusted keys `verify` accepts.
+
+A private key is the file `ssh-keygen -t ed25519` writes (`-----BEGIN OPENSSH
+PRIVATE KEY-----`, unencrypted, mode 0600); its public half is one line,
+`ssh-ed25519 BASE64 COMMENT`, in PATH.pub. So keys move freely between
+callproof and OpenSSH. Keys never live inside a bundle.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import os
+from pathlib import Path
+from typing import Callable
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    load_ssh_private_key,
+    load_ssh_public_key,
+)
+
+from reports import layout, sign
+from reports.errors import ReportInputError
+
+KEY_COMMENT = "callproof signing key"
+
+
+def default_key_path() -> Path:
+    """Where the per-user key lives: $XDG_CONFIG_HOME/callproof/signing_key (XDG base dirs)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "callproof" / "signing_key"
+
+
+def public_path(private_path: Path) -> Path:
+    return private_path.with_name(private_path.name + ".pub")
+
+
+def generate(path: Path) -> Ed25519PublicKey:
+    """Write a new key to `path` (mode 0600) and `path`.pub; never overwrite either."""
+    path = Path(path)
+    pub_path = public_path(path)
+    if not path.parent.is_dir():
+        raise ReportInputError(f"{path.parent} is not a folder; create it first")
+    for target in (path, pub_path):
+        if target.exists() or target.is_symlink():
+            raise ReportInputError(f"{target} already exists; callproof never overwrites a key")
+    key = Ed25519PrivateKey.generate()
+    private_bytes = key.private_bytes(Encoding.PEM, PrivateFormat.OpenSSH, NoEncryption())
+    # O_EXCL: created with mode 0600 from the first byte, and two racing writers cannot both win.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise ReportInputError(f"{path} already exists; callproof never overwrites a key") from None
+    with os.fdopen(fd, "wb") as out:
+        out.write(private_bytes)
+    pub_path.write_text(sign.public_key_line(key.public_key(), KEY_COMMENT) + "\n")
+    return key.public_key()
+
+
+def load_private(path: Path) -> Ed25519PrivateKey:
+    """Read an unencrypted OpenSSH Ed25519 private key, or say in one sentence why not."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ReportInputError(
+            f"signing key {path} does not exist (make one with `callproof keygen --out {path}`)"
+        ) from None
+    except OSError as exc:
+        raise ReportInputError(f"cannot read signing key {path}: {exc.strerror}") from None
+    try:
+        key = load_ssh_private_key(data, password=None)
+    except TypeError:  # cryptography's word for "encrypted, and no password given"
+        raise ReportInputError(
+            f"{path} is protected by a passphrase; callproof signs unattended and needs an unencrypted key"
+        ) from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise ReportInputError(f"{path} is not an OpenSSH private key") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ReportInputError(f"{path} is not an Ed25519 key; callproof signs with Ed25519 (`callproof keygen`)")
+    return key
+
+
+def ensure_default_key(notify: Callable[[str], None]) -> Path:
+    """The per-user key's path, made on first use (and then `notify` says where, once)."""
+    path = default_key_path()
+    if path.exists():
+        return path
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        generate(path)
+    except ReportInputError:
+        if path.exists():  # another process made it first
+            return path
+        raise
+    notify(f"made a signing key at {path} (public key {public_path(path)}); it signs every bundle from now on")
+    return path
+
+
+def parse_public_key_line(line: str, where: str) -> Ed25519PublicKey:
+    """One `ssh-ed25519 BASE64 [comment]` line; `where` names it in the error."""
+    fields = line.split()
+    if len(fields) < 2:
+        raise ReportInputError(f"{where} is not an OpenSSH public key line")
+    if fields[0] != sign.KEY_TYPE:
+        raise ReportInputError(f"{where} holds a {fields[0]} key; callproof bundles are signed with {sign.KEY_TYPE}")
+    try:
+        key = load_ssh_public_key(f"{fields[0]} {fields[1]}".encode())
+    except (ValueError, UnsupportedAlgorithm):
+        raise ReportInputError(f"{where} is not a valid OpenSSH public key") from None
+    assert isinstance(key, Ed25519PublicKey)  # the type was checked above
+    return key
+
+
+def load_public(path: Path) -> Ed25519PublicKey:
+    """A public key file (`PATH.pub`, or any file whose first key line is `ssh-ed25519 ...`)."""
+    text = _read_text(path, "public key")
+    lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    if not lines:
+        raise ReportInputError(f"{path} holds no public key")
+    return parse_public_key_line(lines[0], str(path))
+
+
+@dataclasses.dataclass(frozen=True)
+class TrustedKey:
+    """A key the user trusts, and who it belongs to (an allowed_signers principal or a file name)."""
+
+    key: Ed25519PublicKey
+    principal: str
+
+
+def load_allowed_signers(path: Path, namespace: str = layout.SIGNATURE_NAMESPACE) -> list[TrustedKey]:
+    """The Ed25519 keys an OpenSSH allowed_signers file trusts for `namespace`.
+
+    Format (ssh-keygen(1), ALLOWED SIGNERS): `principals [options] keytype base64 [comment]`.
+    `namespaces="..."` is honoured; `cert-authority` lines and other key types cannot
+    match a callproof signature and are skipped; `valid-after`/`valid-before` are
+    refused rather than ignored, so callproof never trusts a key stock tools would not.
+    """
+    text = _read_text(path, "allowed signers")
+    trusted: list[TrustedKey] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        where = f"{path} line {number}"
+        fields = _split_fields(line)
+        if len(fields) < 3:
+            raise ReportInputError(f"{where} is not `principals [options] keytype key`")
+        principals = fields[0].strip('"')
+        if _looks_like_key_type(fields[1]):
+            options: list[str] = []
+            key_fields = fields[1:]
+        else:
+            options = _split_options(fields[1])
+            key_fields = fields[2:]
+        if len(key_fields) < 2:
+            raise ReportInputError(f"{where} has no key after its options")
+        if not _options_allow(options, namespace, where) or key_fields[0] != sign.KEY_TYPE:
+            continue
+        key = parse_public_key_line(" ".join(key_fields[:2]), where)
+        trusted.append(TrustedKey(key, principals))
+    if not trusted:
+        raise ReportInputError(f"{path} trusts no Ed25519 key for namespace {namespace!r}")
+    return trusted
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ReportInputError(f"{what} file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReportInputError(f"cannot read {what} file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def _looks_like_key_type(field: str) -> bool:
+    return field.startswith(("ssh-", "ecdsa-", "sk-", "rsa-"))
+
+
+def _split_fields(line: str) -> list[str]:
+    """Split on blanks outside double quotes (principals and option values may be quoted)."""
+    fields, current, quoted = [], [], False
+    for char in line:
+        if char == '"':
+            quoted = not quoted
+        if char.isspace() and not quoted:
+            if current:
+                fields.append("".join(current))
+                current = []
+            continue
+        current.append(char)
+    if current:
+        fields.append("".join(current))
+    return fields
+
+
+def _split_options(field: str) -> list[str]:
+    options, current, quoted = [], [], False
+    for char in field:
+        if char == '"':
+            quoted = not quoted
+        if char == "," and not quoted:
+            options.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    options.append("".join(current))
+    return [o for o in options if o]
+
+
+def _options_allow(options: list[str], namespace: str, where: str) -> bool:
+    for option in options:
+        name, _, value = option.partition("=")
+        name = name.lower()
+        if name == "cert-authority":
+            return False
+        if name == "namespaces":
+            if not _pattern_list_matches(value.strip('"'), namespace):
+                return False
+        elif name in ("valid-after", "valid-before"):
+            raise ReportInputError(
+                f"{where}: option {name} is not supported by callproof verify; "
+                "check this signer with `ssh-keygen -Y verify`"
+            )
+        else:
+            raise ReportInputError(f"{where}: unknown option {name!r}")
+    return True
+
+
+def _pattern_list_matches(patterns: str, name: str) -> bool:
+    """OpenSSH pattern-list semantics (match_pattern_list): any `!pattern` match vetoes."""
+    matched = False
+    for pattern in patterns.split(","):
+        if pattern.startswith("!"):
+            if fnmatch.fnmatchcase(name, pattern[1:]):
+                return False
+        elif fnmatch.fnmatchcase(name, pattern):
+            matched = True
+    return matched

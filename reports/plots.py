@@ -1,0 +1,342 @@
+"""The report's plots, drawn with matplotlib's explicit API into PNG bytes.
+
+Figures are `matplotlib.figure.Figure` objects made directly and rendered by
+the Agg canvas: they are never registered with pyplot, so no global figure
+list grows, no GUI backend is touched, and each figure is released as soon as
+its PNG is written (`_png` clears it). The same PNGs go into report.html (as
+data: URIs) and report.pdf, under a caption that carries the plot's title.
+
+Every plot takes `ReportData` and a `Translator`; a plot with nothing to show
+still appears, saying "no data", so a reader sees that it was not measured.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import math
+from typing import Callable
+
+import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from reports import text
+from reports.i18n import Translator
+from reports.model import ReportData
+
+DPI = 110
+SIZE_IN = (9.0, 3.6)
+COLOURS = {
+    "offered": "#4c72b0",
+    "answered": "#55a868",
+    "concurrent": "#8172b2",
+    "target": "#444444",
+    "p50": "#55a868",
+    "p95": "#dd8452",
+    "p99": "#c44e52",
+    "outage": "#c44e52",
+    "fault": "#222222",
+    "ok": "#55a868",
+    "failed": "#c44e52",
+    "threshold": "#c44e52",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Plot:
+    key: str  # stable name, e.g. "load"; the HTML uses it as the figure's id
+    title: str
+    png: bytes
+
+
+def render_all(data: ReportData, tr: Translator, font_families: list[str]) -> tuple[Plot, ...]:
+    """Every plot of the report, with `font_families` first in the font list (CJK for Chinese)."""
+    plots: list[Plot] = []
+    with matplotlib.rc_context({"font.family": font_families, "font.size": 9, "axes.titlesize": 10}):
+        for key, title_key, draw in _PLOTS:
+            fig = Figure(figsize=SIZE_IN, layout="constrained")
+            FigureCanvasAgg(fig)
+            draw(fig, data, tr)
+            plots.append(Plot(key, tr(title_key), _png(fig)))
+    return tuple(plots)
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI)
+    fig.clear()
+    return buffer.getvalue()
+
+
+def _time_axis(data: ReportData, tr: Translator) -> tuple[float, str]:
+    """Divide seconds by this to get the axis unit: minutes for runs over 20 minutes."""
+    return (60.0, tr("time_min")) if data.duration_s > 1200 else (1.0, tr("time_s"))
+
+
+def _edges(duration_s: float, bins: int, min_width_s: float) -> np.ndarray:
+    width = max(min_width_s, math.ceil(duration_s / bins))
+    return np.arange(0.0, duration_s + width, width)
+
+
+def _no_data(ax, tr: Translator) -> None:
+    ax.text(0.5, 0.5, tr("no_data"), ha="center", va="center", transform=ax.transAxes, color="#888888", fontsize=12)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _mark_outages_and_faults(ax, data: ReportData, scale: float, tr: Translator) -> None:
+    for i, outage in enumerate(data.summary.outages):
+        start = data.at_s(outage.start_utc)
+        end = data.at_s(outage.end_utc) if outage.end_utc else data.duration_s
+        ax.axvspan(
+            start / scale, end / scale, color=COLOURS["outage"], alpha=0.15, label=tr("outage") if i == 0 else None
+        )
+    for i, event in enumerate(e for e in data.events if e.kind == "fault"):
+        ax.axvline(
+            event.at_s / scale,
+            color=COLOURS["fault"],
+            linestyle=":",
+            linewidth=1.2,
+            label=tr("fault") if i == 0 else None,
+        )
+
+
+def _shape_series(data: ReportData, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """The load shape's target `key` ("users" or "rate") as a step series from shape events."""
+    points = [
+        (e.at_s, float(e.data[key]))
+        for e in data.events
+        if e.kind == "shape" and isinstance(e.data.get(key), (int, float))
+    ]
+    if not points:
+        return np.array([]), np.array([])
+    points.append((data.duration_s, points[-1][1]))
+    return np.array([p[0] for p in points]), np.array([p[1] for p in points])
+
+
+def _draw_load(fig: Figure, data: ReportData, tr: Translator) -> None:
+    ax = fig.add_subplot()
+    calls = data.calls
+    if not len(calls):
+        return _no_data(ax, tr)
+    scale, xlabel = _time_axis(data, tr)
+    edges = _edges(data.duration_s, 300, 1.0)
+    width = edges[1] - edges[0]
+    offered, _ = np.histogram(calls.invite_s, edges)
+    answered_at = calls.invite_s[calls.answered] + calls.answer_ms[calls.answered] / 1000.0
+    answered, _ = np.histogram(answered_at, edges)
+    ax.stairs(offered / width, edges / scale, color=COLOURS["offered"], label=tr("offered_per_s"))
+    ax.stairs(answered / width, edges / scale, color=COLOURS["answered"], label=tr("answered_per_s"))
+    rate_x, rate_y = _shape_series(data, "rate")
+    if len(rate_x):
+        ax.step(rate_x / scale, rate_y, where="post", color=COLOURS["target"], linestyle="--", label=tr("target_rate"))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(tr("calls_per_s"))
+    ax.set_xlim(0, data.duration_s / scale)
+
+    right = ax.twinx()
+    starts = np.sort(calls.invite_s)
+    ends = np.sort(calls.invite_s + calls.end_ms / 1000.0)
+    at = np.linspace(0.0, data.duration_s, 600)
+    concurrent = np.searchsorted(starts, at, side="right") - np.searchsorted(ends, at, side="right")
+    right.plot(at / scale, concurrent, color=COLOURS["concurrent"], linewidth=1.2, label=tr("concurrent"))
+    users_x, users_y = _shape_series(data, "users")
+    if len(users_x):
+        right.step(
+            users_x / scale,
+            users_y,
+            where="post",
+            color=COLOURS["concurrent"],
+            linestyle="--",
+            label=tr("target_users"),
+        )
+    right.set_ylabel(tr("concurrent"))
+    right.set_ylim(bottom=0)
+    handles = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False)
+
+
+def _draw_setup(fig: Figure, data: ReportData, tr: Translator) -> None:
+    ax = fig.add_subplot()
+    calls = data.calls
+    has = ~np.isnan(calls.setup_ms)
+    if not has.any():
+        return _no_data(ax, tr)
+    scale, xlabel = _time_axis(data, tr)
+    edges = _edges(data.duration_s, 60, 5.0)
+    which = np.digitize(calls.invite_s[has], edges) - 1
+    setup = calls.setup_ms[has]
+    centres, rows = [], []
+    for b in np.unique(which[(which >= 0) & (which < len(edges) - 1)]):
+        centres.append((edges[b] + edges[b + 1]) / 2)
+        rows.append(np.percentile(setup[which == b], [50, 95, 99]))
+    if not rows:
+        return _no_data(ax, tr)
+    centres_arr, table = np.array(centres) / scale, np.array(rows)
+    for column, name in enumerate(("p50", "p95", "p99")):
+        ax.plot(centres_arr, table[:, column], marker=".", color=COLOURS[name], label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(tr("setup_delay_ms"))
+    ax.set_xlim(0, data.duration_s / scale)
+    ax.set_ylim(bottom=0)
+    ax.legend(loc="upper left", fontsize=8)
+
+
+def _draw_answer_rate(fig: Figure, data: ReportData, tr: Translator) -> None:
+    ax = fig.add_subplot()
+    calls = data.calls
+    if not len(calls):
+        return _no_data(ax, tr)
+    scale, xlabel = _time_axis(data, tr)
+    edges = _edges(data.duration_s, 60, 5.0)
+    offered, _ = np.histogram(calls.invite_s, edges)
+    answered, _ = np.histogram(calls.invite_s[calls.answered], edges)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(offered > 0, 100.0 * answered / offered, np.nan)
+    centres = (edges[:-1] + edges[1:]) / 2 / scale
+    ax.plot(centres, rate, marker=".", color=COLOURS["answered"], label=tr("answer_rate_pct"))
+    _mark_outages_and_faults(ax, data, scale, tr)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(tr("answer_rate_pct"))
+    ax.set_ylim(-2, 102)
+    ax.set_xlim(0, data.duration_s / scale)
+    ax.legend(loc="lower left", fontsize=8)
+
+
+def _draw_mos(fig: Figure, data: ReportData, tr: Translator) -> None:
+    ax = fig.add_subplot()
+    mos = data.calls.mos_cqe[~np.isnan(data.calls.mos_cqe)]
+    if not len(mos):
+        return _no_data(ax, tr)
+    ax.hist(mos, bins=np.arange(1.0, 4.6, 0.05), color=COLOURS["offered"])
+    for line in data.summary.sla:
+        if "mos" in line.metric.lower() and line.threshold is not None:
+            ax.axvline(
+                line.threshold, color=COLOURS["threshold"], linestyle="--", label=f"{line.name} {text.threshold(line)}"
+            )
+    ax.set_xlabel("MOS-CQE")
+    ax.set_ylabel(tr("calls_count"))
+    ax.set_xlim(1.0, 4.6)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", fontsize=8)
+
+
+def _ecdf(ax, values: np.ndarray, xlabel: str, tr: Translator) -> None:
+    values = np.sort(values[~np.isnan(values)])
+    if not len(values):
+        return _no_data(ax, tr)
+    share = np.arange(1, len(values) + 1) / len(values)
+    ax.step(values, share, where="post", color=COLOURS["offered"])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(tr("share_of_calls"))
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+
+
+def _draw_media(fig: Figure, data: ReportData, tr: Translator) -> None:
+    jitter_ax, loss_ax = fig.subplots(1, 2)
+    _ecdf(jitter_ax, data.calls.jitter_ms, tr("jitter_axis"), tr)
+    _ecdf(loss_ax, data.calls.loss_pct, tr("loss_axis"), tr)
+
+
+def _draw_availability(fig: Figure, data: ReportData, tr: Translator) -> None:
+    ax = fig.add_subplot()
+    if not data.probes:
+        return _no_data(ax, tr)
+    scale, xlabel = _time_axis(data, tr)
+    rows = {"call": 1.0, "options": 0.0}
+    for kind, y in rows.items():
+        probes = [p for p in data.probes if p.kind == kind]
+        ok = np.array([p.at_s for p in probes if p.ok]) / scale
+        bad = np.array([p.at_s for p in probes if not p.ok]) / scale
+        ax.scatter(
+            ok,
+            np.full(len(ok), y),
+            marker="|",
+            s=120,
+            color=COLOURS["ok"],
+            label=tr("probe_ok") if kind == "call" else None,
+        )
+        ax.scatter(
+            bad,
+            np.full(len(bad), y),
+            marker="x",
+            s=30,
+            color=COLOURS["failed"],
+            label=tr("probe_failed") if kind == "call" else None,
+        )
+    _mark_outages_and_faults(ax, data, scale, tr)
+    rto = data.summary.rto_s
+    first_fault = next((e for e in data.events if e.kind == "fault"), None)
+    if rto is not None and first_fault is not None:
+        start, end = first_fault.at_s / scale, (first_fault.at_s + rto) / scale
+        ax.annotate("", xy=(end, 0.5), xytext=(start, 0.5), arrowprops={"arrowstyle": "<->", "color": COLOURS["fault"]})
+        ax.text((start + end) / 2, 0.58, tr("rto_label", rto=f"{rto:g}"), ha="center", fontsize=8)
+    ax.set_yticks([0.0, 1.0], [tr("probe_options"), tr("probe_call")])
+    ax.set_ylim(-0.5, 1.5)
+    ax.set_xlim(0, data.duration_s / scale)
+    ax.set_xlabel(xlabel)
+    ax.legend(loc="upper right", fontsize=8, ncols=4)
+
+
+def _draw_generator(fig: Figure, data: ReportData, tr: Translator) -> None:
+    """The harness's health events (harness.runner): engine pump lag, waits for a call slot,
+    arrivals dropped at the concurrency cap or lost with a dead engine process, and CPU when reported."""
+    ax = fig.add_subplot()
+    health = [e for e in data.events if e.kind == "health"]
+    if not health:
+        return _no_data(ax, tr)
+    scale, xlabel = _time_axis(data, tr)
+
+    def series(key: str, events: list = health) -> tuple[np.ndarray, np.ndarray]:
+        points = [(e.at_s / scale, float(e.data[key])) for e in events if isinstance(e.data.get(key), (int, float))]
+        return np.array([p[0] for p in points]), np.array([p[1] for p in points])
+
+    for key, label, colour in (("pump_lag_ms_max", "loop_lag_ms", "p95"), ("slot_wait_ms_max", "slot_wait_ms", "p99")):
+        x, y = series(key)
+        if len(x):
+            ax.plot(x, y, color=COLOURS[colour], label=tr(label))
+    # `capped` and `lost` are running totals per reporting process: an increase is a call not placed.
+    dropped_at: list[float] = []
+    for worker in {e.data.get("worker") for e in health}:
+        events = [e for e in health if e.data.get("worker") == worker]
+        for key in ("capped", "lost"):
+            x, total = series(key, events)
+            if len(x):
+                dropped_at += list(x[np.diff(total, prepend=0.0) > 0])
+    if dropped_at:
+        ax.scatter(
+            dropped_at,
+            np.zeros(len(dropped_at)),
+            marker="v",
+            color=COLOURS["failed"],
+            zorder=3,
+            label=tr("starved_calls"),
+        )
+    ax.set_ylabel(tr("lag_ms"))
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel(xlabel)
+    ax.set_xlim(0, data.duration_s / scale)
+    handles = ax.get_legend_handles_labels()[0]
+    x, cpu = series("cpu_pct")
+    if len(x):
+        right = ax.twinx()
+        right.plot(x, cpu, color=COLOURS["offered"], label=tr("cpu_pct"))
+        right.set_ylabel(tr("cpu_pct"))
+        right.set_ylim(bottom=0)
+        handles += right.get_legend_handles_labels()[0]
+    if handles:
+        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False)
+
+
+_PLOTS: tuple[tuple[str, str, Callable[[Figure, ReportData, Translator], None]], ...] = (
+    ("load", "plot_load", _draw_load),
+    ("setup", "plot_setup", _draw_setup),
+    ("answer_rate", "plot_answer_rate", _draw_answer_rate),
+    ("mos", "plot_mos", _draw_mos),
+    ("media", "plot_media", _draw_media),
+    ("availability", "plot_availability", _draw_availability),
+    ("generator", "plot_generator", _draw_generator),
+)

@@ -1,0 +1,68 @@
+"""Numbers as the report prints them, the same in HTML, PDF and JUnit.
+
+Six significant digits, never rounded onto a threshold: an observed 99.899 %
+against 99.9 % must not print as "99.90". No scientific notation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from reports.i18n import Translator
+from reports.model import Generator, SlaLine, Summary
+
+MISSING = "–"  # shown where a value was not measured
+
+
+def number(value: float | None, digits: int = 6) -> str:
+    if value is None:
+        return MISSING
+    return np.format_float_positional(value, precision=digits, unique=True, fractional=False, trim="-")
+
+
+def with_unit(value: float | None, unit: str) -> str:
+    if value is None:
+        return MISSING
+    return f"{number(value)} {unit}".strip()
+
+
+def comparison_sign(comparison: str) -> str:
+    return {">=": "≥", "<=": "≤"}[comparison]
+
+
+def threshold(line: SlaLine) -> str:
+    return f"{comparison_sign(line.comparison)} {with_unit(line.threshold, line.unit)}"
+
+
+def interval(line: SlaLine) -> str:
+    if line.ci_low is None and line.ci_high is None:
+        return MISSING
+    return f"[{number(line.ci_low)}, {number(line.ci_high)}]"
+
+
+def milliseconds(value: float | None) -> str:
+    """A time in ms at the 0.1 ms resolution the records carry."""
+    return MISSING if value is None else f"{value:.1f}"
+
+
+def generator_line(generator: Generator | None, tr: Translator) -> str:
+    """Whether the load generator was valid, and the figures that decided it."""
+    if generator is None or generator.valid is None:
+        words = [tr("generator_unknown")]
+    else:
+        words = [tr("generator_valid") if generator.valid else tr("generator_invalid")]
+    if generator is not None:
+        if generator.reason:
+            words.append(generator.reason)
+        if generator.cpu_pct_max is not None:
+            words.append(f"{tr('cpu_max')} {number(generator.cpu_pct_max)} %")
+        if generator.loop_lag_ms_max is not None:
+            words.append(f"{tr('loop_lag_max')} {number(generator.loop_lag_ms_max)} ms")
+        if generator.starved_calls is not None:
+            words.append(f"{tr('starved')}: {generator.starved_calls}")
+    return " · ".join(words)
+
+
+def rejected_codes(summary: Summary) -> str:
+    """"486: 10, 503: 14": the final SIP status of the rejected calls."""
+    return ", ".join(f"{code}: {count}" for code, count in sorted(summary.rejected_codes.items()))

@@ -1,0 +1,235 @@
+"""A signed bundle: every change is caught and named, and stock OpenSSH + coreutils agree."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reports import bundle, i18n, keys, layout, manifest, sign
+from reports.keys import TrustedKey
+from reports.verify import describe, verify_bundle
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def trusted(key_path: Path) -> list[TrustedKey]:
+    return [TrustedKey(keys.load_public(keys.public_path(key_path)), "vendor")]
+
+
+def all_files(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def callproof(*args: str) -> subprocess.CompletedProcess:
+    """The CLI as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, timeout=120)
+
+
+def stock_verify(folder: Path, key_path: Path, tmp_path: Path) -> subprocess.CompletedProcess:
+    """The command the README and the report print, run by bash in the bundle folder."""
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text(f"vendor@example {keys.public_path(key_path).read_text()}")
+    command = i18n.STOCK_VERIFY.replace("-f allowed_signers", f"-f {allowed}").replace("-I ID", "-I vendor@example")
+    return subprocess.run(["bash", "-c", command], cwd=folder, capture_output=True, text=True, timeout=60)
+
+
+def test_readme_and_report_print_the_same_stock_command(built_en):
+    folder, _ = built_en
+    assert i18n.STOCK_VERIFY in README.read_text(encoding="utf-8")
+    assert (
+        i18n.STOCK_VERIFY.replace("<", "&lt;").replace("&&", "&amp;&amp;") in (folder / layout.REPORT_HTML).read_text()
+    )
+
+
+def test_fresh_bundle_verifies_with_the_vendor_key(built_en, signing_key):
+    folder, _ = built_en
+    result = verify_bundle(folder, trusted(signing_key))
+    assert result.ok, describe(result, folder)
+    listed = manifest.parse_sums((folder / layout.SHA256SUMS).read_bytes())
+    assert sorted(listed) == [p for p in all_files(folder) if p not in (layout.SHA256SUMS, layout.SIGNATURE)]
+    assert result.files_checked == len(listed) == 13
+
+
+def test_stock_tools_verify_the_callproof_signature(built_en, signing_key, tmp_path):
+    folder, _ = built_en
+    result = stock_verify(folder, signing_key, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'Good "callproof-bundle" signature for vendor@example' in result.stdout + result.stderr
+    assert result.stdout.count(": OK\n") == 13
+
+
+def test_every_byte_change_is_caught_and_named(bundle_copy, signing_key):
+    for name in all_files(bundle_copy):
+        path = bundle_copy / name
+        original = path.read_bytes()
+        for offset in sorted({0, len(original) // 2, len(original) - 1}):
+            changed = bytearray(original)
+            changed[offset] ^= 0x01
+            path.write_bytes(bytes(changed))
+            result = verify_bundle(bundle_copy, trusted(signing_key))
+            report = "\n".join(describe(result, bundle_copy))
+            assert not result.ok, f"{name} byte {offset}"
+            assert name in report, f"{name} byte {offset}: {report}"
+            if name not in (layout.SHA256SUMS, layout.SIGNATURE):
+                assert f"changed: {name}" in report.splitlines()
+        path.write_bytes(original)
+    assert verify_bundle(bundle_copy, trusted(signing_key)).ok
+
+
+def test_every_deletion_is_caught_and_named(bundle_copy, signing_key):
+    for name in all_files(bundle_copy):
+        path = bundle_copy / name
+        original = path.read_bytes()
+        path.unlink()
+        result = verify_bundle(bundle_copy, trusted(signing_key))
+        report = "\n".join(describe(result, bundle_copy))
+        assert not result.ok and name in report, report
+        if name not in (layout.SHA256SUMS, layout.SIGNATURE):
+            assert f"missing: {name}" in report.splitlines()
+        path.write_bytes(original)
+    assert "the bundle is unsigned: SHA256SUMS.sig is missing" in _report_without(
+        bundle_copy, layout.SIGNATURE, signing_key
+    )
+
+
+def _report_without(folder: Path, name: str, key: Path) -> str:
+    original = (folder / name).read_bytes()
+    (folder / name).unlink()
+    try:
+        return "\n".join(describe(verify_bundle(folder, trusted(key)), folder))
+    finally:
+        (folder / name).write_bytes(original)
+
+
+@pytest.mark.parametrize("name", ["notes.txt", "audio/extra.wav", "captures/deep/x.pcap", "SHA256SUMS.bak"])
+def test_every_addition_is_caught_and_named(bundle_copy, signing_key, name):
+    (bundle_copy / name).parent.mkdir(parents=True, exist_ok=True)
+    (bundle_copy / name).write_bytes(b"")
+    result = verify_bundle(bundle_copy, trusted(signing_key))
+    assert not result.ok
+    assert f"added: {name}" in describe(result, bundle_copy)
+
+
+def test_a_symlink_is_not_a_bundle_file(bundle_copy, signing_key):
+    (bundle_copy / "link").symlink_to(bundle_copy / layout.CALLS)
+    assert "not a regular file: link" in describe(verify_bundle(bundle_copy, trusted(signing_key)), bundle_copy)
+
+
+def test_forged_bundle_resigned_by_another_key_never_passes(bundle_copy, signing_key, other_key, tmp_path):
+    # The forger edits the records, rebuilds the reports and signs with their own key.
+    calls = bundle_copy / layout.CALLS
+    calls.write_text(calls.read_text().replace('"final_code": 503', '"final_code": 200'))
+    bundle.finalize(bundle_copy, key_path=other_key, notify=lambda m: None)
+    forger = sign.fingerprint(keys.load_public(keys.public_path(other_key)))
+
+    result = callproof("verify", str(bundle_copy), "--pubkey", str(keys.public_path(signing_key)))
+    assert result.returncode == 1
+    assert f"signed by another key ({forger}), not by the trusted key" in result.stdout
+
+    anonymous = callproof("verify", str(bundle_copy))
+    assert anonymous.returncode == 1
+    assert f"signature: made by {forger}, but the signer is not authenticated" in anonymous.stdout
+
+    stock = stock_verify(bundle_copy, signing_key, tmp_path)
+    assert stock.returncode != 0
+
+
+def test_stock_tools_catch_a_changed_file(bundle_copy, signing_key, tmp_path):
+    (bundle_copy / layout.SUMMARY).write_text((bundle_copy / layout.SUMMARY).read_text().replace("FAIL", "PASS", 1))
+    result = stock_verify(bundle_copy, signing_key, tmp_path)
+    assert result.returncode == 1
+    assert "summary.json: FAILED" in result.stdout
+
+
+def test_a_signature_made_by_ssh_keygen_verifies_with_callproof(bundle_copy, tmp_path):
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True, timeout=30)
+    (bundle_copy / layout.SIGNATURE).unlink()
+    subprocess.run(
+        ["ssh-keygen", "-Y", "sign", "-f", str(key), "-n", "callproof-bundle", layout.SHA256SUMS],
+        cwd=bundle_copy,
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    result = callproof("verify", str(bundle_copy), "--pubkey", f"{key}.pub")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1] == f"OK: {bundle_copy} is intact (13 files) and signed by a trusted key"
+
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text(f'buyer@example namespaces="callproof-bundle" {Path(f"{key}.pub").read_text()}')
+    assert callproof("verify", str(bundle_copy), "--allowed-signers", str(allowed)).returncode == 0
+
+
+def test_verify_without_a_trusted_key_names_the_signer_and_fails(built_en, signing_key):
+    folder, _ = built_en
+    result = callproof("verify", str(folder))
+    fingerprint = sign.fingerprint(keys.load_public(keys.public_path(signing_key)))
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        f"signature: made by {fingerprint}, but the signer is not authenticated: "
+        "pass --pubkey FILE or --allowed-signers FILE with a key you trust",
+        f"FAIL: {folder}: intact (13 files match SHA256SUMS), but the signer is not authenticated",
+    ]
+
+
+def test_verify_bad_arguments_exit_2_in_one_sentence(built_en, signing_key, tmp_path):
+    folder, _ = built_en
+    pub = str(keys.public_path(signing_key))
+    cases = [
+        (
+            ["verify", str(folder), "--pubkey", pub, "--allowed-signers", pub],
+            "callproof: argument --allowed-signers: not allowed with argument --pubkey\n",
+        ),
+        (
+            ["verify", str(tmp_path / "absent"), "--pubkey", pub],
+            f"callproof: {tmp_path / 'absent'} is not a bundle folder\n",
+        ),
+        (
+            ["verify", str(folder), "--pubkey", str(tmp_path / "none.pub")],
+            f"callproof: public key file {tmp_path / 'none.pub'} does not exist\n",
+        ),
+        (
+            ["verify", str(folder), "--pubkey", str(folder / layout.SUMMARY)],
+            f"callproof: {folder / layout.SUMMARY} is not an OpenSSH public key line\n",
+        ),
+    ]
+    for args, stderr in cases:
+        result = callproof(*args)
+        assert (result.returncode, result.stderr) == (2, stderr), args
+
+
+def test_an_unsigned_folder_fails(built_en, tmp_path, signing_key):
+    folder, _ = built_en
+    result = verify_bundle(tmp_path, trusted(signing_key))
+    assert describe(result, tmp_path) == [
+        "SHA256SUMS is missing: nothing to check the files against",
+        "the bundle is unsigned: SHA256SUMS.sig is missing",
+        f"FAIL: {tmp_path}: the signature does not hold",
+    ]
+
+
+def test_sha256sums_is_byte_identical_to_coreutils(bundle_copy, signing_key):
+    # Names sha256sum must escape (backslash, newline) and one it must not (space, UTF-8).
+    for name in ("back\\slash.wav", "new\nline.wav", "with space é.wav"):
+        (bundle_copy / layout.AUDIO_DIR / name).write_bytes(name.encode())
+    bundle.finalize(bundle_copy, key_path=signing_key, notify=lambda m: None)
+    listed = [p for p in manifest.walk(bundle_copy)[0]]
+    coreutils = subprocess.run(
+        ["sha256sum", "--", *listed],
+        cwd=bundle_copy,
+        capture_output=True,
+        check=True,
+        env={**os.environ, "LC_ALL": "C"},
+        timeout=60,
+    )
+    assert (bundle_copy / layout.SHA256SUMS).read_bytes() == coreutils.stdout
+    check = subprocess.run(
+        ["sha256sum", "--strict", "-c", layout.SHA256SUMS], cwd=bundle_copy, capture_output=True, timeout=60
+    )
+    assert check.returncode == 0, check.stdout
+    assert verify_bundle(bundle_copy, trusted(signing_key)).ok

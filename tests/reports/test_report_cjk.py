@@ -1,0 +1,88 @@
+"""Chinese reports: CJK text drawn with a real CJK font in the PDF and plots, never empty boxes."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import warnings
+from pathlib import Path
+
+import pytest
+from matplotlib import font_manager
+
+from reports import bundle, i18n, layout, model, plots
+from tests.reports.synthetic_run import make_run
+
+needs_poppler = pytest.mark.skipif(shutil.which("pdffonts") is None, reason="needs poppler-utils")
+needs_cjk = pytest.mark.skipif(i18n.find_cjk_font() is None, reason="needs fonts-noto-cjk")
+
+
+def pdf_fonts(pdf: Path) -> list[list[str]]:
+    out = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True, timeout=60).stdout
+    return [line.split() for line in out.splitlines()[2:]]
+
+
+def pdf_text(pdf: Path) -> str:
+    return subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", str(pdf), "-"], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+
+
+@needs_cjk
+def test_the_cjk_font_is_found_on_debian():
+    font = i18n.find_cjk_font()
+    assert font.family == "Noto Sans CJK SC"
+    assert font.path == "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
+    bold = i18n.find_cjk_font(bold=True)
+    assert bold.path == "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc"
+
+
+@needs_cjk
+@needs_poppler
+def test_chinese_pdf_embeds_the_cjk_font_and_keeps_real_text(built_zh):
+    folder, _ = built_zh
+    pdf = folder / layout.REPORT_PDF
+    fonts = pdf_fonts(pdf)
+    # name, type (CID Type 0C = CFF outlines declared as such), emb/sub/uni all "yes"
+    cjk = [row for row in fonts if "NotoSansCJKSC" in row[0]]
+    assert cjk, fonts
+    for row in cjk:
+        assert row[1:4] == ["CID", "Type", "0C"] and row[-5:-2] == ["yes", "yes", "yes"], row
+    words = pdf_text(pdf)
+    for phrase in ("callproof 负载测试报告", "判定: FAIL (未通过)", "SLA 指标", "未测得", "最差呼叫", "图表"):
+        assert phrase in words, phrase
+
+
+@needs_cjk
+def test_chinese_plots_use_the_cjk_font_with_no_missing_glyph(built_zh):
+    folder, _ = built_zh
+    data = model.load(folder)
+    cjk = i18n.find_cjk_font()
+    families = [cjk.family, "DejaVu Sans"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        figures = plots.render_all(data, i18n.Translator("zh"), families)
+    missing = [str(w.message) for w in caught if "missing from font" in str(w.message)]
+    assert missing == []
+    assert len(figures) == 7 and all(f.png.startswith(b"\x89PNG\r\n\x1a\n") for f in figures)
+    # matplotlib resolves a Chinese label to the Noto file, not to a fallback.
+    prop = font_manager.FontProperties(family=families)
+    assert font_manager.findfont(prop, fallback_to_default=False) == cjk.path
+    # With DejaVu alone the same labels would miss glyphs: the check above can fail.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plots.render_all(data, i18n.Translator("zh"), ["DejaVu Sans"])
+    assert any("missing from font" in str(w.message) for w in caught)
+
+
+@needs_poppler
+def test_without_a_cjk_font_one_line_says_so_and_pdf_is_english(tmp_path, signing_key, monkeypatch):
+    monkeypatch.setattr(i18n, "find_cjk_font", lambda bold=False: None)
+    make_run(tmp_path / "run", calls=60)
+    said: list[str] = []
+    result = bundle.finalize(tmp_path / "run", key_path=signing_key, lang="zh", notify=said.append)
+    assert said == [i18n.NO_CJK_FONT]
+    assert (result.lang, result.plot_lang) == ("zh", "en")
+    assert "callproof load test report" in pdf_text(tmp_path / "run" / layout.REPORT_PDF)
+    assert [row[0] for row in pdf_fonts(tmp_path / "run" / layout.REPORT_PDF) if "CJK" in row[0]] == []
+    assert "callproof 负载测试报告" in (tmp_path / "run" / layout.REPORT_HTML).read_text(encoding="utf-8")

@@ -1,0 +1,306 @@
+"""What the bundle says: manifest facts, JUnit cases, worst calls, numbers, and nothing secret."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+
+import harness
+from reports import bundle, keys, layout, manifest, model, sign, text
+from reports.errors import ReportInputError
+from reports.verify import verify_bundle
+from tests.reports.synthetic_run import PASSWORD, SLA_LINES, make_run
+
+
+def callproof(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, timeout=180, env=env
+    )
+
+
+def test_manifest_lists_every_file_and_the_facts_of_the_run(built_en, signing_key):
+    folder, truth = built_en
+    facts = json.loads((folder / layout.MANIFEST).read_text())
+    listed = manifest.parse_sums((folder / layout.SHA256SUMS).read_bytes())
+    assert [f["path"] for f in facts["files"]] == [p for p in listed if p != layout.MANIFEST]
+    for entry in facts["files"]:
+        assert entry["size"] == (folder / entry["path"]).stat().st_size
+        assert entry["sha256"] == listed[entry["path"]]
+    assert facts["tool"] == {"name": "callproof", "version": harness.__version__}
+    assert facts["python"]["version"] == platform.python_version()
+    assert facts["host"]["cores"] == os.cpu_count()
+    assert facts["host"]["os"] == "Linux"
+    assert facts["engine"] == json.loads((folder / layout.ENGINE).read_text())
+    assert facts["run"] == {
+        "scenario_name": "synthetic-ivr",
+        "start_utc": "2026-11-20T10:00:00.000000+00:00",
+        "end_utc": "2026-11-20T10:01:00.000000+00:00",
+        "interrupted": False,
+        "seed": 7,
+        "verdict": "FAIL",
+    }
+    public = keys.load_public(keys.public_path(signing_key))
+    assert facts["signer"] == {
+        "public_key": sign.public_key_line(public),
+        "fingerprint": sign.fingerprint(public),
+        "authenticates": False,
+    }
+
+
+def test_junit_has_one_case_per_sla_line(built_en):
+    folder, _ = built_en
+    suite = ET.parse(folder / layout.JUNIT).getroot().find("testsuite")
+    assert {k: suite.get(k) for k in ("tests", "failures", "errors", "skipped")} == {
+        "tests": "6",
+        "failures": "2",
+        "errors": "0",
+        "skipped": "2",
+    }
+    cases = suite.findall("testcase")
+    assert [c.get("name") for c in cases] == [line["name"] for line in SLA_LINES]
+    outcome = {c.get("name"): [child.tag for child in c] for c in cases}
+    assert outcome == {
+        "answer_rate": ["system-out"],
+        "isa": ["failure"],
+        "setup_delay_p95": ["system-out"],
+        "mos_cqe_p5": ["skipped"],
+        "one_way_delay_p95": ["skipped"],
+        "availability": ["failure"],
+    }
+    isa = next(c for c in cases if c.get("name") == "isa").find("failure")
+    assert isa.get("message") == (
+        "FAIL: observed 7.9 %, threshold ≤ 3 %, 95% CI [6.2, 9.8]; RFC 6076 4.7 ISA: 408/500/503/504 share"
+    )
+    props = {p.get("name"): p.get("value") for p in suite.find("properties")}
+    assert props["verdict"] == "FAIL" and props["seed"] == "7"
+
+
+def test_junit_invalid_lines_are_errors_and_a_run_without_lines_is_not_green(tmp_path):
+    from reports import junit
+
+    invalid = [{**SLA_LINES[0], "verdict": "INVALID", "note": "generator CPU at 100%"}]
+    summary = model.parse_summary({"calls": {}, "sla": invalid, "verdict": "INVALID"}, [], tmp_path)
+    suite = ET.fromstring(junit.render(summary)).find("testsuite")
+    assert (suite.get("errors"), suite.find("testcase/error").get("message")) == (
+        "1",
+        "INVALID: observed 97.4 %, threshold ≥ 95 %, 95% CI [96.1, 98.3]; generator CPU at 100%",
+    )
+    empty = model.parse_summary({"calls": {"attempted": 3}}, [], tmp_path)
+    suite = ET.fromstring(junit.render(empty)).find("testsuite")
+    assert suite.get("tests") == "1" and suite.find("testcase").get("name") == "run verdict"
+    assert suite.find("testcase/error").get("message") == "NO VERDICT: the summary holds no SLA line"
+
+
+def test_worst_calls_are_the_lowest_mos_and_each_failure_reason(built_en):
+    folder, truth = built_en
+    data = model.load(folder)
+    records = truth["records"]
+    assert len(data.calls) == len(records) and truth["inbound"]  # our agents' records are not counted
+    worst_direction = sorted((min(d["mos_cqe"] for d in r.quality.values()), r.call_id) for r in records if r.quality)
+    assert [(c.mos_cqe, c.call_id) for c in data.lowest_mos] == worst_direction[:20]
+    reasons: dict[str, list[str]] = {}
+    for r in records:
+        if r.failure:
+            reasons.setdefault(r.failure.value, []).append(r.call_id)
+    expected = {cid for ids in reasons.values() for cid in ids[:5]}
+    assert {c.call_id for c in data.failed_calls} == expected
+    assert data.failed_total == sum(len(v) for v in reasons.values())
+    answered = next(c for c in data.lowest_mos)
+    record = next(r for r in records if r.call_id == answered.call_id)
+    # RFC 3550 A.3: lost / expected, expected = received + lost
+    assert answered.loss_pct == pytest.approx(
+        100 * record.media.rx_lost / (record.media.rx_packets + record.media.rx_lost)
+    )
+
+
+def test_plots_leave_no_figure_open(built_en):
+    import matplotlib.pyplot as plt
+
+    assert plt.get_fignums() == []
+
+
+@pytest.mark.parametrize(
+    "value, shown",
+    [
+        (99.899, "99.899"),
+        (99.9, "99.9"),
+        (2000.0, "2000"),
+        (1234567.0, "1234570"),
+        (0.000123, "0.000123"),
+        (3.6, "3.6"),
+        (None, "–"),
+    ],
+)
+def test_numbers_are_never_rounded_onto_a_threshold(value, shown):
+    assert text.number(value) == shown
+
+
+@pytest.mark.parametrize(
+    "uri, shown",
+    [
+        ("sip:alice:secret@pbx.example:5060", "sip:alice@pbx.example:5060"),
+        ("sips:alice:p@ss;word@pbx.example", "sips:alice@pbx.example"),
+        ("sip:ivr@127.0.0.1:5080", "sip:ivr@127.0.0.1:5080"),
+        ("sip:127.0.0.1:5080", "sip:127.0.0.1:5080"),
+    ],
+)
+def test_passwords_are_removed_from_sip_uris(uri, shown):
+    assert model.redact_uri(uri) == shown
+
+
+@pytest.mark.parametrize(
+    "summary, message",
+    [
+        ({"verdict": "MAYBE"}, "summary.json: verdict 'MAYBE' is not one of PASS, FAIL, INCONCLUSIVE, INVALID"),
+        ({"sla": [{"name": "x", "verdict": "OK"}]}, "summary.json: sla[0] (x) has verdict 'OK'"),
+        ({"sla": [{"verdict": "PASS"}]}, "summary.json: sla[0] has no name"),
+        ({"calls": [1, 2]}, "summary.json: calls is not an object"),
+        ({"calls": {"attempted": "many"}}, "summary.json: calls.attempted is not a number"),
+        ({"outages": {}}, "summary.json: outages is not a list of objects"),
+        ({"sla": ["answer_rate"]}, "summary.json: sla is not a list of objects"),
+    ],
+)
+def test_a_malformed_summary_is_named_in_one_sentence(tmp_path, summary, message):
+    with pytest.raises(ReportInputError) as caught:
+        model.parse_summary(summary, [], tmp_path)
+    assert str(caught.value) == f"{tmp_path}/{message}"
+
+
+def test_a_folder_without_summary_is_refused(tmp_path, signing_key):
+    with pytest.raises(ReportInputError, match=r"has no summary.json; it is not a callproof output folder"):
+        bundle.finalize(tmp_path, key_path=signing_key, notify=lambda m: None)
+
+
+def test_a_key_inside_the_bundle_is_refused(tmp_path):
+    make_run(tmp_path, calls=20)
+    keys.generate(tmp_path / "key")
+    with pytest.raises(ReportInputError, match=r"is inside the bundle; keep keys outside it"):
+        bundle.finalize(tmp_path, key_path=tmp_path / "key", notify=lambda m: None)
+
+
+def test_report_command_rebuilds_and_signs_an_interrupted_run(tmp_path, signing_key):
+    folder = tmp_path / "killed"
+    truth = make_run(folder, calls=60, interrupted=True)
+    lines_before = (folder / layout.CALLS).read_text().count("\n")
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg"), "CALLPROOF_TEST_TOKEN": "tok-93f1e0c2aa"}
+
+    result = callproof("report", str(folder), "--key", str(signing_key), "--lang", "zh", env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(
+        "callproof report: wrote report.html, report.pdf, junit.xml and manifest.json "
+        f"in {folder}; 13 files signed by SHA256:"
+    )
+    assert json.loads((folder / layout.MANIFEST).read_text())["run"]["interrupted"] is True
+    assert json.loads((folder / layout.MANIFEST).read_text())["report"] == {"language": "zh"}
+    assert (folder / layout.CALLS).read_text().count("\n") == lines_before  # records are never rewritten
+    rebuilt = json.loads((folder / layout.SUMMARY).read_text())
+    assert rebuilt["calls"]["attempted"] == len(truth["records"])  # outbound calls only
+    assert rebuilt["run"]["interrupted"] is True and rebuilt["run"]["stop_reason"] == "killed"
+    assert [line["name"] for line in rebuilt["sla"]] == [line["name"] for line in SLA_LINES]  # carried over
+    assert "本次运行被中断" in (folder / layout.REPORT_HTML).read_text(encoding="utf-8")
+    assert verify_bundle(folder, [keys.TrustedKey(keys.load_public(keys.public_path(signing_key)), "v")]).ok
+
+    # Secrets: nothing report-made holds the scenario's password, the environment, or a key.
+    written = [
+        layout.REPORT_HTML,
+        layout.REPORT_PDF,
+        layout.JUNIT,
+        layout.MANIFEST,
+        layout.SHA256SUMS,
+        layout.SIGNATURE,
+    ]
+    for name in written:
+        content = (folder / name).read_bytes()
+        assert PASSWORD.encode() not in content, name
+    for path in folder.rglob("*"):
+        if path.is_file():
+            content = path.read_bytes()
+            assert b"tok-93f1e0c2aa" not in content and b"PRIVATE KEY" not in content, path
+    if shutil.which("pdftotext"):
+        words = subprocess.run(
+            ["pdftotext", str(folder / layout.REPORT_PDF), "-"], capture_output=True, text=True
+        ).stdout
+        assert PASSWORD not in words
+
+    # Without --key: the per-user key is made once, and one line says where.
+    first = callproof("report", str(folder), env=env)
+    second = callproof("report", str(folder), env=env)
+    key_path = tmp_path / "xdg" / "callproof" / "signing_key"
+    assert (first.returncode, second.returncode) == (0, 0)
+    made = f"made a signing key at {key_path} (public key {key_path}.pub); it signs every bundle from now on"
+    assert first.stderr == f"callproof: {made}\n"
+    assert second.stderr == ""
+    assert verify_bundle(folder, [keys.TrustedKey(keys.load_public(keys.public_path(key_path)), "me")]).ok
+
+
+def test_report_command_bad_input_exits_2(tmp_path):
+    result = callproof("report", str(tmp_path / "absent"))
+    assert (result.returncode, result.stderr) == (2, f"callproof: {tmp_path / 'absent'} is not a folder\n")
+    result = callproof("report", str(tmp_path), "--lang", "fr")
+    assert result.returncode == 2 and "invalid choice: 'fr'" in result.stderr
+
+
+def test_keygen_command(tmp_path):
+    out = tmp_path / "vendor"
+    result = callproof("keygen", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    fingerprint = sign.fingerprint(keys.load_public(keys.public_path(out)))
+    assert result.stdout == (
+        f"wrote {out} (private key, mode 0600) and {out}.pub (public key)\nfingerprint: {fingerprint}\n"
+    )
+    again = callproof("keygen", "--out", str(out))
+    assert (again.returncode, again.stderr) == (
+        2,
+        f"callproof: {out} already exists; callproof never overwrites a key\n",
+    )
+    assert callproof("keygen").returncode == 2
+
+
+def test_a_bare_killed_run_still_gets_a_signed_report(tmp_path, signing_key):
+    """Only calls.jsonl (truncated) and a summary with counts: every other key and file is missing."""
+    make_run(tmp_path, calls=40, interrupted=True)
+    for name in (layout.PROBES, layout.EVENTS, layout.ENGINE, layout.SCENARIO):
+        (tmp_path / name).unlink()
+    shutil.rmtree(tmp_path / layout.AUDIO_DIR)
+    (tmp_path / layout.SUMMARY).write_text(json.dumps({"calls": {"attempted": 39, "answered": 30}}))
+    result = bundle.finalize(tmp_path, key_path=signing_key, notify=lambda m: None)
+    assert result.files == 7  # calls, summary, the capture, 3 reports, manifest
+    page = (tmp_path / layout.REPORT_HTML).read_text(encoding="utf-8")
+    assert '<div id="verdict" class="verdict verdict-none" data-verdict="NONE">' in page
+    assert 'id="interrupted"' in page and page.count('<img class="plot"') == 7
+    facts = json.loads((tmp_path / layout.MANIFEST).read_text())
+    assert facts["run"]["interrupted"] is True and facts["engine"] is None and facts["run"]["seed"] is None
+    assert verify_bundle(tmp_path, [keys.TrustedKey(keys.load_public(keys.public_path(signing_key)), "v")]).ok
+
+
+def test_report_command_on_a_run_killed_before_its_summary(tmp_path, signing_key):
+    make_run(tmp_path, calls=30, interrupted=True)
+    (tmp_path / layout.SUMMARY).unlink()
+    result = callproof("report", str(tmp_path), "--key", str(signing_key))
+    assert result.returncode == 0, result.stderr
+    assert "verdict" not in json.loads((tmp_path / layout.SUMMARY).read_text())
+    assert 'data-verdict="NONE"' in (tmp_path / layout.REPORT_HTML).read_text(encoding="utf-8")
+    calls = tmp_path / layout.CALLS
+    good = calls.read_text().splitlines()[0]
+    for content, error in (
+        (f"{good}\nnot json\n{good}\n", "line 2 is not JSON"),
+        (f'{good}\n{{"call_id": "x"}}\n', "record 2 is not a call record"),
+    ):
+        calls.write_text(content)
+        broken = callproof("report", str(tmp_path), "--key", str(signing_key))
+        assert broken.returncode == 2 and broken.stderr.startswith(f"callproof: {calls}: {error}"), broken.stderr
+
+
+def test_a_bad_time_in_the_timeline_is_named(tmp_path, signing_key):
+    make_run(tmp_path, calls=20)
+    with open(tmp_path / layout.EVENTS, "a") as events:
+        events.write('{"at_utc": "yesterday", "kind": "fault"}\n')
+    with pytest.raises(ReportInputError, match=r"^the time 'yesterday' in the bundle is not ISO 8601$"):
+        bundle.finalize(tmp_path, key_path=signing_key, notify=lambda m: None)

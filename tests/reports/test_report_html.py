@@ -1,0 +1,99 @@
+"""report.html as a browser sees it: headless Chromium from Debian, offline."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from reports import layout
+from tests.reports.synthetic_run import SLA_LINES
+
+CHROMIUM = shutil.which("chromium")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium")
+# /work/.library/env/machines/python.md: as root, and with no network lookups at start.
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Appended to a copy of the page only: after the load event, record how many
+# images Chromium itself decoded (naturalWidth > 0) and the fonts it resolved.
+PROBE = """<script>
+addEventListener("load", () => {
+  const images = [...document.images];
+  document.body.dataset.images = images.length;
+  document.body.dataset.decoded = images.filter(i => i.complete && i.naturalWidth > 0).length;
+});
+</script>"""
+
+
+def dump_dom(page: Path, tmp_path: Path) -> str:
+    probed = tmp_path / "probed.html"
+    probed.write_text(page.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    result = subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", probed.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def test_chromium_shows_verdict_every_sla_line_and_decodes_every_image(built_en, tmp_path):
+    folder, truth = built_en
+    dom = dump_dom(folder / layout.REPORT_HTML, tmp_path)
+
+    verdict = re.search(r'<div id="verdict" class="verdict verdict-fail" data-verdict="FAIL">(.*?)</div>', dom, re.S)
+    assert verdict is not None
+    assert "FAIL" in verdict.group(1) and "isa and availability missed their thresholds" in verdict.group(1)
+
+    rows = re.findall(
+        r'<tr class="sla-line sla-(\w+)" data-sla-name="([^"]+)" data-verdict="(\w+)">(.*?)</tr>', dom, re.S
+    )
+    assert [(name, v) for _, name, v, _ in rows] == [(line["name"], line["verdict"]) for line in SLA_LINES]
+    cells = {
+        name: [html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", body, re.S)]
+        for _, name, _, body in rows
+    }
+    assert cells["answer_rate"][1:5] == ["97.4 %", "≥ 95 %", "[96.1, 98.3]", "PASS"]
+    assert cells["setup_delay_p95"][1:5] == ["222.6 ms", "≤ 2000 ms", "[205, 241.9]", "PASS"]
+    assert cells["one_way_delay_p95"][1:5] == ["not measured", "≤ 200 ms", "–", "INCONCLUSIVE"]
+    assert cells["mos_cqe_p5"][5] == "about 1200 more calls would settle it <not & html>"  # escaped, not markup
+
+    images = int(re.search(r'data-images="(\d+)"', dom).group(1))
+    decoded = int(re.search(r'data-decoded="(\d+)"', dom).group(1))
+    assert images == decoded == 7
+    payloads = re.findall(r'src="data:image/png;base64,([^"]+)"', dom)
+    assert len(payloads) == 7
+    for payload in payloads:  # and an independent decoder agrees
+        with Image.open(io.BytesIO(base64.b64decode(payload, validate=True))) as picture:
+            picture.load()
+            assert picture.size == (990, 396)
+
+    # Self-contained: nothing is fetched from anywhere.
+    page = (folder / layout.REPORT_HTML).read_text(encoding="utf-8")
+    assert not re.search(r'(src|href)="(https?:|//)', page)
+
+
+def test_chinese_page_renders_in_chinese(built_zh, tmp_path):
+    folder, _ = built_zh
+    dom = dump_dom(folder / layout.REPORT_HTML, tmp_path)
+    assert '<html lang="zh-Hans">' in dom
+    assert "<h1>callproof 负载测试报告</h1>" in dom
+    assert 'data-verdict="FAIL"' in dom and "(未通过)" in dom
+    assert len(re.findall(r'<tr class="sla-line', dom)) == len(SLA_LINES)
+    assert re.search(r'data-images="7" data-decoded="7"|data-decoded="7" data-images="7"', dom)

@@ -1,0 +1,155 @@
+"""Stopping a run: signals, SIGKILL, a target that answers nothing, the breaker, exit codes."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.peers import sipp
+from tests.run.helpers import callproof, read_calls, start_callproof, wait_for_lines, write_scenario
+
+SCENARIO = """\
+name: control
+description: "Run-control tests against SIPp."
+seed: 7
+target:
+  uri: {uri}
+load:
+  mode: concurrency
+  peak_concurrent: {concurrent}
+  ramp_up_s: 0
+  duration_s: {duration}
+  ramp_down_s: 0
+  max_cps: 50
+  max_concurrent: 50
+  breaker: {{min_answer_rate: {floor}, window_s: {window}, min_calls: 5}}
+call:
+  codecs: [PCMU]
+  ring_timeout_s: 5
+  talk_time: {{distribution: fixed, value_s: {talk}}}
+  record_fraction: 0
+sla: {{}}
+"""
+
+
+def scenario(tmp_path: Path, uri: str, *, concurrent=4, duration=30, talk=3, floor=0, window=30) -> Path:
+    text = SCENARIO.format(uri=uri, concurrent=concurrent, duration=duration, talk=talk, floor=floor, window=window)
+    return write_scenario(tmp_path / "control.yaml", text)
+
+
+@pytest.fixture(scope="module")
+def traced_echo(run_dir):
+    """SIPp echo that logs every message it sends, with timestamps (the SIGKILL oracle)."""
+    peer = sipp.start_sipp(run_dir, "-sn", "uas", "-rtp_echo", "-trace_msg")
+    yield peer
+    peer.stop()
+
+
+@pytest.fixture(scope="module")
+def reject_503(run_dir):
+    peer = sipp.scripted_uas(run_dir, "uas_reject", code="503")
+    yield peer
+    peer.stop()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_hangs_up_calls_in_progress_and_writes_the_summary(tmp_path, traced_echo, signum):
+    out = tmp_path / "out"
+    run = start_callproof("run", str(scenario(tmp_path, traced_echo.uri, talk=20)), "--out", str(out))
+    try:
+        wait_for_lines(out / "events.jsonl", 4, 30)  # run_start, engine, first health...
+        time.sleep(3)
+        run.send_signal(signum)
+        stdout, stderr = run.communicate(timeout=30)
+    finally:
+        run.kill()
+    assert run.returncode == 0, stderr
+    summary = json.loads((out / "summary.json").read_text())
+    calls = read_calls(out)
+    assert summary["run"]["interrupted"] is True and summary["run"]["stop_reason"] == "signal"
+    assert summary["calls"]["attempted"] == len(calls) >= 4
+    for call in calls:  # hung up by us long before their 20 s talk time
+        assert call["hangup_by"] == "caller"
+        assert call["bye_ms"] - call["answer_ms"] < 15000
+
+
+def test_sigkill_loses_no_finished_call(tmp_path):
+    echo = sipp.start_sipp(tmp_path, "-sn", "uas", "-rtp_echo", "-trace_msg")  # this run's calls only
+    try:
+        out = tmp_path / "out"
+        run = start_callproof("run", str(scenario(tmp_path, echo.uri, talk=1, concurrent=4)), "--out", str(out))
+        wait_for_lines(out / "calls.jsonl", 20, 60)
+        run.send_signal(signal.SIGKILL)
+        run.wait(timeout=10)
+        killed_at = time.time()
+        time.sleep(1)
+    finally:
+        echo.stop()
+
+    recorded = {c["call_id"] for c in read_calls(out)}
+    # SIPp's own trace: every 200 OK it sent to a BYE, with the time it sent it.
+    trace = next(tmp_path.glob(f"*{echo.proc.pid}_messages.log")).read_text()
+    finished = set()
+    for block in re.split(r"(?=----------------------------------------------- )", trace):
+        if "SIP/2.0 200 OK" in block and re.search(r"CSeq: \d+ BYE", block):
+            stamp = block.split("\n", 1)[0].split(" ", 1)[1].strip()
+            sent = time.mktime(time.strptime(stamp.split(".")[0], "%Y-%m-%d %H:%M:%S"))
+            if sent < killed_at - 2:  # well before the kill: the caller had ample time to write it
+                finished.add(re.search(r"Call-ID: (\S+)", block).group(1))
+    assert len(finished) >= 10
+    assert finished <= recorded, f"finished calls missing from calls.jsonl: {finished - recorded}"
+
+
+def test_a_target_rejecting_every_call_is_a_completed_run_with_zero_answered(tmp_path, reject_503):
+    out = tmp_path / "out"
+    result = callproof("run", str(scenario(tmp_path, reject_503.uri, duration=4, concurrent=2)), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    calls = read_calls(out)
+    summary = json.loads((out / "summary.json").read_text())
+    assert len(calls) >= 10
+    assert all(c["failure"] == "rejected" and c["final_code"] == 503 for c in calls)
+    assert summary["calls"]["answered"] == 0 and summary["failures"]["rejected"] == len(calls)
+    assert summary["rejected_codes"] == {"503": len(calls)}
+
+
+def test_the_breaker_stops_a_run_whose_target_answers_too_little(tmp_path, reject_503):
+    out = tmp_path / "out"
+    path = scenario(tmp_path, reject_503.uri, duration=60, concurrent=2, floor=0.5, window=3)
+    started = time.monotonic()
+    result = callproof("run", str(path), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 30  # not the scenario's 60 s
+    assert "circuit breaker" in result.stderr
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    (trip,) = [e for e in events if e["kind"] == "breaker"]
+    assert trip["answer_rate"] == 0.0 and trip["calls"] >= 5
+    assert json.loads((out / "summary.json").read_text())["run"]["stop_reason"] == "breaker"
+
+
+def test_bad_input_exits_2_with_one_sentence(tmp_path):
+    missing = callproof("run", str(tmp_path / "nope.yaml"))
+    assert missing.returncode == 2
+    assert missing.stderr.count("\n") == 1 and missing.stderr.startswith("callproof: ")
+    bad_arg = callproof("run", "smoke", "--duration", "-3")
+    assert bad_arg.returncode == 2
+    assert bad_arg.stderr == "callproof: --duration must be greater than 0 (got -3)\n"
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("x")
+    not_empty = callproof("run", "smoke", "--out", str(tmp_path / "full"))
+    assert not_empty.returncode == 2
+    assert not_empty.stderr == f"callproof: output folder {tmp_path / 'full'} is not empty; choose another with --out\n"
+
+
+def test_a_harness_that_cannot_start_its_processes_exits_3(tmp_path, traced_echo):
+    path = scenario(tmp_path, traced_echo.uri)
+    text = path.read_text().replace("  max_concurrent: 50\n", "  max_concurrent: 50\n  processes: 3000\n")
+    path.write_text(text)
+    result = callproof("run", str(path), "--out", str(tmp_path / "out"))
+    assert result.returncode == 3
+    assert result.stderr.startswith("callproof: the RTP port range 16384-32768 is full after ")
+    assert result.stderr.count("\n") == 1

@@ -1,0 +1,36 @@
+"""The first thing a newcomer runs: `callproof run scenarios/smoke.yaml` on a fresh machine."""
+
+from __future__ import annotations
+
+import json
+
+from tests.run.helpers import callproof, read_calls
+
+
+def test_smoke_scenario_runs_against_the_embedded_agents(tmp_path):
+    out = tmp_path / "smoke"
+    result = callproof("run", "scenarios/smoke.yaml", "--out", str(out), timeout=180)
+    assert result.returncode == 0, result.stderr
+
+    calls = read_calls(out)
+    summary = json.loads((out / "summary.json").read_text())
+    answered = [c for c in calls if c["answer_ms"] is not None]
+    assert len(calls) >= 100
+    assert len(answered) / len(calls) >= 0.99
+    assert summary["calls"]["attempted"] == len(calls)  # every call is in calls.jsonl
+    assert summary["calls"]["answered"] == len(answered)
+    assert len({c["call_id"] for c in calls}) == len(calls)
+    for key in ("setup_ms", "answer_ms"):
+        assert set(summary[key]) == {"p50", "p95", "p99"}
+        assert 0 < summary[key]["p50"] <= summary[key]["p95"] <= summary[key]["p99"]
+    assert 0 < summary["timing_resolution_ms"] < 100
+    assert (out / "scenario.yaml").read_text().startswith("# yaml-language-server")
+    for call in answered:
+        assert call["media"]["rx_packets"] > 0 and call["media"]["rx_lost"] == 0
+    assert "calls attempted" in result.stdout and str(out) in result.stdout
+
+
+def test_bundled_scenario_by_name_and_listing():
+    listing = callproof("scenarios")
+    assert listing.returncode == 0
+    assert "smoke" in listing.stdout and "peak-200" in listing.stdout
