@@ -2,7 +2,8 @@
 
 The `pesq` package implements P.862 and returns the P.862.1 MOS-LQO mapping of its raw
 score. Before scoring, the recording is aligned with the prompt by cross-correlation
-(it usually starts later and lasts longer) and cut to the prompt's length; inputs at
+(it usually starts later) and both are cut to the span of the prompt the recording
+covers (a call may end before its prompt does); inputs at
 16 kHz or any other rate are resampled to 8 kHz first.
 """
 
@@ -45,6 +46,12 @@ def pesq_of_signals(
     ref = resample(np.asarray(reference, dtype=np.float64), reference_rate_hz, PESQ_RATE_HZ)
     deg = resample(np.asarray(degraded, dtype=np.float64), degraded_rate_hz, PESQ_RATE_HZ)
     lag = alignment_lag(ref, deg)
+    # A call shorter than its prompt covers only part of it: score that part, not the
+    # silence after the hang-up.
+    first, last = max(0, -lag), min(ref.size, deg.size - lag)
+    if last - first < ref.size and last > first:
+        ref = ref[first:last]
+        lag += first
     aligned = shift_to_reference(deg, lag, ref.size)
     ref_speech = speech_seconds(ref, PESQ_RATE_HZ)
     deg_speech = speech_seconds(aligned, PESQ_RATE_HZ)
