@@ -150,6 +150,15 @@ class Agents:
     handle_time: TalkTime | None  # None: the agent waits for the caller's BYE
     mode: str  # echo | prompt
     prompt: Path | None  # absolute, for mode prompt
+    register_to: str | None  # registrar of the PBX under test; None: the embedded agents
+    username_pattern: str  # user of agent n (1..count), e.g. "agent{n}"
+    password_env: str | None
+    realm: str
+    password: str | None = dataclasses.field(default=None, repr=False)  # resolved from password_env
+
+    def username(self, n: int) -> str:
+        """User (and digest user) of agent n, counted from 1."""
+        return self.username_pattern.format(n=n)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -302,13 +311,16 @@ def list_bundled() -> list[tuple[str, str]]:
     return out
 
 
-def sip_uri_problem(uri: str) -> str | None:
-    """Why `uri` is not a usable SIP URI, as the end of a sentence, or None."""
+def sip_uri_problem(uri: str, credentials_key: str = "target.credentials") -> str | None:
+    """Why `uri` is not a usable SIP URI, as the end of a sentence, or None.
+
+    `credentials_key` is where a password belongs instead of the URI.
+    """
     match = _SIP_URI.fullmatch(uri)
     if match is None:
         return f"must be a SIP URI such as sip:600@pbx.example.com (got {json.dumps(uri)})"
     if match["password"] is not None:
-        return "must not carry a password (user:password@, RFC 3261 19.1.1); use target.credentials"
+        return f"must not carry a password (user:password@, RFC 3261 19.1.1); use {credentials_key}"
     host = match["host"]
     if host.startswith("["):
         try:
@@ -361,7 +373,7 @@ class _Builder:
             target=target,
             load=load,
             call=call,
-            agents=self._agents(d["agents"]),
+            agents=self._agents(d["agents"], target),
             media=self._media(d["media"], call.codecs),
             probes=self._probes(d["probes"]),
             faults=self._faults(d["faults"], load, processes),
@@ -416,9 +428,9 @@ class _Builder:
             text = f"# as run with: {flags}\n{text}"
         return text
 
-    def _sip_uri(self, path: KeyPath, uri: str | None) -> str | None:
+    def _sip_uri(self, path: KeyPath, uri: str | None, credentials_key: str = "target.credentials") -> str | None:
         if uri is not None and path not in self.overridden:
-            problem = sip_uri_problem(uri)
+            problem = sip_uri_problem(uri, credentials_key)
             if problem:
                 raise self.fail(path, f"{self.name(path)} {problem}")
         return uri
@@ -607,11 +619,22 @@ class _Builder:
             media_timeout_s=c["media_timeout_s"],
         )
 
-    def _agents(self, a: dict[str, Any]) -> Agents:
+    def _agents(self, a: dict[str, Any], target: Target) -> Agents:
         p = ("agents",)
         written_target = self.doc.data["target"]["uri"]
-        if "agents" in self.doc.data and written_target != EMBEDDED:
-            raise self.fail(p, f"agents applies only when target.uri is {EMBEDDED} (it is {written_target}); remove it")
+        register_to = self._sip_uri(p + ("register_to",), a["register_to"], "agents.password_env")
+        if register_to is None and "agents" in self.doc.data and written_target != EMBEDDED:
+            raise self.fail(
+                p,
+                f"agents applies only when target.uri is {EMBEDDED} or agents.register_to names the PBX's registrar "
+                f"(target.uri is {written_target}); set agents.register_to or remove agents",
+            )
+        if register_to is not None and target.embedded:
+            raise self.fail(
+                p + ("register_to",),
+                f"agents.register_to does not apply when {self.name(('target', 'uri'))} is {EMBEDDED} (remove it)",
+            )
+        password_env = a.get("password_env")
         return _typed(
             Agents,
             count=a["count"],
@@ -619,6 +642,11 @@ class _Builder:
             handle_time=self._distribution(p + ("handle_time",), a["handle_time"]),
             mode=a["mode"],
             prompt=self._prompt(p + ("prompt",), a["prompt"]),
+            register_to=register_to,
+            username_pattern=a["username_pattern"],
+            password_env=password_env,
+            realm=a["realm"],
+            password=self._env(p + ("password_env",), password_env) if password_env else None,
         )
 
     def _media(self, m: dict[str, Any], codecs: tuple[str, ...]) -> MediaOverrides:

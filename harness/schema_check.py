@@ -149,10 +149,9 @@ def _unknown_key(path: KeyPath, error: jsonschema.ValidationError) -> str:
     key = str(path[-1])
     known = list(error.schema.get("properties", {}))
     if "password" in key.lower() or "secret" in key.lower():
-        return (
-            f"{dotted(path)} would put a secret in the file; set an environment variable "
-            "and name it in target.credentials.password_env"
-        )
+        # The section's own password_env when it has one (agents), else the target's.
+        home = dotted(path[:-1] + ("password_env",)) if "password_env" in known else "target.credentials.password_env"
+        return f"{dotted(path)} would put a secret in the file; set an environment variable and name it in {home}"
     guess = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
     hint = f"did you mean {guess[0]}?" if guess else f"known keys: {', '.join(known)}"
     return f"{dotted(path)} is not a known key ({hint})"

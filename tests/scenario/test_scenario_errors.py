@@ -202,7 +202,44 @@ CASES = [
     (
         "agents for a SIP target",
         edit("uri: embedded", "uri: sip:600@pbx.example.com") + "agents:\n  count: 3\n",
-        "line 12: agents applies only when target.uri is embedded (it is sip:600@pbx.example.com); remove it",
+        "line 12: agents applies only when target.uri is embedded or agents.register_to names the PBX's registrar "
+        "(target.uri is sip:600@pbx.example.com); set agents.register_to or remove agents",
+    ),
+    (
+        "registered agents with the embedded target",
+        add("agents:\n  count: 3\n  register_to: sip:pbx.example.com\n"),
+        "line 14: agents.register_to does not apply when target.uri is embedded (remove it)",
+    ),
+    (
+        "registrar URI with a password",
+        edit("uri: embedded", "uri: sip:600@pbx.example.com") + "agents:\n  register_to: sip:a:pw@pbx.example.com\n",
+        "line 13: agents.register_to must not carry a password (user:password@, RFC 3261 19.1.1); "
+        "use agents.password_env",
+    ),
+    (
+        "agent password in the file",
+        edit("uri: embedded", "uri: sip:600@pbx.example.com")
+        + "agents:\n  register_to: sip:pbx.example.com\n  password: hunter2\n",
+        "line 14: agents.password would put a secret in the file; set an environment variable "
+        "and name it in agents.password_env",
+    ),
+    (
+        "agent password where a variable name belongs",
+        edit("uri: embedded", "uri: sip:600@pbx.example.com")
+        + "agents:\n  register_to: sip:pbx.example.com\n  password_env: 'pa$$word!'\n",
+        "line 14: agents.password_env must be the name of an environment variable (letters, digits and "
+        "underscores), or null",
+    ),
+    (
+        "agent credentials without a registrar",
+        add("agents:\n  count: 3\n  password_env: P\n"),
+        "line 14: agents.password_env does not apply when agents.register_to is null (remove it)",
+    ),
+    (
+        "user pattern without {n}",
+        edit("uri: embedded", "uri: sip:600@pbx.example.com")
+        + "agents:\n  register_to: sip:pbx.example.com\n  username_pattern: agent\n",
+        'line 14: agents.username_pattern must be a SIP user name with {n} in it, such as agent{n} (got "agent")',
     ),
     # SIP URIs
     (
@@ -306,6 +343,29 @@ def test_missing_environment_variable_is_named(tmp_path, monkeypatch):
     monkeypatch.setenv("CP_TEST_PASSWORD", "")
     with pytest.raises(BadInput, match="CP_TEST_PASSWORD, which is empty$"):
         load_scenario("x.yaml")
+
+
+def test_missing_agent_password_variable_is_named(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CP_TEST_AGENT_PASSWORD", raising=False)
+    text = edit("uri: embedded", "uri: sip:600@pbx.example.com") + (
+        "agents:\n  register_to: sip:pbx.example.com\n  password_env: CP_TEST_AGENT_PASSWORD\n"
+    )
+    (tmp_path / "x.yaml").write_text(text)
+    with pytest.raises(BadInput) as caught:
+        load_scenario("x.yaml")
+    assert str(caught.value) == (
+        "x.yaml, line 14: agents.password_env names the environment variable CP_TEST_AGENT_PASSWORD, which is not set"
+    )
+
+
+def test_target_override_to_embedded_with_registered_agents(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    text = edit("uri: embedded", "uri: sip:600@pbx.example.com") + "agents:\n  register_to: sip:pbx.example.com\n"
+    (tmp_path / "x.yaml").write_text(text)
+    with pytest.raises(BadInput) as caught:
+        load_scenario("x.yaml", overrides=ScenarioOverrides(target_uri="embedded"))
+    assert str(caught.value) == "x.yaml, line 13: agents.register_to does not apply when --target is embedded (remove it)"
 
 
 def test_missing_prompt_names_the_file(tmp_path, monkeypatch):

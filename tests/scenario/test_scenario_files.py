@@ -38,6 +38,7 @@ FILES = sorted(REPO_SCENARIOS.glob("*.yaml"))
 def sip_credentials(monkeypatch):
     monkeypatch.setenv("CALLPROOF_SIP_USER", "loadtest")
     monkeypatch.setenv("CALLPROOF_SIP_PASSWORD", "s3cret-from-env")
+    monkeypatch.setenv("CALLPROOF_AGENT_PASSWORD", "agent-s3cret-from-env")
 
 
 def test_the_schema_is_a_valid_2020_12_schema():
@@ -99,7 +100,7 @@ def test_schema_sections_and_model_fields_agree():
     )
     assert set(defs["load"]["properties"]) == _fields(Load)
     assert set(defs["call"]["properties"]) == _fields(Call)
-    assert set(defs["agents"]["properties"]) == _fields(Agents)
+    assert set(defs["agents"]["properties"]) == _fields(Agents) - {"password"}  # password: from password_env
     assert set(defs["probes"]["properties"]) == _fields(Probes)
     assert set(defs["process"]["properties"]) == _fields(ProcessSpec)
     assert set(defs["sla"]["properties"]) == _fields(Sla)
@@ -151,6 +152,18 @@ def test_soak_holds_for_hours():
     soak = load_scenario("soak")
     assert soak.load.shape == "soak"
     assert soak.load.hold_s >= 3 * 3600
+
+
+def test_asterisk_ci_agents_register_to_the_pbx_with_the_password_from_the_environment():
+    ci = load_scenario("asterisk-ci")
+    agents = ci.agents
+    assert (agents.register_to, agents.password_env, agents.realm) == ("sip:asterisk:5060", "CALLPROOF_AGENT_PASSWORD", "*")
+    assert [agents.username(n) for n in range(1, agents.count + 1)] == ["agent1", "agent2", "agent3", "agent4"]
+    assert agents.password == "agent-s3cret-from-env"
+    assert "agent-s3cret" not in repr(ci)
+    assert agents.handle_time is None  # the caller's BYE ends each call
+    assert ci.call.agent_marker == "*9"
+    assert ci.load.duration_s == 160 and ci.load.hold_s == 150
 
 
 def test_failover_processes_match_the_proxy_configuration():
