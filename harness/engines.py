@@ -82,6 +82,16 @@ class Fleet:
             raise
         return EnginePool([first, *rest.processes])
 
+    def process(self, prefix: str, calls: int, *, on_inbound: Callable[[CallRecord], None] | None = None,
+                **changes) -> EngineProcess:
+        """One engine process of `prefix`, not started yet, with RTP ports for `calls` calls.
+
+        For processes that differ from each other (one account each); `changes` as in start_pool.
+        """
+        settings = self._settings(prefix, rtp_stride(calls), **changes)
+        log_path = self.log_dir / f"{settings.name}.log" if self.log_dir else None
+        return EngineProcess(settings, log_path=log_path, on_inbound=on_inbound)
+
     def _log(self, prefix: str) -> Path | None:
         return self.log_dir / f"{prefix}{self._count}.log" if self.log_dir else None
 

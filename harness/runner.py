@@ -1,11 +1,12 @@
 """One run of a scenario: processes, engines, Locust, probes, faults, records, bundle.
 
 Roles (Locust's own distributed mode, unchanged):
-- local: this process runs Locust's local runner, its SIP engine processes and,
-  for the embedded target, the agents; it writes the run folder.
-- master: runs the shape, the probes and the faults, and writes the run folder;
-  it places no load calls. Workers send each finished call to it (Locust custom
-  message "callproof_call").
+- local: this process runs Locust's local runner, its SIP engine processes and
+  the agents (embedded, or registered to the target with agents.register_to);
+  it writes the run folder.
+- master: runs the shape, the probes, the faults and any registered agents, and
+  writes the run folder; it places no load calls. Workers send each finished
+  call to it (Locust custom message "callproof_call").
 - worker: runs SipCaller/ArrivalScheduler users and its own SIP engine
   processes against the target, and sends every record to the master.
 
@@ -41,6 +42,7 @@ from harness.probes import Prober
 from harness.processes import ScenarioProcesses
 from harness.progress import Progress
 from harness.recorder import EventLog, JsonLines
+from harness.registered_agents import RegisteredAgents, agent_spec
 from harness.safety import Breaker, RateCap
 from harness.scenario import EMBEDDED, Scenario
 from harness.summary import summarize, write_summary
@@ -48,7 +50,7 @@ from reports import layout
 from sip.errors import EngineError
 from sip.pool import EnginePool
 from sip.records import CallRecord
-from sip.settings import AccountSpec, AgentSpec, CallSpec, EngineSettings
+from sip.settings import AccountSpec, CallSpec, EngineSettings
 
 _HEALTH_INTERVAL_S = 1.0
 _DRAIN_MARGIN_S = 10.0
@@ -203,6 +205,8 @@ class Run:
             embedded = self._start_agents(fleet)
             choose = embedded.choose
             probe_uri = embedded.probe_uri or probe_uri
+        elif scenario.agents.register_to:
+            self._register_agents(fleet)
         callers = self._start_callers(fleet, provision(scenario))
         self._start_probes(fleet, probe_uri)
         context = self._context(callers, choose, sink=self.calls.write)
@@ -232,13 +236,7 @@ class Run:
     def _start_agents(self, fleet: Fleet) -> "EmbeddedAgents":
         scenario = self.scenario
         agents = scenario.agents
-        handle: tuple[float, ...] = ()
-        if agents.handle_time is not None:
-            gen = plan.rng(scenario.seed, "agent-handle-time")
-            handle = tuple(float(x) for x in plan.sample_durations(agents.handle_time, 1000, gen))
-        spec = AgentSpec(ring_delay_s=agents.ring_delay_s, handle_s=handle, mode=agents.mode,
-                         prompt=str(agents.prompt) if agents.prompt else None,
-                         pickup_marker=scenario.call.agent_marker)
+        spec = agent_spec(scenario)
         agent_log = self._log(layout.AGENTS)
         try:
             target = EmbeddedTarget.start(fleet, agents.count, spec, on_inbound=lambda r: agent_log.write(r.to_dict()))
@@ -253,6 +251,16 @@ class Run:
             raise HarnessError(f"could not start the embedded agents: {exc}") from None
         self.events.event("agents", processes=len(target.pool.processes), capacity=target.capacity)
         return EmbeddedAgents(target, probe_agent)
+
+    def _register_agents(self, fleet: Fleet) -> None:
+        """The scenario's agents, registered to the target's registrar before any call."""
+        agent_log = self._log(layout.AGENTS)
+        agents = RegisteredAgents.start(fleet, self.scenario,
+                                        on_inbound=lambda user, r: agent_log.write({"agent": user, **r.to_dict()}))
+        self._pools.append(agents.pool)
+        self.events.event("agents", processes=len(agents.pool.processes), capacity=agents.capacity,
+                          registrar=agents.registrar,
+                          registrations=[dataclasses.asdict(r) for r in agents.registrations])
 
     def _start_callers(self, fleet: Fleet, calls: int) -> EnginePool:
         try:
@@ -421,6 +429,8 @@ class Run:
         self._serve(environment)
         self._start_processes()
         fleet = Fleet(caller_template(scenario), log_dir=self.logs_dir)
+        if scenario.agents.register_to:
+            self._register_agents(fleet)
         self._start_probes(fleet, scenario.probes.uri or scenario.target.uri)
         deadline = time.monotonic() + _WORKERS_TIMEOUT_S
         while runner.worker_count < self.options.expect_workers:

@@ -7,8 +7,9 @@ report. File names below are the only ones code may use (import them).
     scenario.yaml     the scenario exactly as run (with --target/--duration applied)
     calls.jsonl       one `sip.records.CallRecord.to_dict()` per line, appended and
                       flushed as each call ends; readers tolerate a truncated last line
-    agents.jsonl      embedded target only: the record of every call our agents took
-                      (direction "inbound"), as they saw it
+    agents.jsonl      the record of every call our agents took (direction "inbound"), as
+                      they saw it; agents registered to the target (agents.register_to)
+                      add "agent": their user name
     probes.jsonl      availability probes beside the load, raw (the verifier decides
                       up/down), one JSON object per line:
                       {"kind": "call", "at_utc", "record": CallRecord dict}
@@ -17,7 +18,9 @@ report. File names below are the only ones code may use (import them).
     events.jsonl      the run's timeline, one JSON object per line: {"at_utc", "kind", ...}
                       run_start {scenario, seed, role, target}; engine {pjsua2_version,
                       capacity_per_process, processes, provisioned_calls, media};
-                      agents {processes, capacity}; shape {users | rate};
+                      agents {processes, capacity, and with agents.register_to: registrar,
+                      registrations [{user, process, code, reason, expires_s}]};
+                      shape {users | rate};
                       fault {at_s, action, detail, ok, error}; breaker {answer_rate,
                       calls, window_s, at_s}; health (every second) {cpu_pct (all
                       generator processes, % of one core), cpu_cores, loop_lag_ms_max,

@@ -365,7 +365,9 @@ def test_target_override_to_embedded_with_registered_agents(tmp_path, monkeypatc
     (tmp_path / "x.yaml").write_text(text)
     with pytest.raises(BadInput) as caught:
         load_scenario("x.yaml", overrides=ScenarioOverrides(target_uri="embedded"))
-    assert str(caught.value) == "x.yaml, line 13: agents.register_to does not apply when --target is embedded (remove it)"
+    assert str(caught.value) == (
+        "x.yaml, line 13: agents.register_to does not apply when --target is embedded (remove it)"
+    )
 
 
 def test_missing_prompt_names_the_file(tmp_path, monkeypatch):

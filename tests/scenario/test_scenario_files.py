@@ -157,7 +157,11 @@ def test_soak_holds_for_hours():
 def test_asterisk_ci_agents_register_to_the_pbx_with_the_password_from_the_environment():
     ci = load_scenario("asterisk-ci")
     agents = ci.agents
-    assert (agents.register_to, agents.password_env, agents.realm) == ("sip:asterisk:5060", "CALLPROOF_AGENT_PASSWORD", "*")
+    assert (agents.register_to, agents.password_env, agents.realm) == (
+        "sip:asterisk:5060",
+        "CALLPROOF_AGENT_PASSWORD",
+        "*",
+    )
     assert [agents.username(n) for n in range(1, agents.count + 1)] == ["agent1", "agent2", "agent3", "agent4"]
     assert agents.password == "agent-s3cret-from-env"
     assert "agent-s3cret" not in repr(ci)
@@ -291,3 +295,21 @@ def test_the_readme_example_loads(tmp_path):
     s = load_scenario(tmp_path / "ivr-peak.yaml")
     assert (s.load.mode, s.load.shape, s.load.steps, s.target.srtp) == ("arrivals", "step", 3, "mandatory")
     assert plan.planned_peak_rate(s.load) == 3.0
+
+
+def test_the_readme_registered_agents_example_loads(tmp_path):
+    readme = (REPO_SCENARIOS.parent / "README.md").read_text()
+    section = readme.split("### Agents that register to the PBX", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "registered.yaml").write_text(MINIMAL + example)
+    agents = load_scenario(tmp_path / "registered.yaml").agents
+    assert (agents.register_to, agents.username(4), agents.password, agents.realm) == (
+        "sip:pbx.example.com:5060",
+        "agent4",
+        "agent-s3cret-from-env",
+        "*",
+    )
+    # The keys the comments call defaults are the schema's defaults.
+    defaults = scenario_schema()["$defs"]["agents"]["properties"]
+    assert (defaults["register_to"]["default"], defaults["username_pattern"]["default"]) == (None, "agent{n}")
+    assert defaults["realm"]["default"] == "*"
