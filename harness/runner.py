@@ -42,7 +42,7 @@ from harness.processes import ScenarioProcesses
 from harness.progress import Progress
 from harness.recorder import EventLog, JsonLines
 from harness.safety import Breaker, RateCap
-from harness.scenario import EMBEDDED, Scenario
+from harness.scenario import Scenario
 from harness.summary import summarize, write_summary
 from reports import layout
 from sip.errors import EngineError
