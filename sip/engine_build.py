@@ -95,13 +95,15 @@ class BuildConfig:
             raise SipConfigError(f"--max-calls {self.max_calls} is not between 1 and {MAX_CALLS_LIMIT}")
 
     def limits(self) -> dict[str, int]:
+        """config_site.h's values, never below pjproject's defaults (pjsua.h, sip_config.h: 8 accounts,
+        32 players and recorders, 254 bridge ports, 1023 transactions, 511 dialogs); I/O handles at least 8192."""
         calls = self.max_calls
         return {
             "max_calls": calls,
             "max_accounts": max(8, calls),
             "max_players": max(32, calls),
             "max_recorders": max(32, calls),
-            "max_conf_ports": 3 * calls + 16,
+            "max_conf_ports": max(254, 3 * calls + 16),
             "max_io_handles": max(8192, 8 * calls),
             "max_transactions": max(1024, 8 * calls) - 1,
             "max_dialogs": max(512, 2 * calls) - 1,

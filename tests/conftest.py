@@ -1,0 +1,35 @@
+"""Which pjsua2 the tests exercise.
+
+`make test` runs the suite with `CALLPROOF_ENGINE=wheel` (the PyPI wheel, even
+if a built engine is installed), then the `sip_engine` tests again with
+`CALLPROOF_ENGINE=built`. The variable is read by the built engine's .pth at
+interpreter start (sip.engine_install), so it must be set before pytest starts;
+it also reaches every SIP worker a test spawns. A "built" pass without a built
+engine installed would silently test the wheel twice, so it stops here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import pytest
+
+from sip.engine_install import ENGINE_ENV, install_dir
+
+
+def _pjsua2_origin() -> str:
+    spec = importlib.util.find_spec("pjsua2")  # locates without importing: no Endpoint in pytest's process
+    return spec.origin if spec and spec.origin else "nothing"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get(ENGINE_ENV) == "built" and not _pjsua2_origin().startswith(str(install_dir())):
+        pytest.exit(
+            f"{ENGINE_ENV}=built but `import pjsua2` finds {_pjsua2_origin()}: run `callproof engine build` first",
+            returncode=3,
+        )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"pjsua2: {_pjsua2_origin()} ({ENGINE_ENV}={os.environ.get(ENGINE_ENV, 'unset')})"
