@@ -5,7 +5,8 @@
     prerequisites  compiler, make, swig, patch, headers (one sentence naming what to install)
     source         --source DIR, or Debian's `ring` source package (Jami's pjproject 2.12.1 fork)
     cache          key = source digest + configuration; a hit skips to install
-    prepare        copy the tree, apply Debian's pjproject patches and ours, write config_site.h
+    fetch          `apt-get source` if needed; a private copy of the tree to build in
+    prepare        apply Debian's pjproject patches and ours, write config_site.h
     configure      epoll I/O queue, no sound device, no video, external speex/gsm
     libraries      `make lib`
     swig           the Python wrapper, with -threads (2.12.1's Makefile has it commented out)
@@ -40,6 +41,7 @@ from pathlib import Path
 from typing import TextIO
 
 from sip import engine_install
+from sip.engine_info import probe_in_subprocess
 from sip.errors import EngineError, SipConfigError
 
 # Bump when the steps below change in a way the other key inputs do not show.
@@ -73,8 +75,8 @@ CONFIGURE_ARGS = (
 )
 # Static libraries end up inside a shared object (_pjsua2.so).
 COMPILE_FLAGS = "-O2 -fPIC"
-# -threads releases the GIL while pjsua2 runs, so pjmedia's threads can call
-# back into Python (as the wheel does).
+# -threads: calls into pjsua2 release the GIL and callbacks take it, so
+# callbacks from pjmedia's own threads (AudioMediaPort frames) run safely.
 SWIG_FLAGS = ("-c++", "-w312", "-threads", "-DSWIG_NO_EXPORT_ITERATOR_METHODS", "-python")
 
 DEBIAN_SOURCE_PACKAGE = "ring"
@@ -119,7 +121,7 @@ class BuildConfig:
 class Prerequisite:
     name: str  # what the user reads: "swig", "openssl/ssl.h"
     package: str  # the Debian package that provides it
-    kind: str  # "program" or "header"
+    kind: str  # "program" (on PATH), "header" (the C preprocessor finds it) or "file" (this path exists)
 
 
 PREREQUISITES = (
@@ -145,7 +147,8 @@ def python_headers() -> Prerequisite:
 def missing_prerequisites(required: tuple[Prerequisite, ...] = PREREQUISITES) -> list[Prerequisite]:
     """What this machine lacks to build; headers are checked with the C preprocessor."""
     missing = [p for p in required if p.kind == "program" and shutil.which(p.name) is None]
-    missing += [p for p in (python_headers(),) if not Path(p.name).exists()]
+    if not Path(python_headers().name).exists():
+        missing.append(python_headers())
     if shutil.which("cc") is None:
         return missing  # headers cannot be checked without a compiler; named on the next run
     for header in (p for p in required if p.kind == "header"):
@@ -304,9 +307,6 @@ class _Steps:
 
 def build(source_dir: Path | None, config: BuildConfig, out: TextIO = sys.stdout) -> BuildResult:
     """Build (or take from the cache) and install the engine; raise SipConfigError/EngineError with one sentence."""
-    # Local import: sip.engine_info imports this package's install module only.
-    from sip.engine_info import probe_in_subprocess
-
     steps = _Steps(out)
     with steps.step("prerequisites") as detail:
         require_prerequisites()
@@ -422,7 +422,10 @@ class _Runner:
     def run(self, command: list[str], cwd: Path, what: str, env: dict[str, str] | None = None) -> str:
         self.log.write(f"\n$ (cd {cwd} && {' '.join(command)})\n")
         self.log.flush()
-        result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+        try:
+            result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+        except OSError as exc:
+            raise EngineError(f"{what} could not start: {exc}") from exc
         self.log.write(result.stdout + result.stderr)
         self.log.flush()
         if result.returncode != 0:
