@@ -16,7 +16,8 @@ import pjsua2
 
 
 @functools.cache
-def _native() -> ctypes.CDLL:
+def native_library() -> ctypes.CDLL:
+    """The loaded _pjsua2 shared object, for C functions pjsua2 does not wrap."""
     module_dir = Path(pjsua2.__file__).resolve().parent
     candidates = sorted(module_dir.glob("_pjsua2*.so")) or sorted(module_dir.parent.glob("_pjsua2*.so"))
     if not candidates:
@@ -26,7 +27,7 @@ def _native() -> ctypes.CDLL:
 
 def max_calls_in_this_process() -> int:
     """The live per-process call cap (call after `libInit`)."""
-    return int(_native().pjsua_call_get_max_count())
+    return int(native_library().pjsua_call_get_max_count())
 
 
 def module_path() -> str:

@@ -55,7 +55,7 @@ def probe() -> dict[str, Any]:
         config.logConfig.consoleLevel = 0
         endpoint.libInit(config)
         max_calls = capacity.max_calls_in_this_process()
-        io_queue = _io_queue_name()
+        io_queue = _io_queue_name(capacity.native_library())
         version = endpoint.libVersion().full
         codecs = [codec.codecId for codec in endpoint.codecEnum2()]
     finally:
@@ -75,13 +75,11 @@ def probe() -> dict[str, Any]:
     }
 
 
-def _io_queue_name() -> str:
-    # The SWIG extension is `_pjsua2` (built engine) or `pjsua2._pjsua2` (wheel);
-    # pjlib is linked into it, so its C symbols are reachable through ctypes.
-    extension = next(m for name, m in sys.modules.items() if name.rpartition(".")[2] == "_pjsua2")
-    library = ctypes.CDLL(extension.__file__)
-    library.pj_ioqueue_name.restype = ctypes.c_char_p
-    return library.pj_ioqueue_name().decode()
+def _io_queue_name(library: ctypes.CDLL) -> str:
+    # pjlib is linked into the _pjsua2 extension; pjsua2 does not wrap this call.
+    name = library.pj_ioqueue_name
+    name.restype = ctypes.c_char_p
+    return name().decode()
 
 
 def _engine_kind(module_file: Path) -> tuple[str, str | None, dict | None]:

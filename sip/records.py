@@ -77,6 +77,7 @@ class CallRecord:
     final_reason: str
     failure: Failure | None  # None: the call completed as planned
     hangup_by: str | None  # "caller" | "callee" | None (never answered)
+    direction: str = "outbound"  # "inbound": a call our agent answered (times from its INVITE)
     dtmf_sent: str = ""
     dtmf_received: str = ""
     media: MediaStats | None = None

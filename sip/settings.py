@@ -7,6 +7,9 @@ started with `python -m sip.worker` gets exactly what the parent validated.
 from __future__ import annotations
 
 import dataclasses
+import re
+import wave
+from pathlib import Path
 from typing import Any
 
 from sip.errors import SipConfigError
@@ -60,3 +63,206 @@ class MediaSettings:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "MediaSettings":
         return cls(**data)
+
+
+_SIP_URI = re.compile(
+    r"^sips?:"
+    r"(?:[A-Za-z0-9\-_.!~*'()&=+$,;?/%]+(?::[^@\s]*)?@)?"  # user[:password]@
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])"  # host or [IPv6]
+    r"(?::\d{1,5})?"  # port
+    r"(?:;[^\s;?]+)*"  # ;params
+    r"(?:\?\S*)?$"  # ?headers
+)
+
+
+def check_sip_uri(uri: str, what: str = "SIP URI") -> str:
+    """The URI if it is a well-formed sip:/sips: URI (RFC 3261 19.1), else SipConfigError."""
+    if not isinstance(uri, str) or not _SIP_URI.match(uri):
+        raise SipConfigError(f"{what} {uri!r} is malformed (expected e.g. sip:600@pbx.example.com:5060)")
+    return uri
+
+
+def check_wav(path: str, what: str = "prompt") -> str:
+    """The path if it is a readable 16-bit PCM WAV (what pjmedia's player takes), else SipConfigError."""
+    if not Path(path).is_file():
+        raise SipConfigError(f"{what} WAV file {path} does not exist")
+    try:
+        with wave.open(str(path)) as wav:
+            if wav.getsampwidth() != 2 or wav.getnchannels() != 1:
+                raise SipConfigError(f"{what} WAV file {path} is not 16-bit mono PCM")
+    except (wave.Error, EOFError) as exc:
+        raise SipConfigError(f"{what} WAV file {path} is not a PCM WAV ({exc})") from None
+    return path
+
+
+DTMF_METHODS = ("rfc4733", "info")
+DTMF_DIGITS = set("0123456789*#ABCD")
+
+
+def _check_digits(digits: str, what: str) -> None:
+    bad = sorted(set(digits.upper()) - DTMF_DIGITS)
+    if not digits or bad:
+        raise SipConfigError(f"{what} {digits!r} is not a DTMF string (0-9 * # A-D)")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DtmfStep:
+    """Wait `wait_s` after the previous step (or the answer), then send `digits`."""
+
+    wait_s: float
+    digits: str
+    method: str = "rfc4733"
+
+    def __post_init__(self) -> None:
+        if self.wait_s < 0:
+            raise SipConfigError(f"DTMF wait_s must not be negative (got {self.wait_s})")
+        if self.method not in DTMF_METHODS:
+            raise SipConfigError(f"DTMF method {self.method!r} is not one of {', '.join(DTMF_METHODS)}")
+        _check_digits(self.digits, "DTMF digits")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CallSpec:
+    """What one outbound call does, decided by the caller before it starts."""
+
+    uri: str
+    ring_timeout_s: float = 30.0
+    talk_s: float = 3.0  # after the answer (or after the agent marker, when expected)
+    prompt: str | None = None  # WAV played (looped) into the call
+    record_to: str | None = None  # WAV of the received audio
+    dtmf: tuple[DtmfStep, ...] = ()
+    agent_marker: str | None = None  # DTMF token our agent sends on pickup
+    patience_s: float | None = None  # max wait for the agent marker after answer
+    media_timeout_s: float = 5.0
+    scheduled_mono: float | None = None  # open-loop arrivals: when the call was due
+
+    def __post_init__(self) -> None:
+        check_sip_uri(self.uri, "target URI")
+        if self.prompt is not None:
+            check_wav(self.prompt)
+        if self.ring_timeout_s <= 0:
+            raise SipConfigError(f"ring_timeout_s must be greater than 0 (got {self.ring_timeout_s})")
+        if self.talk_s < 0:
+            raise SipConfigError(f"talk_s must not be negative (got {self.talk_s})")
+        if self.agent_marker is not None:
+            _check_digits(self.agent_marker, "agent_marker")
+        object.__setattr__(self, "dtmf", tuple(self.dtmf))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CallSpec":
+        values = dict(data)
+        values["dtmf"] = tuple(DtmfStep(**step) for step in data.get("dtmf", ()))
+        return cls(**values)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AgentSpec:
+    """How an auto-answering agent handles each incoming call."""
+
+    ring_delay_s: float = 0.0  # 180 Ringing for this long, then 200 OK
+    handle_s: tuple[float, ...] = ()  # hang up after these times, in turn; empty: wait for BYE
+    mode: str = "echo"  # echo | prompt
+    prompt: str | None = None
+    pickup_marker: str | None = None  # DTMF token sent right after answering
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("echo", "prompt"):
+            raise SipConfigError(f"agent mode {self.mode!r} is not echo or prompt")
+        if self.mode == "prompt" and not self.prompt:
+            raise SipConfigError("agent mode prompt needs a prompt WAV")
+        if self.prompt is not None:
+            check_wav(self.prompt, "agent prompt")
+        object.__setattr__(self, "handle_s", tuple(float(h) for h in self.handle_s))
+        if any(h < 0 for h in self.handle_s):
+            raise SipConfigError("agent handle times must not be negative")
+        if self.ring_delay_s < 0:
+            raise SipConfigError(f"agent ring_delay_s must not be negative (got {self.ring_delay_s})")
+        if self.pickup_marker is not None:
+            _check_digits(self.pickup_marker, "pickup_marker")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AccountSpec:
+    """A SIP identity; with a registrar it REGISTERs (digest auth) and refreshes."""
+
+    user: str = "callproof"
+    domain: str | None = None  # defaults to the bound address
+    registrar: str | None = None  # e.g. sip:127.0.0.1:5060; None: no registration
+    username: str | None = None  # digest user; defaults to `user`
+    password: str | None = None
+    realm: str = "*"
+    expires_s: int = 300
+    proxy: str | None = None  # outbound proxy URI
+
+    def __post_init__(self) -> None:
+        if self.registrar is not None:
+            check_sip_uri(self.registrar, "registrar URI")
+        if self.proxy is not None:
+            check_sip_uri(self.proxy, "outbound proxy URI")
+
+    def __repr__(self) -> str:  # never print a password
+        return f"AccountSpec(user={self.user!r}, registrar={self.registrar!r})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EngineSettings:
+    """Everything one SIP engine process (one pjsua2 Endpoint) is started with."""
+
+    name: str = "sip"
+    bind_ip: str = "127.0.0.1"
+    sip_port: int = 0  # 0: any free port (reported back when ready)
+    transports: tuple[str, ...] = ("udp",)
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_ca: str | None = None
+    tls_verify_server: bool = False
+    rtp_port: int = 20000  # first RTP port; each process gets its own range
+    rtp_port_range: int = 400
+    codecs: tuple[str, ...] = ("PCMU", "PCMA")
+    srtp: str = "off"
+    media: MediaSettings = dataclasses.field(default_factory=MediaSettings)
+    max_calls: int = 1024  # asked for; the engine's compiled cap may be lower
+    account: AccountSpec = dataclasses.field(default_factory=AccountSpec)
+    agent: AgentSpec | None = None  # set: answer incoming calls as an agent
+    pump_interval_ms: float = 2.0
+    log_path: str | None = None
+    log_level: int = 3
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "transports", tuple(self.transports))
+        object.__setattr__(self, "codecs", tuple(self.codecs))
+        for transport in self.transports:
+            if transport not in TRANSPORTS:
+                raise SipConfigError(f"transport {transport!r} is not one of {', '.join(TRANSPORTS)}")
+        if not self.transports:
+            raise SipConfigError("at least one transport is needed")
+        if "tls" in self.transports and not (self.tls_cert and self.tls_key):
+            raise SipConfigError("the tls transport needs tls_cert and tls_key")
+        if not self.codecs:
+            raise SipConfigError("at least one codec is needed")
+        for codec in self.codecs:
+            if codec not in SUPPORTED_CODECS:
+                raise SipConfigError(
+                    f"codec {codec!r} is not supported (choose from {', '.join(SUPPORTED_CODECS)})"
+                )
+        if self.srtp not in SRTP_MODES:
+            raise SipConfigError(f"srtp {self.srtp!r} is not one of {', '.join(SRTP_MODES)}")
+        if self.max_calls < 1:
+            raise SipConfigError(f"max_calls must be at least 1 (got {self.max_calls})")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "EngineSettings":
+        values = dict(data)
+        values["media"] = MediaSettings.from_dict(data.get("media") or {})
+        values["account"] = AccountSpec(**(data.get("account") or {}))
+        values["agent"] = AgentSpec(**data["agent"]) if data.get("agent") else None
+        return cls(**values)

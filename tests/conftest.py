@@ -1,4 +1,4 @@
-"""Which pjsua2 the tests exercise.
+"""Fixtures shared by every test layer, and which pjsua2 the tests exercise.
 
 `make test` runs the suite with `CALLPROOF_ENGINE=wheel` (the PyPI wheel, even
 if a built engine is installed), then the `sip_engine` tests again with
@@ -12,10 +12,16 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
+from pathlib import Path
 
 import pytest
 
-from sip.engine_install import ENGINE_ENV, install_dir
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `tests.peers` is importable from any working directory
+    sys.path.insert(0, str(ROOT))
+
+from sip.engine_install import ENGINE_ENV, install_dir  # noqa: E402 - needs ROOT on sys.path
 
 
 def _pjsua2_origin() -> str:
@@ -31,5 +37,11 @@ def pytest_configure(config: pytest.Config) -> None:
         )
 
 
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory) -> Path:
+    """A folder for peers' logs and files of this test session."""
+    return tmp_path_factory.mktemp("peers")
+
+
 def pytest_report_header(config: pytest.Config) -> str:
-    return f"pjsua2: {_pjsua2_origin()} ({ENGINE_ENV}={os.environ.get(ENGINE_ENV, 'unset')})"
+    return f"pjsua2 from {_pjsua2_origin()} ({ENGINE_ENV}={os.environ.get(ENGINE_ENV, 'unset')})"

@@ -150,7 +150,7 @@ def test_a_debian_patch_spanning_pjproject_and_other_files_is_refused() -> None:
 
 def test_each_of_our_patches_opens_with_one_explaining_paragraph() -> None:
     patches = engine_build.our_patches()
-    assert [name for name, _ in patches] == ["0001-tls-without-listener.patch"]
+    assert [name for name, _ in patches] == ["0001-tls-without-listener.patch", "0002-refuse-unsuitable-transport.patch"]
     for name, text in patches:
         preamble = text.split("\n--- ", 1)[0].strip()
         assert preamble and "\n\n" not in preamble, name

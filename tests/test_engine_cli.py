@@ -160,7 +160,11 @@ def test_build_installs_over_the_wheel_and_uninstall_brings_it_back(scratch: Scr
         "epoll",
     )
     assert info["module_path"] == str(scratch.site / "callproof-engine" / "pjsua2.py")
-    assert info["build"]["patches"] == ["CVE-2023-27585_ring.patch (Debian)", "0001-tls-without-listener.patch"]
+    assert info["build"]["patches"] == [
+        "CVE-2023-27585_ring.patch (Debian)",
+        "0001-tls-without-listener.patch",
+        "0002-refuse-unsuitable-transport.patch",
+    ]
     assert info["build"]["limits"] == BuildConfig().limits()
     # Debian removed iLBC's sources from the tree; speex and GSM come from the system.
     assert {"PCMU/8000/1", "PCMA/8000/1", "G722/16000/1", "GSM/8000/1", "speex/8000/1"} <= set(info["codecs"])

@@ -1,16 +1,46 @@
-"""`callproof run`."""
+"""`callproof run SCENARIO`: run a scenario and write its run folder."""
 
 from __future__ import annotations
 
 import argparse
-
-from harness.errors import ExitCode
+from pathlib import Path
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("scenario", help="a scenario file, or the name of a bundled one (callproof scenarios)")
+    parser.add_argument("--target", metavar="URI", help="call this SIP URI instead of the scenario's target")
+    parser.add_argument("--out", metavar="DIR", type=Path, help="run folder (default callproof-results/NAME-TIME)")
+    parser.add_argument("--duration", metavar="SECONDS", type=float, help="override the scenario's duration")
+    parser.add_argument("--web", action="store_true", help="serve Locust's web UI while the run goes")
+    parser.add_argument("--web-port", type=int, default=8089, metavar="PORT", help="web UI port (default 8089)")
+    parser.add_argument("--csv", metavar="PREFIX", help="also write Locust's CSV statistics with this prefix")
+    parser.add_argument("--quiet", action="store_true", help="no progress line or table")
+    dist = parser.add_argument_group("distributed mode (Locust master/worker)")
+    role = dist.add_mutually_exclusive_group()
+    role.add_argument("--master", action="store_true", help="run the shape and collect records; place no calls")
+    role.add_argument("--worker", action="store_true", help="place calls for a master")
+    dist.add_argument("--expect-workers", type=int, default=1, metavar="N", help="master: wait for N workers")
+    dist.add_argument("--master-host", default="127.0.0.1", metavar="HOST",
+                      help="worker: the master's address; master: the address to bind (default 127.0.0.1)")
+    dist.add_argument("--master-port", type=int, default=5557, metavar="PORT", help="default 5557")
 
 
 def main(args: argparse.Namespace) -> int:
-    print("callproof run: not built yet")
-    return ExitCode.HARNESS_ERROR
+    # Locust monkey-patches the process with gevent when imported: first, and only here.
+    import locust  # noqa: F401
+
+    from harness.errors import BadInput
+    from harness.runner import Run, RunOptions
+    from harness.scenario import ScenarioOverrides, load_scenario
+
+    if args.duration is not None and args.duration <= 0:
+        raise BadInput(f"--duration must be greater than 0 (got {args.duration:g})")
+    if args.expect_workers < 1:
+        raise BadInput(f"--expect-workers must be at least 1 (got {args.expect_workers})")
+    scenario = load_scenario(args.scenario, overrides=ScenarioOverrides(target_uri=args.target,
+                                                                       duration_s=args.duration))
+    role = "master" if args.master else "worker" if args.worker else "local"
+    options = RunOptions(out_dir=args.out, role=role, web=args.web, web_port=args.web_port, csv_prefix=args.csv,
+                         master_host=args.master_host, master_port=args.master_port,
+                         expect_workers=args.expect_workers, quiet=args.quiet)
+    return Run(scenario, options).execute()

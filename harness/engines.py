@@ -1,0 +1,118 @@
+"""SIP engine processes for a run: how many, on which ports, with which settings.
+
+Callers: the pool is sized from the engine's real per-process capacity, which
+is only known once a process has started: the first process starts alone,
+reports it, and the rest start in parallel. Each process gets its own RTP
+port range below Linux's ephemeral range (32768+), where SIP transports bound
+to port 0 land.
+
+Embedded target: our own agents in child processes on 127.0.0.1. Each call
+goes to the agent process with the fewest calls in progress (a tiny ACD), so
+no agent process is offered more calls than it can hold.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Callable
+
+from harness.errors import HarnessError
+from sip.errors import EngineError
+from sip.pool import EnginePool, EngineProcess
+from sip.records import CallRecord
+from sip.settings import AccountSpec, AgentSpec, EngineSettings
+
+RTP_BASE = 16384
+RTP_LIMIT = 32768
+PORTS_PER_CALL = 2  # RTP + RTCP
+
+
+def rtp_stride(capacity: int) -> int:
+    # A little room beyond the calls: pjsua skips a port it cannot bind.
+    return PORTS_PER_CALL * capacity + 8
+
+
+def processes_needed(calls: int, capacity: int) -> int:
+    return max(1, math.ceil(calls / max(1, capacity)))
+
+
+class Fleet:
+    """Starts SIP engine processes in a port layout that never overlaps."""
+
+    def __init__(self, template: EngineSettings, *, log_dir: Path | None) -> None:
+        self.template = template
+        self.log_dir = log_dir
+        self._next_port = RTP_BASE
+        self._count = 0
+
+    def _settings(self, prefix: str, stride: int, **changes) -> EngineSettings:
+        if self._next_port + stride > RTP_LIMIT:
+            raise HarnessError(
+                f"the RTP port range {RTP_BASE}-{RTP_LIMIT} is full after {self._count} SIP engine processes; "
+                "use fewer processes (a built engine holds more calls per process: callproof engine build)"
+            )
+        values = self.template.to_dict() | changes
+        values.update(name=f"{prefix}{self._count}", rtp_port=self._next_port, rtp_port_range=stride)
+        self._next_port += stride
+        self._count += 1
+        return EngineSettings.from_dict(values)
+
+    def start_pool(self, prefix: str, calls: int, *, exact: int | None = None,
+                   on_inbound: Callable[[CallRecord], None] | None = None, **changes) -> EnginePool:
+        """Processes of `prefix` for `calls` concurrent calls, or `exact` processes.
+
+        The per-process capacity is read from the first process, which starts alone.
+        `changes` are EngineSettings fields (as plain values) that differ from the template.
+        """
+        first = EngineProcess(self._settings(prefix, rtp_stride(self.template.max_calls), **changes),
+                              log_path=self._log(prefix), on_inbound=on_inbound)
+        EnginePool([first]).start()
+        count = exact if exact is not None else processes_needed(calls, first.capacity)
+        stride = rtp_stride(first.capacity)
+        rest = EnginePool([
+            EngineProcess(self._settings(prefix, stride, **changes), log_path=self._log(prefix), on_inbound=on_inbound)
+            for _ in range(count - 1)
+        ])
+        try:
+            rest.start()
+        except EngineError:
+            first.stop()
+            raise
+        return EnginePool([first, *rest.processes])
+
+    def _log(self, prefix: str) -> Path | None:
+        return self.log_dir / f"{prefix}{self._count}.log" if self.log_dir else None
+
+
+class EmbeddedTarget:
+    """Our agents on 127.0.0.1, and least-busy routing of calls to them."""
+
+    def __init__(self, pool: EnginePool) -> None:
+        self.pool = pool
+        self._busy = {p.name: 0 for p in pool.processes}
+        self._by_name = {p.name: p for p in pool.processes}
+
+    @classmethod
+    def start(cls, fleet: Fleet, agents: int, spec: AgentSpec) -> "EmbeddedTarget":
+        pool = fleet.start_pool("agent", agents, agent=dataclasses.asdict(spec),
+                                account=AccountSpec(user="agent").to_dict())
+        return cls(pool)
+
+    @property
+    def capacity(self) -> int:
+        return self.pool.capacity
+
+    def acquire(self) -> tuple[str, str]:
+        """(agent name, URI) of the agent process with the fewest calls in progress."""
+        name = min(self._busy, key=lambda n: (self._busy[n], n))
+        self._busy[name] += 1
+        port = self._by_name[name].sip_ports["udp"]
+        return name, f"sip:agent@127.0.0.1:{port}"
+
+    def release(self, name: str) -> None:
+        self._busy[name] -= 1
+
+    def stop(self) -> None:
+        self.pool.stop()

@@ -1,0 +1,60 @@
+"""Append-only JSON-lines files of a run folder, flushed line by line.
+
+calls.jsonl is the run's source of truth: every finished call is appended and
+flushed (and fsync'ed at most every `sync_interval_s`) as it ends, so a run
+killed even with SIGKILL keeps every call that had finished.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+
+def utc_now() -> str:
+    return _iso(dt.datetime.now(dt.timezone.utc))
+
+
+def utc_at_monotonic(instant: float) -> str:
+    """The UTC wall time of a `time.monotonic()` instant (the two clocks read together)."""
+    wall, mono = time.time(), time.monotonic()
+    return _iso(dt.datetime.fromtimestamp(wall - (mono - instant), dt.timezone.utc))
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+class JsonLines:
+    def __init__(self, path: Path, *, sync_interval_s: float = 1.0) -> None:
+        self.path = Path(path)
+        self._file = open(self.path, "a", encoding="utf-8")
+        self._sync_interval_s = sync_interval_s
+        self._last_sync = time.monotonic()
+        self.count = 0
+
+    def write(self, obj: dict[str, Any]) -> None:
+        self._file.write(json.dumps(obj, separators=(",", ":"), allow_nan=False) + "\n")
+        self._file.flush()  # in the kernel: survives our own SIGKILL
+        self.count += 1
+        now = time.monotonic()
+        if now - self._last_sync >= self._sync_interval_s:
+            os.fsync(self._file.fileno())  # on disk: survives the machine, within a second
+            self._last_sync = now
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+
+
+class EventLog(JsonLines):
+    """events.jsonl: the run's timeline (start, shape changes, faults, breaker, health, end)."""
+
+    def event(self, kind: str, **fields: Any) -> None:
+        self.write({"at_utc": utc_now(), "kind": kind, **fields})

@@ -1,0 +1,104 @@
+"""An auto-answering agent: rings, answers, echoes or plays a prompt, hangs up.
+
+Each incoming call gets its own greenlet. The agent records every call it
+handled (direction "inbound"), including the DTMF digits it received, so a
+test or a call-center scenario can check what the caller sent.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Callable
+
+import pjsua2 as pj
+
+from sip.call import TrackedCall, _ms, utc_now_iso
+from sip.endpoint import Endpoint
+from sip.media import CallAudio
+from sip.records import CallRecord, Failure
+from sip.settings import AgentSpec
+
+# A caller that never hangs up must not hold an agent slot forever.
+_LONGEST_CALL_S = 3600.0
+
+
+class Agent:
+    def __init__(self, endpoint: Endpoint, spec: AgentSpec, on_record: Callable[[CallRecord], None],
+                 spawn: Callable[..., object]) -> None:
+        self.endpoint = endpoint
+        self.spec = spec
+        self._on_record = on_record
+        self._spawn = spawn
+        self._handle_times = itertools.cycle(spec.handle_s) if spec.handle_s else None
+        self.calls: set[TrackedCall] = set()
+
+    def on_incoming(self, account: pj.Account, call_id: int) -> None:
+        """pjsua2's onIncomingCall: the Call object must be made here, then answered later."""
+        received = time.monotonic()
+        audio = CallAudio(self.endpoint.ep, prompt=self.spec.prompt if self.spec.mode == "prompt" else None,
+                          record_to=None, echo=self.spec.mode == "echo")
+        call = TrackedCall(account, call_id, audio=audio, ptime_ms=self.endpoint.settings.media.ptime_ms)
+        info = call.getInfo()
+        call.sip_call_id = info.callIdString
+        self.calls.add(call)
+        self._answer(call, 180)
+        self._spawn(self._handle, call, received, utc_now_iso(), info.remoteUri)
+
+    def _answer(self, call: TrackedCall, code: int) -> bool:
+        param = pj.CallOpParam()
+        param.statusCode = code
+        try:
+            call.answer(param)
+            return True
+        except pj.Error:
+            return False  # the caller gave up meanwhile, or SDP could not be answered
+
+    def _handle(self, call: TrackedCall, received: float, invite_utc: str, caller: str) -> None:
+        spec = self.spec
+        answered_at = bye_at = None
+        hangup_by = None
+        failure = None
+        if call.wait_until(lambda: call.ended, spec.ring_delay_s) or not self._answer(call, 200):
+            failure = Failure.ABANDONED  # the caller cancelled while we rang
+        else:
+            answered_at = time.monotonic()
+            call.wait_until(lambda: call.ended or call.confirmed_at is not None, 32.0)
+            if spec.pickup_marker and not call.ended:
+                # Sent after the ACK: the caller's stream exists by then.
+                call.send_dtmf(spec.pickup_marker, "rfc4733")
+            handle_s = next(self._handle_times) if self._handle_times else _LONGEST_CALL_S
+            if call.wait_until(lambda: call.ended, handle_s):
+                hangup_by = "caller"
+            else:
+                hangup_by = "callee"
+                bye_at = time.monotonic()
+                call.hang_up()
+        call.wait_until(lambda: call.ended, 32.0)
+        if hangup_by == "caller":
+            bye_at = call.bye_received_at
+        call.audio.release()
+        self.calls.discard(call)
+        end = call.disconnected_at or time.monotonic()
+        self._on_record(CallRecord(
+            call_id=call.sip_call_id,
+            target=caller,
+            invite_utc=invite_utc,
+            provisional_ms=(),
+            final_ms=_ms(answered_at, received),
+            ack_ms=_ms(call.confirmed_at, received),
+            answer_ms=_ms(answered_at, received),
+            agent_ms=None,
+            cancel_ms=None,
+            bye_ms=_ms(bye_at, received),
+            bye_response_ms=_ms(call.bye_response_at, received),
+            end_ms=_ms(end, received),
+            final_code=200 if answered_at is not None else call.last_code or None,
+            final_reason=call.last_reason,
+            failure=failure,
+            hangup_by=hangup_by,
+            direction="inbound",
+            dtmf_sent=spec.pickup_marker or "",
+            dtmf_received=call.dtmf_text(),
+            media=call.media_stats(),
+        ))

@@ -1,0 +1,322 @@
+"""A pjsua2 call that timestamps its SIP events, and the outbound call flow.
+
+Callbacks run inside `libHandleEvents` on the pump greenlet (or, for RFC 4733
+DTMF, on a pjmedia thread): they only append to lists and set a gevent event.
+The flow (`place_call`) runs in its own greenlet and waits on that event.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+from typing import Callable
+
+import gevent
+import gevent.event
+import pjsua2 as pj
+
+from sip.endpoint import Endpoint, pj_error_text
+from sip.media import CallAudio, StreamSnapshot, merge_snapshots, sdp_uses_srtp, snapshot_stream
+from sip.records import CallRecord, Failure
+from sip.settings import CallSpec
+
+_DTMF_METHODS = {"rfc4733": pj.PJSUA_DTMF_METHOD_RFC2833, "info": pj.PJSUA_DTMF_METHOD_SIP_INFO}
+# How often a waiting flow re-checks conditions fed from media threads (DTMF).
+_RECHECK_S = 0.02
+_MEDIA_CHECK_S = 1.0
+# RFC 6076 SDD counts a BYE without response as failed after this long (T1 * 64 is 32 s;
+# a load tool cannot hold the slot that long).
+_BYE_RESPONSE_WAIT_S = 4.0
+
+
+def _caused_by_message(event: pj.SipEvent) -> bool:
+    """Whether a state change came from a received message (not a timer or transport error)."""
+    return event.type == pj.PJSIP_EVENT_TSX_STATE and event.body.tsxState.type == pj.PJSIP_EVENT_RX_MSG
+
+
+def utc_now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+class TrackedCall(pj.Call):
+    """Records when each SIP event of the call happened (monotonic seconds)."""
+
+    def __init__(self, account: pj.Account, call_id: int = pj.PJSUA_INVALID_ID, *, audio: CallAudio,
+                 ptime_ms: int) -> None:
+        super().__init__(account, call_id)
+        self.audio = audio
+        self.ptime_ms = ptime_ms
+        self.changed = gevent.event.Event()
+        self.provisional: list[tuple[int, float]] = []
+        self.final: tuple[int, str, float, bool] | None = None  # code, reason, at, from the network
+        self.confirmed_at: float | None = None
+        self.disconnected_at: float | None = None
+        self.bye_received_at: float | None = None
+        self.bye_response_at: float | None = None
+        self.dtmf: list[tuple[float, str]] = []  # appended from pjmedia threads too
+        self.snapshots: list[StreamSnapshot] = []
+        self.srtp = False
+        self.last_code = 0
+        self.last_reason = ""
+        self.sip_call_id = ""
+
+    # -- callbacks: record, set, never block --------------------------------
+
+    def onCallState(self, prm: pj.OnCallStateParam) -> None:
+        now = time.monotonic()
+        info = self.getInfo()
+        self.sip_call_id = self.sip_call_id or info.callIdString
+        self.last_code, self.last_reason = info.lastStatusCode, info.lastReason
+        state = info.state
+        if state == pj.PJSIP_INV_STATE_CONNECTING and self.final is None and info.role == pj.PJSIP_ROLE_UAC:
+            self.final = (info.lastStatusCode, info.lastReason, now, True)
+        elif state == pj.PJSIP_INV_STATE_CONFIRMED and self.confirmed_at is None:
+            self.confirmed_at = now
+        elif state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self.disconnected_at = now
+            if self.final is None and info.role == pj.PJSIP_ROLE_UAC and info.lastStatusCode >= 300:
+                # pjsua ends the call before the INVITE transaction's callback would tell us.
+                self.final = (info.lastStatusCode, info.lastReason, now, _caused_by_message(prm.e))
+        self.changed.set()
+
+    def onCallTsxState(self, prm: pj.OnCallTsxStateParam) -> None:
+        now = time.monotonic()
+        event = prm.e.body.tsxState
+        tsx = event.tsx
+        if event.type == pj.PJSIP_EVENT_RX_MSG:
+            if tsx.role == pj.PJSIP_ROLE_UAC and tsx.method == "INVITE":
+                self._on_invite_response(tsx.statusCode, tsx.statusText, now, event.src.rdata.wholeMsg)
+            elif tsx.role == pj.PJSIP_ROLE_UAS and tsx.method == "BYE" and self.bye_received_at is None:
+                self.bye_received_at = now
+        self.changed.set()
+
+    def _on_invite_response(self, code: int, reason: str, now: float, message: str) -> None:
+        if code < 200:
+            self.provisional.append((code, now))
+            return
+        if self.final is None:
+            self.final = (code, reason, now, True)
+        if code < 300:
+            self.srtp = sdp_uses_srtp(message)
+
+    def onCallSdpCreated(self, prm: pj.OnCallSdpCreatedParam) -> None:
+        # Answerer side: the remote offer decides whether SRTP is in use.
+        if prm.remSdp.wholeSdp:
+            self.srtp = sdp_uses_srtp(prm.remSdp.wholeSdp) and sdp_uses_srtp(prm.sdp.wholeSdp)
+
+    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
+        self.audio.attach(self)
+        self.changed.set()
+
+    def onStreamDestroyed(self, prm: pj.OnStreamDestroyedParam) -> None:
+        self.snapshots.append(snapshot_stream(self, prm.streamIdx))
+
+    def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
+        # RFC 4733 digits arrive on a pjmedia thread: append only (atomic under the GIL).
+        self.dtmf.append((time.monotonic(), prm.digit))
+
+    # -- helpers for flows ---------------------------------------------------
+
+    @property
+    def ended(self) -> bool:
+        return self.disconnected_at is not None
+
+    def wait_until(self, condition: Callable[[], bool], timeout_s: float) -> bool:
+        """Wait (cooperatively) until `condition()` holds; False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self.changed.clear()
+            self.changed.wait(min(remaining, _RECHECK_S))
+        return True
+
+    def dtmf_text(self) -> str:
+        return "".join(d for _, d in list(self.dtmf))
+
+    def rx_packets_now(self) -> int:
+        """Packets received so far on the live audio stream (0 when there is none)."""
+        try:
+            return self.getStreamStat(0).rtcp.rxStat.pkt + sum(s.rx_packets for s in self.snapshots)
+        except pj.Error:
+            return sum(s.rx_packets for s in self.snapshots)
+
+    def send_dtmf(self, digits: str, method: str) -> None:
+        param = pj.CallSendDtmfParam()
+        param.digits = digits
+        param.method = _DTMF_METHODS[method]
+        self.sendDtmf(param)
+
+    def hang_up(self, code: int = 0) -> None:
+        if self.ended:
+            return
+        param = pj.CallOpParam()
+        param.statusCode = code
+        try:
+            self.hangup(param)
+        except pj.Error:
+            pass  # already terminating
+
+    def media_stats(self):
+        return merge_snapshots(self.snapshots, ptime_ms=self.ptime_ms, srtp=self.srtp)
+
+
+@dataclasses.dataclass
+class _Marks:
+    """The flow's own instants (monotonic), beside those the callbacks record."""
+
+    invite: float
+    dtmf_sent: str = ""
+    cancel: float | None = None
+    bye: float | None = None
+    agent: float | None = None
+    hangup_by: str | None = None
+    failure: Failure | None = None
+
+
+def _ms(at: float | None, origin: float) -> float | None:
+    return None if at is None else round((at - origin) * 1000.0, 3)
+
+
+def place_call(endpoint: Endpoint, account: pj.Account, spec: CallSpec,
+               on_setup: Callable[[CallRecord], None] | None = None) -> CallRecord:
+    """Place one call and play it out; returns its record when the call has ended.
+
+    `on_setup` gets a partial record as soon as the INVITE transaction is decided
+    (answered, rejected or given up), so a load tool can report setup delay
+    without waiting for the talk time.
+    """
+    audio = CallAudio(endpoint.ep, prompt=spec.prompt, record_to=spec.record_to, echo=False)
+    call = TrackedCall(account, audio=audio, ptime_ms=endpoint.settings.media.ptime_ms)
+    param = pj.CallOpParam(True)
+    param.opt.audioCount = 1
+    param.opt.videoCount = 0
+    invite_utc = utc_now_iso()
+    marks = _Marks(invite=time.monotonic())
+    try:
+        call.makeCall(spec.uri, param)
+    except pj.Error as exc:
+        marks.failure = Failure.TRANSPORT_ERROR
+        return _record(call, spec, marks, invite_utc, reason=pj_error_text(exc))
+    call.sip_call_id = call.getInfo().callIdString
+
+    answered = call.wait_until(lambda: call.final is not None or call.ended, spec.ring_timeout_s)
+    if not answered:
+        marks.cancel = time.monotonic()
+        rang = any(code > 100 for code, _ in call.provisional)
+        marks.failure = Failure.NO_ANSWER if rang else Failure.TIMEOUT
+        call.hang_up()
+    elif call.final is not None and call.final[0] < 300:
+        _talk(call, spec, marks, on_setup, invite_utc)
+    else:
+        marks.failure = _failure_of_final(call.final)
+    if on_setup is not None and (call.final is None or call.final[0] >= 300):
+        on_setup(_record(call, spec, marks, invite_utc))  # setup decided: not answered
+    # pjsua ends a call as soon as its BYE or CANCEL is sent; the BYE's response comes later.
+    call.wait_until(lambda: call.ended, 40.0)
+    if marks.bye is not None:
+        call.wait_until(lambda: call.sip_call_id in endpoint.tap.bye_responses, _BYE_RESPONSE_WAIT_S)
+        call.bye_response_at = endpoint.tap.bye_responses.pop(call.sip_call_id, (0, None))[1]
+    record = _record(call, spec, marks, invite_utc)
+    audio.release()
+    return record
+
+
+def _failure_of_final(final: tuple[int, str, float, bool] | None) -> Failure:
+    if final is None:
+        return Failure.TIMEOUT
+    code, _, _, from_network = final
+    if from_network:
+        return Failure.REJECTED
+    return Failure.TIMEOUT if code == 408 else Failure.TRANSPORT_ERROR
+
+
+def _talk(call: TrackedCall, spec: CallSpec, marks: _Marks,
+          on_setup: Callable[[CallRecord], None] | None, invite_utc: str) -> None:
+    """After the 200 OK: IVR digits, wait for the agent, talk, watch the media, hang up."""
+    if on_setup is not None:
+        on_setup(_record(call, spec, marks, invite_utc))
+    for step in spec.dtmf:
+        if call.wait_until(lambda: call.ended, step.wait_s):
+            break
+        call.send_dtmf(step.digits, step.method)
+        marks.dtmf_sent += step.digits
+    if spec.agent_marker and not call.ended:
+        patience = spec.patience_s if spec.patience_s is not None else spec.ring_timeout_s
+        if call.wait_until(lambda: call.ended or spec.agent_marker in call.dtmf_text(), patience):
+            marks.agent = _marker_time(call, spec.agent_marker)
+        else:
+            marks.failure = Failure.ABANDONED
+    if marks.failure is None and not call.ended:
+        _hold_with_media_watch(call, spec, marks)
+    if call.ended:
+        marks.hangup_by = "callee"
+    else:
+        marks.hangup_by = "caller"
+        marks.bye = time.monotonic()
+        call.hang_up()
+
+
+def _hold_with_media_watch(call: TrackedCall, spec: CallSpec, marks: _Marks) -> None:
+    """Hold the call for its talk time; end it early when no RTP arrives for media_timeout_s."""
+    start = time.monotonic()
+    end = start + spec.talk_s
+    last_count, last_progress = call.rx_packets_now(), start
+    while not call.ended:
+        now = time.monotonic()
+        if now >= end:
+            return
+        call.wait_until(lambda: call.ended, min(_MEDIA_CHECK_S, end - now))
+        count, now = call.rx_packets_now(), time.monotonic()
+        if count > last_count:
+            last_count, last_progress = count, now
+        elif now - last_progress >= spec.media_timeout_s:
+            marks.failure = Failure.MEDIA_TIMEOUT
+            return
+
+
+def _marker_time(call: TrackedCall, marker: str) -> float | None:
+    """When the last digit of the first complete marker arrived."""
+    text = ""
+    for at, digit in list(call.dtmf):
+        text += digit
+        if text.endswith(marker):
+            return at
+    return None
+
+
+def _record(call: TrackedCall, spec: CallSpec, marks: _Marks, invite_utc: str, *, reason: str = "") -> CallRecord:
+    origin = marks.invite
+    final = call.final
+    received = final if final is not None and final[3] else None
+    answer_at = final[2] if final is not None and final[0] < 300 else None
+    end_candidates = [t for t in (call.disconnected_at, marks.bye, marks.cancel, final and final[2]) if t]
+    bye = marks.bye if marks.hangup_by == "caller" else call.bye_received_at
+    lateness = None if spec.scheduled_mono is None else round((origin - spec.scheduled_mono) * 1000.0, 3)
+    return CallRecord(
+        call_id=call.sip_call_id,
+        target=spec.uri,
+        invite_utc=invite_utc,
+        provisional_ms=tuple((code, _ms(at, origin)) for code, at in call.provisional),
+        final_ms=_ms(received[2], origin) if received else None,
+        ack_ms=_ms(call.confirmed_at, origin),
+        answer_ms=_ms(answer_at, origin),
+        agent_ms=_ms(marks.agent, origin),
+        cancel_ms=_ms(marks.cancel, origin),
+        bye_ms=_ms(bye, origin),
+        bye_response_ms=_ms(call.bye_response_at, origin),
+        end_ms=_ms(max(end_candidates), origin) if end_candidates else 0.0,
+        # Only a status that arrived counts; pjsua's local ones (408, 487, 503) show in the
+        # reason and the failure.
+        final_code=received[0] if received else None,
+        final_reason=reason or (final[1] if final else call.last_reason),
+        failure=marks.failure,
+        hangup_by=marks.hangup_by,
+        dtmf_sent=marks.dtmf_sent,
+        dtmf_received=call.dtmf_text(),
+        media=call.media_stats(),
+        recording=spec.record_to,
+        lateness_ms=lateness,
+    )

@@ -1,0 +1,239 @@
+"""One pjsua2 Endpoint per process, pumped from a gevent greenlet.
+
+pjsua2 runs with `threadCnt = 0` and `mainThreadOnly = True`: every SIP
+callback fires inside `libHandleEvents`, which only the pump greenlet calls,
+so callbacks run on the main thread and must never block or switch greenlets
+(they record and set events). Media runs on pjmedia's own threads.
+
+Shutdown deletes every pjsua2 object (calls, players, recorders, accounts)
+before `libDestroy`, or the process aborts (exit 134).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Callable
+
+import gevent
+import pjsua2 as pj
+
+from sip import capacity
+from sip.errors import EngineError, SipConfigError
+from sip.settings import EngineSettings
+
+_TRANSPORT_TYPES = {
+    "udp": pj.PJSIP_TRANSPORT_UDP,
+    "tcp": pj.PJSIP_TRANSPORT_TCP,
+    "tls": pj.PJSIP_TRANSPORT_TLS,
+}
+_SRTP_USE = {
+    "off": pj.PJMEDIA_SRTP_DISABLED,
+    "optional": pj.PJMEDIA_SRTP_OPTIONAL,
+    "mandatory": pj.PJMEDIA_SRTP_MANDATORY,
+}
+# pjsua's codec ids for the names a scenario uses; the first match wins.
+_CODEC_IDS = {
+    "PCMU": "PCMU/8000",
+    "PCMA": "PCMA/8000",
+    "G722": "G722/16000",
+    "GSM": "GSM/8000",
+    "iLBC": "iLBC/8000",
+    "speex": "speex/8000",
+    "L16": "L16/8000",
+}
+
+
+_BYE_RESPONSE = re.compile(r"RX \d+ bytes Response msg (\d{3})/BYE/")
+_CALL_ID = re.compile(r"^(?:Call-ID|i)[ \t]*:[ \t]*(\S+)", re.IGNORECASE | re.MULTILINE)
+
+
+class SipMessageTap(pj.LogWriter):
+    """Reads pjsip's message log for what pjsua2 hides: the response to our BYE.
+
+    pjsua reports a call DISCONNECTED as soon as its BYE is sent, so the BYE's
+    response (RFC 6076 SDD) never reaches the call's callbacks. pjsip logs every
+    message at level 4 on the thread that handles it (here, the main thread).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bye_responses: dict[str, tuple[int, float]] = {}
+
+    def write(self, entry: pj.LogEntry) -> None:
+        message = entry.msg
+        match = _BYE_RESPONSE.search(message)
+        if match:
+            call_id = _CALL_ID.search(message)
+            if call_id:
+                self.bye_responses[call_id.group(1)] = (int(match.group(1)), time.monotonic())
+
+
+def pj_error_text(exc: Exception) -> str:
+    """One line from a pjsua2 `Error` (its info() is multi-line)."""
+    reason = getattr(exc, "reason", None)
+    return str(reason or exc).strip().splitlines()[0]
+
+
+class Endpoint:
+    """The process's pjsua2 Endpoint, its transports, codecs and event pump."""
+
+    def __init__(self, settings: EngineSettings) -> None:
+        self.settings = settings
+        self.ep: pj.Endpoint | None = None
+        self.transport_ids: dict[str, int] = {}
+        self.sip_ports: dict[str, int] = {}
+        self.capacity = 0
+        self.version = ""
+        self.pump_lag_ms_max = 0.0  # worst gap between two polls: the timing resolution
+        self._pump: gevent.Greenlet | None = None
+        self._pollers: list[Callable[[], None]] = []
+        self.tap = SipMessageTap()
+
+    # -- start -------------------------------------------------------------
+
+    def start(self) -> None:
+        s = self.settings
+        self.ep = pj.Endpoint()
+        self.ep.libCreate()
+        self.version = self.ep.libVersion().full
+        cfg = pj.EpConfig()
+        cfg.uaConfig.threadCnt = 0
+        cfg.uaConfig.mainThreadOnly = True
+        cfg.uaConfig.maxCalls = s.max_calls
+        cfg.uaConfig.userAgent = "callproof"
+        # Level 4 carries pjsip's message log, which the tap needs.
+        cfg.logConfig.writer = self.tap
+        cfg.logConfig.consoleLevel = 4
+        cfg.logConfig.level = max(4, s.log_level)
+        cfg.logConfig.msgLogging = True
+        if s.log_path:
+            cfg.logConfig.filename = s.log_path
+        m = s.media
+        cfg.medConfig.clockRate = m.clock_rate
+        cfg.medConfig.sndClockRate = m.snd_clock_rate
+        cfg.medConfig.audioFramePtime = m.ptime_ms
+        cfg.medConfig.ptime = m.ptime_ms
+        cfg.medConfig.noVad = not m.vad
+        cfg.medConfig.ecTailLen = 200 if m.echo_canceller else 0
+        cfg.medConfig.jbInit = m.jb_init_ms
+        cfg.medConfig.jbMinPre = m.jb_min_pre_ms
+        cfg.medConfig.jbMaxPre = m.jb_max_pre_ms
+        cfg.medConfig.jbMax = m.jb_max_ms
+        cfg.medConfig.threadCnt = m.media_threads
+        # The null device's clock drives the bridge; never let it stop when idle,
+        # or later calls send no RTP and no DTMF (field notes).
+        cfg.medConfig.sndAutoCloseTime = -1
+        try:
+            self.ep.libInit(cfg)
+        except pj.Error as exc:
+            raise EngineError(f"pjsua2 would not initialise: {pj_error_text(exc)}") from None
+        self.ep.audDevManager().setNullDev()
+        self.capacity = capacity.max_calls_in_this_process()
+        for transport in s.transports:
+            self._create_transport(transport)
+        self._set_codecs()
+        self.ep.libStart()
+
+    def _create_transport(self, transport: str) -> None:
+        s = self.settings
+        tcfg = pj.TransportConfig()
+        tcfg.boundAddress = s.bind_ip
+        tcfg.port = s.sip_port
+        if transport == "tls":
+            # TLS listens on the next port when a fixed SIP port is asked for.
+            tcfg.port = s.sip_port + 1 if s.sip_port else 0
+            tcfg.tlsConfig.certFile = s.tls_cert or ""
+            tcfg.tlsConfig.privKeyFile = s.tls_key or ""
+            tcfg.tlsConfig.CaListFile = s.tls_ca or ""
+            tcfg.tlsConfig.verifyServer = s.tls_verify_server
+            tcfg.tlsConfig.method = pj.PJSIP_TLSV1_2_METHOD
+        try:
+            tid = self.ep.transportCreate(_TRANSPORT_TYPES[transport], tcfg)
+        except pj.Error as exc:
+            port = tcfg.port or "any port"
+            raise EngineError(
+                f"cannot open the SIP {transport.upper()} transport on {s.bind_ip}:{port}: {pj_error_text(exc)}"
+            ) from None
+        self.transport_ids[transport] = tid
+        self.sip_ports[transport] = int(self.ep.transportGetInfo(tid).localName.rsplit(":", 1)[1])
+
+    def _set_codecs(self) -> None:
+        available = {info.codecId: info for info in self.ep.codecEnum2()}
+        wanted = []
+        for name in self.settings.codecs:
+            codec_id = next((cid for cid in available if cid.startswith(_CODEC_IDS[name])), None)
+            if codec_id is None:
+                raise SipConfigError(f"codec {name} is not available in this pjsua2 build")
+            wanted.append(codec_id)
+        for codec_id in available:
+            self.ep.codecSetPriority(codec_id, 0)
+        # pjsua offers codecs in descending priority; 0 disables.
+        for rank, codec_id in enumerate(wanted):
+            self.ep.codecSetPriority(codec_id, 254 - rank)
+
+    # -- accounts ---------------------------------------------------------------
+
+    def account_config(self, uri_user: str, *, transport: str | None = None) -> pj.AccountConfig:
+        """A config for an account bound to our transport, with our SRTP policy."""
+        s = self.settings
+        transport = transport or s.transports[0]
+        cfg = pj.AccountConfig()
+        port = self.sip_ports[transport]
+        scheme = "sips" if transport == "tls" else "sip"
+        cfg.idUri = f"{scheme}:{uri_user}@{s.bind_ip}:{port}"
+        cfg.sipConfig.transportId = self.transport_ids[transport]
+        cfg.mediaConfig.transportConfig.boundAddress = s.bind_ip
+        cfg.mediaConfig.transportConfig.port = s.rtp_port
+        cfg.mediaConfig.transportConfig.portRange = s.rtp_port_range
+        cfg.mediaConfig.srtpUse = _SRTP_USE[s.srtp]
+        # SRTP keys travel in SDP: require TLS for them only when TLS is in use.
+        cfg.mediaConfig.srtpSecureSignaling = 1 if transport == "tls" and s.srtp != "off" else 0
+        cfg.callConfig.timerUse = pj.PJSUA_SIP_TIMER_INACTIVE
+        return cfg
+
+    # -- pump --------------------------------------------------------------------
+
+    def add_poller(self, poll: Callable[[], None]) -> None:
+        """Run `poll()` after each pjsua poll (hand-over point for media-thread events)."""
+        self._pollers.append(poll)
+
+    def start_pump(self) -> None:
+        self._pump = gevent.spawn(self._pump_loop)
+
+    def _pump_loop(self) -> None:
+        interval = self.settings.pump_interval_ms / 1000.0
+        last = time.monotonic()
+        while True:
+            self.ep.libHandleEvents(0)
+            for poll in self._pollers:
+                poll()
+            now = time.monotonic()
+            lag_ms = (now - last) * 1000.0
+            if lag_ms > self.pump_lag_ms_max:
+                self.pump_lag_ms_max = lag_ms
+            last = now
+            gevent.sleep(interval)
+
+    def handle_events_for(self, seconds: float) -> None:
+        """Poll without the pump (used during shutdown, after the pump stopped)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.ep.libHandleEvents(10)
+            for poll in self._pollers:
+                poll()
+
+    # -- shutdown ----------------------------------------------------------------
+
+    def stop_pump(self) -> None:
+        if self._pump is not None:
+            self._pump.kill()
+            self._pump = None
+
+    def destroy(self) -> None:
+        """`libDestroy`; the caller has deleted every call, player, recorder and account."""
+        self.stop_pump()
+        if self.ep is not None:
+            self.ep.libDestroy()
+            self.ep = None
+            self.tap = None

@@ -1,0 +1,226 @@
+"""A SIP engine process: `python -m sip.worker`, started fresh by `sip.pool`.
+
+It owns the process's only pjsua2 Endpoint. The parent talks to it in JSON
+lines: commands on stdin, events on the process's original stdout (pjlib
+prints to stdout, so fd 1 is pointed at stderr and the protocol keeps a
+private duplicate).
+
+    parent -> worker                      worker -> parent
+    {"op": "start", "settings": {...}}    {"ev": "ready", "capacity", "sip_ports", "version",
+                                           "registration": [code, reason, expires] | null}
+    {"op": "call", "id", "spec": {...}}   {"ev": "setup", "id", "record"}   (INVITE decided)
+                                          {"ev": "record", "id", "record"}  (call ended)
+    {"op": "register"} / {"op": "unregister"}
+                                          {"ev": "registration", "code", "reason", "expires"}
+                                          {"ev": "inbound", "record"}       (a call our agent took)
+                                          {"ev": "health", "pump_lag_ms_max", "active_calls"}
+    {"op": "stop"}  (or stdin EOF, SIGTERM, parent death)
+                                          {"ev": "error", "message"}        (then exits 3 or 2)
+
+The process dies with its parent (PR_SET_PDEATHSIG) and always shuts pjsua2
+down in order: hang up, delete every call/player/recorder/account, libDestroy.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import json
+import os
+import signal
+import sys
+from typing import Any
+
+import gevent
+import gevent.event
+import gevent.os
+import gevent.pool
+
+from sip.errors import SipConfigError, SipError
+from sip.settings import CallSpec, EngineSettings
+
+_PR_SET_PDEATHSIG = 1
+_HEALTH_INTERVAL_S = 1.0
+
+
+class Protocol:
+    """Writes events as JSON lines to the private copy of stdout."""
+
+    def __init__(self) -> None:
+        self._fd = os.dup(1)
+        os.dup2(2, 1)
+
+    def send(self, event: str, **fields: Any) -> None:
+        line = json.dumps({"ev": event, **fields}, separators=(",", ":")) + "\n"
+        data = line.encode()
+        while data:
+            written = gevent.os.nb_write(self._fd, data)
+            data = data[written:]
+
+
+class LineReader:
+    """Cooperative reader of JSON lines from a file descriptor (stdin)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._buffer = b""
+        gevent.os.make_nonblocking(fd)
+
+    def read(self) -> dict[str, Any] | None:
+        """The next command, or None at end of input."""
+        while b"\n" not in self._buffer:
+            chunk = gevent.os.nb_read(self._fd, 65536)
+            if not chunk:
+                return None
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return json.loads(line) if line.strip() else self.read()
+
+
+class Worker:
+    def __init__(self, settings: EngineSettings, protocol: Protocol, commands: LineReader) -> None:
+        self.settings = settings
+        self.protocol = protocol
+        self.commands = commands
+        self.calls = gevent.pool.Group()
+        self.stopping = gevent.event.Event()
+        self.endpoint = None
+        self.account = None
+        self.agent = None
+
+    def start(self) -> None:
+        # Imported here so that a protocol error does not pay for loading pjsua2.
+        from sip.account import SipAccount
+        from sip.agent import Agent
+        from sip.endpoint import Endpoint
+
+        settings, protocol = self.settings, self.protocol
+        self.endpoint = Endpoint(settings)
+        self.endpoint.start()
+        if settings.agent is not None:
+            self.agent = Agent(self.endpoint, settings.agent,
+                               on_record=lambda r: protocol.send("inbound", record=r.to_dict()),
+                               spawn=self.calls.spawn)
+        self.account = SipAccount(self.endpoint, settings.account,
+                                  on_incoming=self.agent.on_incoming if self.agent else None)
+        self.endpoint.start_pump()
+        self.account.start()
+
+    def run(self) -> None:
+        endpoint = self.endpoint
+        registration = None
+        if self.settings.account.registrar:
+            registration = self.account.wait_registration(10.0)
+        self.protocol.send("ready", capacity=endpoint.capacity, sip_ports=endpoint.sip_ports,
+                           version=endpoint.version, registration=registration)
+        reader = gevent.spawn(self._read_commands)
+        health = gevent.spawn(self._report_health)
+        self.stopping.wait()
+        reader.kill()
+        health.kill()
+        self.shutdown()
+
+    # -- commands ----------------------------------------------------------
+
+    def _read_commands(self) -> None:
+        while not self.stopping.is_set():
+            command = self.commands.read()
+            if command is None:
+                break  # parent closed the pipe or died
+            self._dispatch(command)
+        self.stopping.set()
+
+    def _dispatch(self, command: dict[str, Any]) -> None:
+        op = command.get("op")
+        if op == "call":
+            self.calls.spawn(self._place, command["id"], CallSpec.from_dict(command["spec"]))
+        elif op == "register":
+            self.calls.spawn(self._register, True)
+        elif op == "unregister":
+            self.calls.spawn(self._register, False)
+        elif op == "stop":
+            self.stopping.set()
+
+    def _place(self, request_id: str, spec: CallSpec) -> None:
+        from sip.call import place_call
+
+        record = place_call(self.endpoint, self.account, spec,
+                            on_setup=lambda r: self.protocol.send("setup", id=request_id, record=r.to_dict()))
+        self.protocol.send("record", id=request_id, record=record.to_dict())
+
+    def _register(self, on: bool) -> None:
+        before = len(self.account.registrations)
+        if on:
+            self.account.setRegistration(True)
+        else:
+            self.account.unregister()
+        outcome = self.account.wait_registration(10.0, after=before)
+        code, reason, expires = outcome if outcome else (408, "no response to REGISTER", 0)
+        self.protocol.send("registration", code=code, reason=reason, expires=expires)
+
+    def _report_health(self) -> None:
+        while True:
+            gevent.sleep(_HEALTH_INTERVAL_S)
+            self.protocol.send("health", pump_lag_ms_max=round(self.endpoint.pump_lag_ms_max, 3),
+                               active_calls=len(self.calls))
+            self.endpoint.pump_lag_ms_max = 0.0
+
+    # -- shutdown ------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Hang up, let the flows finish, delete every pjsua2 object, libDestroy.
+
+        Safe after a partial start: each step skips what was never made.
+        """
+        endpoint = self.endpoint
+        if endpoint is None or endpoint.ep is None:
+            return
+        endpoint.ep.hangupAllCalls()
+        self.calls.join(timeout=5.0)  # flows see DISCONNECTED and release their objects
+        self.calls.kill()
+        if self.agent is not None:
+            self.agent.calls.clear()
+        if self.account is not None:
+            self.account.unregister()
+        endpoint.stop_pump()
+        endpoint.handle_events_for(0.3 if self.settings.account.registrar else 0.05)
+        if self.account is not None and self.account.isValid():
+            self.account.shutdown()
+        self.account = None
+        self.agent = None
+        gc.collect()  # pjsua2 objects held in reference cycles must go before libDestroy
+        endpoint.destroy()
+
+
+def _die_with_parent() -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # not Linux: stdin EOF still stops the worker
+
+
+def main() -> int:
+    _die_with_parent()
+    protocol = Protocol()
+    commands = LineReader(sys.stdin.fileno())
+    worker = None
+    try:
+        first = commands.read() or {}
+        if first.get("op") != "start":
+            raise SipConfigError("the first command to a SIP worker must be start")
+        worker = Worker(EngineSettings.from_dict(first["settings"]), protocol, commands)
+        gevent.signal_handler(signal.SIGTERM, worker.stopping.set)
+        gevent.signal_handler(signal.SIGINT, worker.stopping.set)
+        worker.start()
+        worker.run()
+    except SipError as exc:
+        protocol.send("error", message=str(exc), kind=type(exc).__name__)
+        if worker is not None:
+            worker.shutdown()
+        return 2 if isinstance(exc, SipConfigError) else 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
