@@ -44,7 +44,7 @@ from harness.progress import Progress
 from harness.recorder import EventLog, JsonLines
 from harness.registered_agents import RegisteredAgents, agent_spec
 from harness.safety import Breaker, RateCap
-from harness.scenario import EMBEDDED, Scenario
+from harness.scenario import Scenario
 from harness.summary import summarize, write_summary
 from reports import layout
 from sip.errors import EngineError

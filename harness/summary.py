@@ -25,7 +25,7 @@ def percentiles(values: Iterable[float]) -> dict[str, float | None]:
     if data.size == 0:
         return {f"p{q}": None for q in PERCENTILES}
     points = np.percentile(data, PERCENTILES, method="inverted_cdf")
-    return {f"p{q}": round(float(v), 3) for q, v in zip(PERCENTILES, points)}
+    return {f"p{q}": round(float(v), 3) for q, v in zip(PERCENTILES, points, strict=True)}
 
 
 def call_counts(calls: list[CallRecord]) -> dict[str, int]:

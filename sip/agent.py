@@ -104,5 +104,5 @@ class Agent:
             media=call.media_stats(),
         )
         self.endpoint.bury(call)
-        del call
+        call = None  # the graveyard must hold the last reference before anything can yield
         self._on_record(record)

@@ -175,21 +175,23 @@ class Endpoint:
 
     # -- accounts ---------------------------------------------------------------
 
-    def account_config(self, uri_user: str, *, transport: str | None = None) -> pj.AccountConfig:
-        """A config for an account bound to our transport, with our SRTP policy."""
+    def account_config(self, uri_user: str) -> pj.AccountConfig:
+        """A config for an account on our transports, with our SRTP policy.
+
+        The account is not pinned to one transport: pjsua takes the one a target
+        URI asks for (";transport=tcp", "sips:"), as a user of the tool expects.
+        """
         s = self.settings
-        transport = transport or s.transports[0]
+        tls_only = s.transports == ("tls",)
         cfg = pj.AccountConfig()
-        port = self.sip_ports[transport]
-        scheme = "sips" if transport == "tls" else "sip"
-        cfg.idUri = f"{scheme}:{uri_user}@{s.bind_ip}:{port}"
-        cfg.sipConfig.transportId = self.transport_ids[transport]
+        scheme = "sips" if tls_only else "sip"
+        cfg.idUri = f"{scheme}:{uri_user}@{s.bind_ip}:{self.sip_ports[s.transports[0]]}"
         cfg.mediaConfig.transportConfig.boundAddress = s.bind_ip
         cfg.mediaConfig.transportConfig.port = s.rtp_port
         cfg.mediaConfig.transportConfig.portRange = s.rtp_port_range
         cfg.mediaConfig.srtpUse = _SRTP_USE[s.srtp]
-        # SRTP keys travel in SDP: require TLS for them only when TLS is in use.
-        cfg.mediaConfig.srtpSecureSignaling = 1 if transport == "tls" and s.srtp != "off" else 0
+        # SDES keys travel in the SDP: insist on TLS for them when TLS is all we speak.
+        cfg.mediaConfig.srtpSecureSignaling = 1 if tls_only and s.srtp != "off" else 0
         cfg.callConfig.timerUse = pj.PJSUA_SIP_TIMER_INACTIVE
         return cfg
 

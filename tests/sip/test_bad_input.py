@@ -34,6 +34,7 @@ def test_a_refused_tcp_connection_is_a_transport_error(engines):
     record = pool.place(CallSpec(uri=f"sip:x@127.0.0.1:{closed};transport=tcp")).wait_record(timeout=15)
     assert record.failure is Failure.TRANSPORT_ERROR
     assert record.final_code is None
+    assert record.final_reason == "Connection refused"  # the TCP connect itself, not a UDP fallback
     assert record.end_ms < 1000
 
 
