@@ -189,7 +189,9 @@ def locate_source(source_dir: Path | None) -> Source:
 
 def tree_source(path: Path) -> Source:
     if not (path / "pjlib" / "include" / "pj" / "config.h").is_file() or not (path / "aconfigure").is_file():
-        raise SipConfigError(f"--source {path} is not a pjproject tree (it needs pjlib/include/pj/config.h and aconfigure)")
+        raise SipConfigError(
+            f"--source {path} is not a pjproject tree (it needs pjlib/include/pj/config.h and aconfigure)"
+        )
     root = path.resolve()
     return Source(f"pjproject tree {root}", tree_digest(root), tree=root)
 
@@ -239,7 +241,9 @@ def debian_source() -> Source:
         )
     version = dsc[0]["name"].removeprefix(f"{DEBIAN_SOURCE_PACKAGE}_").removesuffix(".dsc")
     names = tuple([dsc[0]["name"]] + [m["name"] for m in files if m is not dsc[0]])
-    digest = hashlib.sha256("".join(f"{m['name']} {m['sha256']}\n" for m in sorted(files, key=lambda m: m["name"])).encode())
+    digest = hashlib.sha256(
+        "".join(f"{m['name']} {m['sha256']}\n" for m in sorted(files, key=lambda m: m["name"])).encode()
+    )
     return Source(f"Debian source package {DEBIAN_SOURCE_PACKAGE} {version}", digest.hexdigest(), debian_files=names)
 
 
@@ -449,7 +453,9 @@ def _fetch(source: Source, work: Path, runner: _Runner) -> tuple[Path, list[Path
     debian = next(name for name in source.debian_files if ".debian.tar" in name)
     unpacked = work / "unpacked"
     unpacked.mkdir()
-    runner.run(["tar", "xf", str(downloads / orig), "--wildcards", f"*/{DEBIAN_PJPROJECT_DIR}/pjproject-*"], unpacked, "tar")
+    runner.run(
+        ["tar", "xf", str(downloads / orig), "--wildcards", f"*/{DEBIAN_PJPROJECT_DIR}/pjproject-*"], unpacked, "tar"
+    )
     runner.run(["tar", "xf", str(downloads / debian), "debian/patches"], unpacked, "tar")
     trees = [p for p in unpacked.glob(f"*/daemon/contrib/{DEBIAN_PJPROJECT_DIR}/pjproject-*/pjproject-*") if p.is_dir()]
     if len(trees) != 1:
@@ -491,7 +497,9 @@ def _apply_patches(tree: Path, debian_patches: list[Path], runner: _Runner, *, s
         runner.run(["patch", "-N", f"-p{level}", "-i", str(patch)], tree, f"Debian's {patch.name}")
         applied.append(f"{patch.name} (Debian)")
     for name, text in our_patches():
-        check = subprocess.run(["patch", "-N", "-p1", "--dry-run"], input=text, cwd=tree, capture_output=True, text=True)
+        check = subprocess.run(
+            ["patch", "-N", "-p1", "--dry-run"], input=text, cwd=tree, capture_output=True, text=True
+        )
         if check.returncode != 0 and not strict:
             applied.append(f"{name} (not for this tree, skipped)")
             continue
@@ -499,7 +507,9 @@ def _apply_patches(tree: Path, debian_patches: list[Path], runner: _Runner, *, s
         result = subprocess.run(["patch", "-N", "-p1"], input=text, cwd=tree, capture_output=True, text=True)
         runner.log.write(result.stdout + result.stderr)
         if result.returncode != 0:
-            raise EngineError(f"callproof's {name} does not apply to this pjproject tree; the output is in {runner.log_path}")
+            raise EngineError(
+                f"callproof's {name} does not apply to this pjproject tree; the output is in {runner.log_path}"
+            )
         applied.append(name)
     return applied
 

@@ -12,6 +12,8 @@ from sip.records import Failure
 from sip.settings import AgentSpec, CallSpec, EngineSettings
 from tests.peers.net import free_port
 
+pytestmark = pytest.mark.sip_engine  # also run on the built engine (make test, second pass)
+
 
 def test_a_silent_target_times_out_at_the_ring_timeout(engines):
     silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # bound, never answers
