@@ -22,7 +22,7 @@ from typing import Callable
 from harness import plan
 from harness.engines import Fleet
 from harness.errors import BadInput, HarnessError
-from harness.scenario import Scenario
+from harness.scenario import Agents, Scenario
 from sip.errors import EngineError
 from sip.pool import EnginePool
 from sip.records import CallRecord
@@ -94,7 +94,7 @@ class RegisteredAgents:
             raise HarnessError(f"could not start the agents that register to {agents.register_to}: {exc}") from None
         try:
             for user, process in zip(users, processes, strict=True):
-                _check(user, process.registration, scenario)
+                check_registration(user, process.registration, agents)
         except (BadInput, HarnessError):
             pool.stop()
             raise
@@ -105,16 +105,23 @@ class RegisteredAgents:
         return self.pool.capacity
 
 
-def _check(user: str, registration: tuple[int, str, int] | None, scenario: Scenario) -> None:
-    """Raise unless the registrar accepted `user` (RFC 3261 10.3: a 2xx carries the bindings)."""
-    agents = scenario.agents
+def check_registration(user: str, registration: tuple[int, str, int] | None, agents: Agents) -> None:
+    """Raise unless the registrar accepted `user`'s REGISTER with a 2xx (RFC 3261 10.3).
+
+    A 4xx or 6xx is the registrar refusing what the scenario gave it (user name,
+    password): bad input. No answer, or a 5xx, is the registrar failing: a harness failure.
+    """
+    registrar = agents.register_to
     # pjsip answers 408 by itself when the REGISTER's transaction times out (RFC 3261 17.1.2.2).
     if registration is None or registration[0] == 408:
-        raise HarnessError(f"the registrar {agents.register_to} did not answer agent {user}'s REGISTER; "
+        raise HarnessError(f"the registrar {registrar} did not answer agent {user}'s REGISTER; "
                            "check that it is reachable from this machine")
     code, reason, _ = registration
-    if not 200 <= code < 300:
-        where = f"the password in {agents.password_env} (agents.password_env)" if agents.password_env else (
-            "agents.password_env (no password was sent)")
-        raise BadInput(f"the registrar {agents.register_to} refused agent {user} with {code} {reason}; "
-                       f"check agents.username_pattern and {where}")
+    if 200 <= code < 300:
+        return
+    if 500 <= code < 600:
+        raise HarnessError(f"the registrar {registrar} failed agent {user}'s REGISTER with {code} {reason}")
+    where = f"the password in {agents.password_env} (agents.password_env)" if agents.password_env else (
+        "agents.password_env (no password was sent)")
+    raise BadInput(f"the registrar {registrar} refused agent {user} with {code} {reason}; "
+                   f"check agents.username_pattern and {where}")

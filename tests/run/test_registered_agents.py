@@ -15,12 +15,13 @@ import time
 
 import pytest
 
-from tests.peers.kamailio import DEFAULT_AGENT_PASSWORD, DEFAULT_REALM, kamailio_factory  # noqa: F401
+from tests.peers.kamailio import DEFAULT_REALM, kamailio_factory  # noqa: F401
 from tests.peers.net import free_port
 from tests.run.helpers import callproof, read_calls, start_callproof, write_scenario
 
 AGENTS = 3
 PASSWORD_ENV = "CP_TEST_AGENT_PASSWORD"
+PASSWORD = "Zr8-agent-secret-17"  # distinctive: the bundle is searched for it
 
 SCENARIO = """\
 name: registered
@@ -49,13 +50,24 @@ agents:
   ring_delay_s: 0.1
   handle_time: null
 probes: {{call_interval_s: null, options_interval_s: null}}
-sla: {{}}
+sla:  # every line off: a few seconds decide none, and the exit code is the run's own
+  answer_rate_min: null
+  isa_max: null
+  first_answer_s_max: null
+  service_level: null
+  abandonment_max: null
+  setup_delay_p95_ms_max: null
+  mos_cqe_p5_min: null
+  one_way_delay_p95_ms_max: null
+  loss_p95_max: null
+  availability_min: null
+  rto_s_max: null
 """
 
 
 @pytest.fixture(scope="module")
 def registrar(kamailio_factory):  # noqa: F811
-    return kamailio_factory()
+    return kamailio_factory(agent_password=PASSWORD)
 
 
 def scenario_file(tmp_path, port: int, registrar_port: int | None = None):
@@ -74,7 +86,7 @@ def registered_users(registrar) -> set[str]:
 def test_agents_register_answer_the_routed_calls_and_unregister(tmp_path, registrar):
     out = tmp_path / "out"
     run = start_callproof("run", str(scenario_file(tmp_path, registrar.port)), "--out", str(out), "--quiet",
-                          env={PASSWORD_ENV: DEFAULT_AGENT_PASSWORD})
+                          env={PASSWORD_ENV: PASSWORD})
     seen: set[str] = set()
     deadline = time.monotonic() + 30
     while run.poll() is None and time.monotonic() < deadline and len(seen) < AGENTS:
@@ -104,6 +116,8 @@ def test_agents_register_answer_the_routed_calls_and_unregister(tmp_path, regist
     assert sorted(c["call_id"] for c in calls) == sorted(t["call_id"] for t in taken)
     assert {t["agent"] for t in taken} == {"agent1"}
     assert all(t["direction"] == "inbound" and t["dtmf_sent"] == "*9" for t in taken)
+    files = [path for path in out.rglob("*") if path.is_file()]
+    assert len(files) >= 10 and not [path for path in files if PASSWORD.encode() in path.read_bytes()]
 
 
 def test_a_wrong_agent_password_is_bad_input_naming_the_agent_and_the_answer(tmp_path, registrar):
@@ -120,7 +134,7 @@ def test_a_wrong_agent_password_is_bad_input_naming_the_agent_and_the_answer(tmp
 def test_a_silent_registrar_is_a_harness_failure(tmp_path, registrar):
     silent = free_port()  # nothing listens there: no answer, ever
     result = callproof("run", str(scenario_file(tmp_path, registrar.port, silent)), "--out", str(tmp_path / "out"),
-                       env={PASSWORD_ENV: DEFAULT_AGENT_PASSWORD}, timeout=60)
+                       env={PASSWORD_ENV: PASSWORD}, timeout=60)
     assert result.returncode == 3
     assert result.stderr == (
         f"callproof: the registrar sip:127.0.0.1:{silent} did not answer agent agent1's REGISTER; "

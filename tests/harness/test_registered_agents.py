@@ -1,0 +1,57 @@
+"""How the registrar's answer to an agent's REGISTER decides the run: go, bad input (2) or harness failure (3)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from harness.errors import BadInput, ExitCode, HarnessError
+from harness.registered_agents import check_registration
+from harness.scenario import Agents
+
+AGENTS = Agents(count=2, ring_delay_s=0.0, handle_time=None, mode="echo", prompt=None,
+                register_to="sip:pbx.example.com:5060", username_pattern="agent{n}", password_env="CP_AGENT_PW",
+                realm="*", password="pw")
+
+
+@pytest.mark.parametrize("registration", [(200, "OK", 300), (202, "Accepted", 60)])
+def test_a_2xx_lets_the_run_go(registration):
+    check_registration("agent1", registration, AGENTS)
+
+
+@pytest.mark.parametrize(
+    ("registration", "error", "sentence"),
+    [
+        (None, HarnessError, "the registrar sip:pbx.example.com:5060 did not answer agent agent2's REGISTER; "
+                             "check that it is reachable from this machine"),
+        ((408, "Request Timeout", 0), HarnessError, "the registrar sip:pbx.example.com:5060 did not answer agent "
+                                                    "agent2's REGISTER; check that it is reachable from this machine"),
+        ((503, "Service Unavailable", 0), HarnessError,
+         "the registrar sip:pbx.example.com:5060 failed agent agent2's REGISTER with 503 Service Unavailable"),
+        ((403, "Forbidden", 0), BadInput, "the registrar sip:pbx.example.com:5060 refused agent agent2 with 403 "
+                                          "Forbidden; check agents.username_pattern and the password in CP_AGENT_PW "
+                                          "(agents.password_env)"),
+        ((404, "Not Found", 0), BadInput, "the registrar sip:pbx.example.com:5060 refused agent agent2 with 404 Not "
+                                          "Found; check agents.username_pattern and the password in CP_AGENT_PW "
+                                          "(agents.password_env)"),
+        ((603, "Decline", 0), BadInput, "the registrar sip:pbx.example.com:5060 refused agent agent2 with 603 "
+                                        "Decline; check agents.username_pattern and the password in CP_AGENT_PW "
+                                        "(agents.password_env)"),
+    ],
+)
+def test_anything_else_is_one_sentence_with_its_exit_code(registration, error, sentence):
+    with pytest.raises(error) as caught:
+        check_registration("agent2", registration, AGENTS)
+    assert type(caught.value) is error and str(caught.value) == sentence
+    assert caught.value.exit_code == (ExitCode.BAD_INPUT if error is BadInput else ExitCode.HARNESS_ERROR)
+
+
+def test_a_challenge_without_a_password_points_at_password_env():
+    no_password = dataclasses.replace(AGENTS, password_env=None, password=None)
+    with pytest.raises(BadInput) as caught:
+        check_registration("agent1", (401, "Unauthorized", 0), no_password)
+    assert str(caught.value) == (
+        "the registrar sip:pbx.example.com:5060 refused agent agent1 with 401 Unauthorized; "
+        "check agents.username_pattern and agents.password_env (no password was sent)"
+    )
