@@ -22,6 +22,7 @@ import dataclasses
 import json
 import math
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -44,7 +45,7 @@ from harness.progress import Progress
 from harness.recorder import EventLog, JsonLines
 from harness.registered_agents import RegisteredAgents, agent_spec
 from harness.safety import Breaker, RateCap
-from harness.scenario import Scenario
+from harness.scenario import EMBEDDED, Scenario
 from harness.summary import summarize, write_summary
 from reports import layout
 from sip.errors import EngineError
@@ -103,9 +104,30 @@ def caller_template(scenario: Scenario) -> EngineSettings:
         password=credentials.password if credentials else None,
         realm=credentials.realm if credentials else "*",
     )
-    return EngineSettings(name="caller", transports=transports, codecs=scenario.call.codecs, srtp=target.srtp,
+    return EngineSettings(name="caller", bind_ip=local_address_for(target.uri), transports=transports,
+                          codecs=scenario.call.codecs, srtp=target.srtp,
                           tls_verify_server=target.tls_verify_server, media=scenario.media_settings(),
                           account=account)
+
+
+def local_address_for(uri: str) -> str:
+    """The address of ours that reaches `uri`'s host: what our SIP and RTP sockets bind and announce.
+
+    127.0.0.1 for the embedded target and loopback targets; otherwise the source address
+    the kernel picks for that host (in a container: the container's address).
+    """
+    if uri == EMBEDDED:
+        return "127.0.0.1"
+    from harness.probes import uri_host_port
+
+    host, port = uri_host_port(uri, "udp")
+    try:
+        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect(address)  # UDP: no packet is sent, the kernel only picks a route
+            return probe.getsockname()[0]
+    except OSError as exc:
+        raise BadInput(f"cannot reach the target host {host} from this machine: {exc.strerror or exc}") from None
 
 
 def _registrar_of(uri: str) -> str:
@@ -461,17 +483,19 @@ class Run:
         if scenario.target.embedded:
             raise BadInput("the embedded target runs on one machine: run without --worker, or set target.uri")
         environment = Environment(user_classes=[SipCaller, ArrivalScheduler])
-        runner = environment.create_worker_runner(self.options.master_host, self.options.master_port)
         fleet = Fleet(caller_template(scenario), log_dir=None)
         try:
             pool = fleet.start_pool("caller", provision(scenario), exact=scenario.load.processes)
         except EngineError as exc:
             raise HarnessError(f"could not start the SIP engine: {exc}") from None
         self._pools.append(pool)
-        context = self._context(pool, fixed_target(scenario.target.uri),
-                                sink=lambda record: runner.send_message(CALL_MESSAGE, record))
+        check_registrations(pool, "caller")
+        # Everything a user needs exists before we connect: the master may start the load at once.
+        context = self._context(pool, fixed_target(scenario.target.uri), sink=lambda record: None)
         context.fire_request = environment.events.request.fire
         environment.callproof = context
+        runner = environment.create_worker_runner(self.options.master_host, self.options.master_port)
+        context.sink = lambda record: runner.send_message(CALL_MESSAGE, record)
 
         def on_setup(environment, msg, **kwargs) -> None:
             workers, index = max(1, int(msg.data["workers"])), max(0, runner.worker_index)
