@@ -76,6 +76,7 @@ class Agent:
                 hangup_by = "callee"
                 bye_at = time.monotonic()
                 call.hang_up()
+                call.await_bye_response(self.endpoint.tap)
         call.wait_until(lambda: call.ended, 32.0)
         if hangup_by == "caller":
             bye_at = call.bye_received_at

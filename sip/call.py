@@ -17,7 +17,7 @@ import gevent
 import gevent.event
 import pjsua2 as pj
 
-from sip.endpoint import Endpoint, pj_error_text
+from sip.endpoint import Endpoint, SipMessageTap, pj_error_text
 from sip.media import CallAudio, StreamSnapshot, merge_snapshots, sdp_uses_srtp, snapshot_stream
 from sip.records import CallRecord, Failure
 from sip.settings import CallSpec
@@ -26,7 +26,7 @@ _DTMF_METHODS = {"rfc4733": pj.PJSUA_DTMF_METHOD_RFC2833, "info": pj.PJSUA_DTMF_
 _MEDIA_CHECK_S = 1.0
 # RFC 6076 SDD counts a BYE without response as failed after this long (T1 * 64 is 32 s;
 # a load tool cannot hold the slot that long).
-_BYE_RESPONSE_WAIT_S = 4.0
+BYE_RESPONSE_WAIT_S = 4.0
 
 
 def _caused_by_message(event: pj.SipEvent) -> bool:
@@ -145,6 +145,15 @@ class TrackedCall(pj.Call):
         except pj.Error:
             return sum(s.rx_packets for s in self.snapshots)
 
+    def await_bye_response(self, tap: SipMessageTap, timeout_s: float = BYE_RESPONSE_WAIT_S) -> None:
+        """Wait for the response to our BYE (RFC 6076 SDD); pjsua's callbacks never see it."""
+        try:
+            _, self.bye_response_at = tap.bye_response(self.sip_call_id).get(timeout=timeout_s)
+        except gevent.Timeout:
+            pass  # no response: SDD stays unmeasured
+        finally:
+            tap.forget(self.sip_call_id)
+
     def send_dtmf(self, digits: str, method: str) -> None:
         param = pj.CallSendDtmfParam()
         param.digits = digits
@@ -222,8 +231,7 @@ def place_call(endpoint: Endpoint, account: pj.Account, spec: CallSpec,
     # pjsua ends a call as soon as its BYE or CANCEL is sent; the BYE's response comes later.
     call.wait_until(lambda: call.ended, 40.0)
     if marks.bye is not None:
-        call.wait_until(lambda: call.sip_call_id in endpoint.tap.bye_responses, _BYE_RESPONSE_WAIT_S)
-        call.bye_response_at = endpoint.tap.bye_responses.pop(call.sip_call_id, (0, None))[1]
+        call.await_bye_response(endpoint.tap)
     record = _record(call, spec, marks, invite_utc)
     audio.release()
     endpoint.bury(call)
@@ -301,7 +309,8 @@ def _record(call: TrackedCall, spec: CallSpec, marks: _Marks, invite_utc: str, *
     final = call.final
     received = final if final is not None and final[3] else None
     answer_at = final[2] if final is not None and final[0] < 300 else None
-    end_candidates = [t for t in (call.disconnected_at, marks.bye, marks.cancel, final and final[2]) if t]
+    end_candidates = [t for t in (call.disconnected_at, marks.bye, marks.cancel, final and final[2],
+                                  call.bye_response_at) if t]
     bye = marks.bye if marks.hangup_by == "caller" else call.bye_received_at
     lateness = None if spec.scheduled_mono is None else round((origin - spec.scheduled_mono) * 1000.0, 3)
     return CallRecord(

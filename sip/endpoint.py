@@ -16,6 +16,7 @@ import re
 import time
 
 import gevent
+import gevent.event
 import pjsua2 as pj
 
 from sip import capacity
@@ -58,15 +59,25 @@ class SipMessageTap(pj.LogWriter):
 
     def __init__(self) -> None:
         super().__init__()
-        self.bye_responses: dict[str, tuple[int, float]] = {}
+        self._responses: dict[str, gevent.event.AsyncResult] = {}
+
+    def bye_response(self, call_id: str) -> gevent.event.AsyncResult:
+        """Resolves to (status code, monotonic time) when the response to this call's BYE is read."""
+        return self._responses.setdefault(call_id, gevent.event.AsyncResult())
+
+    def forget(self, call_id: str) -> None:
+        self._responses.pop(call_id, None)
 
     def write(self, entry: pj.LogEntry) -> None:
         message = entry.msg
+        if "Response msg" not in message:  # most log lines: cheap way out
+            return
         match = _BYE_RESPONSE.search(message)
         if match:
             call_id = _CALL_ID.search(message)
             if call_id:
-                self.bye_responses[call_id.group(1)] = (int(match.group(1)), time.monotonic())
+                # Set, never switch: this runs inside libHandleEvents.
+                self.bye_response(call_id.group(1)).set((int(match.group(1)), time.monotonic()))
 
 
 _LOOP_TURN_S = 0.001
@@ -256,7 +267,9 @@ class Endpoint:
     def sweep(self) -> None:
         """Delete buried calls whose slot holds no active call (between polls: no race)."""
         is_active = capacity.native_library().pjsua_call_is_active
-        self._graveyard = [call for call in self._graveyard if is_active(call.getId())]
+        # An id below 0 never held a slot (makeCall failed): nothing to protect. pjsua
+        # asserts on such ids, so they must not reach pjsua_call_is_active.
+        self._graveyard = [call for call in self._graveyard if call.getId() >= 0 and is_active(call.getId())]
 
     @property
     def buried(self) -> int:

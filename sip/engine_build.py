@@ -218,7 +218,8 @@ def debian_source() -> Source:
     """Debian's `ring` source package, identified by the SHA-256s its .dsc signs (no download)."""
     if shutil.which("apt-get") is None:
         raise SipConfigError(
-            "no pjproject source: give --source DIR (a pjproject tree), or build on Debian, where `apt-get source ring` provides one"
+            "no pjproject source: give --source DIR (a pjproject tree), "
+            "or build on Debian, where `apt-get source ring` provides one"
         )
     with tempfile.TemporaryDirectory() as empty:
         # In an empty directory: apt lists nothing it finds already downloaded in the working directory.

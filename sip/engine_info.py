@@ -123,7 +123,8 @@ def summary_line(info: Mapping[str, Any]) -> str:
 
 def describe(info: Mapping[str, Any]) -> list[str]:
     """The lines `callproof engine info` prints."""
-    kinds = {"built": "built engine", "wheel": f"wheel pjsua2-python {info['wheel_version']}", "other": "not callproof's"}
+    kinds = {"built": "built engine", "wheel": f"wheel pjsua2-python {info['wheel_version']}",
+             "other": "not callproof's"}
     lines = [
         f"pjsua2         {kinds[info['engine']]}: {info['module_path']}",
         f"pjproject      {info['pjproject_version']}",

@@ -75,6 +75,8 @@ def test_agent_rings_then_answers_and_hangs_up_after_its_handle_time(engines):
     assert record.failure is None
     assert record.hangup_by == "callee"
     assert [code for code, _ in record.provisional_ms] == [100, 180]  # pjsua sends 100 Trying itself
+    (inbound,) = inbound_records(agent, 1)
+    assert 0 < inbound.bye_response_ms - inbound.bye_ms < 500  # the agent's own BYE, answered
     assert 500 <= record.answer_ms < 700
     assert 1000 <= record.bye_ms - record.answer_ms < 1300
 

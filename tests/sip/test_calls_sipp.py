@@ -22,6 +22,9 @@ def test_calls_complete_with_two_way_rtp_and_no_loss(engines, sipp_echo):
         assert record.hangup_by == "caller"
         assert 0 < record.setup_ms <= record.answer_ms < record.bye_ms < record.end_ms
         assert record.ack_ms is not None and record.bye_response_ms is not None
+        # RFC 6076 SDD on loopback, and the record comes with it, not after a timeout.
+        assert 0 < record.bye_response_ms - record.bye_ms < 500
+        assert record.end_ms <= record.bye_response_ms + 1
         media = record.media
         assert media.codec == "PCMU/8000"
         # 2 s at 20 ms ptime is 100 packets each way (give or take one at either end).
