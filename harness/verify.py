@@ -328,4 +328,8 @@ def _value(value: float | None, unit: str) -> str:
 
 
 def _interval(line: SlaLine) -> str:
+    if line.ci_low is None:
+        return f"at most {_value(line.ci_high, line.unit)}"
+    if line.ci_high is None:
+        return f"at least {_value(line.ci_low, line.unit)}"
     return f"{_value(line.ci_low, '')} to {_value(line.ci_high, line.unit)}"

@@ -1,0 +1,97 @@
+"""Generator validity on synthetic health events and records: each check alone, at its edge."""
+
+from __future__ import annotations
+
+from harness.generator import expected_tx_packets, generator_health, media_starved
+from tests.verify import records as r
+from tests.verify.records import utc
+
+ENGINE = {"at_utc": utc(0), "kind": "engine", "capacity_per_process": 4, "processes": 3, "provisioned_calls": 12}
+
+
+def health(i: int, **values) -> dict:
+    sample = {"at_utc": utc(i), "kind": "health", "cpu_pct": 50.0, "cpu_cores": 2, "loop_lag_ms_max": 3.0,
+              "pump_lag_ms_max": 4.0, "in_flight": 10, "provisioned": 12, "attempted": 10 * i, "capped": 0,
+              "lost": 0, "slot_waits": 0, "slot_wait_ms_max": 0.5}
+    sample.update(values)
+    return sample
+
+
+def run(samples: list[dict], calls=()) -> object:
+    return generator_health([ENGINE, *samples], list(calls))
+
+
+def test_a_healthy_generator_is_valid():
+    result = run([health(i) for i in range(10)], [r.answered(i) for i in range(50)])
+    assert result.valid is True and result.problems == ()
+    assert (result.cpu_pct_max, result.cpu_cores, result.loop_lag_ms_max, result.pump_lag_ms_max) == (50.0, 2, 3.0, 4.0)
+    assert (result.starved_calls, result.slot_waits, result.lost, result.media_starved_calls) == (0, 0, 0, 0)
+    assert result.reason.startswith("CPU at most 50% of one core on 2 cores; loop lag at most 3 ms")
+
+
+def test_cpu_saturated_for_three_seconds_is_invalid_two_is_a_blip():
+    # 90% of 2 cores is 180% of one core.
+    blip = [health(i) for i in range(5)] + [health(5 + i, cpu_pct=185.0) for i in range(2)] + [health(8)]
+    assert run(blip).valid is True
+    sustained = [health(i) for i in range(5)] + [health(5 + i, cpu_pct=180.0) for i in range(3)]
+    result = run(sustained)
+    assert result.valid is False
+    assert result.reason == ("the load generator was the bottleneck: its processes used 90% or more of all CPU "
+                             "cores for 3 s in a row (up to 180% of one core, 2 cores)")
+    assert run([health(i, cpu_pct=179.9) for i in range(10)]).valid is True
+
+
+def test_loop_and_pump_lag():
+    assert run([health(i, loop_lag_ms_max=500.0) for i in range(10)]).valid is True  # at the limit
+    late = run([health(i, loop_lag_ms_max=600.0 if 2 <= i < 5 else 3.0) for i in range(10)])
+    assert late.valid is False and "the load's event loop ran more than 500 ms late for 3 s" in late.reason
+    pump = run([health(i, pump_lag_ms_max=150.0 if i >= 7 else 4.0) for i in range(10)])
+    assert pump.valid is False and "a SIP engine's event pump ran more than 100 ms late" in pump.reason
+
+
+def test_slot_waits_starve_only_below_the_provision():
+    # All 12 provisioned slots held by calls: waiting is the target's doing (calls held long).
+    held = run([health(i, slot_waits=2 * i, in_flight=12) for i in range(5)])
+    assert held.valid is True and (held.slot_waits, held.starved_calls) == (8, 0)
+    # An engine process died: 8 live slots against a provision of 12; waits from then on starve.
+    short = run([health(0, slot_waits=0), health(1, slot_waits=1), health(2, slot_waits=4, provisioned=8),
+                 health(3, slot_waits=6, provisioned=8)])
+    assert short.valid is False and short.starved_calls == 5
+    assert "5 calls waited for an engine slot while it held fewer slots than the plan's provision of 12" in short.reason
+
+
+def test_too_few_engine_slots_for_the_provision_starve_without_a_provisioned_field():
+    engine = {**ENGINE, "processes": 2}  # 8 slots for a provision of 12 (load.processes set too low)
+    samples = [{k: v for k, v in health(i, slot_waits=i).items() if k != "provisioned"} for i in range(4)]
+    result = generator_health([engine, *samples], [])
+    assert result.valid is False and result.starved_calls == 3
+
+
+def test_lost_calls_make_it_invalid():
+    result = run([health(0), health(1, lost=2)])
+    assert result.valid is False and result.lost == 2 and result.starved_calls == 2
+    assert "2 calls were lost with their SIP engine process" in result.reason
+
+
+def test_capped_arrivals_are_reported_not_invalidating():
+    result = run([health(0), health(1, capped=7)])
+    assert result.valid is True and result.capped == 7
+
+
+def test_media_the_generator_could_not_send():
+    full = r.answered(talk_ms=3000.0)  # 150 packets for 3 s at 20 ms
+    assert expected_tx_packets(full) == 150.0 and not media_starved(full)
+    # Short by 10% + 5 packets is the edge: 150 * 0.9 - 5 = 130 packets.
+    assert not media_starved(r.answered(talk_ms=3000.0, tx_packets=130))
+    assert media_starved(r.answered(talk_ms=3000.0, tx_packets=129))
+    calls = [r.answered(i) for i in range(98)] + [r.answered(100 + i, tx_packets=20) for i in range(2)]
+    result = run([health(0)], calls)
+    assert result.valid is False and result.media_starved_calls == 2 and result.media_checked_calls == 100
+    assert "2 of 100 answered calls sent too few RTP packets for their talk time" in result.reason
+    one = run([health(0)], calls[:-1] + [r.answered(500)])  # 1 of 100: within the 1% allowance
+    assert one.valid is True
+
+
+def test_nothing_recorded_is_unknown():
+    result = generator_health([], [])
+    assert result.valid is None and "could not be checked" in result.reason
