@@ -134,7 +134,8 @@ def rfc6076(calls: Sequence[CallRecord]) -> Rfc6076:
         scr=Ratio(sum(completed(c) for c in calls), invites),
         srd_successful_ms=percentiles([v for c in calls if c.answered and (v := srd_ms(c)) is not None]),
         srd_failed_ms=percentiles([v for c in calls if not c.answered and (v := srd_ms(c)) is not None]),
-        sdd_successful_ms=percentiles([c.bye_response_ms - c.bye_ms for c in sent_bye if c.bye_response_ms is not None]),
+        sdd_successful_ms=percentiles([c.bye_response_ms - c.bye_ms for c in sent_bye
+                                       if c.bye_response_ms is not None]),
         sdd_failed=sum(c.bye_response_ms is None for c in sent_bye),
         sdt_completed_s=percentiles([(c.bye_ms - c.answer_ms) / 1000 for c in answered_with_bye if completed(c)]),
         sdt_failed_s=percentiles([(c.bye_ms - c.answer_ms) / 1000 for c in answered_with_bye if not completed(c)]),

@@ -100,7 +100,8 @@ def verdict_keys(folder: Path, calls: list[CallRecord], probes: list[dict[str, A
     if scenario is None:
         path = folder / layout.SCENARIO
         if not path.is_file():
-            return {"verdict": None, "verdict_reason": f"the folder has no {layout.SCENARIO}: no thresholds to judge by"}
+            reason = f"the folder has no {layout.SCENARIO}: no thresholds to judge by"
+            return {"verdict": None, "verdict_reason": reason}
         try:
             scenario = load_scenario(path, offline=True)
         except BadInput as exc:

@@ -7,6 +7,7 @@ import math
 import pytest
 
 from harness.stats import (
+    _wilson_of_share,  # the bound of a share that is not a whole count
     coverage,
     nearest_rank,
     order_statistic_ranks,
@@ -18,7 +19,6 @@ from harness.stats import (
     wilson_interval,
     z_score,
 )
-from harness.stats import _wilson_of_share  # the bound of a share that is not a whole count
 
 Z = 1.959963984540054  # standard normal 0.975 quantile
 

@@ -7,6 +7,7 @@ import math
 
 import pytest
 
+from harness.connect import Ratio
 from harness.errors import BadInput, ExitCode
 from harness.generator import GeneratorHealth
 from harness.scenario import Probes, ServiceLevel, Sla, load_scenario
@@ -24,7 +25,6 @@ from harness.verify import (
     run_verdict,
     verify,
 )
-from harness.connect import Ratio
 from sip.records import Failure
 from tests.verify import records as r
 from tests.verify.records import utc
