@@ -1,16 +1,18 @@
-"""One run of a scenario: engines, Locust, records, summary.
+"""One run of a scenario: processes, engines, Locust, probes, faults, records, bundle.
 
 Roles (Locust's own distributed mode, unchanged):
 - local: this process runs Locust's local runner, its SIP engine processes and,
   for the embedded target, the agents; it writes the run folder.
-- master: runs the shape and writes the run folder; places no calls. Workers
-  send each finished call to it (Locust custom message "callproof_call").
+- master: runs the shape, the probes and the faults, and writes the run folder;
+  it places no load calls. Workers send each finished call to it (Locust custom
+  message "callproof_call").
 - worker: runs SipCaller/ArrivalScheduler users and its own SIP engine
   processes against the target, and sends every record to the master.
 
 Stopping (end of shape, circuit breaker, SIGINT/SIGTERM): no new calls; calls
 in progress finish their talk time (a signal hangs them up at once); every
-record is written; summary.json is written last.
+record is written; then PESQ of the recorded sample, summary.json, the
+reports, and the signature, last.
 """
 
 from __future__ import annotations
@@ -30,9 +32,13 @@ import gevent.event
 from harness import plan
 from harness.calls import CallFactory, fixed_target
 from harness.engines import EmbeddedTarget, Fleet
-from harness.errors import BadInput, ExitCode, HarnessError
+from harness.errors import BadInput, ExitCode, HarnessError, exit_code_of_verdict
+from harness.faults import FaultInjector
+from harness.health import GeneratorHealth
 from harness.load import LoadContext
 from harness.locust_users import ArrivalScheduler, PlanShape, SipCaller
+from harness.probes import Prober
+from harness.processes import ScenarioProcesses
 from harness.progress import Progress
 from harness.recorder import EventLog, JsonLines
 from harness.safety import Breaker, RateCap
@@ -40,7 +46,9 @@ from harness.scenario import EMBEDDED, Scenario
 from harness.summary import summarize, write_summary
 from reports import layout
 from sip.errors import EngineError
-from sip.settings import AccountSpec, AgentSpec, EngineSettings, MediaSettings
+from sip.pool import EnginePool
+from sip.records import CallRecord
+from sip.settings import AccountSpec, AgentSpec, CallSpec, EngineSettings
 
 _HEALTH_INTERVAL_S = 1.0
 _DRAIN_MARGIN_S = 10.0
@@ -61,6 +69,8 @@ class RunOptions:
     master_port: int = 5557
     expect_workers: int = 1
     quiet: bool = False
+    key_path: Path | None = None  # signing key; None: the per-user default key
+    lang: str = "en"
 
 
 def default_out_dir(scenario: Scenario) -> Path:
@@ -79,14 +89,9 @@ def prepare_folder(path: Path) -> Path:
     return path
 
 
-def media_settings(scenario: Scenario) -> MediaSettings:
-    overrides = {k: v for k, v in dataclasses.asdict(scenario.media).items() if v is not None}
-    return MediaSettings.for_codecs(scenario.call.codecs, **overrides)
-
-
-def caller_template(scenario: Scenario, log_dir: Path | None) -> EngineSettings:
+def caller_template(scenario: Scenario) -> EngineSettings:
     target = scenario.target
-    transports = ("udp",) if target.uri == EMBEDDED else tuple(dict.fromkeys(("udp", target.transport)))
+    transports = ("udp",) if target.embedded else tuple(dict.fromkeys(("udp", target.transport)))
     credentials = target.credentials
     account = AccountSpec(
         user=target.from_user,
@@ -96,10 +101,9 @@ def caller_template(scenario: Scenario, log_dir: Path | None) -> EngineSettings:
         password=credentials.password if credentials else None,
         realm=credentials.realm if credentials else "*",
     )
-    return EngineSettings(
-        name="caller", transports=transports, codecs=scenario.call.codecs, srtp=target.srtp,
-        tls_verify_server=target.tls_verify_server, media=media_settings(scenario), account=account,
-    )
+    return EngineSettings(name="caller", transports=transports, codecs=scenario.call.codecs, srtp=target.srtp,
+                          tls_verify_server=target.tls_verify_server, media=scenario.media_settings(),
+                          account=account)
 
 
 def _registrar_of(uri: str) -> str:
@@ -109,14 +113,20 @@ def _registrar_of(uri: str) -> str:
     return f"{scheme}:{host}"
 
 
+def longest_call_s(scenario: Scenario) -> float:
+    """How long one call can hold a slot within the scenario's own timeouts."""
+    call = scenario.call
+    dtmf_s = sum(step.wait_s for step in call.dtmf)
+    return call.ring_timeout_s + dtmf_s + (call.patience_s or 0) + plan.longest_duration_s(call.talk_time)
+
+
 def provision(scenario: Scenario) -> int:
     """Concurrent calls the generator must hold (issue 5: rate x (setup timeout + longest talk))."""
-    load, call = scenario.load, scenario.call
+    load = scenario.load
     if load.mode == "concurrency":
         need = plan.planned_peak_concurrency(load)
     else:
-        hold_s = call.ring_timeout_s + (call.patience_s or 0) + plan.longest_duration_s(call.talk_time)
-        need = math.ceil(plan.planned_peak_rate(load) * hold_s)
+        need = math.ceil(plan.planned_peak_rate(load) * longest_call_s(scenario))
     return max(1, min(need, load.max_concurrent))
 
 
@@ -128,8 +138,12 @@ class Run:
         self.stop_reason: str | None = None
         self.interrupted = False
         self._signalled = gevent.event.Event()
-        self._pools: list = []
-        self._closing: list = []
+        self._pools: list[EnginePool] = []
+        self._logs: list[JsonLines] = []
+        self._processes: ScenarioProcesses | None = None
+        self._prober: Prober | None = None
+        self._faults: gevent.Greenlet | None = None
+        self._health = GeneratorHealth()
 
     # -- entry ---------------------------------------------------------------------
 
@@ -137,46 +151,61 @@ class Run:
         role = self.options.role
         if role == "worker":
             return self._execute_worker()
-        if role == "master" and self.scenario.target.uri == EMBEDDED:
+        if role == "master" and self.scenario.target.embedded:
             raise BadInput("the embedded target runs on one machine: run without --master, or set target.uri")
         self.folder = prepare_folder(self.options.out_dir or default_out_dir(self.scenario))
         (self.folder / layout.SCENARIO).write_text(self.scenario.run_text)
-        self.events = EventLog(self.folder / layout.EVENTS)
-        self.calls = JsonLines(self.folder / layout.CALLS)
+        self.logs_dir = self.folder / "logs"
+        self.logs_dir.mkdir()
+        self.events = self._log(layout.EVENTS, EventLog)
+        self.calls = self._log(layout.CALLS)
         self.events.event("run_start", scenario=self.scenario.name, seed=self.scenario.seed, role=role,
-                          target=self.scenario.target.uri, argv=sys.argv[1:])
+                          target=self.scenario.target.uri)
         try:
             if role == "master":
                 self._run_master()
             else:
                 self._run_local()
         finally:
-            for pool in self._pools:
-                pool.stop()
-            for log in self._closing:
-                log.close()
+            self._stop_everything()
             self.events.event("run_end", reason=self.stop_reason or "completed", interrupted=self.interrupted)
-            self.calls.close()
-            self.events.close()
+            for log in self._logs:
+                log.close()
+        return self._conclude()
+
+    def _log(self, name: str, kind=JsonLines):
+        log = kind(self.folder / name)
+        self._logs.append(log)
+        return log
+
+    def _conclude(self) -> int:
+        from harness.quality import score_recordings
+
+        score_recordings(self.folder, self.scenario)
         summary = summarize(self.folder)
         write_summary(self.folder, summary)
+        from reports.bundle import finalize
+
+        finalize(self.folder, key_path=self.options.key_path, lang=self.options.lang)
         if not self.options.quiet:
             Progress.print_table(summary, self.folder)
-        return ExitCode.PASS
+        return exit_code_of_verdict(summary.get("verdict"))
 
     # -- local ---------------------------------------------------------------------
 
     def _run_local(self) -> None:
         scenario = self.scenario
-        logs = self.folder / "logs"
-        logs.mkdir()
-        fleet = Fleet(caller_template(scenario, logs), log_dir=logs)
+        fleet = Fleet(caller_template(scenario), log_dir=self.logs_dir)
+        self._start_processes()
         choose = fixed_target(scenario.target.uri)
-        if scenario.target.uri == EMBEDDED:
+        probe_uri = scenario.probes.uri or scenario.target.uri
+        if scenario.target.embedded:
             embedded = self._start_agents(fleet)
-            choose = _least_busy(embedded)
+            choose = embedded.choose
+            probe_uri = embedded.probe_uri or probe_uri
         callers = self._start_callers(fleet, provision(scenario))
-        context = self._context(callers, choose, sink=self.calls.write, stream=0)
+        self._start_probes(fleet, probe_uri)
+        context = self._context(callers, choose, sink=self.calls.write)
         context.arrivals = plan.load_arrival_times(scenario.load, scenario.seed)
         from locust.env import Environment
 
@@ -186,37 +215,48 @@ class Run:
         context.fire_request = environment.events.request.fire
         runner = environment.create_local_runner()
         self._serve(environment)
-        self._install_signals(context)
-        context.arrivals_start = time.monotonic()
+        self._install_signals(lambda: setattr(context, "stopping", True))
+        started = time.monotonic()
+        context.arrivals_start = started
+        self._start_faults(started)
         runner.start_shape()
-        self._watch(runner, context, [callers])
-        self._finish(runner, context, [callers])
+        self._watch(runner, context, started)
+        self._finish(runner, context)
 
-    def _start_agents(self, fleet: Fleet) -> EmbeddedTarget:
+    def _start_processes(self) -> None:
+        if self.scenario.processes:
+            self._processes = ScenarioProcesses(self.scenario.base_dir, self.logs_dir)
+            self._processes.start_all(self.scenario.processes)
+            self.events.event("processes", started=[p.name for p in self.scenario.processes])
+
+    def _start_agents(self, fleet: Fleet) -> "EmbeddedAgents":
         scenario = self.scenario
         agents = scenario.agents
-        handle = ()
+        handle: tuple[float, ...] = ()
         if agents.handle_time is not None:
             gen = plan.rng(scenario.seed, "agent-handle-time")
             handle = tuple(float(x) for x in plan.sample_durations(agents.handle_time, 1000, gen))
         spec = AgentSpec(ring_delay_s=agents.ring_delay_s, handle_s=handle, mode=agents.mode,
                          prompt=str(agents.prompt) if agents.prompt else None,
                          pickup_marker=scenario.call.agent_marker)
-        agent_log = JsonLines(self.folder / layout.AGENTS)
-        self._closing.append(agent_log)
+        agent_log = self._log(layout.AGENTS)
         try:
-            target = EmbeddedTarget.start(fleet, agents.count, spec,
-                                          on_inbound=lambda record: agent_log.write(record.to_dict()))
+            target = EmbeddedTarget.start(fleet, agents.count, spec, on_inbound=lambda r: agent_log.write(r.to_dict()))
+            self._pools.append(target.pool)
+            probe_agent = None
+            if scenario.probes.call_interval_s:
+                # Probes get their own agent: they must never find every agent busy with load.
+                probe_agent = fleet.start_pool("probe-agent", 1, agent=dataclasses.asdict(spec),
+                                               account=AccountSpec(user="agent").to_dict())
+                self._pools.append(probe_agent)
         except EngineError as exc:
             raise HarnessError(f"could not start the embedded agents: {exc}") from None
-        self._pools.append(target.pool)
         self.events.event("agents", processes=len(target.pool.processes), capacity=target.capacity)
-        return target
+        return EmbeddedAgents(target, probe_agent)
 
-    def _start_callers(self, fleet: Fleet, calls: int):
-        processes = self.scenario.load.processes
+    def _start_callers(self, fleet: Fleet, calls: int) -> EnginePool:
         try:
-            pool = fleet.start_pool("caller", calls if processes is None else 0, exact=processes)
+            pool = fleet.start_pool("caller", calls, exact=self.scenario.load.processes)
         except EngineError as exc:
             raise HarnessError(f"could not start the SIP engine: {exc}") from None
         self._pools.append(pool)
@@ -232,20 +272,47 @@ class Run:
                   f"bridge {first.settings.media.clock_rate} Hz", file=sys.stderr)
         return pool
 
-    def _context(self, pool, choose, *, sink, stream: int) -> LoadContext:
+    def _start_probes(self, fleet: Fleet, uri: str) -> None:
+        probes, call = self.scenario.probes, self.scenario.call
+        if not (probes.call_interval_s or probes.options_interval_s):
+            return
+        pool = None
+        if probes.call_interval_s:
+            try:
+                pool = fleet.start_pool("probe", 1)
+            except EngineError as exc:
+                raise HarnessError(f"could not start the probe engine: {exc}") from None
+            self._pools.append(pool)
+
+        def make_spec() -> CallSpec:
+            return CallSpec(uri=uri, ring_timeout_s=call.ring_timeout_s, talk_s=probes.call_talk_s,
+                            prompt=str(call.prompt) if call.prompt else None, media_timeout_s=call.media_timeout_s)
+
+        transport = "udp" if self.scenario.target.embedded else self.scenario.target.transport
+        self._prober = Prober(pool=pool, make_spec=make_spec, uri=uri, transport=transport,
+                              call_interval_s=probes.call_interval_s, options_interval_s=probes.options_interval_s,
+                              out=self._log(layout.PROBES))
+        self._prober.start()
+
+    def _start_faults(self, started: float) -> None:
+        if self.scenario.faults:
+            injector = FaultInjector(self.scenario.faults, processes=self._processes, events=self.events,
+                                     base_dir=self.scenario.base_dir)
+            self._faults = gevent.spawn(injector.run, started)
+
+    def _context(self, pool: EnginePool, choose, *, sink) -> LoadContext:
         scenario = self.scenario
         breaker = None
         if scenario.load.breaker.min_answer_rate > 0:
             breaker = Breaker(scenario.load.breaker.min_answer_rate, scenario.load.breaker.window_s,
                               min_calls=scenario.load.breaker.min_calls)
-        factory = CallFactory(scenario.call, seed=scenario.seed, audio_dir=self._audio_dir(), stream=stream)
+        audio_dir = (self.folder or Path(".")) / layout.AUDIO_DIR
+        factory = CallFactory(scenario.call, seed=scenario.seed, audio_dir=audio_dir)
+        echo = scenario.target.embedded and scenario.agents.mode == "echo"
         return LoadContext(pool=pool, factory=factory, choose_target=choose,
                            rate_cap=RateCap(scenario.load.max_cps), max_concurrent=scenario.load.max_concurrent,
-                           breaker=breaker, sink=sink, fire_request=lambda **kw: None)
-
-    def _audio_dir(self) -> Path:
-        base = self.folder if self.folder is not None else Path(".")
-        return base / layout.AUDIO_DIR
+                           breaker=breaker, sink=sink, fire_request=lambda **kw: None,
+                           enrich=lambda record: with_quality(record, echo_path=echo))
 
     # -- watching and stopping ----------------------------------------------------------
 
@@ -259,29 +326,28 @@ class Run:
             writer = StatsCSVFileWriter(environment, PERCENTILES_TO_REPORT, self.options.csv_prefix, False)
             gevent.spawn(writer.stats_writer)
 
-    def _install_signals(self, context: LoadContext) -> None:
+    def _install_signals(self, stop_load) -> None:
         def stop() -> None:
             if self._signalled.is_set():
                 return
             self._signalled.set()
             self.interrupted = True
             self.stop_reason = "signal"
-            context.stopping = True
+            stop_load()
 
         gevent.signal_handler(signal.SIGINT, stop)
         gevent.signal_handler(signal.SIGTERM, stop)
 
-    def _watch(self, runner, context: LoadContext, pools: list) -> None:
+    def _watch(self, runner, context: LoadContext, started: float) -> None:
         from locust.runners import STATE_STOPPED, STATE_STOPPING
 
         progress = Progress(quiet=self.options.quiet)
-        started = time.monotonic()
         if context.breaker is not None:
             context.breaker.start(started)
         while runner.state not in (STATE_STOPPED, STATE_STOPPING) and not context.stopping:
             self._signalled.wait(_HEALTH_INTERVAL_S)
             now = time.monotonic()
-            self._health(context, pools)
+            self._health_event(context)
             if context.breaker is not None:
                 trip = context.breaker.check(now)
                 if trip is not None and self.stop_reason is None:
@@ -295,76 +361,85 @@ class Run:
         context.stopping = True
         progress.done()
 
-    def _health(self, context: LoadContext, pools: list) -> None:
-        processes = [p for pool in pools for p in pool.processes]
+    def _generator_pids(self) -> list[int]:
+        import os
+
+        return [os.getpid(), *(p.pid for pool in self._pools for p in pool.processes if p.pid)]
+
+    def _health_event(self, context: LoadContext) -> None:
+        processes = [p for pool in self._pools for p in pool.processes]
         lag = max((p.pump_lag_ms_max for p in processes), default=0.0)
         for p in processes:
             p.pump_lag_ms_max = 0.0
-        self.events.event("health", pump_lag_ms_max=round(lag, 3), in_flight=context.in_flight,
-                          attempted=context.attempted, capped=context.capped, lost=context.lost,
-                          slot_waits=sum(pool.waited_for_slot for pool in pools),
+        callers = context.pool
+        self.events.event("health", **self._health.sample(self._generator_pids()), pump_lag_ms_max=round(lag, 3),
+                          in_flight=context.in_flight, provisioned=callers.capacity, attempted=context.attempted,
+                          capped=context.capped, lost=context.lost, slot_waits=callers.waited_for_slot,
                           slot_wait_ms_max=round(context.slot_wait_ms_max, 3))
 
-    def _finish(self, runner, context: LoadContext, pools: list) -> None:
+    def _finish(self, runner, context: LoadContext) -> None:
         context.stopping = True
         runner.stop()
         if self._signalled.is_set():
-            for pool in pools:  # hang up now: engines end their calls and send the records
-                pool.stop()
-        call = self.scenario.call
-        longest = call.ring_timeout_s + (call.patience_s or 0) + plan.longest_duration_s(call.talk_time)
-        if not context.drain(longest + _DRAIN_MARGIN_S):
+            context.pool.stop()  # hang up now: engines end their calls and send the records
+        if not context.drain(longest_call_s(self.scenario) + _DRAIN_MARGIN_S):
             print(f"callproof: {context.in_flight} calls did not end in time; their records are lost",
                   file=sys.stderr)
-        self._health(context, pools)
+        self._health_event(context)
         runner.quit()
+
+    def _stop_everything(self) -> None:
+        if self._faults is not None:
+            self._faults.kill()
+        if self._prober is not None:
+            self._prober.stop(drain_s=0 if self.interrupted else longest_call_s(self.scenario))
+        for pool in self._pools:
+            pool.stop()
+        if self._processes is not None:
+            self._processes.stop_all()
+        self._health.stop()
 
     # -- distributed ---------------------------------------------------------------------
 
     def _run_master(self) -> None:
         from locust.env import Environment
+        from locust.runners import STATE_STOPPED, STATE_STOPPING
 
         scenario = self.scenario
-        master_state = _MasterState()
+        state = _MasterState()
         environment = Environment(user_classes=[SipCaller, ArrivalScheduler],
-                                  shape_class=PlanShape(scenario.load, is_stopping=lambda: master_state.stopping,
+                                  shape_class=PlanShape(scenario.load, is_stopping=lambda: state.stopping,
                                                         schedulers=lambda: max(1, runner.worker_count)))
         runner = environment.create_master_runner(self.options.master_host, self.options.master_port)
-
-        def on_call(environment, msg, **kwargs) -> None:
-            self.calls.write(msg.data)
+        runner.register_message(CALL_MESSAGE, lambda environment, msg, **kw: self.calls.write(msg.data))
 
         def on_health(environment, msg, **kwargs) -> None:
-            master_state.health[msg.node_id] = msg.data
+            state.health[msg.node_id] = msg.data
             self.events.event("health", worker=msg.node_id, **msg.data)
 
-        runner.register_message(CALL_MESSAGE, on_call)
         runner.register_message(HEALTH_MESSAGE, on_health)
         self._serve(environment)
+        self._start_processes()
+        fleet = Fleet(caller_template(scenario), log_dir=self.logs_dir)
+        self._start_probes(fleet, scenario.probes.uri or scenario.target.uri)
         deadline = time.monotonic() + _WORKERS_TIMEOUT_S
         while runner.worker_count < self.options.expect_workers:
             if time.monotonic() > deadline:
                 raise HarnessError(f"only {runner.worker_count} of {self.options.expect_workers} Locust workers "
                                    f"connected within {_WORKERS_TIMEOUT_S:.0f} s")
             gevent.sleep(0.2)
-        runner.send_message(SETUP_MESSAGE, {"workers": runner.worker_count, "start_utc": time.time()})
-        gevent.signal_handler(signal.SIGINT, master_state.interrupt)
-        gevent.signal_handler(signal.SIGTERM, master_state.interrupt)
+        runner.send_message(SETUP_MESSAGE, {"workers": runner.worker_count})
+        self._install_signals(state.stop)
+        started = time.monotonic()
+        self._start_faults(started)
         runner.start_shape()
-        from locust.runners import STATE_STOPPED, STATE_STOPPING
-
-        while runner.state not in (STATE_STOPPED, STATE_STOPPING) and not master_state.stopping:
+        while runner.state not in (STATE_STOPPED, STATE_STOPPING) and not state.stopping:
             gevent.sleep(_HEALTH_INTERVAL_S)
-        if master_state.interrupted:
-            self.interrupted = True
-            self.stop_reason = "signal"
-        master_state.stopping = True
+        state.stopping = True
         runner.stop()
-        call = scenario.call
-        longest = call.ring_timeout_s + (call.patience_s or 0) + plan.longest_duration_s(call.talk_time)
-        deadline = time.monotonic() + longest + _DRAIN_MARGIN_S
-        gevent.sleep(2 * _HEALTH_INTERVAL_S)
-        while time.monotonic() < deadline and any(h.get("in_flight", 0) for h in master_state.health.values()):
+        deadline = time.monotonic() + longest_call_s(scenario) + _DRAIN_MARGIN_S
+        gevent.sleep(2 * _HEALTH_INTERVAL_S)  # let every worker report after the stop
+        while time.monotonic() < deadline and any(h.get("in_flight", 0) for h in state.health.values()):
             gevent.sleep(_HEALTH_INTERVAL_S)
         runner.quit()
 
@@ -372,28 +447,27 @@ class Run:
         from locust.env import Environment
 
         scenario = self.scenario
-        if scenario.target.uri == EMBEDDED:
+        if scenario.target.embedded:
             raise BadInput("the embedded target runs on one machine: run without --worker, or set target.uri")
         environment = Environment(user_classes=[SipCaller, ArrivalScheduler])
         runner = environment.create_worker_runner(self.options.master_host, self.options.master_port)
-        fleet = Fleet(caller_template(scenario, None), log_dir=None)
+        fleet = Fleet(caller_template(scenario), log_dir=None)
         try:
             pool = fleet.start_pool("caller", provision(scenario), exact=scenario.load.processes)
         except EngineError as exc:
             raise HarnessError(f"could not start the SIP engine: {exc}") from None
         self._pools.append(pool)
-
-        def sink(record: dict[str, Any]) -> None:
-            runner.send_message(CALL_MESSAGE, record)
-
-        context = self._context(pool, fixed_target(scenario.target.uri), sink=sink, stream=0)
+        context = self._context(pool, fixed_target(scenario.target.uri),
+                                sink=lambda record: runner.send_message(CALL_MESSAGE, record))
         context.fire_request = environment.events.request.fire
         environment.callproof = context
 
         def on_setup(environment, msg, **kwargs) -> None:
-            workers = max(1, int(msg.data["workers"]))
-            index = max(0, runner.worker_index)
-            context.factory = CallFactory(scenario.call, seed=scenario.seed, audio_dir=Path("audio"), stream=index)
+            workers, index = max(1, int(msg.data["workers"])), max(0, runner.worker_index)
+            context.worker = f"worker{index}"
+            # Workers must not repeat each other's random draws, nor record over each other's files.
+            context.factory = CallFactory(scenario.call, seed=scenario.seed + index, audio_dir=Path(layout.AUDIO_DIR),
+                                          stream=index)
             context.arrivals = plan.load_arrival_times(scenario.load, scenario.seed)[index::workers]
 
         runner.register_message(SETUP_MESSAGE, on_setup)
@@ -413,32 +487,50 @@ class Run:
                 lag = max((p.pump_lag_ms_max for p in pool.processes), default=0.0)
                 for p in pool.processes:
                     p.pump_lag_ms_max = 0.0
-                runner.send_message(HEALTH_MESSAGE, {"pump_lag_ms_max": round(lag, 3), "in_flight": context.in_flight,
-                                                     "attempted": context.attempted, "capped": context.capped,
-                                                     "lost": context.lost, "slot_waits": pool.waited_for_slot})
+                runner.send_message(HEALTH_MESSAGE, {
+                    **self._health.sample(self._generator_pids()), "pump_lag_ms_max": round(lag, 3),
+                    "in_flight": context.in_flight, "provisioned": pool.capacity, "attempted": context.attempted,
+                    "capped": context.capped, "lost": context.lost, "slot_waits": pool.waited_for_slot,
+                    "slot_wait_ms_max": round(context.slot_wait_ms_max, 3)})
 
         health = gevent.spawn(report_health)
         try:
             runner.greenlet.join()
         finally:
             health.kill()
+            self._stop_everything()
         return ExitCode.PASS
+
+
+class EmbeddedAgents:
+    """The embedded target as the load and the probes see it."""
+
+    def __init__(self, target: EmbeddedTarget, probe_agent: EnginePool | None) -> None:
+        self.target = target
+        self.probe_uri = None
+        if probe_agent is not None:
+            self.probe_uri = f"sip:agent@127.0.0.1:{probe_agent.processes[0].sip_ports['udp']}"
+
+    def choose(self):
+        name, uri = self.target.acquire()
+        return uri, lambda: self.target.release(name)
 
 
 class _MasterState:
     def __init__(self) -> None:
         self.stopping = False
-        self.interrupted = False
         self.health: dict[str, dict[str, Any]] = {}
 
-    def interrupt(self) -> None:
+    def stop(self) -> None:
         self.stopping = True
-        self.interrupted = True
 
 
-def _least_busy(target: EmbeddedTarget):
-    def choose():
-        name, uri = target.acquire()
-        return uri, lambda: target.release(name)
+def with_quality(record: CallRecord, *, echo_path: bool) -> CallRecord:
+    """The call's record with its E-model quality per direction (rtp_analysis.quality)."""
+    if record.media is None:
+        return record
+    from rtp_analysis.quality import call_quality
 
-    return choose
+    # pjmedia conceals lost G.711 frames (PLC on by default): G.113's Bpl with PLC applies.
+    quality = call_quality(dataclasses.asdict(record.media), concealment=True, echo_path=echo_path)
+    return dataclasses.replace(record, quality=quality)

@@ -29,7 +29,10 @@ report. File names below are the only ones code may use (import them).
                       calls.{attempted,answered,abandoned,failed}, setup_ms/answer_ms
                       {p50,p95,p99}, failures{reason: count}, timing_resolution_ms,
                       later sla[], verdict, availability_pct, outages[], rto_s
-    audio/            recorded call samples (WAV), named by Call-ID
+    audio/            recorded call samples (WAV)
+    pesq.jsonl        ITU-T P.862 PESQ of each recorded call against the prompt it should
+                      carry: {"call_id", "recording", "reference", "pesq": PesqResult dict,
+                      "disagreement": str|null}
     captures/         capture samples (pcap)
     report.html, report.pdf, junit.xml
     manifest.json     every file's SHA-256 and size, tool/engine/host facts, times, seed
@@ -45,6 +48,7 @@ EVENTS = "events.jsonl"
 ENGINE = "engine.json"
 SUMMARY = "summary.json"
 AUDIO_DIR = "audio"
+PESQ = "pesq.jsonl"
 CAPTURES_DIR = "captures"
 REPORT_HTML = "report.html"
 REPORT_PDF = "report.pdf"

@@ -19,11 +19,13 @@ from sip.settings import AccountSpec
 
 class SipAccount(pj.Account):
     def __init__(self, endpoint: Endpoint, spec: AccountSpec,
-                 on_incoming: Callable[["SipAccount", int], None] | None = None) -> None:
+                 on_incoming: Callable[["SipAccount", int], None] | None = None,
+                 on_registration: Callable[[int, str, int], None] | None = None) -> None:
         super().__init__()
         self.endpoint = endpoint
         self.spec = spec
         self._on_incoming = on_incoming
+        self._on_registration = on_registration
         self.changed = gevent.event.Event()
         self.registrations: list[tuple[float, int, str, int]] = []  # (at, code, reason, expires)
 
@@ -54,6 +56,8 @@ class SipAccount(pj.Account):
     def onRegState(self, prm: pj.OnRegStateParam) -> None:
         self.registrations.append((time.monotonic(), prm.code, prm.reason, prm.expiration))
         self.changed.set()
+        if self._on_registration is not None:
+            self._on_registration(prm.code, prm.reason, prm.expiration)
 
     def wait_registration(self, timeout_s: float, after: int = 0) -> tuple[int, str, int] | None:
         """The first registration outcome after `after` outcomes; None on timeout."""

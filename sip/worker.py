@@ -84,6 +84,7 @@ class Worker:
         self.commands = commands
         self.calls = gevent.pool.Group()
         self.stopping = gevent.event.Event()
+        self.ready_sent = False
         self.endpoint = None
         self.account = None
         self.agent = None
@@ -102,7 +103,8 @@ class Worker:
                                on_record=lambda r: protocol.send("inbound", record=r.to_dict()),
                                spawn=self.calls.spawn)
         self.account = SipAccount(self.endpoint, settings.account,
-                                  on_incoming=self.agent.on_incoming if self.agent else None)
+                                  on_incoming=self.agent.on_incoming if self.agent else None,
+                                  on_registration=self._registration_changed)
         self.endpoint.start_pump()
         self.account.start()
 
@@ -113,6 +115,7 @@ class Worker:
             registration = self.account.wait_registration(10.0)
         self.protocol.send("ready", capacity=endpoint.capacity, sip_ports=endpoint.sip_ports,
                            version=endpoint.version, registration=registration)
+        self.ready_sent = True
         reader = gevent.spawn(self._read_commands)
         health = gevent.spawn(self._report_health)
         self.stopping.wait()
@@ -149,14 +152,22 @@ class Worker:
         self.protocol.send("record", id=request_id, record=record.to_dict())
 
     def _register(self, on: bool) -> None:
+        """(Un)REGISTER now; the outcome reaches the parent like every other one."""
         before = len(self.account.registrations)
         if on:
             self.account.setRegistration(True)
         else:
             self.account.unregister()
-        outcome = self.account.wait_registration(10.0, after=before)
-        code, reason, expires = outcome if outcome else (408, "no response to REGISTER", 0)
-        self.protocol.send("registration", code=code, reason=reason, expires=expires)
+        if self.account.wait_registration(10.0, after=before) is None:
+            self.protocol.send("registration", code=408, reason="no response to REGISTER", expires=0)
+
+    def _registration_changed(self, code: int, reason: str, expires: int) -> None:
+        """Every registration outcome after start-up (refreshes included) goes to the parent.
+
+        Called inside a pjsua callback: the write happens in its own greenlet.
+        """
+        if self.ready_sent:
+            gevent.spawn(self.protocol.send, "registration", code=code, reason=reason, expires=expires)
 
     def _report_health(self) -> None:
         while True:

@@ -15,6 +15,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--web-port", type=int, default=8089, metavar="PORT", help="web UI port (default 8089)")
     parser.add_argument("--csv", metavar="PREFIX", help="also write Locust's CSV statistics with this prefix")
     parser.add_argument("--quiet", action="store_true", help="no progress line or table")
+    parser.add_argument("--key", metavar="PATH", type=Path,
+                        help="Ed25519 key that signs the bundle (default: your per-user key, made once)")
+    parser.add_argument("--lang", choices=("en", "zh"), default="en", help="report language (default en)")
     dist = parser.add_argument_group("distributed mode (Locust master/worker)")
     role = dist.add_mutually_exclusive_group()
     role.add_argument("--master", action="store_true", help="run the shape and collect records; place no calls")
@@ -42,5 +45,5 @@ def main(args: argparse.Namespace) -> int:
     role = "master" if args.master else "worker" if args.worker else "local"
     options = RunOptions(out_dir=args.out, role=role, web=args.web, web_port=args.web_port, csv_prefix=args.csv,
                          master_host=args.master_host, master_port=args.master_port,
-                         expect_workers=args.expect_workers, quiet=args.quiet)
+                         expect_workers=args.expect_workers, quiet=args.quiet, key_path=args.key, lang=args.lang)
     return Run(scenario, options).execute()

@@ -63,6 +63,7 @@ class KamailioSettings:
     fr_timer_ms: int = 2000
     agent_password: str = DEFAULT_AGENT_PASSWORD
     realm: str = DEFAULT_REALM
+    min_expires_s: int = 60  # shortest registration granted; tests of refresh use a few seconds
 
     def __post_init__(self) -> None:
         for name in ("agent_password", "realm"):
@@ -86,6 +87,7 @@ class KamailioSettings:
             f"FR_TIMER_MS={self.fr_timer_ms}",
             f'AGENT_PASSWORD="{self.agent_password}"',
             f'REALM="{self.realm}"',
+            f"REG_MIN_EXPIRES={self.min_expires_s}",
         ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import wave
 
+import gevent
 import numpy as np
 import pytest
 
@@ -23,7 +24,7 @@ def inbound_records(pool, count: int, timeout_s: float = 10.0):
     deadline = time.monotonic() + timeout_s
     process = pool.processes[0]
     while len(process.inbound) < count and time.monotonic() < deadline:
-        time.sleep(0.05)
+        gevent.sleep(0.05)  # the hub must run: it reads the engine's events
     return list(process.inbound)
 
 

@@ -1,0 +1,72 @@
+"""REGISTER with digest auth through Kamailio (registrar + usrloc), and calls to the registered agent."""
+
+from __future__ import annotations
+
+import time
+
+import gevent
+import pytest
+
+from sip.errors import SipConfigError
+from sip.records import Failure
+from sip.settings import AccountSpec, AgentSpec, CallSpec, EngineSettings
+from tests.peers.kamailio import DEFAULT_AGENT_PASSWORD, DEFAULT_REALM, kamailio_factory  # noqa: F401
+
+
+@pytest.fixture(scope="module")
+def registrar(kamailio_factory):  # noqa: F811
+    return kamailio_factory(min_expires_s=5)  # so a refresh comes within seconds
+
+
+def agent_settings(registrar, *, password=DEFAULT_AGENT_PASSWORD, expires_s=300, user="agent7") -> EngineSettings:
+    account = AccountSpec(user=user, registrar=registrar.uri, password=password, realm=DEFAULT_REALM,
+                          expires_s=expires_s)
+    return EngineSettings(name="agent", agent=AgentSpec(), account=account)
+
+
+def test_agent_registers_with_digest_auth_and_takes_a_call_routed_by_the_registrar(engines, registrar):
+    agent = engines.start(agent_settings(registrar))
+    assert agent.processes[0].registration[0] == 200
+    caller = engines.start(EngineSettings(name="caller"))
+    record = caller.place(CallSpec(uri=f"sip:agent7@127.0.0.1:{registrar.port}", talk_s=1.0)).wait_record(30)
+
+    assert record.failure is None, record.final_reason
+    assert record.media.rx_packets > 40 and record.media.rx_lost == 0
+    deadline = time.monotonic() + 10
+    while not agent.processes[0].inbound and time.monotonic() < deadline:
+        gevent.sleep(0.05)  # the hub must run: it reads the engine's events
+    assert [r.call_id for r in agent.processes[0].inbound] == [record.call_id]
+
+
+def test_wrong_password_is_refused_by_the_registrar(engines, registrar):
+    agent = engines.start(agent_settings(registrar, password="not-the-password", user="agent8"))
+    code, reason, _ = agent.processes[0].registration
+    assert code == 403 and reason == "Forbidden"
+    caller = engines.start(EngineSettings(name="caller"))
+    record = caller.place(CallSpec(uri=f"sip:agent8@127.0.0.1:{registrar.port}")).wait_record(30)
+    # Nobody registered as agent8: the proxy sends it to its (empty) backend set.
+    assert record.failure is Failure.REJECTED and record.final_code == 503
+    assert record.final_reason == "No Backend Available"
+
+
+def test_registration_refreshes_itself_and_unregisters(engines, registrar):
+    agent = engines.start(agent_settings(registrar, expires_s=8, user="agent9"))
+    process = agent.processes[0]
+    assert process.registration[0] == 200
+    granted = process.registration[2]
+    assert granted == 8
+    # pjsua refreshes 5 s before expiry: a new 200 must come without us asking.
+    deadline = time.monotonic() + granted + 5
+    while not process.registrations and time.monotonic() < deadline:
+        gevent.sleep(0.2)  # the hub must run: it reads the engine's events
+    assert process.registrations and process.registrations[0][0] == 200
+    code, _, expires = process.register(on=False)
+    assert code == 200 and expires == 0
+    caller = engines.start(EngineSettings(name="caller"))
+    record = caller.place(CallSpec(uri=f"sip:agent9@127.0.0.1:{registrar.port}")).wait_record(30)
+    assert record.final_code == 503  # gone from the location table: not routed to the agent
+
+
+def test_a_malformed_registrar_is_one_sentence():
+    with pytest.raises(SipConfigError, match=r"^registrar URI 'sip:bad host' is malformed"):
+        AccountSpec(registrar="sip:bad host")
