@@ -8,8 +8,10 @@ Each probe call decides the interval it starts (the probe interval, `probes.call
                answered later than `probes.setup_cap_ms` after its INVITE
     up         answered within the cap, media flowing
     undecided  any other final response (404, 486, 603, ...): the target answered, but
-               not with a working call, so the interval shows neither; it counts in
-               neither the numerator nor the denominator, and is reported
+               not with a working call, so the interval shows neither; or the prober
+               could not place its call at all (an entry with `record` null and an
+               `error`: the generator's trouble). Counted in neither the numerator nor
+               the denominator, and reported
 
 Availability = up / (up + down) intervals, with a 95% Wilson interval (which treats
 intervals as independent trials; outages are not, so read the interval as the
@@ -134,7 +136,10 @@ def parse_probes(raw: Iterable[dict[str, Any]], setup_cap_ms: float) -> tuple[li
         where = f"probes.jsonl entry {number}"
         kind = entry.get("kind")
         at = parse_utc(entry.get("at_utc"), where)
-        if kind == "call":
+        if kind == "call" and entry.get("record") is None:
+            # The prober could not place its call (its own engine failed): the interval is unobserved.
+            calls.append(ProbeCall(at, UNDECIDED, f"probe not placed: {entry.get('error') or 'no record'}", None))
+        elif kind == "call":
             try:
                 record = CallRecord.from_dict(entry["record"])
             except (AttributeError, KeyError, TypeError, ValueError) as exc:

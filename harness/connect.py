@@ -1,7 +1,9 @@
 """Connect-rate: RFC 6076 metrics, and the same calls as a call center reports them.
 
 Pure functions of the load's `CallRecord`s (direction "outbound"). Every INVITE the
-load sent is one session request. The status RFC 6076 counts is the final response
+load sent is one session request; a call our own SIP stack refused before any INVITE
+left (`invite_sent` is False) is no attempt at all, and harness.generator counts it
+against the generator. The status RFC 6076 counts is the final response
 to the INVITE, with RFC 3261 8.1.3.1's rule for the ones that never arrived: a
 transaction timeout counts as 408, a transport error as 503. A 487 that answers our
 own CANCEL is not the target's outcome: a call we gave up on while it rang has none.
@@ -35,6 +37,14 @@ from sip.records import CallRecord, Failure
 EFFECTIVE_CODES = frozenset({200, 480, 486, 600, 603})
 # RFC 6076 4.8: the system itself could not take the session.
 INEFFECTIVE_CODES = frozenset({408, 500, 503, 504})
+
+
+def invite_sent(call: CallRecord) -> bool:
+    """False when the SIP stack refused the call at once, before sending anything (pjsua's
+    makeCall failed: e.g. PJ_ETOOMANY, its call slots used up). A transport error on the
+    way to the target comes later, with a time."""
+    return not (call.failure is Failure.TRANSPORT_ERROR and call.end_ms == 0 and call.final_ms is None
+                and not call.provisional_ms)
 
 
 def rfc6076_code(call: CallRecord) -> int | None:
@@ -89,6 +99,7 @@ class Ratio:
 
 @dataclasses.dataclass(frozen=True)
 class Rfc6076:
+    not_sent: int  # refused by our own SIP stack: no INVITE, not counted below
     invites: int
     redirected: int  # answered 3xx: out of SER and SEER
     codes: dict[str, int]  # final status as counted (see rfc6076_code); "none" when there is none
@@ -104,7 +115,8 @@ class Rfc6076:
     sdt_failed_s: dict[str, float | None]
 
     def to_dict(self) -> dict[str, object]:
-        out: dict[str, object] = {"invites": self.invites, "redirected_3xx": self.redirected, "codes": self.codes}
+        out: dict[str, object] = {"not_sent": self.not_sent, "invites": self.invites,
+                                  "redirected_3xx": self.redirected, "codes": self.codes}
         for name in ("ser", "seer", "isa", "scr"):
             out.update(getattr(self, name).to_dict(name))
         out.update(srd_successful_ms=self.srd_successful_ms, srd_failed_ms=self.srd_failed_ms,
@@ -113,7 +125,8 @@ class Rfc6076:
         return out
 
 
-def rfc6076(calls: Sequence[CallRecord]) -> Rfc6076:
+def rfc6076(all_calls: Sequence[CallRecord]) -> Rfc6076:
+    calls = [c for c in all_calls if invite_sent(c)]
     codes = [rfc6076_code(c) for c in calls]
     invites = len(calls)
     redirected = sum(1 for code in codes if code is not None and 300 <= code < 400)
@@ -125,6 +138,7 @@ def rfc6076(calls: Sequence[CallRecord]) -> Rfc6076:
     sent_bye = [c for c in calls if c.hangup_by == "caller" and c.bye_ms is not None]
     answered_with_bye = [c for c in calls if c.answered and c.bye_ms is not None]
     return Rfc6076(
+        not_sent=len(all_calls) - invites,
         invites=invites,
         redirected=redirected,
         codes=dict(sorted(counted.items())),
@@ -179,7 +193,8 @@ class CallCenter:
         return {"within_s": self.service_level_s, **self.service_level.to_dict("answered_within")}
 
 
-def call_center(calls: Sequence[CallRecord], *, by_agent: bool, service_level_s: float | None) -> CallCenter:
+def call_center(all_calls: Sequence[CallRecord], *, by_agent: bool, service_level_s: float | None) -> CallCenter:
+    calls = [c for c in all_calls if invite_sent(c)]
     offered = len(calls)
     answered = [c for c in calls if agent_answered(c, by_agent)]
     abandoned = sum(c.failure is Failure.ABANDONED for c in calls)

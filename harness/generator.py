@@ -19,6 +19,8 @@ events in a row (one a second) or over the run:
               time)). Slots held by calls still inside the scenario's own timeouts,
               with the provision met, are the target's doing, not starvation.
     lost      calls whose engine process died (no record)
+    refused   calls its own SIP stack refused before sending any INVITE (pjsua's
+              makeCall failed at once, e.g. PJ_ETOOMANY: out of call slots)
     media     more than MEDIA_STARVED_SHARE of answered calls sent fewer RTP packets
               than their talk time / ptime allows (by more than MEDIA_SHORTFALL and
               MEDIA_SLACK_PACKETS): the generator could not send its media
@@ -33,6 +35,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+from harness.connect import invite_sent
 from sip.records import CallRecord
 
 CPU_SATURATION = 0.90
@@ -52,7 +55,8 @@ class GeneratorHealth:
     cpu_cores: float | None
     loop_lag_ms_max: float | None
     pump_lag_ms_max: float | None
-    starved_calls: int | None  # waited for a slot below the provision, or lost with their engine
+    starved_calls: int | None  # waited for a slot below the provision, lost with their engine, or refused
+    refused_calls: int  # refused by our own SIP stack before any INVITE
     slot_waits: int | None
     capped: int | None
     lost: int | None
@@ -149,6 +153,13 @@ def generator_health(events: Sequence[dict[str, Any]], calls: Sequence[CallRecor
             problems.append(f"{lost} calls were lost with their SIP engine process")
         starved += lost
 
+    refused = [c for c in calls if not invite_sent(c)]
+    if refused:
+        reasons = sorted({c.final_reason for c in refused if c.final_reason})
+        problems.append(f"{len(refused)} calls were refused by its own SIP stack before any INVITE was sent"
+                        + (f" ({'; '.join(reasons)})" if reasons else ""))
+        starved = (starved or 0) + len(refused)
+
     checked = [c for c in calls if expected_tx_packets(c) is not None]
     short = sum(media_starved(c) for c in checked)
     if checked and short / len(checked) > MEDIA_STARVED_SHARE:
@@ -165,6 +176,7 @@ def generator_health(events: Sequence[dict[str, Any]], calls: Sequence[CallRecor
         loop_lag_ms_max=_max([e["loop_lag_ms_max"] for e in samples if e.get("loop_lag_ms_max") is not None]),
         pump_lag_ms_max=_max([e["pump_lag_ms_max"] for e in samples if e.get("pump_lag_ms_max") is not None]),
         starved_calls=starved,
+        refused_calls=len(refused),
         slot_waits=slot_waits,
         capped=capped,
         lost=lost,

@@ -1,14 +1,15 @@
 """Per-call media figures the SLA lines and summary.json use, read from `CallRecord`s.
 
 `quality` holds rtp_analysis StreamQuality dicts per direction ({"rx": ..., "tx": ...});
-`media` is the SIP engine's own count (sip.records.MediaStats). A figure that was not
+`media` is the SIP engine's own count (sip.records.MediaStats); PESQ of the recorded
+sample comes from pesq.jsonl (reports.layout). A figure that was not
 measured is None, never a default: a peer that sends no RTCP leaves the one-way delay
 unknown, and the line that needs it cannot pass.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from harness.stats import percentiles
@@ -56,12 +57,14 @@ def loss_fraction(call: CallRecord) -> float | None:
     return worst
 
 
-def pesq_mos_lqo(call: CallRecord) -> float | None:
-    """ITU-T P.862.1 MOS-LQO of the call's recorded sample, when one was scored."""
-    value = call.extra.get("pesq")
-    if isinstance(value, dict):
-        value = value.get("score")
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+def pesq_scores(entries: Iterable[dict[str, Any]]) -> list[float]:
+    """ITU-T P.862.1 MOS-LQO of each recorded call PESQ could score (pesq.jsonl entries)."""
+    out = []
+    for entry in entries:
+        score = (entry.get("pesq") or {}).get("score")
+        if isinstance(score, (int, float)) and not isinstance(score, bool):
+            out.append(float(score))
+    return out
 
 
 def jitter_ms(call: CallRecord) -> float | None:
@@ -74,11 +77,11 @@ def rtt_ms(call: CallRecord) -> float | None:
     return call.media.rtt_ms if call.media is not None else None
 
 
-def media_summary(calls: Sequence[CallRecord]) -> dict[str, Any]:
-    """Percentiles (p5, p50, p95) over calls of each figure, and how many calls had it."""
+def media_summary(calls: Sequence[CallRecord], pesq: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """Percentiles (p5, p50, p95) over calls of each figure, and how many calls had it;
+    PESQ from the recorded sample's scores (pesq.jsonl entries)."""
     figures = {
         "mos_cqe": mos_cqe,
-        "pesq_mos_lqo": pesq_mos_lqo,
         "jitter_ms": jitter_ms,
         "loss_pct": lambda c: None if (v := loss_fraction(c)) is None else 100.0 * v,
         "rtt_ms": rtt_ms,
@@ -88,4 +91,6 @@ def media_summary(calls: Sequence[CallRecord]) -> dict[str, Any]:
     for name, figure in figures.items():
         values = [v for c in calls if (v := figure(c)) is not None]
         out[name] = {"calls": len(values), **percentiles(values, POINTS)}
+    scores = pesq_scores(pesq)
+    out["pesq_mos_lqo"] = {"calls": len(scores), **percentiles(scores, POINTS)}
     return out

@@ -78,6 +78,7 @@ def summarize(folder: Path, scenario: Scenario | None = None) -> dict[str, Any]:
         calls = [c for c in load_calls(folder) if c.direction == "outbound"]
         events = list(read_jsonl(folder / layout.EVENTS))
         probes = list(read_jsonl(folder / layout.PROBES))
+        pesq = list(read_jsonl(folder / layout.PESQ))
     except RecordsError as exc:
         raise BadInput(str(exc)) from None
     run = run_facts(events)
@@ -90,12 +91,12 @@ def summarize(folder: Path, scenario: Scenario | None = None) -> dict[str, Any]:
         "answer_ms": percentiles(c.answer_ms for c in calls),
         "timing_resolution_ms": timing_resolution_ms(events),
     }
-    summary.update(verdict_keys(folder, calls, probes, events, scenario, interrupted=run["interrupted"]))
+    summary.update(verdict_keys(folder, calls, probes, events, pesq, scenario, interrupted=run["interrupted"]))
     return summary
 
 
 def verdict_keys(folder: Path, calls: list[CallRecord], probes: list[dict[str, Any]], events: list[dict[str, Any]],
-                 scenario: Scenario | None, *, interrupted: bool) -> dict[str, Any]:
+                 pesq: list[dict[str, Any]], scenario: Scenario | None, *, interrupted: bool) -> dict[str, Any]:
     """The verifier's keys; without readable thresholds, a null verdict that says why."""
     if scenario is None:
         path = folder / layout.SCENARIO
@@ -108,7 +109,7 @@ def verdict_keys(folder: Path, calls: list[CallRecord], probes: list[dict[str, A
             return {"verdict": None, "verdict_reason": f"no thresholds to judge by: {exc}"}
     result = verify(calls, probes, events, sla=scenario.sla, probes=scenario.probes,
                     by_agent=scenario.call.agent_marker is not None, faults_planned=len(scenario.faults),
-                    interrupted=interrupted)
+                    interrupted=interrupted, pesq=pesq)
     return result.summary()
 
 

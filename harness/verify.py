@@ -210,10 +210,11 @@ def _round(value: float | None) -> float | None:
 
 
 def verify(calls: Sequence[CallRecord], raw_probes: Sequence[dict[str, Any]], events: Sequence[dict[str, Any]], *,
-           sla: Sla, probes: Probes, by_agent: bool, faults_planned: int, interrupted: bool = False) -> Verification:
-    """Judge a run: the load's calls (direction "outbound"), probes.jsonl and events.jsonl entries,
-    and the scenario's thresholds, probe settings, whether answers come from the agent marker,
-    and how many faults the scenario injects."""
+           sla: Sla, probes: Probes, by_agent: bool, faults_planned: int, interrupted: bool = False,
+           pesq: Sequence[dict[str, Any]] = ()) -> Verification:
+    """Judge a run: the load's calls (direction "outbound"), probes.jsonl, events.jsonl and
+    pesq.jsonl entries, and the scenario's thresholds, probe settings, whether answers come
+    from the agent marker, and how many faults the scenario injects."""
     rfc = connect.rfc6076(calls)
     centre = connect.call_center(calls, by_agent=by_agent,
                                  service_level_s=sla.service_level.within_s if sla.service_level else None)
@@ -285,7 +286,7 @@ def verify(calls: Sequence[CallRecord], raw_probes: Sequence[dict[str, Any]], ev
         not_applicable=tuple(not_applicable),
         rfc6076=rfc,
         call_center=centre,
-        media=media_quality.media_summary(calls),
+        media=media_quality.media_summary(calls, pesq),
         availability=avail,
         failover=faults,
         rto_resolution_s=resolution if faults else None,

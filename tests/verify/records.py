@@ -77,13 +77,20 @@ def not_answered(at_s: float = 0.0, *, ringing_ms: float = 60.0, cancel_ms: floa
     )
 
 
-def transport_error(at_s: float = 0.0) -> CallRecord:
+def transport_error(at_s: float = 0.0, *, end_ms: float = 3.0,
+                    reason: str = "Connection refused (PJ_STATUS_FROM_OS(ECONNREFUSED))") -> CallRecord:
+    """The INVITE could not be delivered; end_ms 0 is a call the SIP stack refused before sending it."""
     return CallRecord(
         call_id=f"transport-{at_s}", target="sip:t@127.0.0.1", invite_utc=utc(at_s), provisional_ms=(),
         final_ms=None, ack_ms=None, answer_ms=None, agent_ms=None, cancel_ms=None, bye_ms=None,
-        bye_response_ms=None, end_ms=0.0, final_code=None, final_reason="Network is unreachable",
+        bye_response_ms=None, end_ms=end_ms, final_code=None, final_reason=reason,
         failure=Failure.TRANSPORT_ERROR, hangup_by=None,
     )
+
+
+def refused(at_s: float = 0.0) -> CallRecord:
+    """pjsua's makeCall failed at once: no INVITE left (as seen in a run whose engine ran out of slots)."""
+    return transport_error(at_s, end_ms=0.0, reason="Too many objects of the specified type (PJ_ETOOMANY)")
 
 
 def abandoned(at_s: float = 0.0, *, answer_ms: float = 300.0, patience_ms: float = 60_000.0) -> CallRecord:

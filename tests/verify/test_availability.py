@@ -96,6 +96,14 @@ def test_an_outage_the_run_ends_inside_has_no_end():
     assert rto(at(12), calls, 3) == (None, None, 13.0)
 
 
+def test_a_probe_the_prober_could_not_place_is_undecided():
+    entries = [probe(0, r.answered(0)), {"kind": "call", "at_utc": utc(5), "record": None,
+                                         "error": "no SIP engine slot became free in time"}]
+    calls, _ = parse_probes(entries, CAP_MS)
+    assert [(p.state, p.cause) for p in calls] == [
+        (UP, ""), (UNDECIDED, "probe not placed: no SIP engine slot became free in time")]
+
+
 def test_bad_probe_entries_are_named():
     with pytest.raises(BadInput, match=r"^probes.jsonl entry 2 does not hold a call record"):
         parse_probes([options(0), {"kind": "call", "at_utc": utc(1), "record": {"call_id": "x"}}], CAP_MS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.connect import call_center, completed, first_answer_s, rfc6076, rfc6076_code, srd_ms
+from harness.connect import call_center, completed, first_answer_s, invite_sent, rfc6076, rfc6076_code, srd_ms
 from sip.records import Failure
 from tests.verify import records as r
 
@@ -35,14 +35,15 @@ def test_rfc6076_codes_follow_rfc3261_for_missing_responses():
     assert rfc6076_code(r.timed_out()) == 408  # RFC 3261 8.1.3.1: a timeout is a 408
     assert rfc6076_code(r.timed_out(answered_487=True)) == 408  # not the 487 that answers our CANCEL
     assert rfc6076_code(r.transport_error()) == 503  # RFC 3261 8.1.3.1: a transport error is a 503
+    assert invite_sent(r.transport_error()) and not invite_sent(r.refused())
     assert rfc6076_code(r.not_answered()) is None  # we gave up while it rang
     assert rfc6076_code(r.rejected(486)) == 486
     assert rfc6076_code(r.answered()) == 200
 
 
 def test_ser_seer_isa_scr_on_a_known_mix():
-    m = rfc6076(mix())
-    assert (m.invites, m.redirected) == (100, 3)
+    m = rfc6076(mix() + [r.refused(2000)])  # refused by our own stack: no INVITE, no attempt
+    assert (m.not_sent, m.invites, m.redirected) == (1, 100, 3)
     # SER (4.6) = 2xx / (INVITEs - 3xx) = (55 + 2 + 2 + 1) / (100 - 3) = 60 / 97
     assert (m.ser.count, m.ser.total) == (60, 97) and m.ser.pct == pytest.approx(61.855670, abs=1e-6)
     # SEER (4.7) = (200 + 480 + 486 + 600 + 603) / (INVITEs - 3xx) = (60 + 5 + 10 + 0 + 3) / 97
@@ -89,7 +90,7 @@ def test_call_center_with_an_agent_marker():
     calls += [r.abandoned(30 + i) for i in range(3)]
     calls += [r.rejected(503, 40 + i) for i in range(2)]
     calls += [r.answered(50, hangup_by="callee")]  # the queue hung up before any agent
-    calls += [r.not_answered(60)]
+    calls += [r.not_answered(60), r.refused(70)]
     centre = call_center(calls, by_agent=True, service_level_s=20.0)
     assert centre.offered == 22
     assert (centre.answered.count, centre.answered.total) == (15, 22)  # answer rate 68.2%

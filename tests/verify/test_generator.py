@@ -73,6 +73,13 @@ def test_lost_calls_make_it_invalid():
     assert "2 calls were lost with their SIP engine process" in result.reason
 
 
+def test_calls_its_own_sip_stack_refused_make_it_invalid():
+    result = run([health(0)], [r.answered(0), r.refused(1), r.refused(2), r.transport_error(3)])
+    assert result.valid is False and (result.refused_calls, result.starved_calls) == (2, 2)
+    assert ("2 calls were refused by its own SIP stack before any INVITE was sent "
+            "(Too many objects of the specified type (PJ_ETOOMANY))") in result.reason
+
+
 def test_capped_arrivals_are_reported_not_invalidating():
     result = run([health(0), health(1, capped=7)])
     assert result.valid is True and result.capped == 7

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -42,7 +43,9 @@ def sla(**lines) -> Sla:
 
 
 def healthy() -> GeneratorHealth:
-    return GeneratorHealth(True, "fine", None, None, None, None, 0, 0, 0, 0, 0, 0, ())
+    return GeneratorHealth(valid=True, reason="fine", cpu_pct_max=None, cpu_cores=None, loop_lag_ms_max=None,
+                           pump_lag_ms_max=None, starved_calls=0, refused_calls=0, slot_waits=0, capped=0, lost=0,
+                           media_starved_calls=0, media_checked_calls=0, problems=())
 
 
 def line(verdict: str, name: str = "x") -> SlaLine:
@@ -130,8 +133,8 @@ def test_the_worst_line_wins_and_invalid_beats_fail():
     assert run_verdict([line(PASS), line(INCONCLUSIVE, "mos")], healthy())[0] == INCONCLUSIVE
     verdict, reason = run_verdict([line(INCONCLUSIVE), line(FAIL, "isa"), line(PASS)], healthy())
     assert verdict == FAIL and reason.startswith("isa 1 misses >= 1")
-    starved = GeneratorHealth(False, "the load generator was the bottleneck: x", None, None, None, None, 5, 5, 0, 0,
-                              0, 0, ("x",))
+    starved = dataclasses.replace(healthy(), valid=False, reason="the load generator was the bottleneck: x",
+                                  starved_calls=5, problems=("x",))
     assert run_verdict([line(FAIL)], starved) == (INVALID, "the load generator was the bottleneck: x")
     assert run_verdict([], healthy())[0] == INCONCLUSIVE  # nothing checked is no PASS
     assert run_verdict([line(PASS)], healthy(), interrupted=True)[1].endswith(
