@@ -122,8 +122,8 @@ class QuantileEstimate:
     """A quantile of n values with its distribution-free interval.
 
     Values may hold math.inf for an observation known only to be larger than every
-    finite one (a call never answered before the ring timeout): a bound that lands on
-    one is None (unbounded) and the point estimate is then math.inf.
+    finite one (a call never answered before the ring timeout): an upper bound that
+    lands on one is None (unbounded); a lower bound or point estimate is math.inf.
     """
 
     q: float
@@ -146,8 +146,6 @@ def quantile_interval(values: Iterable[float], q: float, confidence: float = CON
     high = float(data[high_rank - 1]) if high_rank is not None else None
     if high is not None and math.isinf(high):
         high = None
-    if low is not None and math.isinf(low):
-        low = math.inf
     return QuantileEstimate(q, n, point, low, high, low_rank, high_rank)
 
 

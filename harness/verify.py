@@ -223,7 +223,7 @@ def verify(calls: Sequence[CallRecord], raw_probes: Sequence[dict[str, Any]], ev
     if probes.call_interval_s is not None or probe_calls:
         avail = availability(probe_calls, options, probes.consecutive_ok)
     faults = tuple(recoveries(events, probe_calls, calls, probes.consecutive_ok))
-    resolution = probes.call_interval_s if probes.call_interval_s is not None else None
+    resolution = probes.call_interval_s
     generator = generator_health(events, calls)
 
     lines: list[SlaLine] = []
