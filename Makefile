@@ -4,7 +4,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: smoke test install debian-packages
+.PHONY: smoke test install debian-packages engine
 
 $(BIN)/callproof: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,5 +20,13 @@ smoke: install
 debian-packages:
 	bash .ci/debian-packages
 
-test: debian-packages install
-	$(BIN)/python -m pytest
+# pjsua2 built from pjproject source (README, "The uncapped engine"); cached per machine.
+engine: debian-packages install
+	$(BIN)/callproof engine build
+
+# Two passes: everything on the PyPI wheel, then the SIP engine tests again on
+# the built engine. CALLPROOF_ENGINE is read when the interpreter starts
+# (sip/engine_install.py), so it also reaches every worker process.
+test: debian-packages install engine
+	CALLPROOF_ENGINE=wheel $(BIN)/python -m pytest
+	CALLPROOF_ENGINE=built $(BIN)/python -m pytest -m sip_engine

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -27,6 +28,7 @@ from sip.settings import AccountSpec, AgentSpec, EngineSettings
 RTP_BASE = 16384
 RTP_LIMIT = 32768
 PORTS_PER_CALL = 2  # RTP + RTCP
+WHEEL_CAPACITY = 4  # PJSUA_MAX_CALLS of the PyPI wheel
 
 
 def rtp_stride(capacity: int) -> int:
@@ -70,6 +72,9 @@ class Fleet:
                               log_path=self._log(prefix), on_inbound=on_inbound)
         EnginePool([first]).start()
         count = exact if exact is not None else processes_needed(calls, first.capacity)
+        if exact is None and first.capacity > WHEEL_CAPACITY:
+            # An uncapped engine: one process per core spreads the media work (issue 8).
+            count = max(count, min(os.cpu_count() or 1, calls))
         stride = rtp_stride(first.capacity)
         rest = EnginePool([
             EngineProcess(self._settings(prefix, stride, **changes), log_path=self._log(prefix), on_inbound=on_inbound)

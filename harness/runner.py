@@ -42,7 +42,7 @@ from harness.processes import ScenarioProcesses
 from harness.progress import Progress
 from harness.recorder import EventLog, JsonLines
 from harness.safety import Breaker, RateCap
-from harness.scenario import EMBEDDED, Scenario
+from harness.scenario import Scenario
 from harness.summary import summarize, write_summary
 from reports import layout
 from sip.errors import EngineError
@@ -260,6 +260,7 @@ class Run:
         except EngineError as exc:
             raise HarnessError(f"could not start the SIP engine: {exc}") from None
         self._pools.append(pool)
+        check_registrations(pool, "caller")
         first = pool.processes[0]
         engine = {"pjsua2_version": first.version, "capacity_per_process": first.capacity,
                   "processes": len(pool.processes), "provisioned_calls": calls,
@@ -500,6 +501,20 @@ class Run:
             health.kill()
             self._stop_everything()
         return ExitCode.PASS
+
+
+def check_registrations(pool: EnginePool, who: str) -> None:
+    """Every process of `pool` that registers got a 200; else one sentence (2: credentials, 3: no answer)."""
+    for process in pool.processes:
+        registrar = process.settings.account.registrar
+        if registrar is None:
+            continue
+        code, reason, _ = process.registration or (None, "no answer", 0)
+        if code == 200:
+            continue
+        if code in (401, 403, 407):
+            raise BadInput(f"{registrar} refused the {who}'s registration ({code} {reason}): check the credentials")
+        raise HarnessError(f"the {who} could not register with {registrar} ({code or 'no answer'} {reason})".strip())
 
 
 class EmbeddedAgents:

@@ -38,7 +38,8 @@ class Agent:
         received = time.monotonic()
         audio = CallAudio(self.endpoint.ep, prompt=self.spec.prompt if self.spec.mode == "prompt" else None,
                           record_to=None, echo=self.spec.mode == "echo")
-        call = TrackedCall(account, call_id, audio=audio, ptime_ms=self.endpoint.settings.media.ptime_ms)
+        call = TrackedCall(account, call_id, audio=audio, ptime_ms=self.endpoint.settings.media.ptime_ms,
+                           media_events=self.endpoint.media_events)
         info = call.getInfo()
         call.sip_call_id = info.callIdString
         self.calls.add(call)
@@ -104,5 +105,5 @@ class Agent:
             media=call.media_stats(),
         )
         self.endpoint.bury(call)
-        del call
+        call = None  # the graveyard must hold the last reference before anything can yield
         self._on_record(record)

@@ -7,6 +7,7 @@ The flow (`place_call`) runs in its own greenlet and waits on that event.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime as dt
 import time
@@ -22,8 +23,6 @@ from sip.records import CallRecord, Failure
 from sip.settings import CallSpec
 
 _DTMF_METHODS = {"rfc4733": pj.PJSUA_DTMF_METHOD_RFC2833, "info": pj.PJSUA_DTMF_METHOD_SIP_INFO}
-# How often a waiting flow re-checks conditions fed from media threads (DTMF).
-_RECHECK_S = 0.02
 _MEDIA_CHECK_S = 1.0
 # RFC 6076 SDD counts a BYE without response as failed after this long (T1 * 64 is 32 s;
 # a load tool cannot hold the slot that long).
@@ -43,9 +42,10 @@ class TrackedCall(pj.Call):
     """Records when each SIP event of the call happened (monotonic seconds)."""
 
     def __init__(self, account: pj.Account, call_id: int = pj.PJSUA_INVALID_ID, *, audio: CallAudio,
-                 ptime_ms: int) -> None:
+                 ptime_ms: int, media_events: collections.deque) -> None:
         super().__init__(account, call_id)
         self.audio = audio
+        self._media_events = media_events
         self.ptime_ms = ptime_ms
         self.changed = gevent.event.Event()
         self.provisional: list[tuple[int, float]] = []
@@ -113,8 +113,10 @@ class TrackedCall(pj.Call):
         self.snapshots.append(snapshot_stream(self, prm.streamIdx))
 
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
-        # RFC 4733 digits arrive on a pjmedia thread: append only (atomic under the GIL).
+        # RFC 4733 digits arrive on a pjmedia thread, where gevent must not be touched:
+        # append only (atomic under the GIL); the pump wakes the flow.
         self.dtmf.append((time.monotonic(), prm.digit))
+        self._media_events.append(self)
 
     # -- helpers for flows ---------------------------------------------------
 
@@ -130,7 +132,7 @@ class TrackedCall(pj.Call):
             if remaining <= 0:
                 return False
             self.changed.clear()
-            self.changed.wait(min(remaining, _RECHECK_S))
+            self.changed.wait(remaining)
         return True
 
     def dtmf_text(self) -> str:
@@ -189,7 +191,8 @@ def place_call(endpoint: Endpoint, account: pj.Account, spec: CallSpec,
     without waiting for the talk time.
     """
     audio = CallAudio(endpoint.ep, prompt=spec.prompt, record_to=spec.record_to, echo=False)
-    call = TrackedCall(account, audio=audio, ptime_ms=endpoint.settings.media.ptime_ms)
+    call = TrackedCall(account, audio=audio, ptime_ms=endpoint.settings.media.ptime_ms,
+                       media_events=endpoint.media_events)
     param = pj.CallOpParam(True)
     param.opt.audioCount = 1
     param.opt.videoCount = 0

@@ -11,9 +11,9 @@ before `libDestroy`, or the process aborts (exit 134).
 
 from __future__ import annotations
 
+import collections
 import re
 import time
-from typing import Callable
 
 import gevent
 import pjsua2 as pj
@@ -69,6 +69,9 @@ class SipMessageTap(pj.LogWriter):
                 self.bye_responses[call_id.group(1)] = (int(match.group(1)), time.monotonic())
 
 
+_LOOP_TURN_S = 0.001
+
+
 def pj_error_text(exc: Exception) -> str:
     """One line from a pjsua2 `Error` (its info() is multi-line)."""
     reason = getattr(exc, "reason", None)
@@ -87,7 +90,9 @@ class Endpoint:
         self.version = ""
         self.pump_lag_ms_max = 0.0  # worst gap between two polls: the timing resolution
         self._pump: gevent.Greenlet | None = None
-        self._pollers: list[Callable[[], None]] = []
+        # Calls append themselves here from pjmedia threads (deque.append is thread-safe);
+        # the pump wakes their flows.
+        self.media_events: collections.deque = collections.deque()
         self._graveyard: list[pj.Call] = []
         self.tap = SipMessageTap()
 
@@ -175,56 +180,65 @@ class Endpoint:
 
     # -- accounts ---------------------------------------------------------------
 
-    def account_config(self, uri_user: str, *, transport: str | None = None) -> pj.AccountConfig:
-        """A config for an account bound to our transport, with our SRTP policy."""
+    def account_config(self, uri_user: str) -> pj.AccountConfig:
+        """A config for an account on our transports, with our SRTP policy.
+
+        The account is not pinned to one transport: pjsua takes the one a target
+        URI asks for (";transport=tcp", "sips:"), as a user of the tool expects.
+        """
         s = self.settings
-        transport = transport or s.transports[0]
+        tls_only = s.transports == ("tls",)
         cfg = pj.AccountConfig()
-        port = self.sip_ports[transport]
-        scheme = "sips" if transport == "tls" else "sip"
-        cfg.idUri = f"{scheme}:{uri_user}@{s.bind_ip}:{port}"
-        cfg.sipConfig.transportId = self.transport_ids[transport]
+        scheme = "sips" if tls_only else "sip"
+        cfg.idUri = f"{scheme}:{uri_user}@{s.bind_ip}:{self.sip_ports[s.transports[0]]}"
         cfg.mediaConfig.transportConfig.boundAddress = s.bind_ip
         cfg.mediaConfig.transportConfig.port = s.rtp_port
         cfg.mediaConfig.transportConfig.portRange = s.rtp_port_range
         cfg.mediaConfig.srtpUse = _SRTP_USE[s.srtp]
-        # SRTP keys travel in SDP: require TLS for them only when TLS is in use.
-        cfg.mediaConfig.srtpSecureSignaling = 1 if transport == "tls" and s.srtp != "off" else 0
+        # SDES keys travel in the SDP: insist on TLS for them when TLS is all we speak.
+        cfg.mediaConfig.srtpSecureSignaling = 1 if tls_only and s.srtp != "off" else 0
         cfg.callConfig.timerUse = pj.PJSUA_SIP_TIMER_INACTIVE
         return cfg
 
     # -- pump --------------------------------------------------------------------
 
-    def add_poller(self, poll: Callable[[], None]) -> None:
-        """Run `poll()` after each pjsua poll (hand-over point for media-thread events)."""
-        self._pollers.append(poll)
-
     def start_pump(self) -> None:
         self._pump = gevent.spawn(self._pump_loop)
 
     def _pump_loop(self) -> None:
-        interval = self.settings.pump_interval_ms / 1000.0
-        last = time.monotonic()
+        """Poll pjsua, then give gevent's loop a real turn (timers, I/O, ready greenlets).
+
+        `libHandleEvents` blocks in select/epoll for up to `poll_timeout_ms` and returns
+        as soon as a SIP message arrives, so an idle engine sleeps instead of spinning,
+        and every SIP event is timestamped by its callback the moment it is read. The
+        turn must be a real sleep: after `sleep(0)` alone gevent's timers fire up to
+        0.5 s late when the loop's own thread blocks in C. While other greenlets run,
+        SIP messages wait: the longest such gap is `pump_lag_ms_max`, the resolution of
+        our timestamps.
+        """
+        timeout_ms = int(self.settings.poll_timeout_ms)
+        left = time.monotonic()
         while True:
-            self.ep.libHandleEvents(0)
-            for poll in self._pollers:
-                poll()
-            if self._graveyard:
-                self.sweep()
-            now = time.monotonic()
-            lag_ms = (now - last) * 1000.0
-            if lag_ms > self.pump_lag_ms_max:
-                self.pump_lag_ms_max = lag_ms
-            last = now
-            gevent.sleep(interval)
+            gap_ms = (time.monotonic() - left) * 1000.0
+            if gap_ms > self.pump_lag_ms_max:
+                self.pump_lag_ms_max = gap_ms
+            self.ep.libHandleEvents(timeout_ms)
+            left = time.monotonic()
+            self._after_poll()
+            gevent.sleep(_LOOP_TURN_S)
+
+    def _after_poll(self) -> None:
+        while self.media_events:  # calls that heard DTMF on a pjmedia thread
+            self.media_events.popleft().changed.set()
+        if self._graveyard:
+            self.sweep()
 
     def handle_events_for(self, seconds: float) -> None:
         """Poll without the pump (used during shutdown, after the pump stopped)."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             self.ep.libHandleEvents(10)
-            for poll in self._pollers:
-                poll()
+            self._after_poll()
 
     # -- finished calls ------------------------------------------------------------
 

@@ -230,7 +230,7 @@ class EngineSettings:
     max_calls: int = 1024  # asked for; the engine's compiled cap may be lower
     account: AccountSpec = dataclasses.field(default_factory=AccountSpec)
     agent: AgentSpec | None = None  # set: answer incoming calls as an agent
-    pump_interval_ms: float = 2.0
+    poll_timeout_ms: float = 5.0  # longest a flow's timer may wait behind a pjsua poll
     log_path: str | None = None
     log_level: int = 3
 

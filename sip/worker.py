@@ -27,6 +27,7 @@ import ctypes
 import gc
 import json
 import os
+import resource
 import signal
 import sys
 from typing import Any
@@ -212,8 +213,16 @@ def _die_with_parent() -> None:
         pass  # not Linux: stdin EOF still stops the worker
 
 
+def _raise_open_files_limit() -> None:
+    """Each call holds several sockets; Debian's default soft limit (1024) caps a big engine."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def main() -> int:
     _die_with_parent()
+    _raise_open_files_limit()
     protocol = Protocol()
     commands = LineReader(sys.stdin.fileno())
     worker = None

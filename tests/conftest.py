@@ -1,7 +1,16 @@
-"""Fixtures shared by every test layer."""
+"""Fixtures shared by every test layer, and which pjsua2 the tests exercise.
+
+`make test` runs the suite with `CALLPROOF_ENGINE=wheel` (the PyPI wheel, even
+if a built engine is installed), then the `sip_engine` tests again with
+`CALLPROOF_ENGINE=built`. The variable is read by the built engine's .pth at
+interpreter start (sip.engine_install), so it must be set before pytest starts;
+it also reaches every SIP worker a test spawns. A "built" pass without a built
+engine installed would silently test the wheel twice, so it stops here.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -12,6 +21,21 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `tests.peers` is importable from any working directory
     sys.path.insert(0, str(ROOT))
 
+from sip.engine_install import ENGINE_ENV, install_dir  # noqa: E402 - needs ROOT on sys.path
+
+
+def _pjsua2_origin() -> str:
+    spec = importlib.util.find_spec("pjsua2")  # locates without importing: no Endpoint in pytest's process
+    return spec.origin if spec and spec.origin else "nothing"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get(ENGINE_ENV) == "built" and not _pjsua2_origin().startswith(str(install_dir())):
+        pytest.exit(
+            f"{ENGINE_ENV}=built but `import pjsua2` finds {_pjsua2_origin()}: run `callproof engine build` first",
+            returncode=3,
+        )
+
 
 @pytest.fixture(scope="session")
 def run_dir(tmp_path_factory) -> Path:
@@ -19,7 +43,5 @@ def run_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("peers")
 
 
-def pytest_report_header(config):
-    import pjsua2
-
-    return f"pjsua2 from {os.path.dirname(pjsua2.__file__)}"
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"pjsua2 from {_pjsua2_origin()} ({ENGINE_ENV}={os.environ.get(ENGINE_ENV, 'unset')})"

@@ -1,16 +1,77 @@
-"""`callproof engine`."""
+"""`callproof engine`: build, inspect or remove the uncapped pjsua2 engine.
+
+    callproof engine build [--source DIR] [--max-calls N]
+    callproof engine info [--json]
+    callproof engine uninstall
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from harness.errors import ExitCode
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    pass
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=type(parser))
+    actions.required = True
+    build = actions.add_parser(
+        "build",
+        help="compile pjsua2 from pjproject source with per-process limits raised, and install it over the wheel",
+        description="Compile pjproject (epoll, no sound device, no video) and its SWIG module, cache the "
+        "result per machine, and install it so `import pjsua2` loads it instead of the wheel.",
+    )
+    build.add_argument(
+        "--source",
+        type=Path,
+        metavar="DIR",
+        help="a pjproject source tree (default: the one in Debian's `ring` source package, via apt-get source)",
+    )
+    build.add_argument(
+        "--max-calls", type=int, default=1024, metavar="N", help="calls one process can hold (default 1024)"
+    )
+    info = actions.add_parser("info", help="which pjsua2 loads, its version, calls per process, I/O queue, media")
+    info.add_argument("--json", action="store_true", help="print the probe as one JSON object")
+    actions.add_parser("uninstall", help="remove the built engine; the pjsua2 wheel loads again")
 
 
 def main(args: argparse.Namespace) -> int:
-    print("callproof engine: not built yet")
-    return ExitCode.HARNESS_ERROR
+    return {"build": _build, "info": _info, "uninstall": _uninstall}[args.action](args)
+
+
+def _build(args: argparse.Namespace) -> int:
+    from sip.engine_build import BuildConfig, build
+
+    config = BuildConfig(max_calls=args.max_calls)
+    source = args.source or "Debian's ring source package"
+    print(f"callproof engine build: pjsua2 for {config.max_calls} calls per process, from {source}")
+    result = build(args.source, config)
+    total_s = sum(result.step_seconds.values())
+    how = "taken from the cache" if result.from_cache else "built"
+    print(
+        f"capacity: {result.probe['max_calls_per_process']} calls per process "
+        f"(pjproject {result.probe['pjproject_version']}, {result.probe['io_queue']} I/O queue); "
+        f"{how} and installed in {total_s:.1f} s"
+    )
+    return ExitCode.PASS
+
+
+def _info(args: argparse.Namespace) -> int:
+    import json
+
+    from sip.engine_info import describe, probe_in_subprocess
+
+    info = probe_in_subprocess()
+    print(json.dumps(info, indent=2) if args.json else "\n".join(describe(info)))
+    return ExitCode.PASS
+
+
+def _uninstall(args: argparse.Namespace) -> int:
+    from sip.engine_info import probe_in_subprocess, summary_line
+    from sip.engine_install import install_dir, uninstall
+
+    removed = uninstall()
+    print(f"removed {install_dir()}" if removed else "no built engine is installed")
+    print(summary_line(probe_in_subprocess()))
+    return ExitCode.PASS

@@ -156,8 +156,13 @@ def test_soak_holds_for_hours():
 def test_failover_processes_match_the_proxy_configuration():
     failover = load_scenario("failover")
     by_name = {p.name: p for p in failover.processes}
-    config = (failover.base_dir / "failover" / "kamailio.cfg").read_text()
-    listen_port = int(re.search(r"^listen=udp:127\.0\.0\.1:(\d+)$", config, re.M).group(1))
+    # The proxy is docker/kamailio/kamailio.cfg, set up by the -A defines on its command line.
+    assert (failover.base_dir / "failover" / "kamailio.cfg").resolve() == (
+        failover.base_dir.parent / "docker" / "kamailio" / "kamailio.cfg"
+    ).resolve()
+    defines = dict(a.split("=", 1) for a in by_name["proxy"].command if "=" in a)
+    listen_port = int(defines["LISTEN"].removeprefix("udp:127.0.0.1:"))
+    assert defines["DS_LIST"] == '"failover/dispatcher.list"' and defines["DS_PROBING_MODE"] == "0"
     backends = re.findall(
         r"^1 sip:127\.0\.0\.1:(\d+)$", (failover.base_dir / "failover" / "dispatcher.list").read_text(), re.M
     )

@@ -12,6 +12,8 @@ import pytest
 from sip.records import Failure
 from sip.settings import AgentSpec, CallSpec, DtmfStep, EngineSettings
 
+pytestmark = pytest.mark.sip_engine  # also run on the built engine (make test, second pass)
+
 
 def agent_uri(pool, transport: str = "udp") -> str:
     port = pool.processes[0].sip_ports[transport]

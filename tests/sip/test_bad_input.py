@@ -12,6 +12,8 @@ from sip.records import Failure
 from sip.settings import AgentSpec, CallSpec, EngineSettings
 from tests.peers.net import free_port
 
+pytestmark = pytest.mark.sip_engine  # also run on the built engine (make test, second pass)
+
 
 def test_a_silent_target_times_out_at_the_ring_timeout(engines):
     silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # bound, never answers
@@ -34,6 +36,7 @@ def test_a_refused_tcp_connection_is_a_transport_error(engines):
     record = pool.place(CallSpec(uri=f"sip:x@127.0.0.1:{closed};transport=tcp")).wait_record(timeout=15)
     assert record.failure is Failure.TRANSPORT_ERROR
     assert record.final_code is None
+    assert record.final_reason == "Connection refused"  # the TCP connect itself, not a UDP fallback
     assert record.end_ms < 1000
 
 

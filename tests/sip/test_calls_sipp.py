@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from sip.records import Failure
 from sip.settings import CallSpec, EngineSettings
+
+pytestmark = pytest.mark.sip_engine  # also run on the built engine (make test, second pass)
 
 
 def test_calls_complete_with_two_way_rtp_and_no_loss(engines, sipp_echo):

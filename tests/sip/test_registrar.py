@@ -12,6 +12,8 @@ from sip.records import Failure
 from sip.settings import AccountSpec, AgentSpec, CallSpec, EngineSettings
 from tests.peers.kamailio import DEFAULT_AGENT_PASSWORD, DEFAULT_REALM, kamailio_factory  # noqa: F401
 
+pytestmark = pytest.mark.sip_engine  # also run on the built engine (make test, second pass)
+
 
 @pytest.fixture(scope="module")
 def registrar(kamailio_factory):  # noqa: F811

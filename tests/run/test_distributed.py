@@ -1,0 +1,68 @@
+"""Locust's distributed mode: a master and two workers on this machine, against SIPp."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from tests.peers import sipp
+from tests.peers.net import free_port
+from tests.run.helpers import read_calls, start_callproof, write_scenario
+
+SCENARIO = """\
+name: distributed
+description: "A master and two workers against SIPp's echo."
+seed: 11
+target:
+  uri: {uri}
+load:
+  mode: concurrency
+  peak_concurrent: 8
+  ramp_up_s: 0
+  duration_s: 12
+  ramp_down_s: 0
+  max_cps: 20
+  max_concurrent: 16
+call:
+  codecs: [PCMU]
+  ring_timeout_s: 5
+  talk_time: {{distribution: fixed, value_s: 2}}
+probes:
+  call_interval_s: null
+  options_interval_s: null
+sla: {{}}
+"""
+
+
+@pytest.fixture(scope="module")
+def echo(run_dir):
+    peer = sipp.echo_uas(run_dir)
+    yield peer
+    peer.stop()
+
+
+def test_a_master_and_two_workers_write_every_call_to_the_masters_folder(tmp_path, echo):
+    scenario = write_scenario(tmp_path / "distributed.yaml", SCENARIO.format(uri=echo.uri))
+    port, out = str(free_port(__import__("socket").SOCK_STREAM)), tmp_path / "out"
+    master = start_callproof("run", str(scenario), "--master", "--expect-workers", "2", "--master-port", port,
+                             "--out", str(out), "--quiet")
+    workers = [start_callproof("run", str(scenario), "--worker", "--master-port", port, "--quiet") for _ in range(2)]
+    try:
+        _, master_err = master.communicate(timeout=120)
+        worker_results = [w.communicate(timeout=60) for w in workers]
+    except subprocess.TimeoutExpired:
+        for process in (master, *workers):
+            process.kill()
+        raise
+    assert master.returncode == 0, master_err
+    for worker, (_, err) in zip(workers, worker_results, strict=True):
+        assert worker.returncode == 0, err
+
+    calls = read_calls(out)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["calls"]["attempted"] == len(calls) >= 24  # 8 concurrent, 2 s calls, ~12 s
+    assert {c["worker"] for c in calls} == {"worker0", "worker1"}
+    assert all(c["failure"] is None and c["media"]["rx_lost"] == 0 for c in calls)
+    assert len({c["call_id"] for c in calls}) == len(calls)

@@ -1,0 +1,58 @@
+"""200 concurrent two-way G.711 calls held for 30 s against SIPp's echo, no loss on our side."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.peers import sipp
+from tests.run.helpers import callproof, read_calls, write_scenario
+
+SCENARIO = """\
+name: scale-200
+description: "200 concurrent two-way G.711 calls for 30 s against SIPp's echo."
+seed: 5
+target:
+  uri: {uri}
+load:
+  mode: concurrency
+  peak_concurrent: 200
+  ramp_up_s: 0
+  duration_s: 31
+  ramp_down_s: 0
+  max_cps: 100
+  max_concurrent: 200
+call:
+  codecs: [PCMU]
+  ring_timeout_s: 10
+  talk_time: {{distribution: fixed, value_s: 30}}
+probes:
+  call_interval_s: null
+  options_interval_s: null
+sla: {{}}
+"""
+
+
+@pytest.fixture(scope="module")
+def echo(run_dir):
+    peer = sipp.echo_uas(run_dir)  # one echo holds 200 calls (field notes: up to ~400)
+    yield peer
+    peer.stop()
+
+
+def test_200_concurrent_calls_for_30_s_lose_nothing_on_our_side(tmp_path, echo):
+    out = tmp_path / "out"
+    result = callproof("run", str(write_scenario(tmp_path / "scale.yaml", SCENARIO.format(uri=echo.uri))),
+                       "--out", str(out), "--quiet", timeout=300)
+    assert result.returncode == 0, result.stderr
+    calls = read_calls(out)
+    held = [c for c in calls if c["answer_ms"] is not None and c["bye_ms"] - c["answer_ms"] >= 29_900]
+    assert len(held) >= 200
+    engine = json.loads((out / "engine.json").read_text())
+    assert engine["provisioned_calls"] == 200
+    for call in held:
+        media = call["media"]
+        assert media["rx_lost"] == 0 and media["rx_discard"] == 0 and media["jbuf_discard"] == 0
+        assert 1490 <= media["rx_packets"] <= 1510  # 30 s of 20 ms packets
+        assert 1490 <= media["tx_packets"] <= 1510
