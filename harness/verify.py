@@ -318,7 +318,7 @@ def run_verdict(lines: Sequence[SlaLine], generator: GeneratorHealth, *, interru
     chosen = [line for line in lines if line.verdict == verdict]
     if verdict == FAIL:
         words = [f"{line.name} {_value(line.observed, line.unit)} misses {line.comparison} "
-                 f"{_value(line.threshold, line.unit)} (95% interval {_interval(line)})" for line in chosen]
+                 f"{_value(line.threshold, line.unit)} ({_interval(line)})" for line in chosen]
     else:
         words = [f"{line.name} {'not measured' if line.observed is None else 'undecided'}" for line in chosen]
     return verdict, "; ".join(words) + suffix
@@ -329,8 +329,9 @@ def _value(value: float | None, unit: str) -> str:
 
 
 def _interval(line: SlaLine) -> str:
+    kind = "probe-grid bounds" if line.name == "rto_s" else "95% interval"
     if line.ci_low is None:
-        return f"at most {_value(line.ci_high, line.unit)}"
+        return f"{kind} at most {_value(line.ci_high, line.unit)}"
     if line.ci_high is None:
-        return f"at least {_value(line.ci_low, line.unit)}"
-    return f"{_value(line.ci_low, '')} to {_value(line.ci_high, line.unit)}"
+        return f"{kind} at least {_value(line.ci_low, line.unit)}"
+    return f"{kind} {_value(line.ci_low, '')} to {_value(line.ci_high, line.unit)}"

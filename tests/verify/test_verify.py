@@ -132,7 +132,7 @@ def test_the_worst_line_wins_and_invalid_beats_fail():
     assert run_verdict([line(PASS), line(PASS)], healthy()) == (PASS, "all 2 SLA lines passed")
     assert run_verdict([line(PASS), line(INCONCLUSIVE, "mos")], healthy())[0] == INCONCLUSIVE
     verdict, reason = run_verdict([line(INCONCLUSIVE), line(FAIL, "isa"), line(PASS)], healthy())
-    assert verdict == FAIL and reason.startswith("isa 1 misses >= 1")
+    assert (verdict, reason) == (FAIL, "isa 1 misses >= 1 (95% interval 1 to 1)")
     starved = dataclasses.replace(healthy(), valid=False, reason="the load generator was the bottleneck: x",
                                   starved_calls=5, problems=("x",))
     assert run_verdict([line(FAIL)], starved) == (INVALID, "the load generator was the bottleneck: x")
@@ -178,6 +178,7 @@ def test_rto_line():
     never = verify([], down, [fault], sla=sla(rto_s_max=30.0), probes=PROBES, by_agent=False, faults_planned=1)
     assert (never.lines[0].verdict, never.lines[0].ci_low, never.lines[0].ci_high) == (FAIL, 58.0, None)
     assert never.summary()["rto_s"] is None and never.summary()["outages"][0]["end_utc"] is None
+    assert never.reason == "rto_s 58 s misses <= 30 s (probe-grid bounds at least 58 s)"
     assert verify([], down, [fault], sla=sla(rto_s_max=60.0), probes=PROBES, by_agent=False,
                   faults_planned=1).lines[0].verdict == INCONCLUSIVE
     # A fault that did not fire, or never came: not measured.
