@@ -18,6 +18,13 @@ events in a row (one a second) or over the run:
               (engine event `provisioned_calls`: rate x (setup timeout + longest talk
               time)). Slots held by calls still inside the scenario's own timeouts,
               with the provision met, are the target's doing, not starvation.
+    held      it held call slots for calls that were not up: for SUSTAINED_SAMPLES
+              health events in a row, more than IDLE_SLOT_SHARE (and at least
+              IDLE_SLOTS_MIN) of the calls it counted in flight had not yet sent their
+              INVITE or had ended (per their records, plus HANGUP_GRACE_S, plus the
+              engine's wait for a BYE response the target never sent): the load it
+              offered fell short of what it held (local runs; a distributed run's
+              records are not matched to its workers)
     lost      calls whose engine process died (no record)
     refused   calls its own SIP stack refused before sending any INVITE (pjsua's
               makeCall failed at once, e.g. PJ_ETOOMANY: out of call slots)
@@ -31,7 +38,9 @@ cap is the scenario's, reached because calls were held longer than planned.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,6 +54,12 @@ PUMP_LAG_LIMIT_MS = 100.0
 MEDIA_SHORTFALL = 0.10
 MEDIA_SLACK_PACKETS = 5
 MEDIA_STARVED_SHARE = 0.01
+IDLE_SLOT_SHARE = 0.25
+IDLE_SLOTS_MIN = 2
+# Record hand-over and media teardown after a call's last SIP event.
+HANGUP_GRACE_S = 0.5
+# sip.call waits this long for the response to our BYE before it gives the slot back.
+BYE_RESPONSE_WAIT_S = 4.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +73,7 @@ class GeneratorHealth:
     starved_calls: int | None  # waited for a slot below the provision, lost with their engine, or refused
     refused_calls: int  # refused by our own SIP stack before any INVITE
     slot_waits: int | None
+    idle_slots_max: int | None  # most calls held in flight that were not up, in one health event
     capped: int | None
     lost: int | None
     media_starved_calls: int
@@ -90,6 +106,31 @@ def longest_run(flags: Sequence[bool]) -> int:
 
 def _max(values: list[float]) -> float | None:
     return round(max(values), 3) if values else None
+
+
+def _utc(text: str) -> float:
+    when = dt.datetime.fromisoformat(text)
+    return (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)).timestamp()
+
+
+def calls_up_counter(calls: Sequence[CallRecord]):
+    """A function of a time (POSIX s) giving how many calls were up: INVITE sent, not yet ended."""
+    starts, ends = [], []
+    for call in calls:
+        start = _utc(call.invite_utc)
+        wait = BYE_RESPONSE_WAIT_S if call.hangup_by == "caller" and call.bye_response_ms is None else 0.0
+        starts.append(start)
+        ends.append(start + call.end_ms / 1000.0 + HANGUP_GRACE_S + wait)
+    starts.sort()
+    ends.sort()
+    return lambda at: bisect.bisect_right(starts, at) - bisect.bisect_right(ends, at)
+
+
+def idle_slots(events: Sequence[dict[str, Any]], calls: Sequence[CallRecord]) -> list[tuple[int, int]]:
+    """Per local health event: (calls the generator held in flight, how many of them were not up)."""
+    up = calls_up_counter([c for c in calls if invite_sent(c)])
+    return [(e["in_flight"], max(0, e["in_flight"] - up(_utc(e["at_utc"]))))
+            for e in events if e.get("kind") == "health" and "worker" not in e and e.get("in_flight") is not None]
 
 
 def expected_tx_packets(call: CallRecord) -> float | None:
@@ -131,6 +172,13 @@ def generator_health(events: Sequence[dict[str, Any]], calls: Sequence[CallRecor
         if late >= SUSTAINED_SAMPLES:
             worst = max(e.get(key) or 0 for e in samples)
             problems.append(f"{what} ran more than {limit:g} ms late for {late} s in a row (up to {worst:g} ms)")
+
+    idle = idle_slots(events, calls)
+    held = longest_run([n >= IDLE_SLOTS_MIN and n > IDLE_SLOT_SHARE * in_flight for in_flight, n in idle])
+    idle_max = max((n for _, n in idle), default=None)
+    if held >= SUSTAINED_SAMPLES:
+        problems.append(f"it held call slots for calls that were not up (up to {idle_max} of its calls in "
+                        f"flight) for {held} s in a row: the load it offered fell short of the plan's")
 
     slot_waits = capped = lost = starved = None
     if samples:
@@ -178,6 +226,7 @@ def generator_health(events: Sequence[dict[str, Any]], calls: Sequence[CallRecor
         starved_calls=starved,
         refused_calls=len(refused),
         slot_waits=slot_waits,
+        idle_slots_max=idle_max,
         capped=capped,
         lost=lost,
         media_starved_calls=short,

@@ -11,7 +11,7 @@ ENGINE = {"at_utc": utc(0), "kind": "engine", "capacity_per_process": 4, "proces
 
 def health(i: int, **values) -> dict:
     sample = {"at_utc": utc(i), "kind": "health", "cpu_pct": 50.0, "cpu_cores": 2, "loop_lag_ms_max": 3.0,
-              "pump_lag_ms_max": 4.0, "in_flight": 10, "provisioned": 12, "attempted": 10 * i, "capped": 0,
+              "pump_lag_ms_max": 4.0, "in_flight": 0, "provisioned": 12, "attempted": 10 * i, "capped": 0,
               "lost": 0, "slot_waits": 0, "slot_wait_ms_max": 0.5}
     sample.update(values)
     return sample
@@ -50,8 +50,9 @@ def test_loop_and_pump_lag():
 
 
 def test_slot_waits_starve_only_below_the_provision():
-    # All 12 provisioned slots held by calls: waiting is the target's doing (calls held long).
-    held = run([health(i, slot_waits=2 * i, in_flight=12) for i in range(5)])
+    # All 12 provisioned slots held by calls that are up: waiting is the target's doing (calls held long).
+    long_calls = [r.answered(0.0, talk_ms=60_000.0) for _ in range(12)]
+    held = run([health(i, slot_waits=2 * i, in_flight=12) for i in range(5)], long_calls)
     assert held.valid is True and (held.slot_waits, held.starved_calls) == (8, 0)
     # An engine process died: 8 live slots against a provision of 12; waits from then on starve.
     short = run([health(0, slot_waits=0), health(1, slot_waits=1), health(2, slot_waits=4, provisioned=8),
@@ -78,6 +79,23 @@ def test_calls_its_own_sip_stack_refused_make_it_invalid():
     assert result.valid is False and (result.refused_calls, result.starved_calls) == (2, 2)
     assert ("2 calls were refused by its own SIP stack before any INVITE was sent "
             "(Too many objects of the specified type (PJ_ETOOMANY))") in result.reason
+
+
+def test_slots_held_for_calls_that_are_not_up():
+    """12 calls in flight each second; the records say how many were really up."""
+    # 12 calls of 10 s from 0 s: all up through 10.5 s (their end plus the hang-up grace).
+    up = [r.answered(0.0, answer_ms=200.0, talk_ms=9_000.0) for _ in range(12)]
+    samples = [health(i, in_flight=12) for i in range(1, 10)]
+    assert run(samples, up).valid is True and run(samples, up).idle_slots_max == 0
+    # 8 of them ended at 2.2 s (+ 0.5 s grace), yet 12 held: 8 idle from 3 s to 9 s, 7 samples in a row.
+    short = up[:4] + [r.answered(0.0, answer_ms=200.0, talk_ms=2_000.0) for _ in range(8)]
+    result = run(samples, short)
+    assert result.valid is False and result.idle_slots_max == 8
+    assert "it held call slots for calls that were not up (up to 8 of its calls in flight) for 7 s in a row" in (
+        result.reason)
+    # Our BYE got no response: the engine waits 4 s for one; those slots count as up meanwhile.
+    unanswered = up[:4] + [r.answered(0.0, answer_ms=200.0, talk_ms=2_000.0, bye_response=False) for _ in range(8)]
+    assert run(samples[:5], unanswered).valid is True  # up to 2.2 + 0.5 + 4 = 6.7 s
 
 
 def test_capped_arrivals_are_reported_not_invalidating():

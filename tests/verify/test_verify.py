@@ -44,7 +44,8 @@ def sla(**lines) -> Sla:
 
 def healthy() -> GeneratorHealth:
     return GeneratorHealth(valid=True, reason="fine", cpu_pct_max=None, cpu_cores=None, loop_lag_ms_max=None,
-                           pump_lag_ms_max=None, starved_calls=0, refused_calls=0, slot_waits=0, capped=0, lost=0,
+                           pump_lag_ms_max=None, starved_calls=0, refused_calls=0, slot_waits=0, idle_slots_max=0,
+                           capped=0, lost=0,
                            media_starved_calls=0, media_checked_calls=0, problems=())
 
 
@@ -151,9 +152,9 @@ def test_exit_codes():
 
 def test_a_silent_target_fails_and_is_not_invalid():
     """Every call times out: the target's doing, with a healthy generator."""
-    calls = [r.timed_out(i) for i in range(40)]
-    events = [{"at_utc": utc(i), "kind": "health", "pump_lag_ms_max": 3.0, "in_flight": 12, "provisioned": 12,
-               "slot_waits": 0, "lost": 0, "capped": 0} for i in range(40)]
+    calls = [r.timed_out(i) for i in range(40)]  # one a second, each given up after 10 s
+    events = [{"at_utc": utc(t), "kind": "health", "pump_lag_ms_max": 3.0, "provisioned": 12, "slot_waits": 0,
+               "in_flight": sum(i <= t < i + 10 for i in range(40)), "lost": 0, "capped": 0} for t in range(40)]
     result = verify(calls, [], events, sla=sla(answer_rate_min=0.95, isa_max=0.03), probes=PROBES,
                     by_agent=False, faults_planned=0)
     assert [line.verdict for line in result.lines] == [FAIL, FAIL]
