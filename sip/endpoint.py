@@ -194,6 +194,8 @@ class Endpoint:
         cfg.mediaConfig.transportConfig.boundAddress = s.bind_ip
         cfg.mediaConfig.transportConfig.port = s.rtp_port
         cfg.mediaConfig.transportConfig.portRange = s.rtp_port_range
+        if s.rtp_public_address:
+            cfg.mediaConfig.transportConfig.publicAddress = s.rtp_public_address
         cfg.mediaConfig.srtpUse = _SRTP_USE[s.srtp]
         # SDES keys travel in the SDP: insist on TLS for them when TLS is all we speak.
         cfg.mediaConfig.srtpSecureSignaling = 1 if tls_only and s.srtp != "off" else 0

@@ -224,6 +224,7 @@ class EngineSettings:
     tls_verify_server: bool = False
     rtp_port: int = 20000  # first RTP port; each process gets its own range
     rtp_port_range: int = 400
+    rtp_public_address: str | None = None  # address our SDP announces, when not bind_ip (NAT, relays)
     codecs: tuple[str, ...] = ("PCMU", "PCMA")
     srtp: str = "off"
     media: MediaSettings = dataclasses.field(default_factory=MediaSettings)

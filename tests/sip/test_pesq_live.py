@@ -1,0 +1,82 @@
+"""ITU-T P.862 PESQ on real G.711 calls: our agent plays speech, our caller records it.
+
+Clean, then through a relay that loses 3% and 10% of the agent's packets (seeded):
+the score is >= 4.0 clean and lower at each step, and pjsua counts exactly the
+packets the relay dropped.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import wave
+
+import numpy as np
+import pytest
+
+from rtp_analysis.audio import read_wav, resample
+from rtp_analysis.pesq import pesq_score
+from sip.settings import AgentSpec, CallSpec, EngineSettings
+from tests.peers.relay import LossyRelay
+
+pytestmark = pytest.mark.sip_engine
+
+VOICE = "en-us+f2"  # espeak-ng's female voice: its male voice is too buzzy for PESQ (rtp_analysis tests)
+TEXT = "The quick brown fox jumps over the lazy dog. Please hold, an agent will be with you shortly."
+CALLER_RTP_PORT, AGENT_RTP_PORT = 31000, 32000  # one call per process: their RTP sockets are these
+RELAY_IP = "127.0.0.3"
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory):
+    espeak = shutil.which("espeak-ng")
+    if espeak is None:
+        pytest.fail("espeak-ng is not installed (Debian package espeak-ng; .ci/run installs it)")
+    folder = tmp_path_factory.mktemp("speech")
+    raw = folder / "raw.wav"
+    subprocess.run([espeak, "-v", VOICE, "-s", "150", "-w", str(raw), TEXT], check=True, timeout=60)
+    samples, rate = read_wav(raw)
+    pcm = np.round(resample(samples, rate, 8000)).clip(-32768, 32767).astype("<i2")
+    path = folder / "speech-8k.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(pcm.tobytes())
+    return path, pcm.size / 8000.0
+
+
+def call_and_score(engines, speech, tmp_path, loss: float):
+    path, seconds = speech
+    agent = engines.start(EngineSettings(name="agent", codecs=("PCMU",), rtp_port=AGENT_RTP_PORT,
+                                         rtp_port_range=2, rtp_public_address=RELAY_IP,
+                                         agent=AgentSpec(mode="prompt", prompt=str(path))))
+    caller = engines.start(EngineSettings(name="caller", codecs=("PCMU",), rtp_port=CALLER_RTP_PORT,
+                                          rtp_port_range=2, rtp_public_address=RELAY_IP))
+    recording = tmp_path / f"received-{loss}.wav"
+    uri = f"sip:agent@127.0.0.1:{agent.processes[0].sip_ports['udp']}"
+    with LossyRelay(relay_ip=RELAY_IP, ports=(CALLER_RTP_PORT, AGENT_RTP_PORT), lossy=CALLER_RTP_PORT,
+                    loss=loss, seed=20261126) as relay:
+        record = caller.place(CallSpec(uri=uri, talk_s=seconds + 1.0, record_to=str(recording))).wait_record(60)
+    assert record.failure is None, record.final_reason
+    return pesq_score(path, recording), record, relay
+
+
+def test_pesq_is_high_on_a_clean_call_and_falls_with_each_step_of_loss(engines, speech, tmp_path):
+    scores = []
+    for loss in (0.0, 0.03, 0.10):
+        result, record, relay = call_and_score(engines, speech, tmp_path, loss)
+        media = record.media
+        assert relay.forwarded > 150
+        # pjsua's own count of lost packets is the relay's ground truth (the last
+        # packets of the call may fall after the caller's final count).
+        assert relay.dropped - 2 <= media.rx_lost <= relay.dropped
+        if loss:
+            assert relay.dropped / (relay.dropped + relay.forwarded) == pytest.approx(loss, abs=0.02)
+        assert result.score is not None, result.reason
+        scores.append(result.score)
+        print(f"loss {loss}: relay dropped {relay.dropped} of {relay.dropped + relay.forwarded}, pjsua rx_lost {media.rx_lost}")
+    clean, three, ten = scores
+    print(f"PESQ clean {clean:.2f}, 3% loss {three:.2f}, 10% loss {ten:.2f}")
+    assert clean >= 4.0
+    assert clean > three > ten
