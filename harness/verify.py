@@ -16,7 +16,9 @@ percentiles (harness.stats); for the RTO, the bounds the probe grid allows
 The run's verdict is the worst line, INVALID > FAIL > INCONCLUSIVE > PASS, and INVALID
 when the load generator was the bottleneck (harness.generator): the target is never
 failed for the generator's trouble. A scenario with every line off is INCONCLUSIVE:
-nothing was checked. `exit_code` maps a verdict onto the tool's exit codes.
+nothing was checked. The RTO line concerns only scenarios with `faults`; elsewhere
+it is listed in `sla_not_applicable`. `exit_code` maps a verdict onto the tool's
+exit codes.
 """
 
 from __future__ import annotations
