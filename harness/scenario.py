@@ -3,6 +3,7 @@
     load_scenario("scenarios/smoke.yaml")        a path
     load_scenario("smoke")                       a bundled scenario (harness.scenario_files)
     load_scenario(path, overrides=ScenarioOverrides(target_uri=..., duration_s=...))
+    load_scenario(run_folder / "scenario.yaml", offline=True)   thresholds of a past run, anywhere
 
 Validation has two layers, and both report one sentence with file, line and key
 (`harness.errors.BadInput`, exit code 2):
@@ -269,8 +270,15 @@ class Scenario:
         return self.media.settings(self.call.codecs)
 
 
-def load_scenario(source: str | Path, *, overrides: ScenarioOverrides | None = None) -> Scenario:
-    """Read, validate and type a scenario file, or a bundled scenario given by name."""
+def load_scenario(source: str | Path, *, overrides: ScenarioOverrides | None = None,
+                  offline: bool = False) -> Scenario:
+    """Read, validate and type a scenario file, or a bundled scenario given by name.
+
+    offline=True reads a scenario as a run folder recorded it, on any machine (the
+    verifier reading thresholds for `callproof report`): credentials are not read from
+    the environment (username and password are left empty) and prompt files are not
+    opened. Such a Scenario is for reading, not for running.
+    """
     path, label = _locate(source)
     try:
         text = path.read_text(encoding="utf-8")
@@ -284,7 +292,7 @@ def load_scenario(source: str | Path, *, overrides: ScenarioOverrides | None = N
     schema = scenario_schema()
     schema_check.check(doc, schema)
     data = schema_check.fill_defaults(doc.data, schema)
-    return _Builder(doc, data, path, overrides or ScenarioOverrides()).scenario()
+    return _Builder(doc, data, path, overrides or ScenarioOverrides(), offline=offline).scenario()
 
 
 def bundled_dir() -> Path:
@@ -350,8 +358,10 @@ def _locate(source: str | Path) -> tuple[Path, str]:
 class _Builder:
     """Turns validated, defaulted data into the frozen model, checking rules across keys."""
 
-    def __init__(self, doc: YamlDocument, data: dict[str, Any], path: Path, overrides: ScenarioOverrides) -> None:
+    def __init__(self, doc: YamlDocument, data: dict[str, Any], path: Path, overrides: ScenarioOverrides, *,
+                 offline: bool = False) -> None:
         self.doc = doc
+        self.offline = offline
         self.data = data
         self.path = path
         self.base_dir = path.parent
@@ -443,8 +453,8 @@ class _Builder:
     def _prompt(self, path: KeyPath, value: str | None) -> Path | None:
         """A prompt WAV that exists and that the media bridge plays as is."""
         file = self._file(path, value)
-        if file is None:
-            return None
+        if file is None or self.offline:
+            return file
         if not file.is_file():
             raise self.fail(path, f"{dotted(path)} names {value}, which does not exist ({file})")
         try:
@@ -475,6 +485,8 @@ class _Builder:
         return argv
 
     def _env(self, path: KeyPath, variable: str) -> str:
+        if self.offline:
+            return ""
         value = os.environ.get(variable)
         if not value:
             state = "is empty" if value == "" else "is not set"

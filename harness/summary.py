@@ -1,31 +1,30 @@
-"""summary.json, computed from a run folder's records alone.
+"""summary.json, computed from a run folder's files alone.
 
 `callproof run` writes it at the end; `callproof report` recomputes it after a
 crash or on another machine. Percentiles are nearest-rank order statistics
 (numpy's "inverted_cdf"): every reported value is one a call really had.
+
+The verifier's keys (harness.verify: sla, verdict, verdict_reason, connect,
+call_center, service_level, media, availability_pct, availability, outages,
+rto_s, rto_resolution_s, failover, generator) judge the records against the
+thresholds of the folder's own scenario.yaml, read offline (harness.scenario):
+credentials named there need not be set on the machine that reports.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-import numpy as np
-
+from harness import connect
+from harness.errors import BadInput
+from harness.scenario import Scenario, load_scenario
+from harness.stats import percentiles
+from harness.verify import verify
 from reports import layout
-from reports.records import load_calls, read_jsonl
+from reports.records import RecordsError, load_calls, read_jsonl
 from sip.records import CallRecord, Failure
-
-PERCENTILES = (50, 95, 99)
-
-
-def percentiles(values: Iterable[float]) -> dict[str, float | None]:
-    data = np.asarray([v for v in values if v is not None], dtype=float)
-    if data.size == 0:
-        return {f"p{q}": None for q in PERCENTILES}
-    points = np.percentile(data, PERCENTILES, method="inverted_cdf")
-    return {f"p{q}": round(float(v), 3) for q, v in zip(PERCENTILES, points, strict=True)}
 
 
 def call_counts(calls: list[CallRecord]) -> dict[str, int]:
@@ -72,20 +71,46 @@ def run_facts(events: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def summarize(folder: Path) -> dict[str, Any]:
+def summarize(folder: Path, scenario: Scenario | None = None) -> dict[str, Any]:
+    """summary.json's content for a run folder; `scenario` defaults to the folder's scenario.yaml."""
     folder = Path(folder)
-    calls = [c for c in load_calls(folder) if c.direction == "outbound"]
-    events = list(read_jsonl(folder / layout.EVENTS))
-    return {
-        "run": run_facts(events),
+    try:
+        calls = [c for c in load_calls(folder) if c.direction == "outbound"]
+        events = list(read_jsonl(folder / layout.EVENTS))
+        probes = list(read_jsonl(folder / layout.PROBES))
+        pesq = list(read_jsonl(folder / layout.PESQ))
+    except RecordsError as exc:
+        raise BadInput(str(exc)) from None
+    run = run_facts(events)
+    summary = {
+        "run": run,
         "calls": call_counts(calls),
         "failures": failure_counts(calls),
         "rejected_codes": rejected_codes(calls),
-        # RFC 6076 4.1 SRD: INVITE to the first non-100 provisional or final response.
-        "setup_ms": percentiles(c.setup_ms for c in calls),
+        "setup_ms": percentiles(connect.srd_ms(c) for c in calls),  # RFC 6076 4.3 SRD
         "answer_ms": percentiles(c.answer_ms for c in calls),
         "timing_resolution_ms": timing_resolution_ms(events),
     }
+    summary.update(verdict_keys(folder, calls, probes, events, pesq, scenario, interrupted=run["interrupted"]))
+    return summary
+
+
+def verdict_keys(folder: Path, calls: list[CallRecord], probes: list[dict[str, Any]], events: list[dict[str, Any]],
+                 pesq: list[dict[str, Any]], scenario: Scenario | None, *, interrupted: bool) -> dict[str, Any]:
+    """The verifier's keys; without readable thresholds, a null verdict that says why."""
+    if scenario is None:
+        path = folder / layout.SCENARIO
+        if not path.is_file():
+            reason = f"the folder has no {layout.SCENARIO}: no thresholds to judge by"
+            return {"verdict": None, "verdict_reason": reason}
+        try:
+            scenario = load_scenario(path, offline=True)
+        except BadInput as exc:
+            return {"verdict": None, "verdict_reason": f"no thresholds to judge by: {exc}"}
+    result = verify(calls, probes, events, sla=scenario.sla, probes=scenario.probes,
+                    by_agent=scenario.call.agent_marker is not None, faults_planned=len(scenario.faults),
+                    interrupted=interrupted, pesq=pesq)
+    return result.summary()
 
 
 def write_summary(folder: Path, summary: dict[str, Any]) -> Path:

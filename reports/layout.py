@@ -13,6 +13,8 @@ report. File names below are the only ones code may use (import them).
     probes.jsonl      availability probes beside the load, raw (the verifier decides
                       up/down), one JSON object per line:
                       {"kind": "call", "at_utc", "record": CallRecord dict}
+                      ({"kind": "call", "at_utc", "record": null, "error": str}: the prober
+                       could not place its call; the verifier leaves that interval undecided)
                       {"kind": "options", "at_utc", "code": int|null, "rtt_ms": float|null,
                        "reason": str}
     events.jsonl      the run's timeline, one JSON object per line: {"at_utc", "kind", ...}
@@ -30,8 +32,12 @@ report. File names below are the only ones code may use (import them).
                       I/O queue, media settings
     summary.json      derived from the records (see harness.summary):
                       calls.{attempted,answered,abandoned,failed}, setup_ms/answer_ms
-                      {p50,p95,p99}, failures{reason: count}, timing_resolution_ms,
-                      later sla[], verdict, availability_pct, outages[], rto_s
+                      {p50,p95,p99}, failures{reason: count}, timing_resolution_ms;
+                      the verifier's (harness.verify): sla[] {name, metric, threshold,
+                      comparison, unit, observed, ci_low, ci_high, verdict, note},
+                      verdict, verdict_reason, connect, call_center, service_level,
+                      media, availability_pct, availability, outages[] {start_utc,
+                      end_utc, cause}, rto_s, rto_resolution_s, failover[], generator
     audio/            recorded call samples (WAV)
     pesq.jsonl        ITU-T P.862 PESQ of each recorded call against the prompt it should
                       carry: {"call_id", "recording", "reference", "pesq": PesqResult dict,

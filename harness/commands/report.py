@@ -21,14 +21,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lang", choices=("en", "zh"), default="en", help="report language (default en)")
 
 
-# Keys of summary.json that the verifier (issue 5) adds and harness.summary does not compute yet.
-VERIFIER_KEYS = ("verdict", "verdict_reason", "sla", "availability_pct", "outages", "rto_s", "rto_resolution_s",
-                 "generator")
-
-
 def main(args: argparse.Namespace) -> int:
-    import json
-
     from harness.summary import summarize, write_summary
     from reports import layout
     from reports.bundle import finalize
@@ -41,13 +34,6 @@ def main(args: argparse.Namespace) -> int:
         raise ReportInputError(f"{args.bundle} has no {layout.CALLS}; it is not a callproof output folder")
     read_calls(args.bundle)  # a damaged calls.jsonl is named in one sentence before anything is rewritten
     summary = summarize(args.bundle)
-    # SEAM(verdict): until the verifier is part of harness.summary, its keys are carried over
-    # from the summary.json the run wrote (computed from these same records); a killed run has none.
-    try:
-        previous = json.loads((args.bundle / layout.SUMMARY).read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
-        previous = {}
-    summary.update({k: previous[k] for k in VERIFIER_KEYS if k in previous and k not in summary})
     write_summary(args.bundle, summary)
     result = finalize(args.bundle, key_path=args.key, lang=args.lang)
     print(

@@ -165,12 +165,7 @@ def make_run(
             indent=2,
         )
     )
-    (folder / layout.SCENARIO).write_text(
-        "name: synthetic-ivr\n"
-        f"seed: {seed}\n"
-        "target: sip:ivr@127.0.0.1:5080\n"
-        f"auth: {{username: alice, password: {PASSWORD}}}\n"
-    )
+    (folder / layout.SCENARIO).write_text(_scenario(seed, duration_s, fault_s))
     (folder / layout.CAPTURES_DIR / "sample.pcap").write_bytes(
         struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
     )
@@ -184,6 +179,23 @@ def make_run(
         "fault_s": fault_s,
         "restored_s": restored_s,
     }
+
+
+def _scenario(seed: int, duration_s: float, fault_s: float) -> str:
+    """A valid scenario (the verifier reads its thresholds), with the lab's password in a comment."""
+    return (
+        f"# lab PBX digest password, never to be copied into a report: {PASSWORD}\n"
+        "name: synthetic-ivr\n"
+        "description: a synthetic run for the report tests\n"
+        f"seed: {seed}\n"
+        "target:\n"
+        "  uri: sip:ivr@127.0.0.1:5080\n"
+        "  credentials: {username_env: SYNTHETIC_SIP_USER, password_env: SYNTHETIC_SIP_PASSWORD}\n"
+        f"load: {{mode: arrivals, peak_cps: 10, duration_s: {duration_s:g}, max_cps: 20, max_concurrent: 600}}\n"
+        "call: {talk_time: {distribution: uniform, min_s: 20, max_s: 40}}\n"
+        "probes: {call_interval_s: 5, options_interval_s: 1}\n"
+        f"faults: [{{at_s: {fault_s:g}, action: command, command: docker stop backend-a}}]\n"
+    )
 
 
 def _call(i: int, at_s: float, rng: np.random.Generator, down: bool) -> CallRecord:
@@ -309,7 +321,20 @@ def _write_wav(path: Path) -> None:
         out.writeframes(samples.tobytes())
 
 
+def _probe_record(t: float, down: bool) -> dict[str, Any]:
+    return CallRecord(
+        call_id=f"probe-{t:g}", target="sip:ivr@127.0.0.1:5080", invite_utc=utc(t),
+        provisional_ms=((100, 1.0),) if down else ((100, 1.0), (180, 40.0)), final_ms=30.0 if down else 95.0,
+        ack_ms=None if down else 95.5, answer_ms=None if down else 95.0, agent_ms=None, cancel_ms=None,
+        bye_ms=None if down else 2095.0, bye_response_ms=None if down else 2097.0,
+        end_ms=30.4 if down else 2097.0, final_code=503 if down else 200,
+        final_reason="Service Unavailable" if down else "OK", failure=Failure.REJECTED if down else None,
+        hangup_by=None if down else "caller",
+    ).to_dict()
+
+
 def _write_probes(folder: Path, duration_s: float, fault_s: float, restored_s: float) -> None:
+    """reports.layout's probe entries; `ok` and `setup_ms` are extra keys reports/model.py plots."""
     lines = []
     for t in np.arange(0.0, duration_s, 1.0):
         down = fault_s <= t < restored_s
@@ -318,24 +343,12 @@ def _write_probes(folder: Path, duration_s: float, fault_s: float, restored_s: f
                 {
                     "kind": "call",
                     "at_utc": utc(t),
+                    "record": _probe_record(float(t), down),
                     "ok": not down,
-                    "code": 503 if down else 200,
-                    "reason": "Service Unavailable" if down else "OK",
                     "setup_ms": None if down else 95.0,
-                    "failure": "rejected" if down else None,
                 }
             )
-        lines.append(
-            {
-                "kind": "options",
-                "at_utc": utc(t),
-                "ok": True,
-                "code": 200,
-                "reason": "OK",
-                "setup_ms": None,
-                "failure": None,
-            }
-        )
+        lines.append({"kind": "options", "at_utc": utc(t), "code": 200, "rtt_ms": 1.2, "reason": "OK", "ok": True})
     (folder / layout.PROBES).write_text("".join(json.dumps(p) + "\n" for p in lines))
 
 
