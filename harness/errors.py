@@ -38,12 +38,6 @@ class ExitCode(enum.IntEnum):
     INVALID = 5
 
 
-def exit_code_of_verdict(verdict: str | None) -> ExitCode:
-    """`callproof run`'s exit code for a run verdict (None: a run with no SLA lines)."""
-    return {"FAIL": ExitCode.FAIL, "INCONCLUSIVE": ExitCode.INCONCLUSIVE,
-            "INVALID": ExitCode.INVALID}.get(verdict or "PASS", ExitCode.PASS)
-
-
 class CallproofError(Exception):
     """Base of the harness's deliberate errors; the message is one sentence for the user."""
 

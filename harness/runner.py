@@ -34,7 +34,7 @@ import gevent.event
 from harness import plan
 from harness.calls import CallFactory, fixed_target
 from harness.engines import EmbeddedTarget, Fleet
-from harness.errors import BadInput, ExitCode, HarnessError, exit_code_of_verdict
+from harness.errors import BadInput, ExitCode, HarnessError
 from harness.faults import FaultInjector
 from harness.health import GeneratorHealth
 from harness.load import LoadContext
@@ -213,7 +213,9 @@ class Run:
         finalize(self.folder, key_path=self.options.key_path, lang=self.options.lang)
         if not self.options.quiet:
             Progress.print_table(summary, self.folder)
-        return exit_code_of_verdict(summary.get("verdict"))
+        from harness.verify import exit_code
+
+        return exit_code(summary["verdict"])
 
     # -- local ---------------------------------------------------------------------
 
