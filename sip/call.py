@@ -8,6 +8,7 @@ The flow (`place_call`) runs in its own greenlet and waits on that event.
 from __future__ import annotations
 
 import collections
+import ctypes
 import dataclasses
 import datetime as dt
 import time
@@ -17,6 +18,7 @@ import gevent
 import gevent.event
 import pjsua2 as pj
 
+from sip.capacity import native_library
 from sip.endpoint import Endpoint, SipMessageTap, pj_error_text
 from sip.media import CallAudio, StreamSnapshot, merge_snapshots, sdp_uses_srtp, snapshot_stream
 from sip.records import CallRecord, Failure
@@ -27,6 +29,17 @@ _MEDIA_CHECK_S = 1.0
 # RFC 6076 SDD counts a BYE without response as failed after this long (T1 * 64 is 32 s;
 # a load tool cannot hold the slot that long).
 BYE_RESPONSE_WAIT_S = 4.0
+# A target that answers nothing would keep a cancelled INVITE's transaction, and its
+# call slot, for Timer B (32 s): end the transaction this long after the ring timeout.
+_INVITE_TIMEOUT_MARGIN_S = 2.0
+_SLOT_POLL_S = 0.05
+
+
+def _limit_invite_transaction(tsx: pj.SipTransaction, timeout_s: float) -> None:
+    """pjsip_tsx_set_timeout, which pjsua2 does not wrap, on the INVITE transaction."""
+    set_timeout = getattr(native_library(), "pjsip_tsx_set_timeout", None)
+    if set_timeout is not None:
+        set_timeout(ctypes.c_void_p(int(tsx.pjTransaction)), ctypes.c_uint(int(timeout_s * 1000)))
 
 
 def _caused_by_message(event: pj.SipEvent) -> bool:
@@ -42,9 +55,10 @@ class TrackedCall(pj.Call):
     """Records when each SIP event of the call happened (monotonic seconds)."""
 
     def __init__(self, account: pj.Account, call_id: int = pj.PJSUA_INVALID_ID, *, audio: CallAudio,
-                 ptime_ms: int, media_events: collections.deque) -> None:
+                 ptime_ms: int, media_events: collections.deque, invite_timeout_s: float | None = None) -> None:
         super().__init__(account, call_id)
         self.audio = audio
+        self.invite_timeout_s = invite_timeout_s
         self._media_events = media_events
         self.ptime_ms = ptime_ms
         self.changed = gevent.event.Event()
@@ -84,6 +98,9 @@ class TrackedCall(pj.Call):
         now = time.monotonic()
         event = prm.e.body.tsxState
         tsx = event.tsx
+        if (self.invite_timeout_s and tsx.role == pj.PJSIP_ROLE_UAC and tsx.method == "INVITE"
+                and tsx.state == pj.PJSIP_TSX_STATE_CALLING):
+            _limit_invite_transaction(tsx, self.invite_timeout_s)
         if event.type == pj.PJSIP_EVENT_RX_MSG:
             if tsx.role == pj.PJSIP_ROLE_UAC and tsx.method == "INVITE":
                 self._on_invite_response(tsx.statusCode, tsx.statusText, now, event.src.rdata.wholeMsg)
@@ -201,7 +218,8 @@ def place_call(endpoint: Endpoint, account: pj.Account, spec: CallSpec,
     """
     audio = CallAudio(endpoint.ep, prompt=spec.prompt, record_to=spec.record_to, echo=False)
     call = TrackedCall(account, audio=audio, ptime_ms=endpoint.settings.media.ptime_ms,
-                       media_events=endpoint.media_events)
+                       media_events=endpoint.media_events,
+                       invite_timeout_s=spec.ring_timeout_s + _INVITE_TIMEOUT_MARGIN_S)
     param = pj.CallOpParam(True)
     param.opt.audioCount = 1
     param.opt.videoCount = 0
@@ -232,6 +250,11 @@ def place_call(endpoint: Endpoint, account: pj.Account, spec: CallSpec,
     call.wait_until(lambda: call.ended, 40.0)
     if marks.bye is not None:
         call.await_bye_response(endpoint.tap)
+    # The record frees this call's slot in the parent's count: hand it over only once
+    # pjsua has freed it too (a CANCEL nobody answered holds it a while longer).
+    deadline = time.monotonic() + spec.ring_timeout_s + _INVITE_TIMEOUT_MARGIN_S + 1.0
+    while call.sip_call_id and endpoint.holds_slot(call, call.sip_call_id) and time.monotonic() < deadline:
+        gevent.sleep(_SLOT_POLL_S)
     record = _record(call, spec, marks, invite_utc)
     audio.release()
     endpoint.bury(call)

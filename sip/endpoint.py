@@ -266,10 +266,27 @@ class Endpoint:
 
     def sweep(self) -> None:
         """Delete buried calls whose slot holds no active call (between polls: no race)."""
-        is_active = capacity.native_library().pjsua_call_is_active
-        # An id below 0 never held a slot (makeCall failed): nothing to protect. pjsua
-        # asserts on such ids, so they must not reach pjsua_call_is_active.
-        self._graveyard = [call for call in self._graveyard if call.getId() >= 0 and is_active(call.getId())]
+        self._graveyard = [call for call in self._graveyard if self.slot_busy(call)]
+
+    @staticmethod
+    def holds_slot(call: pj.Call, sip_call_id: str) -> bool:
+        """Whether pjsua's call slot still belongs to this call (Call-ID `sip_call_id`).
+
+        It may after pjsua reported the call DISCONNECTED: a CANCEL that nothing answered
+        keeps its INVITE session, and the slot, until the transaction times out. A freed
+        slot has no info, a reused one another Call-ID.
+        """
+        if call.getId() < 0:
+            return False
+        try:
+            return call.getInfo().callIdString == sip_call_id
+        except pj.Error:
+            return False
+
+    def slot_busy(self, call: pj.Call) -> bool:
+        """Whether any live call occupies `call`'s slot (deleting `call` would hang it up)."""
+        call_id = call.getId()
+        return call_id >= 0 and bool(capacity.native_library().pjsua_call_is_active(call_id))
 
     @property
     def buried(self) -> int:

@@ -50,13 +50,18 @@ class Protocol:
     def __init__(self) -> None:
         self._fd = os.dup(1)
         os.dup2(2, 1)
+        self.parent_gone = gevent.event.Event()
 
     def send(self, event: str, **fields: Any) -> None:
-        line = json.dumps({"ev": event, **fields}, separators=(",", ":")) + "\n"
-        data = line.encode()
-        while data:
-            written = gevent.os.nb_write(self._fd, data)
-            data = data[written:]
+        if self.parent_gone.is_set():
+            return
+        data = (json.dumps({"ev": event, **fields}, separators=(",", ":")) + "\n").encode()
+        try:
+            while data:
+                written = gevent.os.nb_write(self._fd, data)
+                data = data[written:]
+        except BrokenPipeError:
+            self.parent_gone.set()  # nobody left to tell: the worker shuts down
 
 
 class LineReader:
@@ -119,6 +124,7 @@ class Worker:
         self.ready_sent = True
         reader = gevent.spawn(self._read_commands)
         health = gevent.spawn(self._report_health)
+        self.protocol.parent_gone.rawlink(lambda _: self.stopping.set())
         self.stopping.wait()
         reader.kill()
         health.kill()

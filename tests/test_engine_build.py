@@ -150,7 +150,10 @@ def test_a_debian_patch_spanning_pjproject_and_other_files_is_refused() -> None:
 
 def test_each_of_our_patches_opens_with_one_explaining_paragraph() -> None:
     patches = engine_build.our_patches()
-    assert [name for name, _ in patches] == ["0001-tls-without-listener.patch", "0002-refuse-unsuitable-transport.patch"]
+    assert [name for name, _ in patches] == [
+        "0001-tls-without-listener.patch",
+        "0002-refuse-unsuitable-transport.patch",
+    ]
     for name, text in patches:
         preamble = text.split("\n--- ", 1)[0].strip()
         assert preamble and "\n\n" not in preamble, name
@@ -176,7 +179,9 @@ def test_missing_prerequisites_make_one_sentence_naming_the_packages() -> None:
 def test_present_prerequisites_pass() -> None:
     if shutil.which("cc") is None:
         pytest.skip("headers are checked with the C preprocessor")
-    engine_build.require_prerequisites((Prerequisite("sh", "dash", "program"), Prerequisite("stdio.h", "libc6-dev", "header")))
+    engine_build.require_prerequisites(
+        (Prerequisite("sh", "dash", "program"), Prerequisite("stdio.h", "libc6-dev", "header"))
+    )
 
 
 PROBE = {

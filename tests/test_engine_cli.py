@@ -45,7 +45,9 @@ class Scratch:
         self.site = site
         self.env = {k: v for k, v in os.environ.items() if k not in (ENGINE_ENV, "PYTHONPATH")}
 
-    def callproof(self, *args: str, env: dict[str, str] | None = None, timeout_s: float = 120) -> subprocess.CompletedProcess:
+    def callproof(
+        self, *args: str, env: dict[str, str] | None = None, timeout_s: float = 120
+    ) -> subprocess.CompletedProcess:
         return subprocess.run(
             [str(self.python), "-m", "harness.cli", *args],
             env=env or self.env,

@@ -152,7 +152,7 @@ def make_run(
     records = [r for r in written if r.direction == "outbound"]
 
     _write_probes(folder, duration_s, fault_s, restored_s)
-    _write_events(folder, duration_s, fault_s, seed, interrupted)
+    _write_events(folder, duration_s, fault_s, seed, interrupted, records)
     (folder / layout.ENGINE).write_text(
         json.dumps(
             {
@@ -323,12 +323,21 @@ def _write_wav(path: Path) -> None:
 
 def _probe_record(t: float, down: bool) -> dict[str, Any]:
     return CallRecord(
-        call_id=f"probe-{t:g}", target="sip:ivr@127.0.0.1:5080", invite_utc=utc(t),
-        provisional_ms=((100, 1.0),) if down else ((100, 1.0), (180, 40.0)), final_ms=30.0 if down else 95.0,
-        ack_ms=None if down else 95.5, answer_ms=None if down else 95.0, agent_ms=None, cancel_ms=None,
-        bye_ms=None if down else 2095.0, bye_response_ms=None if down else 2097.0,
-        end_ms=30.4 if down else 2097.0, final_code=503 if down else 200,
-        final_reason="Service Unavailable" if down else "OK", failure=Failure.REJECTED if down else None,
+        call_id=f"probe-{t:g}",
+        target="sip:ivr@127.0.0.1:5080",
+        invite_utc=utc(t),
+        provisional_ms=((100, 1.0),) if down else ((100, 1.0), (180, 40.0)),
+        final_ms=30.0 if down else 95.0,
+        ack_ms=None if down else 95.5,
+        answer_ms=None if down else 95.0,
+        agent_ms=None,
+        cancel_ms=None,
+        bye_ms=None if down else 2095.0,
+        bye_response_ms=None if down else 2097.0,
+        end_ms=30.4 if down else 2097.0,
+        final_code=503 if down else 200,
+        final_reason="Service Unavailable" if down else "OK",
+        failure=Failure.REJECTED if down else None,
         hangup_by=None if down else "caller",
     ).to_dict()
 
@@ -352,10 +361,33 @@ def _write_probes(folder: Path, duration_s: float, fault_s: float, restored_s: f
     (folder / layout.PROBES).write_text("".join(json.dumps(p) + "\n" for p in lines))
 
 
-def _write_events(folder: Path, duration_s: float, fault_s: float, seed: int, interrupted: bool) -> None:
+def _in_flight(records: list, t: float) -> int:
+    """Calls of the synthetic run between their INVITE and their end at `t` s (what the runner counts)."""
+    count = 0
+    for record in records:
+        start = (_parse_utc(record.invite_utc) - _parse_utc(utc(0))).total_seconds()
+        if start <= t < start + record.end_ms / 1000.0:
+            count += 1
+    return count
+
+
+def _parse_utc(text: str):
+    import datetime as dt
+
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _write_events(folder: Path, duration_s: float, fault_s: float, seed: int, interrupted: bool, records: list) -> None:
     events = [
-        {"at_utc": utc(0), "kind": "run_start", "scenario": "synthetic-ivr", "seed": seed, "role": "local",
-         "target": "sip:ivr@127.0.0.1:5080", "argv": ["synthetic.yaml"]},
+        {
+            "at_utc": utc(0),
+            "kind": "run_start",
+            "scenario": "synthetic-ivr",
+            "seed": seed,
+            "role": "local",
+            "target": "sip:ivr@127.0.0.1:5080",
+            "argv": ["synthetic.yaml"],
+        },
         {"at_utc": utc(0), "kind": "shape", "users": 200, "rate": 5.0},
         {"at_utc": utc(duration_s * 0.1), "kind": "shape", "users": 400, "rate": 10.0},
         {"at_utc": utc(fault_s), "kind": "fault", "action": "stop backend-a"},
@@ -363,17 +395,29 @@ def _write_events(folder: Path, duration_s: float, fault_s: float, seed: int, in
     capped = 0
     for t in np.arange(0.0, duration_s, 5.0):  # harness.runner's health event, plus CPU
         capped += int(fault_s <= t < fault_s + 10)  # a few arrivals dropped at the cap during the outage
-        events.append({"at_utc": utc(t), "kind": "health", "pump_lag_ms_max": 2.0 + (t % 7), "in_flight": 300,
-                       "attempted": int(t * 10), "capped": capped, "lost": 0, "slot_waits": 0,
-                       "slot_wait_ms_max": 0.5 + (t % 3), "cpu_pct": 20.0 + 5 * np.sin(t / 50)})
+        events.append(
+            {
+                "at_utc": utc(t),
+                "kind": "health",
+                "pump_lag_ms_max": 2.0 + (t % 7),
+                "in_flight": _in_flight(records, float(t)),
+                "attempted": int(t * 10),
+                "capped": capped,
+                "lost": 0,
+                "slot_waits": 0,
+                "slot_wait_ms_max": 0.5 + (t % 3),
+                "cpu_pct": 20.0 + 5 * np.sin(t / 50),
+            }
+        )
     if not interrupted:
         events.append({"at_utc": utc(duration_s), "kind": "run_end", "reason": "completed", "interrupted": False})
     events.sort(key=lambda e: e["at_utc"])
     (folder / layout.EVENTS).write_text("".join(json.dumps(e) + "\n" for e in events))
 
 
-def _summary(folder: Path, duration_s: float, fault_s: float, restored_s: float, verdict: str,
-             sla: list[dict[str, Any]] | None) -> dict[str, Any]:
+def _summary(
+    folder: Path, duration_s: float, fault_s: float, restored_s: float, verdict: str, sla: list[dict[str, Any]] | None
+) -> dict[str, Any]:
     """What `callproof run` writes (harness.summary) plus the verifier's keys (issue 5)."""
     return {
         **summarize(folder),
@@ -385,6 +429,11 @@ def _summary(folder: Path, duration_s: float, fault_s: float, restored_s: float,
         "outages": [{"start_utc": utc(fault_s), "end_utc": utc(restored_s), "cause": "503 Service Unavailable"}],
         "rto_s": restored_s - fault_s,
         "rto_resolution_s": 5.0,
-        "generator": {"cpu_pct_max": 25.0, "loop_lag_ms_max": 8.0, "starved_calls": 0, "valid": True,
-                      "reason": "CPU below 80%, loop lag below 50 ms"},
+        "generator": {
+            "cpu_pct_max": 25.0,
+            "loop_lag_ms_max": 8.0,
+            "starved_calls": 0,
+            "valid": True,
+            "reason": "CPU below 80%, loop lag below 50 ms",
+        },
     }

@@ -46,3 +46,15 @@ def wait_for_lines(path: Path, count: int, timeout_s: float) -> None:
 def write_scenario(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+SLA_KEYS = ("answer_rate_min", "isa_max", "first_answer_s_max", "service_level", "abandonment_max",
+            "setup_delay_p95_ms_max", "mos_cqe_p5_min", "one_way_delay_p95_ms_max", "loss_p95_max",
+            "availability_min", "rto_s_max")
+
+
+def sla_yaml(**decided) -> str:
+    """A scenario's `sla` section with only the `decided` lines on (a short run cannot decide the rest)."""
+    unknown = set(decided) - set(SLA_KEYS)
+    assert not unknown, f"not SLA keys: {unknown}"
+    return "sla:\n" + "".join(f"  {key}: {json.dumps(decided.get(key))}\n" for key in SLA_KEYS)

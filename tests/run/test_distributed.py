@@ -9,7 +9,7 @@ import pytest
 
 from tests.peers import sipp
 from tests.peers.net import free_port
-from tests.run.helpers import read_calls, start_callproof, write_scenario
+from tests.run.helpers import read_calls, sla_yaml, start_callproof, write_scenario
 
 SCENARIO = """\
 name: distributed
@@ -32,8 +32,7 @@ call:
 probes:
   call_interval_s: null
   options_interval_s: null
-sla: {{}}
-"""
+{sla}"""
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +43,8 @@ def echo(run_dir):
 
 
 def test_a_master_and_two_workers_write_every_call_to_the_masters_folder(tmp_path, echo):
-    scenario = write_scenario(tmp_path / "distributed.yaml", SCENARIO.format(uri=echo.uri))
+    text = SCENARIO.format(uri=echo.uri, sla=sla_yaml(answer_rate_min=0.9))  # ~48 calls decide this line
+    scenario = write_scenario(tmp_path / "distributed.yaml", text)
     port, out = str(free_port(__import__("socket").SOCK_STREAM)), tmp_path / "out"
     master = start_callproof("run", str(scenario), "--master", "--expect-workers", "2", "--master-port", port,
                              "--out", str(out), "--quiet")

@@ -17,7 +17,7 @@ import pytest
 
 from tests.peers.kamailio import DEFAULT_REALM, kamailio_factory  # noqa: F401
 from tests.peers.net import free_port
-from tests.run.helpers import callproof, read_calls, start_callproof, write_scenario
+from tests.run.helpers import callproof, read_calls, sla_yaml, start_callproof, write_scenario
 
 AGENTS = 3
 PASSWORD_ENV = "CP_TEST_AGENT_PASSWORD"
@@ -50,19 +50,7 @@ agents:
   ring_delay_s: 0.1
   handle_time: null
 probes: {{call_interval_s: null, options_interval_s: null}}
-sla:  # every line off: a few seconds decide none, and the exit code is the run's own
-  answer_rate_min: null
-  isa_max: null
-  first_answer_s_max: null
-  service_level: null
-  abandonment_max: null
-  setup_delay_p95_ms_max: null
-  mos_cqe_p5_min: null
-  one_way_delay_p95_ms_max: null
-  loss_p95_max: null
-  availability_min: null
-  rto_s_max: null
-"""
+{sla}"""
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +60,8 @@ def registrar(kamailio_factory):  # noqa: F811
 
 def scenario_file(tmp_path, port: int, registrar_port: int | None = None):
     text = SCENARIO.format(port=port, registrar_port=registrar_port or port, agents=AGENTS,
-                           password_env=PASSWORD_ENV, realm=DEFAULT_REALM)
+                           password_env=PASSWORD_ENV, realm=DEFAULT_REALM,
+                           sla=sla_yaml(answer_rate_min=0.5))  # decidable by ~10 calls
     return write_scenario(tmp_path / "registered.yaml", text)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from reports.records import read_jsonl
 from tests.peers import sipp
 from tests.run.helpers import callproof, read_calls, start_callproof, wait_for_lines, write_scenario
 
@@ -95,6 +96,7 @@ def test_sigkill_loses_no_finished_call(tmp_path):
         echo.stop()
 
     recorded = {c["call_id"] for c in read_calls(out)}
+    recorded |= {p["record"]["call_id"] for p in read_jsonl(out / "probes.jsonl") if p.get("record")}
     # SIPp's own trace: every 200 OK it sent to a BYE, with the time it sent it.
     trace = next(tmp_path.glob(f"*{echo.proc.pid}_messages.log")).read_text()
     finished = set()
@@ -106,7 +108,7 @@ def test_sigkill_loses_no_finished_call(tmp_path):
             if sent < killed_at - 5:
                 finished.add(re.search(r"Call-ID: (\S+)", block).group(1))
     assert len(finished) >= 10
-    assert finished <= recorded, f"finished calls missing from calls.jsonl: {finished - recorded}"
+    assert finished <= recorded, f"finished calls missing from the records: {finished - recorded}"
 
 
 def test_a_target_rejecting_every_call_is_a_completed_run_with_zero_answered(tmp_path, reject_503):

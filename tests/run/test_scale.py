@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.peers import sipp
-from tests.run.helpers import callproof, read_calls, write_scenario
+from tests.run.helpers import callproof, read_calls, sla_yaml, write_scenario
 
 SCENARIO = """\
 name: scale-200
@@ -30,8 +30,7 @@ call:
 probes:
   call_interval_s: null
   options_interval_s: null
-sla: {{}}
-"""
+{sla}"""
 
 
 @pytest.fixture(scope="module")
@@ -43,14 +42,17 @@ def echo(run_dir):
 
 def test_200_concurrent_calls_for_30_s_lose_nothing_on_our_side(tmp_path, echo):
     out = tmp_path / "out"
-    result = callproof("run", str(write_scenario(tmp_path / "scale.yaml", SCENARIO.format(uri=echo.uri))),
-                       "--out", str(out), "--quiet", timeout=300)
+    text = SCENARIO.format(uri=echo.uri, sla=sla_yaml(answer_rate_min=0.95, loss_p95_max=0.01))
+    result = callproof("run", str(write_scenario(tmp_path / "scale.yaml", text)), "--out", str(out), "--quiet",
+                       timeout=300)
     assert result.returncode == 0, result.stderr
     calls = read_calls(out)
     held = [c for c in calls if c["answer_ms"] is not None and c["bye_ms"] - c["answer_ms"] >= 29_900]
     assert len(held) >= 200
     engine = json.loads((out / "engine.json").read_text())
     assert engine["provisioned_calls"] == 200
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["generator"]["valid"] is True and summary["verdict"] == "PASS"
     for call in held:
         media = call["media"]
         assert media["rx_lost"] == 0 and media["rx_discard"] == 0 and media["jbuf_discard"] == 0

@@ -75,7 +75,8 @@ def test_pesq_is_high_on_a_clean_call_and_falls_with_each_step_of_loss(engines, 
             assert relay.dropped / (relay.dropped + relay.forwarded) == pytest.approx(loss, abs=0.02)
         assert result.score is not None, result.reason
         scores.append(result.score)
-        print(f"loss {loss}: relay dropped {relay.dropped} of {relay.dropped + relay.forwarded}, pjsua rx_lost {media.rx_lost}")
+        sent = relay.dropped + relay.forwarded
+        print(f"loss {loss}: relay dropped {relay.dropped} of {sent}, pjsua rx_lost {media.rx_lost}")
     clean, three, ten = scores
     print(f"PESQ clean {clean:.2f}, 3% loss {three:.2f}, 10% loss {ten:.2f}")
     assert clean >= 4.0
