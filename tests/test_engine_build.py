@@ -129,7 +129,7 @@ Index: ring-20230206.0~ds2/daemon/contrib/tarballs-unpacked/pjproject-3b78ef1c48
 --- ring-20230206.0~ds2.orig/daemon/contrib/tarballs-unpacked/pjproject-3b78ef1c48732d238ba284cdccb04dc6de79c54f.tar.gz/pjproject-3b78ef1c48732d238ba284cdccb04dc6de79c54f/pjlib-util/src/pjlib-util/dns.c
 +++ ring-20230206.0~ds2/daemon/contrib/tarballs-unpacked/pjproject-3b78ef1c48732d238ba284cdccb04dc6de79c54f.tar.gz/pjproject-3b78ef1c48732d238ba284cdccb04dc6de79c54f/pjlib-util/src/pjlib-util/dns.c
 @@ -128,6 +128,9 @@ static pj_status_t get_name_len(int rec_
-"""
+"""  # noqa: E501 - Debian's patch, verbatim
 DEBIAN_CMAKE_PATCH_HEAD = """\
 --- a/daemon/CMakeLists.txt
 +++ b/daemon/CMakeLists.txt
