@@ -154,8 +154,8 @@ def generator_health(events: Sequence[dict[str, Any]], calls: Sequence[CallRecor
     engine = next((e for e in events if e.get("kind") == "engine"), {})
     need = engine.get("provisioned_calls")
     engine_slots = None
-    if engine.get("capacity_per_process") is not None and engine.get("processes") is not None:
-        engine_slots = engine["capacity_per_process"] * engine["processes"]
+    if engine.get("max_calls_per_process") is not None and engine.get("processes") is not None:
+        engine_slots = engine["max_calls_per_process"] * engine["processes"]
     problems: list[str] = []
 
     cpu = [e["cpu_pct"] for e in samples if e.get("cpu_pct") is not None]

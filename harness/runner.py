@@ -294,15 +294,16 @@ class Run:
         self._pools.append(pool)
         check_registrations(pool, "caller")
         first = pool.processes[0]
-        engine = {"pjsua2_version": first.version, "capacity_per_process": first.capacity,
+        engine = {**first.engine, "pjproject_version": first.version, "max_calls_per_process": first.capacity,
                   "processes": len(pool.processes), "provisioned_calls": calls,
                   "media": first.settings.media.to_dict()}
         (self.folder / layout.ENGINE).write_text(json.dumps(engine, indent=2) + "\n")
         self.events.event("engine", **engine)
         if not self.options.quiet:
-            print(f"engine: pjsua2 {first.version}, {first.capacity} calls per process, "
-                  f"{len(pool.processes)} caller processes for {calls} concurrent calls, "
-                  f"bridge {first.settings.media.clock_rate} Hz", file=sys.stderr)
+            from sip.engine_info import summary_line
+
+            print(f"engine: {summary_line(engine)}; {len(pool.processes)} caller processes for {calls} "
+                  "concurrent calls", file=sys.stderr)
         return pool
 
     def _start_probes(self, fleet: Fleet, uri: str) -> None:

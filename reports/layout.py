@@ -18,8 +18,9 @@ report. File names below are the only ones code may use (import them).
                       {"kind": "options", "at_utc", "code": int|null, "rtt_ms": float|null,
                        "reason": str}
     events.jsonl      the run's timeline, one JSON object per line: {"at_utc", "kind", ...}
-                      run_start {scenario, seed, role, target}; engine {pjsua2_version,
-                      capacity_per_process, processes, provisioned_calls, media};
+                      run_start {scenario, seed, role, target}; engine {sip.engine_info's facts
+                      (engine, io_queue, ...), pjproject_version, max_calls_per_process,
+                      processes, provisioned_calls, media};
                       agents {processes, capacity, and with agents.register_to: registrar,
                       registrations [{user, process, code, reason, expires_s}]};
                       shape {users | rate};

@@ -55,22 +55,30 @@ def probe() -> dict[str, Any]:
         config.logConfig.consoleLevel = 0
         endpoint.libInit(config)
         max_calls = capacity.max_calls_in_this_process()
-        io_queue = _io_queue_name(capacity.native_library())
+        facts = loaded_engine()
         version = endpoint.libVersion().full
         codecs = [codec.codecId for codec in endpoint.codecEnum2()]
     finally:
         endpoint.libDestroy()
-    kind, wheel_version, manifest = _engine_kind(Path(pjsua2.__file__).resolve())
+    return {**facts, "pjproject_version": version, "max_calls_per_process": max_calls, "codecs": codecs,
+            "media": MediaSettings().to_dict()}
+
+
+def loaded_engine() -> dict[str, Any]:
+    """Which pjsua2 this process loaded and its I/O queue (once an Endpoint is initialised)."""
+    import pjsua2
+
+    from sip import capacity
+
+    module = Path(pjsua2.__file__).resolve()
+    kind, wheel_version, manifest = _engine_kind(module)
+    io_queue = _io_queue_name(capacity.native_library())
     return {
         "engine": kind,
-        "module_path": str(Path(pjsua2.__file__).resolve()),
+        "module_path": str(module),
         "wheel_version": wheel_version,
-        "pjproject_version": version,
-        "max_calls_per_process": max_calls,
         "io_queue": io_queue,
         "io_queue_kind": next((k for k in ("epoll", "select") if io_queue.startswith(k)), io_queue),
-        "codecs": codecs,
-        "media": MediaSettings().to_dict(),
         "build": manifest,
     }
 

@@ -57,6 +57,7 @@ class EngineProcess:
         self.capacity = 0
         self.sip_ports: dict[str, int] = {}
         self.version = ""
+        self.engine: dict[str, Any] = {}
         self.registration: tuple[int, str, int] | None = None
         self.in_flight = 0
         self.pump_lag_ms_max = 0.0
@@ -107,6 +108,7 @@ class EngineProcess:
         self.capacity = ready["capacity"]
         self.sip_ports = ready["sip_ports"]
         self.version = ready["version"]
+        self.engine = ready["engine"]  # which pjsua2 it loaded, its I/O queue (sip.engine_info)
         self.registration = tuple(ready["registration"]) if ready.get("registration") else None
 
     def stop(self, timeout_s: float = _STOP_TIMEOUT_S) -> None:

@@ -119,8 +119,10 @@ class Worker:
         registration = None
         if self.settings.account.registrar:
             registration = self.account.wait_registration(10.0)
+        from sip.engine_info import loaded_engine
+
         self.protocol.send("ready", capacity=endpoint.capacity, sip_ports=endpoint.sip_ports,
-                           version=endpoint.version, registration=registration)
+                           version=endpoint.version, registration=registration, engine=loaded_engine())
         self.ready_sent = True
         reader = gevent.spawn(self._read_commands)
         health = gevent.spawn(self._report_health)

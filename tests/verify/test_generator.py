@@ -6,7 +6,7 @@ from harness.generator import expected_tx_packets, generator_health, media_starv
 from tests.verify import records as r
 from tests.verify.records import utc
 
-ENGINE = {"at_utc": utc(0), "kind": "engine", "capacity_per_process": 4, "processes": 3, "provisioned_calls": 12}
+ENGINE = {"at_utc": utc(0), "kind": "engine", "max_calls_per_process": 4, "processes": 3, "provisioned_calls": 12}
 
 
 def health(i: int, **values) -> dict:

@@ -1,0 +1,82 @@
+"""Open-loop Poisson arrivals, and Locust's web UI while a run goes."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+
+import pytest
+
+from tests.peers import sipp
+from tests.peers.net import free_port
+from tests.run.helpers import callproof, read_calls, sla_yaml, start_callproof, write_scenario
+
+SCENARIO = """\
+name: arrivals
+description: "Poisson arrivals at 6 calls/s against SIPp's echo."
+seed: 17
+target:
+  uri: {uri}
+load:
+  mode: arrivals
+  peak_cps: 6
+  ramp_up_s: 0
+  duration_s: {duration}
+  ramp_down_s: 0
+  max_cps: 20
+  max_concurrent: 40
+call:
+  codecs: [PCMU]
+  ring_timeout_s: 5
+  talk_time: {{distribution: exponential, mean_s: 1.5, max_s: 4}}
+probes: {{call_interval_s: null, options_interval_s: null}}
+{sla}"""
+
+
+@pytest.fixture(scope="module")
+def echo(run_dir):
+    peer = sipp.echo_uas(run_dir)
+    yield peer
+    peer.stop()
+
+
+def test_poisson_arrivals_start_on_schedule_whatever_the_calls_do(tmp_path, echo):
+    path = write_scenario(tmp_path / "arrivals.yaml",
+                          SCENARIO.format(uri=echo.uri, duration=15, sla=sla_yaml(answer_rate_min=0.9)))
+    out = tmp_path / "out"
+    result = callproof("run", str(path), "--out", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+
+    from harness import plan
+    from harness.scenario import load_scenario
+
+    planned = plan.load_arrival_times(load_scenario(path).load, 17)
+    calls = read_calls(out)
+    assert len(calls) == len(planned)  # open loop: every planned arrival is a call, no more
+    assert 6 * 15 * 0.6 < len(calls) < 6 * 15 * 1.4
+    lateness = sorted(c["lateness_ms"] for c in calls)
+    assert all(c["scheduled_utc"] for c in calls)
+    assert lateness[0] >= 0 and lateness[len(lateness) // 2] < 100  # INVITEs leave on schedule
+    engine = json.loads((out / "engine.json").read_text())
+    # Provisioned for the peak rate x the longest a call can hold a slot (ring timeout + longest talk).
+    assert engine["provisioned_calls"] == min(40, int(-(-6 * (5 + 4) // 1)))
+
+
+def test_web_ui_serves_locusts_page_while_the_run_goes(tmp_path, echo):
+    port = free_port(__import__("socket").SOCK_STREAM)
+    path = write_scenario(tmp_path / "web.yaml", SCENARIO.format(uri=echo.uri, duration=8, sla=sla_yaml()))
+    run = start_callproof("run", str(path), "--out", str(tmp_path / "out"), "--web", "--web-port", str(port))
+    try:
+        page, deadline = None, time.monotonic() + 30
+        while page is None and time.monotonic() < deadline:
+            try:
+                page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read().decode()
+            except OSError:
+                time.sleep(0.2)
+        stats = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/stats/requests", timeout=5).read())
+        run.communicate(timeout=60)
+    finally:
+        run.kill()
+    assert page is not None and "Locust" in page
+    assert any(entry["method"] == "SIP" and entry["name"] == "INVITE" for entry in stats["stats"])

@@ -1,0 +1,37 @@
+"""One process of ours holds 800 concurrent two-way G.711 calls for 30 s (the built engine)."""
+
+from __future__ import annotations
+
+import gevent
+import pytest
+
+from sip.settings import CallSpec, EngineSettings
+from tests.peers import sipp
+
+pytestmark = pytest.mark.sip_engine
+
+CALLS, PER_ECHO, HOLD_S = 800, 200, 30.0
+
+
+def test_one_process_holds_800_calls_with_no_loss(engines, run_dir):
+    pool = engines.start(EngineSettings(name="caller", codecs=("PCMU",), max_calls=1024, rtp_port=18000,
+                                        rtp_port_range=2 * CALLS + 8))
+    if pool.capacity < CALLS:
+        pytest.skip(f"this pjsua2 holds {pool.capacity} calls per process; `make test` runs this on the built engine")
+    echoes = [sipp.echo_uas(run_dir) for _ in range(CALLS // PER_ECHO)]  # one echo socket drops above ~400
+    try:
+        pending = [pool.place(CallSpec(uri=echoes[i % len(echoes)].uri, talk_s=HOLD_S, ring_timeout_s=30))
+                   for i in range(CALLS)]
+        gevent.sleep(1)
+        records = [p.wait_record(timeout=HOLD_S + 120) for p in pending]
+    finally:
+        for echo in echoes:
+            echo.stop()
+    assert len(pool.processes) == 1
+    assert all(r.failure is None for r in records)
+    held = [r for r in records if r.bye_ms - r.answer_ms >= HOLD_S * 1000 - 100]
+    assert len(held) == CALLS
+    for record in held:
+        media = record.media
+        assert media.rx_lost == 0 and media.rx_discard == 0 and media.jbuf_discard == 0
+        assert media.rx_packets >= HOLD_S * 50 - 10
