@@ -38,6 +38,17 @@ def uri_host_port(uri: str, transport: str) -> tuple[str, int]:
     return match.group(1).strip("[]"), int(match.group(2) or default)
 
 
+def server_uri(uri: str) -> str:
+    """The server a target URI names, without its user part: where an availability OPTIONS goes.
+
+    OPTIONS to sip:600@pbx would be routed like a call (a proxy hands it to a backend,
+    and one that ignores OPTIONS then looks dead to the proxy); OPTIONS to sip:pbx asks
+    the server itself (RFC 3261 11).
+    """
+    scheme, rest = uri.split(":", 1)
+    return f"{scheme}:{rest.split('@', 1)[-1].split(';', 1)[0].split('?', 1)[0]}"
+
+
 def options_request(uri: str, local: tuple[str, int], transport: str) -> tuple[bytes, str]:
     call_id = uuid.uuid4().hex
     branch = "z9hG4bK" + uuid.uuid4().hex[:16]
@@ -140,7 +151,7 @@ class Prober:
 
     def _probe_options(self) -> None:
         at_utc = utc_now()
-        self.out.write({"kind": "options", "at_utc": at_utc, **send_options(self.uri, self.transport)})
+        self.out.write({"kind": "options", "at_utc": at_utc, **send_options(server_uri(self.uri), self.transport)})
 
     def stop(self, drain_s: float) -> None:
         for greenlet in self._greenlets:

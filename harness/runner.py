@@ -352,6 +352,9 @@ class Run:
 
     def _serve(self, environment) -> None:
         if self.options.web:
+            # Locust's UI re-parses sys.argv with Locust's own parser on every page it serves,
+            # and our options (--web...) are not Locust's: give it the bare program name.
+            sys.argv = sys.argv[:1]
             environment.create_web_ui("127.0.0.1", self.options.web_port)
             print(f"Locust web UI: http://127.0.0.1:{self.options.web_port}", file=sys.stderr)
         if self.options.csv_prefix:
