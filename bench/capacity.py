@@ -39,6 +39,7 @@ import gevent  # noqa: E402
 
 from harness.engines import Fleet  # noqa: E402
 from harness.health import cpu_seconds  # noqa: E402
+from harness.processes import stop_processes  # noqa: E402
 from rtp_analysis.audio import read_wav, resample  # noqa: E402
 from rtp_analysis.g711 import ulaw_encode  # noqa: E402
 from sip.settings import CallSpec, EngineSettings  # noqa: E402
@@ -124,19 +125,7 @@ class EchoSet:
         return [p.pid for p in self.procs]
 
     def stop(self) -> None:
-        stop_all(self.procs)
-
-
-def stop_all(procs: list[subprocess.Popen]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_processes(self.procs)
 
 
 def ulaw_prompt(workdir: Path) -> Path:
@@ -210,7 +199,7 @@ def run_sipp_uac(calls: int, hold_s: float, workdir: Path) -> dict:
         for proc in uacs:
             proc.wait(timeout=hold_s + 60)
     finally:
-        stop_all(uacs)
+        stop_processes(uacs)
         echoes.stop()
     return {"engine": "sipp-uac", "calls": calls, "processes": len(uacs), "cpu_pct": round(measured["cpu_pct"], 1),
             "rss_mb": round(measured["rss_mb"], 1), "cpu_pct_per_call": round(measured["cpu_pct"] / calls, 3),

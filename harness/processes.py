@@ -76,13 +76,18 @@ class ScenarioProcesses:
         return proc.pid
 
     def stop_all(self) -> None:
-        for proc in self.running.values():
-            if proc.poll() is None:
-                proc.terminate()
-        deadline = time.monotonic() + _STOP_TIMEOUT_S
-        for proc in self.running.values():
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes(list(self.running.values()))
+
+
+def stop_processes(procs: list[subprocess.Popen], timeout_s: float = _STOP_TIMEOUT_S) -> None:
+    """SIGTERM to each process still running, then SIGKILL to those that outlast `timeout_s`."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    deadline = time.monotonic() + timeout_s
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

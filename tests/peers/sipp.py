@@ -7,6 +7,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.processes import stop_processes
 from tests.peers.net import free_port, wait_bound
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "sipp"
@@ -40,14 +41,8 @@ class Sipp:
         return self
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        if self.proc is not None:
+            stop_processes([self.proc])
 
 
 def start_sipp(log_dir: Path, *args: str) -> Sipp:

@@ -10,28 +10,14 @@ import pytest
 
 from tests.peers import sipp
 from tests.peers.net import free_port
-from tests.run.helpers import callproof, read_calls, sla_yaml, start_callproof, write_scenario
+from tests.run.helpers import callproof, read_calls, scenario_file, start_callproof
 
-SCENARIO = """\
-name: arrivals
-description: "Poisson arrivals at 6 calls/s against SIPp's echo."
-seed: 17
-target:
-  uri: {uri}
-load:
-  mode: arrivals
-  peak_cps: 6
-  ramp_up_s: 0
-  duration_s: {duration}
-  ramp_down_s: 0
-  max_cps: 20
-  max_concurrent: 40
-call:
-  codecs: [PCMU]
-  ring_timeout_s: 5
-  talk_time: {{distribution: exponential, mean_s: 1.5, max_s: 4}}
-probes: {{call_interval_s: null, options_interval_s: null}}
-{sla}"""
+
+def arrivals(path, uri, *, duration, sla):
+    """Poisson arrivals at 6 calls/s, exponential talk times (mean 1.5 s, at most 4 s)."""
+    return scenario_file(path, uri, sla=sla, load={"mode": "arrivals", "peak_cps": 6, "duration_s": duration,
+                                                   "max_cps": 20, "max_concurrent": 40},
+                         call={"talk_time": {"distribution": "exponential", "mean_s": 1.5, "max_s": 4}})
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +28,7 @@ def echo(run_dir):
 
 
 def test_poisson_arrivals_start_on_schedule_whatever_the_calls_do(tmp_path, echo):
-    path = write_scenario(tmp_path / "arrivals.yaml",
-                          SCENARIO.format(uri=echo.uri, duration=15, sla=sla_yaml(answer_rate_min=0.9)))
+    path = arrivals(tmp_path / "arrivals.yaml", echo.uri, duration=15, sla={"answer_rate_min": 0.9})
     out = tmp_path / "out"
     result = callproof("run", str(path), "--out", str(out), "--quiet")
     assert result.returncode == 0, result.stderr
@@ -51,7 +36,7 @@ def test_poisson_arrivals_start_on_schedule_whatever_the_calls_do(tmp_path, echo
     from harness import plan
     from harness.scenario import load_scenario
 
-    planned = plan.load_arrival_times(load_scenario(path).load, 17)
+    planned = plan.load_arrival_times(load_scenario(path).load, 7)
     calls = read_calls(out)
     assert len(calls) == len(planned)  # open loop: every planned arrival is a call, no more
     assert 6 * 15 * 0.6 < len(calls) < 6 * 15 * 1.4
@@ -65,7 +50,7 @@ def test_poisson_arrivals_start_on_schedule_whatever_the_calls_do(tmp_path, echo
 
 def test_web_ui_serves_locusts_page_while_the_run_goes(tmp_path, echo):
     port = free_port(__import__("socket").SOCK_STREAM)
-    path = write_scenario(tmp_path / "web.yaml", SCENARIO.format(uri=echo.uri, duration=8, sla=sla_yaml()))
+    path = arrivals(tmp_path / "web.yaml", echo.uri, duration=8, sla={})
     run = start_callproof("run", str(path), "--out", str(tmp_path / "out"), "--web", "--web-port", str(port))
     try:
         page, deadline = None, time.monotonic() + 30
@@ -74,9 +59,13 @@ def test_web_ui_serves_locusts_page_while_the_run_goes(tmp_path, echo):
                 page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read().decode()
             except OSError:
                 time.sleep(0.2)
-        stats = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/stats/requests", timeout=5).read())
+        invites = []
+        while not invites and time.monotonic() < deadline:  # the first call sets up a moment after the UI
+            stats = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/stats/requests", timeout=5).read())
+            invites = [e for e in stats["stats"] if e["method"] == "SIP" and e["name"] == "INVITE"]
+            time.sleep(0.2)
         run.communicate(timeout=60)
     finally:
         run.kill()
     assert page is not None and "Locust" in page
-    assert any(entry["method"] == "SIP" and entry["name"] == "INVITE" for entry in stats["stats"])
+    assert invites and invites[0]["num_requests"] >= 1

@@ -9,30 +9,7 @@ import pytest
 
 from tests.peers import sipp
 from tests.peers.net import free_port
-from tests.run.helpers import read_calls, sla_yaml, start_callproof, write_scenario
-
-SCENARIO = """\
-name: distributed
-description: "A master and two workers against SIPp's echo."
-seed: 11
-target:
-  uri: {uri}
-load:
-  mode: concurrency
-  peak_concurrent: 8
-  ramp_up_s: 0
-  duration_s: 12
-  ramp_down_s: 0
-  max_cps: 20
-  max_concurrent: 16
-call:
-  codecs: [PCMU]
-  ring_timeout_s: 5
-  talk_time: {{distribution: fixed, value_s: 2}}
-probes:
-  call_interval_s: null
-  options_interval_s: null
-{sla}"""
+from tests.run.helpers import read_calls, scenario_file, start_callproof
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +20,10 @@ def echo(run_dir):
 
 
 def test_a_master_and_two_workers_write_every_call_to_the_masters_folder(tmp_path, echo):
-    text = SCENARIO.format(uri=echo.uri, sla=sla_yaml(answer_rate_min=0.9))  # ~48 calls decide this line
-    scenario = write_scenario(tmp_path / "distributed.yaml", text)
+    scenario = scenario_file(tmp_path / "distributed.yaml", echo.uri,
+                             load={"peak_concurrent": 8, "duration_s": 12, "max_cps": 20, "max_concurrent": 16},
+                             call={"talk_time": {"distribution": "fixed", "value_s": 2}},
+                             sla={"answer_rate_min": 0.9})  # ~48 calls decide this line
     port, out = str(free_port(__import__("socket").SOCK_STREAM)), tmp_path / "out"
     master = start_callproof("run", str(scenario), "--master", "--expect-workers", "2", "--master-port", port,
                              "--out", str(out), "--quiet")

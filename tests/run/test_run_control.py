@@ -13,35 +13,14 @@ import pytest
 
 from reports.records import read_jsonl
 from tests.peers import sipp
-from tests.run.helpers import callproof, read_calls, start_callproof, wait_for_lines, write_scenario
-
-SCENARIO = """\
-name: control
-description: "Run-control tests against SIPp."
-seed: 7
-target:
-  uri: {uri}
-load:
-  mode: concurrency
-  peak_concurrent: {concurrent}
-  ramp_up_s: 0
-  duration_s: {duration}
-  ramp_down_s: 0
-  max_cps: 50
-  max_concurrent: 50
-  breaker: {{min_answer_rate: {floor}, window_s: {window}, min_calls: 5}}
-call:
-  codecs: [PCMU]
-  ring_timeout_s: 5
-  talk_time: {{distribution: fixed, value_s: {talk}}}
-  record_fraction: 0
-sla: {{}}
-"""
+from tests.run.helpers import callproof, read_calls, scenario_file, start_callproof, wait_for_lines
 
 
 def scenario(tmp_path: Path, uri: str, *, concurrent=4, duration=30, talk=3, floor=0, window=30) -> Path:
-    text = SCENARIO.format(uri=uri, concurrent=concurrent, duration=duration, talk=talk, floor=floor, window=window)
-    return write_scenario(tmp_path / "control.yaml", text)
+    return scenario_file(tmp_path / "control.yaml", uri,
+                         load={"peak_concurrent": concurrent, "duration_s": duration,
+                               "breaker": {"min_answer_rate": floor, "window_s": window, "min_calls": 5}},
+                         call={"talk_time": {"distribution": "fixed", "value_s": talk}, "record_fraction": 0})
 
 
 @pytest.fixture(scope="module")
@@ -153,9 +132,7 @@ def test_bad_input_exits_2_with_one_sentence(tmp_path):
 
 
 def test_a_harness_that_cannot_start_its_processes_exits_3(tmp_path, traced_echo):
-    path = scenario(tmp_path, traced_echo.uri)
-    text = path.read_text().replace("  max_concurrent: 50\n", "  max_concurrent: 50\n  processes: 3000\n")
-    path.write_text(text)
+    path = scenario_file(tmp_path / "control.yaml", traced_echo.uri, load={"processes": 3000})
     result = callproof("run", str(path), "--out", str(tmp_path / "out"))
     assert result.returncode == 3
     assert result.stderr.startswith("callproof: the RTP port range 16384-32768 is full after ")

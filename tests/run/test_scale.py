@@ -7,30 +7,7 @@ import json
 import pytest
 
 from tests.peers import sipp
-from tests.run.helpers import callproof, read_calls, sla_yaml, write_scenario
-
-SCENARIO = """\
-name: scale-200
-description: "200 concurrent two-way G.711 calls for 30 s against SIPp's echo."
-seed: 5
-target:
-  uri: {uri}
-load:
-  mode: concurrency
-  peak_concurrent: 200
-  ramp_up_s: 0
-  duration_s: 31
-  ramp_down_s: 0
-  max_cps: 100
-  max_concurrent: 200
-call:
-  codecs: [PCMU]
-  ring_timeout_s: 10
-  talk_time: {{distribution: fixed, value_s: 30}}
-probes:
-  call_interval_s: null
-  options_interval_s: null
-{sla}"""
+from tests.run.helpers import callproof, read_calls, scenario_file
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +19,11 @@ def echo(run_dir):
 
 def test_200_concurrent_calls_for_30_s_lose_nothing_on_our_side(tmp_path, echo):
     out = tmp_path / "out"
-    text = SCENARIO.format(uri=echo.uri, sla=sla_yaml(answer_rate_min=0.95, loss_p95_max=0.01))
-    result = callproof("run", str(write_scenario(tmp_path / "scale.yaml", text)), "--out", str(out), "--quiet",
-                       timeout=300)
+    path = scenario_file(tmp_path / "scale.yaml", echo.uri,
+                         load={"peak_concurrent": 200, "duration_s": 31, "max_cps": 100, "max_concurrent": 200},
+                         call={"ring_timeout_s": 10, "talk_time": {"distribution": "fixed", "value_s": 30}},
+                         sla={"answer_rate_min": 0.95, "loss_p95_max": 0.01})
+    result = callproof("run", str(path), "--out", str(out), "--quiet", timeout=300)
     assert result.returncode == 0, result.stderr
     calls = read_calls(out)
     held = [c for c in calls if c["answer_ms"] is not None and c["bye_ms"] - c["answer_ms"] >= 29_900]

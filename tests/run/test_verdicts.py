@@ -11,39 +11,15 @@ from collections import Counter
 import pytest
 
 from tests.peers import sipp
-from tests.run.helpers import callproof, read_calls, write_scenario
-
-SCENARIO = """\
-name: verdicts
-description: "Verdict tests."
-seed: 9
-target:
-  uri: {uri}
-load:
-  mode: concurrency
-  peak_concurrent: {concurrent}
-  ramp_up_s: 0
-  duration_s: {duration}
-  ramp_down_s: 0
-  max_cps: 30
-  max_concurrent: 40
-  {processes}
-call:
-  codecs: [PCMU]
-  ring_timeout_s: 2
-  talk_time: {{distribution: fixed, value_s: 1}}
-probes:
-  call_interval_s: null
-  options_interval_s: null
-sla:
-  answer_rate_min: 0.95
-  isa_max: 0.03
-"""
+from tests.run.helpers import callproof, read_calls, scenario_file
 
 
-def run(tmp_path, uri, *, concurrent=4, duration=8, processes=""):
-    path = write_scenario(tmp_path / "verdicts.yaml",
-                          SCENARIO.format(uri=uri, concurrent=concurrent, duration=duration, processes=processes))
+def run(tmp_path, uri, *, concurrent=4, duration=8, processes=None):
+    load = {"peak_concurrent": concurrent, "duration_s": duration, "max_cps": 30, "max_concurrent": 40}
+    if processes is not None:
+        load["processes"] = processes
+    path = scenario_file(tmp_path / "verdicts.yaml", uri, load=load, call={"ring_timeout_s": 2},
+                         sla={"answer_rate_min": 0.95, "isa_max": 0.03})
     out = tmp_path / "out"
     result = callproof("run", str(path), "--out", str(out), "--quiet")
     return result, json.loads((out / "summary.json").read_text()), read_calls(out)
@@ -93,7 +69,7 @@ def test_a_starved_generator_is_invalid_not_a_failure_of_the_target(tmp_path, ru
     peer = sipp.echo_uas(tmp_path)
     try:
         # 12 concurrent calls asked of one engine process that holds 4 (the wheel).
-        result, summary, calls = run(tmp_path, peer.uri, concurrent=12, processes="processes: 1")
+        result, summary, calls = run(tmp_path, peer.uri, concurrent=12, processes=1)
     finally:
         peer.stop()
     assert calls and all(c["failure"] is None for c in calls)  # the target answered everything

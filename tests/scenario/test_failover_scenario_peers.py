@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.processes import stop_processes
 from harness.scenario import Scenario, load_scenario
 from tests.peers.net import free_port, wait_bound
 
@@ -43,14 +44,7 @@ def failover(run_dir):
             wait_bound(spec.ready_port, spec.ready_protocol, spec.ready_timeout_s)
         yield scenario, procs
     finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+        stop_processes(list(procs.values()))
 
 
 def _calls(scenario: Scenario, run_dir: Path, count: int, tag: str) -> tuple[int, str]:
