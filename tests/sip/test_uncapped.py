@@ -11,6 +11,7 @@ from tests.peers import sipp
 pytestmark = pytest.mark.sip_engine
 
 CALLS, PER_ECHO, HOLD_S = 800, 200, 30.0
+RAMP_INTERVAL_S = 0.01
 
 
 def test_one_process_holds_800_calls_with_no_loss(engines, run_dir):
@@ -20,16 +21,18 @@ def test_one_process_holds_800_calls_with_no_loss(engines, run_dir):
         pytest.skip(f"this pjsua2 holds {pool.capacity} calls per process; `make test` runs this on the built engine")
     echoes = [sipp.echo_uas(run_dir) for _ in range(CALLS // PER_ECHO)]  # one echo socket drops above ~400
     try:
-        pending = [pool.place(CallSpec(uri=echoes[i % len(echoes)].uri, talk_s=HOLD_S, ring_timeout_s=30))
-                   for i in range(CALLS)]
-        gevent.sleep(1)
+        pending = []
+        for i in range(CALLS):  # 100 calls/s, each talking until the last has held HOLD_S: 800 up together
+            talk_s = HOLD_S + (CALLS - i) * RAMP_INTERVAL_S
+            pending.append(pool.place(CallSpec(uri=echoes[i % len(echoes)].uri, talk_s=talk_s, ring_timeout_s=30)))
+            gevent.sleep(RAMP_INTERVAL_S)
         records = [p.wait_record(timeout=HOLD_S + 120) for p in pending]
     finally:
         for echo in echoes:
             echo.stop()
     assert len(pool.processes) == 1
     assert all(r.failure is None for r in records)
-    held = [r for r in records if r.bye_ms - r.answer_ms >= HOLD_S * 1000 - 100]
+    held = [r for r in records if r.bye_ms - r.answer_ms >= HOLD_S * 1000 - 100]  # overlapping for HOLD_S
     assert len(held) == CALLS
     for record in held:
         media = record.media
