@@ -46,6 +46,7 @@ from sip.settings import CallSpec, EngineSettings  # noqa: E402
 from tests.peers.net import free_port  # noqa: E402
 
 CALLS_PER_UAS = 200
+RAMP_CPS = 100  # call starts per second: a burst of hundreds of INVITEs overflows UDP buffers
 PROMPT = ROOT / "scenarios" / "prompts" / "hello.wav"
 UAC_XML = ROOT / "bench" / "sipp" / "uac_rtp_stream.xml"
 CPU_LIMIT_PCT = 0.9 * 100 * (os.cpu_count() or 1)  # beyond this the machine, not the engine, is the limit
@@ -148,8 +149,12 @@ def run_callproof(engine: str, calls: int, hold_s: float, workdir: Path) -> dict
         started = time.monotonic()
         pool = fleet.start_pool("caller", calls)
         start_s = time.monotonic() - started
-        pending = [pool.place(CallSpec(uri=echoes.uris[i % len(echoes.uris)], talk_s=hold_s, prompt=str(PROMPT),
-                                       ring_timeout_s=20)) for i in range(calls)]
+        pending = []
+        for i in range(calls):  # ramp at RAMP_CPS, as `callproof run` caps starts; all up together for hold_s
+            talk_s = hold_s + (calls - i) / RAMP_CPS
+            pending.append(pool.place(CallSpec(uri=echoes.uris[i % len(echoes.uris)], talk_s=talk_s,
+                                               prompt=str(PROMPT), ring_timeout_s=20)))
+            gevent.sleep(1.0 / RAMP_CPS)
         for p in pending:
             p.wait_setup(timeout=60)
         gevent.sleep(3)  # past the set-up burst
@@ -190,7 +195,7 @@ def run_sipp_uac(calls: int, hold_s: float, workdir: Path) -> dict:
             uacs.append(subprocess.Popen(
                 ["sipp", "-sf", str(xml), host_port, "-s", "service", "-i", "127.0.0.1", "-p", str(free_port()),
                  "-mi", "127.0.0.1", "-mp", str(free_port(pair=True)), "-m", str(share), "-l", str(share),
-                 "-r", "100", "-d", str(int(hold_s * 1000)), "-nostdin"],
+                 "-r", str(RAMP_CPS), "-d", str(int(hold_s * 1000)), "-nostdin"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir))
         time.sleep(max(3.0, calls / 100 + 3))  # all calls up at -r 100
         window = Window([p.pid for p in uacs])

@@ -49,6 +49,11 @@ class Fleet:
         self._next_port = RTP_BASE
         self._count = 0
 
+    @property
+    def rtp_ports(self) -> range:
+        """Every RTP and RTCP port handed out so far."""
+        return range(RTP_BASE, self._next_port)
+
     def _settings(self, prefix: str, stride: int, **changes) -> EngineSettings:
         if self._next_port + stride > RTP_LIMIT:
             raise HarnessError(

@@ -40,6 +40,7 @@ from harness.health import GeneratorHealth
 from harness.load import LoadContext
 from harness.locust_users import ArrivalScheduler, PlanShape, SipCaller
 from harness.probes import Prober
+from harness.capture import MediaCapture, capture_filter
 from harness.processes import ScenarioProcesses
 from harness.progress import Progress
 from harness.recorder import EventLog, JsonLines
@@ -165,6 +166,7 @@ class Run:
         self._pools: list[EnginePool] = []
         self._logs: list[JsonLines] = []
         self._processes: ScenarioProcesses | None = None
+        self._capture: MediaCapture | None = None
         self._prober: Prober | None = None
         self._faults: gevent.Greenlet | None = None
         self._health = GeneratorHealth()
@@ -232,7 +234,9 @@ class Run:
         elif scenario.agents.register_to:
             self._register_agents(fleet)
         callers = self._start_callers(fleet, provision(scenario))
-        self._start_probes(fleet, probe_uri)
+        self._prepare_probes(fleet, probe_uri)
+        self._start_capture(fleet)  # every engine has its ports now, and no call has been placed
+        self._start_probes()
         context = self._context(callers, choose, sink=self.calls.write)
         context.arrivals = plan.load_arrival_times(scenario.load, scenario.seed)
         from locust.env import Environment
@@ -256,6 +260,19 @@ class Run:
             self._processes = ScenarioProcesses(self.scenario.base_dir, self.logs_dir)
             self._processes.start_all(self.scenario.processes)
             self.events.event("processes", started=[p.name for p in self.scenario.processes])
+
+    def _start_capture(self, fleet: Fleet) -> None:
+        """The media of this machine's engines, once they all have ports and before the first call
+        (on a master: the probes' and registered agents'; workers capture nothing)."""
+        spec = self.scenario.capture
+        if not spec.enabled:
+            return
+        path = self.folder / layout.CAPTURES_DIR / layout.MEDIA_CAPTURE
+        bpf = capture_filter(local_address_for(self.scenario.target.uri), fleet.rtp_ports)
+        self._capture = MediaCapture(spec, bpf, path, self.logs_dir / "dumpcap.log")
+        self._capture.start()
+        self.events.event("capture", file=str(path.relative_to(self.folder)), filter=bpf,
+                          seconds=spec.seconds, max_mb=spec.max_mb)
 
     def _start_agents(self, fleet: Fleet) -> "EmbeddedAgents":
         scenario = self.scenario
@@ -306,7 +323,7 @@ class Run:
                   "concurrent calls", file=sys.stderr)
         return pool
 
-    def _start_probes(self, fleet: Fleet, uri: str) -> None:
+    def _prepare_probes(self, fleet: Fleet, uri: str) -> None:
         probes, call = self.scenario.probes, self.scenario.call
         if not (probes.call_interval_s or probes.options_interval_s):
             return
@@ -326,7 +343,10 @@ class Run:
         self._prober = Prober(pool=pool, make_spec=make_spec, uri=uri, transport=transport,
                               call_interval_s=probes.call_interval_s, options_interval_s=probes.options_interval_s,
                               out=self._log(layout.PROBES))
-        self._prober.start()
+
+    def _start_probes(self) -> None:
+        if self._prober is not None:
+            self._prober.start()
 
     def _start_faults(self, started: float) -> None:
         if self.scenario.faults:
@@ -432,6 +452,8 @@ class Run:
             self._prober.stop(drain_s=0 if self.interrupted else longest_call_s(self.scenario))
         for pool in self._pools:
             pool.stop()
+        if self._capture is not None:
+            self._capture.stop()  # after the engines: their last packets are in it
         if self._processes is not None:
             self._processes.stop_all()
         self._health.stop()
@@ -460,7 +482,9 @@ class Run:
         fleet = Fleet(caller_template(scenario), log_dir=self.logs_dir)
         if scenario.agents.register_to:
             self._register_agents(fleet)
-        self._start_probes(fleet, scenario.probes.uri or scenario.target.uri)
+        self._prepare_probes(fleet, scenario.probes.uri or scenario.target.uri)
+        self._start_capture(fleet)
+        self._start_probes()
         deadline = time.monotonic() + _WORKERS_TIMEOUT_S
         while runner.worker_count < self.options.expect_workers:
             if time.monotonic() > deadline:

@@ -193,6 +193,13 @@ class Probes:
 
 
 @dataclasses.dataclass(frozen=True)
+class Capture:
+    enabled: bool
+    seconds: float | None  # None: the whole run
+    max_mb: float
+
+
+@dataclasses.dataclass(frozen=True)
 class Fault:
     at_s: float  # after the run starts
     action: str  # command | signal | stop
@@ -253,6 +260,7 @@ class Scenario:
     agents: Agents
     media: MediaOverrides
     probes: Probes
+    capture: Capture
     faults: tuple[Fault, ...]
     processes: tuple[ProcessSpec, ...]
     sla: Sla
@@ -386,6 +394,8 @@ class _Builder:
             agents=self._agents(d["agents"], target),
             media=self._media(d["media"], call.codecs),
             probes=self._probes(d["probes"]),
+            capture=_typed(Capture, enabled=d["capture"]["enabled"], seconds=d["capture"]["seconds"],
+                           max_mb=d["capture"]["max_mb"]),
             faults=self._faults(d["faults"], load, processes),
             processes=processes,
             sla=self._sla(d["sla"]),

@@ -43,7 +43,8 @@ report. File names below are the only ones code may use (import them).
     pesq.jsonl        ITU-T P.862 PESQ of each recorded call against the prompt it should
                       carry: {"call_id", "recording", "reference", "pesq": PesqResult dict,
                       "disagreement": str|null}
-    captures/         capture samples (pcap)
+    captures/media.pcap  the run's media (RTP/RTCP on our engines' ports; no SIP) when the
+                      scenario's capture.enabled is true; see harness.capture
     report.html, report.pdf, junit.xml
     manifest.json     every file's SHA-256 and size, tool/engine/host facts, times, seed
     SHA256SUMS        `sha256sum` format, signed by SHA256SUMS.sig (SSHSIG, Ed25519,
@@ -60,6 +61,7 @@ SUMMARY = "summary.json"
 AUDIO_DIR = "audio"
 PESQ = "pesq.jsonl"
 CAPTURES_DIR = "captures"
+MEDIA_CAPTURE = "media.pcap"
 REPORT_HTML = "report.html"
 REPORT_PDF = "report.pdf"
 JUNIT = "junit.xml"

@@ -1,4 +1,5 @@
-"""No secret in the bundle: the digest password and the digest response a run used appear nowhere."""
+"""No secret in the bundle: the digest password and the digest response a run used appear nowhere,
+not in the records, logs, reports, nor the run's own media capture."""
 
 from __future__ import annotations
 
@@ -44,6 +45,9 @@ call:
 probes:
   call_interval_s: 2
   options_interval_s: 1
+capture:
+  enabled: true
+  seconds: null
 sla: {{}}
 """
 
@@ -78,7 +82,7 @@ def test_neither_the_password_nor_the_digest_response_reaches_the_bundle(tmp_pat
     assert responses, "the callers never answered a digest challenge: the test proves nothing"
     secrets = {PASSWORD.encode(), *responses}
     files = [p for p in out.rglob("*") if p.is_file()]
-    assert len(files) >= 10 and any(p.name == "calls.jsonl" for p in files)
+    assert len(files) >= 10 and {"calls.jsonl", "media.pcap"} <= {p.name for p in files}
     for path in files:
         data = path.read_bytes()
         for secret in secrets:

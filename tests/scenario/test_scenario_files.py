@@ -15,6 +15,7 @@ from harness.scenario import (
     EMBEDDED,
     Agents,
     Call,
+    Capture,
     Load,
     Probes,
     ProcessSpec,
@@ -102,6 +103,7 @@ def test_schema_sections_and_model_fields_agree():
     assert set(defs["call"]["properties"]) == _fields(Call)
     assert set(defs["agents"]["properties"]) == _fields(Agents) - {"password"}  # password: from password_env
     assert set(defs["probes"]["properties"]) == _fields(Probes)
+    assert set(defs["capture"]["properties"]) == _fields(Capture)
     assert set(defs["process"]["properties"]) == _fields(ProcessSpec)
     assert set(defs["sla"]["properties"]) == _fields(Sla)
     media = set(defs["media"]["properties"]) - {"jitter_buffer"}
@@ -234,6 +236,7 @@ def test_defaults_come_from_the_schema(tmp_path):
     assert s.load.breaker.min_answer_rate == 0.5
     assert s.sla.service_level.within_s == 20.0 and s.sla.rto_s_max == 600.0
     assert s.faults == () and s.processes == ()
+    assert (s.capture.enabled, s.capture.seconds, s.capture.max_mb) == (False, 60.0, 200.0)
     assert s.media_settings().clock_rate == 8000
 
 
