@@ -153,6 +153,7 @@ def test_each_of_our_patches_opens_with_one_explaining_paragraph() -> None:
     assert [name for name, _ in patches] == [
         "0001-tls-without-listener.patch",
         "0002-refuse-unsuitable-transport.patch",
+        "0003-media-poll-timeout.patch",
     ]
     for name, text in patches:
         preamble = text.split("\n--- ", 1)[0].strip()
