@@ -38,6 +38,7 @@ def reject_503(run_dir):
     peer.stop()
 
 
+@pytest.mark.sip_engine  # hanging up live calls at stop once aborted the built engine (an assert)
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_hangs_up_calls_in_progress_and_writes_the_summary(tmp_path, traced_echo, signum):
     out = tmp_path / "out"

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.run.helpers import callproof, read_calls
 
 
+@pytest.mark.sip_engine  # the main job, on both engines
 def test_smoke_scenario_runs_against_the_embedded_agents(tmp_path):
     out = tmp_path / "smoke"
     result = callproof("run", "scenarios/smoke.yaml", "--out", str(out), timeout=180)

@@ -10,6 +10,7 @@ from collections import Counter
 
 import pytest
 
+from sip.engine_info import probe_in_subprocess
 from tests.peers import sipp
 from tests.run.helpers import callproof, read_calls, scenario_file
 
@@ -66,6 +67,9 @@ def test_a_silent_target_fails_and_is_not_invalid(tmp_path):
 
 
 def test_a_starved_generator_is_invalid_not_a_failure_of_the_target(tmp_path, run_dir):
+    capacity = probe_in_subprocess()["max_calls_per_process"]
+    if capacity > 4:
+        pytest.skip(f"this pjsua2 holds {capacity} calls per process: one process is not starved by 12 calls")
     peer = sipp.echo_uas(tmp_path)
     try:
         # 12 concurrent calls asked of one engine process that holds 4 (the wheel).
