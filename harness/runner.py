@@ -33,6 +33,7 @@ import gevent.event
 
 from harness import plan
 from harness.calls import CallFactory, fixed_target
+from harness.capture import MediaCapture, capture_filter
 from harness.engines import EmbeddedTarget, Fleet
 from harness.errors import BadInput, ExitCode, HarnessError
 from harness.faults import FaultInjector
@@ -40,7 +41,6 @@ from harness.health import GeneratorHealth
 from harness.load import LoadContext
 from harness.locust_users import ArrivalScheduler, PlanShape, SipCaller
 from harness.probes import Prober
-from harness.capture import MediaCapture, capture_filter
 from harness.processes import ScenarioProcesses
 from harness.progress import Progress
 from harness.recorder import EventLog, JsonLines

@@ -307,7 +307,11 @@ CASES = [
         "line 1: a scenario must be a mapping of keys (name, description, target, load, call, ...)",
     ),
     ("empty", "", "line 1: the file is empty"),
-    ("capture size", add("capture:\n  enabled: true\n  max_mb: 0\n"), "line 14: capture.max_mb must be greater than 0 (got 0)"),
+    (
+        "capture size",
+        add("capture:\n  enabled: true\n  max_mb: 0\n"),
+        "line 14: capture.max_mb must be greater than 0 (got 0)",
+    ),
     (
         "name pattern",
         edit("name: t", "name: My Test"),
