@@ -28,6 +28,10 @@ VOICE = "en-us+f2"  # espeak-ng's female voice: its male voice is too buzzy for 
 TEXT = "The quick brown fox jumps over the lazy dog. Please hold, an agent will be with you shortly."
 CALLER_RTP_PORT, AGENT_RTP_PORT = 31000, 32000  # one call per process: their RTP sockets are these
 RELAY_IP = "127.0.0.3"
+# RFC 3550 interarrival jitter the caller saw: about 0.5 ms on an undisturbed loopback; a
+# relay adding 0-10 ms of jitter gives 4.5 ms and costs the 3% step about 0.2 of PESQ.
+CLEAN_PATH_JITTER_MS = 2.0
+ATTEMPTS = 3
 
 
 @pytest.fixture(scope="module")
@@ -50,19 +54,31 @@ def speech(tmp_path_factory):
 
 
 def call_and_score(engines, speech, tmp_path, loss: float):
+    """PESQ of one call through the relay, measured again (at most ATTEMPTS times) while the
+    machine disturbed the loopback path: a stall anywhere (another process taking both cores)
+    reaches the caller as jitter, and its jitter buffer then stretches and squeezes the speech,
+    which PESQ scores as harshly as the loss under test."""
     path, seconds = speech
-    agent = engines.start(EngineSettings(name="agent", codecs=("PCMU",), rtp_port=AGENT_RTP_PORT,
-                                         rtp_port_range=2, rtp_public_address=RELAY_IP,
-                                         agent=AgentSpec(mode="prompt", prompt=str(path))))
-    caller = engines.start(EngineSettings(name="caller", codecs=("PCMU",), rtp_port=CALLER_RTP_PORT,
-                                          rtp_port_range=2, rtp_public_address=RELAY_IP))
-    recording = tmp_path / f"received-{loss}.wav"
-    uri = f"sip:agent@127.0.0.1:{agent.processes[0].sip_ports['udp']}"
-    with LossyRelay(relay_ip=RELAY_IP, ports=(CALLER_RTP_PORT, AGENT_RTP_PORT), lossy=CALLER_RTP_PORT,
-                    loss=loss, seed=20261126) as relay:
-        record = caller.place(CallSpec(uri=uri, talk_s=seconds + 1.0, record_to=str(recording))).wait_record(60)
-    assert record.failure is None, record.final_reason
-    return pesq_score(path, recording), record, relay
+    for attempt in range(1, ATTEMPTS + 1):
+        agent = engines.start(EngineSettings(name="agent", codecs=("PCMU",), rtp_port=AGENT_RTP_PORT,
+                                             rtp_port_range=2, rtp_public_address=RELAY_IP,
+                                             agent=AgentSpec(mode="prompt", prompt=str(path))))
+        caller = engines.start(EngineSettings(name="caller", codecs=("PCMU",), rtp_port=CALLER_RTP_PORT,
+                                              rtp_port_range=2, rtp_public_address=RELAY_IP))
+        recording = tmp_path / f"received-{loss}-{attempt}.wav"
+        uri = f"sip:agent@127.0.0.1:{agent.processes[0].sip_ports['udp']}"
+        with LossyRelay(relay_ip=RELAY_IP, ports=(CALLER_RTP_PORT, AGENT_RTP_PORT), lossy=CALLER_RTP_PORT,
+                        loss=loss, seed=20261126) as relay:
+            record = caller.place(CallSpec(uri=uri, talk_s=seconds + 1.0, record_to=str(recording))).wait_record(60)
+        agent.stop()
+        caller.stop()
+        assert record.failure is None, record.final_reason
+        jitter = record.media.rx_jitter_max_ms
+        if jitter <= CLEAN_PATH_JITTER_MS:
+            return pesq_score(path, recording), record, relay
+        print(f"loss {loss}, attempt {attempt}: the path was disturbed (jitter up to {jitter} ms), measuring again")
+    pytest.fail(f"the loopback path never ran clean in {ATTEMPTS} calls (jitter up to {jitter} ms at loss {loss}): "
+                "the machine is too busy for this measurement")
 
 
 def test_pesq_is_high_on_a_clean_call_and_falls_with_each_step_of_loss(engines, speech, tmp_path):
@@ -79,7 +95,8 @@ def test_pesq_is_high_on_a_clean_call_and_falls_with_each_step_of_loss(engines, 
         assert result.score is not None, result.reason
         scores.append(result.score)
         sent = relay.dropped + relay.forwarded
-        print(f"loss {loss}: relay dropped {relay.dropped} of {sent}, pjsua rx_lost {media.rx_lost}")
+        print(f"loss {loss}: relay dropped {relay.dropped} of {sent}, pjsua rx_lost {media.rx_lost}, "
+              f"jitter buffer: discarded {media.jbuf_discard}, empty {media.jbuf_empty}, PESQ {result.score:.2f}")
     clean, three, ten = scores
     print(f"PESQ clean {clean:.2f}, 3% loss {three:.2f}, 10% loss {ten:.2f}")
     assert clean >= 4.0
