@@ -6,9 +6,11 @@ Roles (Locust's own distributed mode, unchanged):
   it writes the run folder.
 - master: runs the shape, the probes, the faults and any registered agents, and
   writes the run folder; it places no load calls. Workers send each finished
-  call to it (Locust custom message "callproof_call").
+  call to it (Locust custom message "callproof_call"), its recording first
+  ("callproof_audio").
 - worker: runs SipCaller/ArrivalScheduler users and its own SIP engine
-  processes against the target, and sends every record to the master.
+  processes against the target, and sends every record, and every recording,
+  to the master.
 
 Stopping (end of shape, circuit breaker, SIGINT/SIGTERM): no new calls; calls
 in progress finish their talk time (a signal hangs them up at once); every
@@ -21,9 +23,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -58,6 +62,7 @@ _HEALTH_INTERVAL_S = 1.0
 _DRAIN_MARGIN_S = 10.0
 _WORKERS_TIMEOUT_S = 60.0
 CALL_MESSAGE = "callproof_call"
+AUDIO_MESSAGE = "callproof_audio"  # a worker's recording, sent just before its call's record
 SETUP_MESSAGE = "callproof_setup"
 HEALTH_MESSAGE = "callproof_health"
 
@@ -166,6 +171,7 @@ class Run:
         self._pools: list[EnginePool] = []
         self._logs: list[JsonLines] = []
         self._processes: ScenarioProcesses | None = None
+        self.audio_dir: Path | None = None  # where recordings are written (see _execute_worker)
         self._capture: MediaCapture | None = None
         self._prober: Prober | None = None
         self._faults: gevent.Greenlet | None = None
@@ -183,6 +189,7 @@ class Run:
         (self.folder / layout.SCENARIO).write_text(self.scenario.run_text)
         self.logs_dir = self.folder / "logs"
         self.logs_dir.mkdir()
+        self.audio_dir = self.folder / layout.AUDIO_DIR
         self.events = self._log(layout.EVENTS, EventLog)
         self.calls = self._log(layout.CALLS)
         self.events.event("run_start", scenario=self.scenario.name, seed=self.scenario.seed, role=role,
@@ -360,8 +367,7 @@ class Run:
         if scenario.load.breaker.min_answer_rate > 0:
             breaker = Breaker(scenario.load.breaker.min_answer_rate, scenario.load.breaker.window_s,
                               min_calls=scenario.load.breaker.min_calls)
-        audio_dir = (self.folder or Path(".")) / layout.AUDIO_DIR
-        factory = CallFactory(scenario.call, seed=scenario.seed, audio_dir=audio_dir)
+        factory = CallFactory(scenario.call, seed=scenario.seed, audio_dir=self.audio_dir)
         echo = scenario.target.embedded and scenario.agents.mode == "echo"
         return LoadContext(pool=pool, factory=factory, choose_target=choose,
                            rate_cap=RateCap(scenario.load.max_cps), max_concurrent=scenario.load.max_concurrent,
@@ -470,7 +476,8 @@ class Run:
                                   shape_class=PlanShape(scenario.load, is_stopping=lambda: state.stopping,
                                                         schedulers=lambda: max(1, runner.worker_count)))
         runner = environment.create_master_runner(self.options.master_host, self.options.master_port)
-        runner.register_message(CALL_MESSAGE, lambda environment, msg, **kw: self.calls.write(msg.data))
+        runner.register_message(CALL_MESSAGE, lambda environment, msg, **kw: self.calls.write(self._local(msg.data)))
+        runner.register_message(AUDIO_MESSAGE, lambda environment, msg, **kw: self._save_audio(msg.data))
 
         def on_health(environment, msg, **kwargs) -> None:
             state.health[msg.node_id] = msg.data
@@ -506,12 +513,25 @@ class Run:
             gevent.sleep(_HEALTH_INTERVAL_S)
         runner.quit()
 
+    def _save_audio(self, message: dict) -> None:
+        """A worker's recording, into this run's audio/ (by its file name only: never a path from the wire)."""
+        self.audio_dir.mkdir(exist_ok=True)
+        (self.audio_dir / Path(message["name"]).name).write_bytes(message["data"])
+
+    def _local(self, record: dict) -> dict:
+        """A worker's record, its recording path pointing into this run's audio/."""
+        if record.get("recording"):
+            record = {**record, "recording": str(self.audio_dir / Path(record["recording"]).name)}
+        return record
+
     def _execute_worker(self) -> int:
         from locust.env import Environment
 
         scenario = self.scenario
         if scenario.target.embedded:
             raise BadInput("the embedded target runs on one machine: run without --worker, or set target.uri")
+        # Recordings wait here only until they have gone to the master with their call's record.
+        self.audio_dir = Path(tempfile.mkdtemp(prefix="callproof-worker-audio-"))
         environment = Environment(user_classes=[SipCaller, ArrivalScheduler])
         fleet = Fleet(caller_template(scenario), log_dir=None)
         try:
@@ -525,13 +545,21 @@ class Run:
         context.fire_request = environment.events.request.fire
         environment.callproof = context
         runner = environment.create_worker_runner(self.options.master_host, self.options.master_port)
-        context.sink = lambda record: runner.send_message(CALL_MESSAGE, record)
+
+        def send(record: dict) -> None:
+            recording = Path(record["recording"]) if record.get("recording") else None
+            if recording is not None and recording.is_file():
+                runner.send_message(AUDIO_MESSAGE, {"name": recording.name, "data": recording.read_bytes()})
+                recording.unlink()
+            runner.send_message(CALL_MESSAGE, record)
+
+        context.sink = send
 
         def on_setup(environment, msg, **kwargs) -> None:
             workers, index = max(1, int(msg.data["workers"])), max(0, runner.worker_index)
             context.worker = f"worker{index}"
             # Workers must not repeat each other's random draws, nor record over each other's files.
-            context.factory = CallFactory(scenario.call, seed=scenario.seed + index, audio_dir=Path(layout.AUDIO_DIR),
+            context.factory = CallFactory(scenario.call, seed=scenario.seed + index, audio_dir=self.audio_dir,
                                           stream=index)
             context.arrivals = plan.load_arrival_times(scenario.load, scenario.seed)[index::workers]
 
@@ -564,6 +592,7 @@ class Run:
         finally:
             health.kill()
             self._stop_everything()
+            shutil.rmtree(self.audio_dir, ignore_errors=True)
         return ExitCode.PASS
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from tests.peers import sipp
 from tests.peers.net import free_port
-from tests.run.helpers import read_calls, scenario_file, start_callproof
+from tests.run.helpers import ROOT, read_calls, scenario_file, start_callproof
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,8 @@ def echo(run_dir):
 def test_a_master_and_two_workers_write_every_call_to_the_masters_folder(tmp_path, echo):
     scenario = scenario_file(tmp_path / "distributed.yaml", echo.uri,
                              load={"peak_concurrent": 8, "duration_s": 12, "max_cps": 20, "max_concurrent": 16},
-                             call={"talk_time": {"distribution": "fixed", "value_s": 2}},
+                             call={"talk_time": {"distribution": "fixed", "value_s": 2}, "record_fraction": 0.3,
+                                   "prompt": str(ROOT / "scenarios" / "prompts" / "hello.wav")},
                              sla={"answer_rate_min": 0.9})  # ~48 calls decide this line
     port, out = str(free_port(__import__("socket").SOCK_STREAM)), tmp_path / "out"
     master = start_callproof("run", str(scenario), "--master", "--expect-workers", "2", "--master-port", port,
@@ -45,3 +47,12 @@ def test_a_master_and_two_workers_write_every_call_to_the_masters_folder(tmp_pat
     assert {c["worker"] for c in calls} == {"worker0", "worker1"}
     assert all(c["failure"] is None and c["media"]["rx_lost"] == 0 for c in calls)
     assert len({c["call_id"] for c in calls}) == len(calls)
+
+    # Each worker's recordings came to the master's audio/ with their records, and were scored there.
+    recorded = [c for c in calls if c["recording"]]
+    assert {c["worker"] for c in recorded} == {"worker0", "worker1"}
+    assert sorted((out / "audio").iterdir()) == sorted(Path(c["recording"]) for c in recorded)
+    scores = [json.loads(line) for line in (out / "pesq.jsonl").read_text().splitlines()]
+    assert sorted(s["call_id"] for s in scores) == sorted(c["call_id"] for c in recorded)
+    assert all(s["pesq"]["score"] is not None for s in scores)
+    assert not (ROOT / "audio").exists()  # the workers (started in ROOT) left nothing behind
