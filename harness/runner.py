@@ -275,7 +275,7 @@ class Run:
         if not spec.enabled:
             return
         path = self.folder / layout.CAPTURES_DIR / layout.MEDIA_CAPTURE
-        bpf = capture_filter(local_address_for(self.scenario.target.uri), fleet.rtp_ports)
+        bpf = capture_filter(fleet.template.bind_ip, fleet.rtp_ports)  # what the engines bound
         self._capture = MediaCapture(spec, bpf, path, self.logs_dir / "dumpcap.log")
         self._capture.start()
         self.events.event("capture", file=str(path.relative_to(self.folder)), filter=bpf,

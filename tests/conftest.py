@@ -22,6 +22,7 @@ if str(ROOT) not in sys.path:  # `tests.peers` is importable from any working di
     sys.path.insert(0, str(ROOT))
 
 from sip.engine_install import ENGINE_ENV, install_dir  # noqa: E402 - needs ROOT on sys.path
+from tests.peers import sipp  # noqa: E402
 
 
 def _pjsua2_origin() -> str:
@@ -41,6 +42,14 @@ def pytest_configure(config: pytest.Config) -> None:
 def run_dir(tmp_path_factory) -> Path:
     """A folder for peers' logs and files of this test session."""
     return tmp_path_factory.mktemp("peers")
+
+
+@pytest.fixture(scope="session")
+def sipp_echo(run_dir):
+    """`sipp -sn uas -rtp_echo` on 127.0.0.1, shared by the tests whose calls it echoes."""
+    peer = sipp.echo_uas(run_dir)
+    yield peer
+    peer.stop()
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -6,9 +6,6 @@ import json
 import time
 import urllib.request
 
-import pytest
-
-from tests.peers import sipp
 from tests.peers.net import free_port
 from tests.run.helpers import callproof, read_calls, scenario_file, start_callproof
 
@@ -20,15 +17,8 @@ def arrivals(path, uri, *, duration, sla):
                          call={"talk_time": {"distribution": "exponential", "mean_s": 1.5, "max_s": 4}})
 
 
-@pytest.fixture(scope="module")
-def echo(run_dir):
-    peer = sipp.echo_uas(run_dir)
-    yield peer
-    peer.stop()
-
-
-def test_poisson_arrivals_start_on_schedule_whatever_the_calls_do(tmp_path, echo):
-    path = arrivals(tmp_path / "arrivals.yaml", echo.uri, duration=15, sla={"answer_rate_min": 0.9})
+def test_poisson_arrivals_start_on_schedule_whatever_the_calls_do(tmp_path, sipp_echo):
+    path = arrivals(tmp_path / "arrivals.yaml", sipp_echo.uri, duration=15, sla={"answer_rate_min": 0.9})
     out = tmp_path / "out"
     result = callproof("run", str(path), "--out", str(out), "--quiet")
     assert result.returncode == 0, result.stderr
@@ -48,9 +38,9 @@ def test_poisson_arrivals_start_on_schedule_whatever_the_calls_do(tmp_path, echo
     assert engine["provisioned_calls"] == min(40, int(-(-6 * (5 + 4) // 1)))
 
 
-def test_web_ui_serves_locusts_page_while_the_run_goes(tmp_path, echo):
+def test_web_ui_serves_locusts_page_while_the_run_goes(tmp_path, sipp_echo):
     port = free_port(__import__("socket").SOCK_STREAM)
-    path = arrivals(tmp_path / "web.yaml", echo.uri, duration=8, sla={})
+    path = arrivals(tmp_path / "web.yaml", sipp_echo.uri, duration=8, sla={})
     run = start_callproof("run", str(path), "--out", str(tmp_path / "out"), "--web", "--web-port", str(port))
     try:
         page, deadline = None, time.monotonic() + 30

@@ -6,22 +6,12 @@ import json
 import subprocess
 from pathlib import Path
 
-import pytest
-
-from tests.peers import sipp
 from tests.peers.net import free_port
 from tests.run.helpers import ROOT, read_calls, scenario_file, start_callproof
 
 
-@pytest.fixture(scope="module")
-def echo(run_dir):
-    peer = sipp.echo_uas(run_dir)
-    yield peer
-    peer.stop()
-
-
-def test_a_master_and_two_workers_write_every_call_to_the_masters_folder(tmp_path, echo):
-    scenario = scenario_file(tmp_path / "distributed.yaml", echo.uri,
+def test_a_master_and_two_workers_write_every_call_to_the_masters_folder(tmp_path, sipp_echo):
+    scenario = scenario_file(tmp_path / "distributed.yaml", sipp_echo.uri,
                              load={"peak_concurrent": 8, "duration_s": 12, "max_cps": 20, "max_concurrent": 16},
                              call={"talk_time": {"distribution": "fixed", "value_s": 2}, "record_fraction": 0.3,
                                    "prompt": str(ROOT / "scenarios" / "prompts" / "hello.wav")},

@@ -16,13 +16,6 @@ from tests.peers import sipp
 
 
 @pytest.fixture(scope="session")
-def sipp_echo(run_dir):
-    peer = sipp.echo_uas(run_dir)
-    yield peer
-    peer.stop()
-
-
-@pytest.fixture(scope="session")
 def sipp_reject_486(run_dir):
     peer = sipp.scripted_uas(run_dir, "uas_reject", code="486")
     yield peer
