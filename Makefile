@@ -26,7 +26,7 @@ engine: debian-packages install
 
 # Two passes: everything on the PyPI wheel, then the SIP engine tests again on
 # the built engine. CALLPROOF_ENGINE is read when the interpreter starts
-# (sip/engine_install.py), so it also reaches every worker process.
+# (sip/engine/install.py), so it also reaches every worker process.
 test: debian-packages install engine
 	CALLPROOF_ENGINE=wheel $(BIN)/python -m pytest
 	CALLPROOF_ENGINE=built $(BIN)/python -m pytest -m sip_engine

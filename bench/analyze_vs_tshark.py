@@ -107,7 +107,7 @@ def main() -> int:
     if not os.path.exists(args.capture):
         n = build_capture(args.capture, args.streams, args.packets)
         print(f"built {args.capture}: {n:,} RTP packets, {os.path.getsize(args.capture) / 1e6:.0f} MB")
-    callproof = [sys.executable, "-m", "harness.cli", "analyze", args.capture, "--json"]
+    callproof = [sys.executable, "-P", "-m", "callproof.harness.cli", "analyze", args.capture, "--json"]
     tshark_cmd = [tshark, "-n", "-r", args.capture, "-q", "-z", "rtp,streams", *TSHARK_HEURISTIC]
     ours_runs, theirs_runs = [], []
     for _ in range(args.repeat):

@@ -7,7 +7,7 @@ and what each call costs, side by side with SIPp's own UAC streaming RTP in the 
 For each engine and each step of concurrent calls: start ceil(N/200) SIPp echo UAS
 (one echo socket drops packets above about 400 calls), place N calls of `--hold`
 seconds through callproof's engine processes, laid out as `callproof run` lays them
-out (harness.engines.Fleet), each playing the bundled prompt; measure CPU (all
+out (callproof.harness.run.engines.Fleet), each playing the bundled prompt; measure CPU (all
 engine processes, in % of one core) and RSS over the steady middle of the hold;
 then loss from the records: ours (pjsua's rx_lost, discards, drops on our sockets)
 and theirs (drops on SIPp's echo sockets, /proc/net/udp). SIPp's UAC then holds the
@@ -37,12 +37,12 @@ sys.path.insert(0, str(ROOT))
 
 import gevent  # noqa: E402
 
-from harness.engines import Fleet  # noqa: E402
-from harness.health import cpu_seconds  # noqa: E402
-from harness.processes import stop_processes  # noqa: E402
-from rtp_analysis.audio import read_wav, resample  # noqa: E402
-from rtp_analysis.g711 import ulaw_encode  # noqa: E402
-from sip.settings import CallSpec, EngineSettings  # noqa: E402
+from callproof.harness.run.engines import Fleet  # noqa: E402
+from callproof.harness.run.health import cpu_seconds  # noqa: E402
+from callproof.harness.run.processes import stop_processes  # noqa: E402
+from callproof.rtp_analysis.audio import read_wav, resample  # noqa: E402
+from callproof.rtp_analysis.g711 import ulaw_encode  # noqa: E402
+from callproof.sip.settings import CallSpec, EngineSettings  # noqa: E402
 from tests.peers.net import free_port  # noqa: E402
 
 CALLS_PER_UAS = 200
@@ -141,7 +141,7 @@ def ulaw_prompt(workdir: Path) -> Path:
 
 
 def run_callproof(engine: str, calls: int, hold_s: float, workdir: Path) -> dict:
-    os.environ["CALLPROOF_ENGINE"] = engine  # read by every engine process at start (sip.engine_install)
+    os.environ["CALLPROOF_ENGINE"] = engine  # read by every engine process at start (callproof.sip.engine.install)
     echoes = EchoSet(calls, workdir)
     fleet = Fleet(EngineSettings(name="caller", codecs=("PCMU",)), log_dir=None)
     pool = None
@@ -226,7 +226,7 @@ def main() -> int:
     parser.add_argument("--hold", type=float, default=30.0)
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args()
-    from sip.engine_install import is_installed
+    from callproof.sip.engine.install import is_installed
 
     defaults = {"wheel": [50, 100, 200, 300], "built": [200, 400, 800, 1000, 1200], "sipp": [200, 800]}
     rows = []

@@ -1,5 +1,5 @@
 """What each media setting costs: CPU of N two-way G.711 calls against SIPp's echo,
-one setting changed at a time from callproof's load defaults (sip.settings.MediaSettings).
+one setting changed at a time from callproof's load defaults (callproof.sip.settings.MediaSettings).
 
     python bench/media_settings.py                 # built engine if installed, else the wheel
     python bench/media_settings.py --calls 40 --hold 20
@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 import gevent  # noqa: E402
 
 from bench.capacity import EchoSet, Window  # noqa: E402
-from harness.engines import Fleet  # noqa: E402
-from sip.settings import CallSpec, EngineSettings, MediaSettings  # noqa: E402
+from callproof.harness.run.engines import Fleet  # noqa: E402
+from callproof.sip.settings import CallSpec, EngineSettings, MediaSettings  # noqa: E402
 
 VARIANTS = {
     "callproof defaults (8 kHz bridge, EC off, VAD off)": {},

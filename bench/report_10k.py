@@ -3,7 +3,7 @@
     .venv/bin/python bench/report_10k.py [--calls 10000] [--repeat 3]
 
 Builds the run folder once (tests/reports/synthetic_run.py: real CallRecords,
-probes, events, summary), then times `reports.bundle.finalize` in English and
+probes, events, summary), then times `callproof.reports.bundle.finalize` in English and
 in Chinese, each a fresh copy of the folder, and prints the figures with the
 time of each stage. Wall-clock on a shared 2-core machine: read as a ceiling.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the tests' synthetic run builder, tests.reports.synthetic_run
 
-from reports import bundle, html, i18n, junit, keys, model, pdf, plots  # noqa: E402
+from callproof.reports import bundle, html, i18n, junit, keys, model, pdf, plots  # noqa: E402
 from tests.reports.synthetic_run import make_run  # noqa: E402
 
 

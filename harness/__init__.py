@@ -1,3 +1,5 @@
-"""Orchestration: scenario model, load plan, Locust glue, probes, faults, verdicts, CLI."""
+"""Orchestration in three rooms (scenario, run, verdict) and the `callproof` command."""
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+__version__ = version("callproof")  # one source: pyproject.toml

@@ -1,6 +1,6 @@
 """The `callproof` command.
 
-Each subcommand lives in `harness.commands.<name>` and exposes
+Each subcommand lives in `callproof.harness.commands.<name>` and exposes
 `configure(parser)` and `main(args) -> int`. Command modules keep their
 top-level imports light (argparse only): `callproof analyze` must not import
 Locust, which monkey-patches the process with gevent on import.
@@ -12,8 +12,8 @@ import argparse
 import importlib
 import sys
 
-from harness import __version__
-from harness.errors import ExitCode, exit_code_for
+from callproof.harness import __version__
+from callproof.harness.errors import ExitCode, exit_code_for
 
 COMMANDS = {
     "run": "run a scenario (Locust drives SIP calls) and write a signed bundle",
@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name, help_text in COMMANDS.items():
-        module = importlib.import_module(f"harness.commands.{name}")
+        module = importlib.import_module(f"callproof.harness.commands.{name}")
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
         module.configure(command_parser)
         command_parser.set_defaults(_module=module)

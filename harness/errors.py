@@ -9,19 +9,19 @@ Exit codes (README, "Exit codes"):
     4  INCONCLUSIVE  too few calls to decide an SLA line
     5  INVALID       the load generator was the bottleneck; no verdict on the target
 
-Exceptions, by package (each package keeps its own base so it imports nothing
-from the others; `exit_code_for` maps them onto the table):
+Exceptions: one root per package, each carrying its exit code as `exit_code`
+(packages import nothing of each other, so theirs are plain numbers):
 
-    harness.errors.CallproofError
-    ├── BadInput        -> 2
-    └── HarnessError    -> 3
-    sip.errors.SipError
-    ├── SipConfigError  -> 2   (malformed URI, unsupported codec, missing WAV)
-    └── EngineError     -> 3   (cannot bind a port, start a process)
-    rtp_analysis.errors.CaptureError -> 2  (truncated, empty or foreign capture)
-    reports.errors.ReportInputError -> 2   (not a bundle, unreadable key, bad summary.json)
+    callproof.harness.errors.CallproofError      3
+    ├── BadInput                                 2
+    └── HarnessError                             3
+    callproof.sip.errors.SipError                3
+    ├── SipConfigError                           2  (malformed URI, unsupported codec, missing WAV)
+    └── EngineError                              3  (cannot bind a port, start a process)
+    callproof.rtp_analysis.errors.CaptureError   2  (truncated, empty or foreign capture; AudioError)
+    callproof.reports.errors.ReportsError        2  (not a bundle, unreadable key, corrupt records)
 
-Anything else is a bug and keeps its traceback.
+Anything without an `exit_code` is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -53,23 +53,6 @@ class HarnessError(CallproofError):
 
 
 def exit_code_for(exc: BaseException) -> ExitCode | None:
-    """The exit code for a deliberate error, or None for a bug."""
-    if isinstance(exc, CallproofError):
-        return exc.exit_code
-    # Imported here: the CLI must not pay for (or monkey-patch with) packages
-    # a command does not use.
-    from sip.errors import EngineError, SipConfigError
-
-    if isinstance(exc, SipConfigError):
-        return ExitCode.BAD_INPUT
-    if isinstance(exc, EngineError):
-        return ExitCode.HARNESS_ERROR
-    from rtp_analysis.errors import CaptureError
-
-    if isinstance(exc, CaptureError):
-        return ExitCode.BAD_INPUT
-    from reports.errors import ReportInputError
-
-    if isinstance(exc, ReportInputError):
-        return ExitCode.BAD_INPUT
-    return None
+    """The exit code a deliberate error carries, or None for a bug."""
+    code = getattr(exc, "exit_code", None)
+    return ExitCode(code) if isinstance(code, int) else None

@@ -3,7 +3,7 @@
 `finalize` is the one entry point (`callproof run` calls it at the end of a
 run, `callproof report` after rebuilding the summary):
 
-    1. read the documented files (reports.model.load)
+    1. read the documented files (callproof.reports.model.load)
     2. write report.html, report.pdf, junit.xml
     3. write manifest.json: every file's SHA-256 and size, tool, engine, Python, host, run
     4. write SHA256SUMS over every file (manifest.json included)
@@ -19,6 +19,7 @@ from SIP URIs.
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import json
 import os
 import sys
@@ -26,9 +27,10 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from reports import layout
+from callproof.reports import layout
 
 Notify = Callable[[str], None]
+TOOL_VERSION = importlib.metadata.version("callproof")  # one source: pyproject.toml
 
 
 def notify_stderr(message: str) -> None:
@@ -51,9 +53,8 @@ def finalize(
     """Render the reports of `folder`, then write manifest, SHA256SUMS and signature."""
     # Imported here: `callproof run` imports this module at start; matplotlib and
     # fpdf load only when a report is built.
-    from harness import __version__
-    from reports import html, i18n, junit, keys, manifest, model, pdf, plots, sign
-    from reports.errors import ReportInputError
+    from callproof.reports import html, i18n, junit, keys, manifest, model, pdf, plots, sign
+    from callproof.reports.errors import ReportInputError
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -85,7 +86,7 @@ def finalize(
     figures = plots.render_all(data, plot_tr, families)
     write_file(
         folder / layout.REPORT_HTML,
-        html.render(data, figures, tr, version=__version__, signer_fingerprint=fingerprint).encode("utf-8"),
+        html.render(data, figures, tr, version=TOOL_VERSION, signer_fingerprint=fingerprint).encode("utf-8"),
     )
     write_file(
         folder / layout.REPORT_PDF,
@@ -93,7 +94,7 @@ def finalize(
             data,
             figures,
             plot_tr,
-            version=__version__,
+            version=TOOL_VERSION,
             signer_fingerprint=fingerprint,
             cjk=cjk,
             cjk_bold=i18n.find_cjk_font(bold=True),
@@ -106,7 +107,7 @@ def finalize(
     facts = manifest.build(
         data,
         files,
-        tool_version=__version__,
+        tool_version=TOOL_VERSION,
         lang=lang,
         signer_public_key=sign.public_key_line(public_key),
         signer_fingerprint=fingerprint,

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import jinja2
 
-from reports import text
-from reports.i18n import STOCK_VERIFY, Translator
-from reports.model import ReportData
-from reports.plots import Plot
+from callproof.reports import text
+from callproof.reports.i18n import STOCK_VERIFY, Translator
+from callproof.reports.model import ReportData
+from callproof.reports.plots import Plot
 
 _HTML_LANG = {"en": "en", "zh": "zh-Hans"}
 

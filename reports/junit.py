@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from reports import text
-from reports.model import SlaLine, Summary
+from callproof.reports import text
+from callproof.reports.model import SlaLine, Summary
 
 _OUTCOME_TAG = {"FAIL": "failure", "INCONCLUSIVE": "skipped", "INVALID": "error"}
 

@@ -24,8 +24,8 @@ from cryptography.hazmat.primitives.serialization import (
     load_ssh_public_key,
 )
 
-from reports import layout, sign
-from reports.errors import ReportInputError
+from callproof.reports import layout, sign
+from callproof.reports.errors import ReportInputError
 
 KEY_COMMENT = "callproof signing key"
 

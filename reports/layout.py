@@ -5,7 +5,7 @@ the records alone, so a killed run or another machine can still produce the
 report. File names below are the only ones code may use (import them).
 
     scenario.yaml     the scenario exactly as run (with --target/--duration applied)
-    calls.jsonl       one `sip.records.CallRecord.to_dict()` per line, appended and
+    calls.jsonl       one `callproof.sip.records.CallRecord.to_dict()` per line, appended and
                       flushed as each call ends; readers tolerate a truncated last line
     agents.jsonl      the record of every call our agents took (direction "inbound"), as
                       they saw it; agents registered to the target (agents.register_to)
@@ -18,7 +18,7 @@ report. File names below are the only ones code may use (import them).
                       {"kind": "options", "at_utc", "code": int|null, "rtt_ms": float|null,
                        "reason": str}
     events.jsonl      the run's timeline, one JSON object per line: {"at_utc", "kind", ...}
-                      run_start {scenario, seed, role, target}; engine {sip.engine_info's facts
+                      run_start {scenario, seed, role, target}; engine {callproof.sip.engine.info's facts
                       (engine, io_queue, ...), pjproject_version, max_calls_per_process,
                       processes, provisioned_calls, media};
                       agents {processes, capacity, and with agents.register_to: registrar,
@@ -31,10 +31,10 @@ report. File names below are the only ones code may use (import them).
                       slot_waits, slot_wait_ms_max}; run_end {reason, interrupted}
     engine.json       the pjsua2 engine in use: version, per-process call capacity,
                       I/O queue, media settings
-    summary.json      derived from the records (see harness.summary):
+    summary.json      derived from the records (see callproof.harness.verdict.summary):
                       calls.{attempted,answered,abandoned,failed}, setup_ms/answer_ms
                       {p50,p95,p99}, failures{reason: count}, timing_resolution_ms;
-                      the verifier's (harness.verify): sla[] {name, metric, threshold,
+                      the verifier's (callproof.harness.verdict.sla): sla[] {name, metric, threshold,
                       comparison, unit, observed, ci_low, ci_high, verdict, note},
                       verdict, verdict_reason, connect, call_center, service_level,
                       media, availability_pct, availability, outages[] {start_utc,
@@ -44,7 +44,7 @@ report. File names below are the only ones code may use (import them).
                       carry: {"call_id", "recording", "reference", "pesq": PesqResult dict,
                       "disagreement": str|null}
     captures/media.pcap  the run's media (RTP/RTCP on our engines' ports; no SIP) when the
-                      scenario's capture.enabled is true; see harness.capture
+                      scenario's capture.enabled is true; see callproof.harness.run.capture
     report.html, report.pdf, junit.xml
     manifest.json     every file's SHA-256 and size, tool/engine/host facts, times, seed
     SHA256SUMS        `sha256sum` format, signed by SHA256SUMS.sig (SSHSIG, Ed25519,

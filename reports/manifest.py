@@ -22,8 +22,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from reports import layout
-from reports.model import ReportData
+from callproof.reports import layout
+from callproof.reports.model import ReportData
 
 FORMAT = "callproof-manifest/1"
 UNLISTED = frozenset({layout.SHA256SUMS, layout.SIGNATURE})  # never inside SHA256SUMS

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from reports import layout
-from reports.errors import ReportInputError
-from reports.records import RecordsError, read_jsonl
+from callproof.reports import layout
+from callproof.reports.errors import ReportInputError
+from callproof.reports.records import RecordsError, read_jsonl
 
 VERDICTS = ("PASS", "FAIL", "INCONCLUSIVE", "INVALID")
 
@@ -171,7 +171,7 @@ def load(folder: Path, worst_per_reason: int = 5, lowest_mos_count: int = 20) ->
     """Read the bundle's documented files into a `ReportData` (the report's only I/O)."""
     folder = Path(folder)
     summary_dict = _read_json(folder / layout.SUMMARY, required=True)
-    # The calls we placed; "inbound" records are our own agents' side of them (as in harness.summary).
+    # The calls we placed; "inbound" records are our own agents' side of them (as in callproof.harness.verdict.summary).
     records = [r for r in read_calls(folder) if r.direction == "outbound"]
     try:
         raw_probes = list(read_jsonl(folder / layout.PROBES))
@@ -216,7 +216,7 @@ def load(folder: Path, worst_per_reason: int = 5, lowest_mos_count: int = 20) ->
 
 def read_calls(folder: Path) -> list[Any]:
     """Every CallRecord in calls.jsonl; a record that cannot be read is named by its number."""
-    from sip.records import CallRecord  # imported late: reports/ reads records, not the engine
+    from callproof.sip.records import CallRecord  # imported late: reports/ reads records, not the engine
 
     path = Path(folder) / layout.CALLS
     records = []
@@ -287,7 +287,7 @@ def run_facts(run: dict[str, Any], raw_events: list[dict[str, Any]], folder: Pat
     """Start, end, seed, interrupted: from summary.run, else from the timeline in events.jsonl.
 
     A run with no `run_end` event was killed, so it counts as interrupted unless
-    the summary says otherwise (harness.summary.run_facts reads the timeline the same way).
+    the summary says otherwise (callproof.harness.verdict.summary.run_facts reads the timeline the same way).
     """
     start = next((e for e in raw_events if e.get("kind") == "run_start"), {})
     end = next((e for e in reversed(raw_events) if e.get("kind") == "run_end"), None)
@@ -424,7 +424,7 @@ def loss_pct(media: Any) -> float | None:
 
 
 def call_table(records: list[Any], origin: dt.datetime) -> CallTable:
-    from sip.records import Failure
+    from callproof.sip.records import Failure
 
     def column(values: list[float | None]) -> np.ndarray:
         return np.array([np.nan if v is None else v for v in values], dtype=float)

@@ -22,10 +22,10 @@ import matplotlib
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
-from reports import text
-from reports.i18n import STOCK_VERIFY, CjkFont, Translator
-from reports.model import ReportData, WorstCall
-from reports.plots import Plot
+from callproof.reports import text
+from callproof.reports.i18n import STOCK_VERIFY, CjkFont, Translator
+from callproof.reports.model import ReportData, WorstCall
+from callproof.reports.plots import Plot
 
 VERDICT_COLOURS = {  # text colour, fill colour: the HTML's palette
     "PASS": ((30, 123, 52), (230, 244, 234)),

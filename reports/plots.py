@@ -22,9 +22,9 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from reports import text
-from reports.i18n import Translator
-from reports.model import ReportData
+from callproof.reports import text
+from callproof.reports.i18n import Translator
+from callproof.reports.model import ReportData
 
 DPI = 110
 SIZE_IN = (9.0, 3.6)
@@ -282,7 +282,7 @@ def _draw_availability(fig: Figure, data: ReportData, tr: Translator) -> None:
 
 
 def _draw_generator(fig: Figure, data: ReportData, tr: Translator) -> None:
-    """The harness's health events (harness.runner): engine pump lag, waits for a call slot,
+    """The harness's health events (callproof.harness.run.runner): engine pump lag, waits for a call slot,
     arrivals dropped at the concurrency cap or lost with a dead engine process, and CPU when reported."""
     ax = fig.add_subplot()
     health = [e for e in data.events if e.kind == "health"]

@@ -10,11 +10,8 @@ import json
 from pathlib import Path
 from typing import Any, Iterator
 
-from reports import layout
-
-
-class RecordsError(ValueError):
-    """A records file is corrupt (not just a truncated last line)."""
+from callproof.reports import layout
+from callproof.reports.errors import RecordsError
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
@@ -36,6 +33,6 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def load_calls(folder: Path) -> list["CallRecord"]:  # noqa: F821 - imported lazily
-    from sip.records import CallRecord
+    from callproof.sip.records import CallRecord
 
     return [CallRecord.from_dict(d) for d in read_jsonl(Path(folder) / layout.CALLS)]

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from reports.i18n import Translator
-from reports.model import Generator, SlaLine, Summary
+from callproof.reports.i18n import Translator
+from callproof.reports.model import Generator, SlaLine, Summary
 
 MISSING = "–"  # shown where a value was not measured
 

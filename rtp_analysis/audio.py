@@ -10,7 +10,7 @@ import numpy as np
 from scipy.io import wavfile
 from scipy.signal import resample_poly
 
-from rtp_analysis.errors import AudioError
+from callproof.rtp_analysis.errors import AudioError
 
 _FRAME_S = 0.020
 

@@ -8,16 +8,16 @@ from typing import Any
 
 import numpy as np
 
-from rtp_analysis.jitter import interarrival_jitter, jitter_ms
-from rtp_analysis.loss import loss_stats
-from rtp_analysis.net import udp_datagrams
-from rtp_analysis.payload import COMFORT_NOISE_TYPES
-from rtp_analysis.pcap import read_frames
-from rtp_analysis.quality import capture_quality
-from rtp_analysis.rtcp import capture_round_trips
-from rtp_analysis.sequence import extend_sequence
-from rtp_analysis.streams import RtpStream, discover_streams, rtcp_packets
-from rtp_analysis.wireshark import wireshark_stats
+from callproof.rtp_analysis.jitter import interarrival_jitter, jitter_ms
+from callproof.rtp_analysis.loss import loss_stats
+from callproof.rtp_analysis.net import udp_datagrams
+from callproof.rtp_analysis.payload import COMFORT_NOISE_TYPES
+from callproof.rtp_analysis.pcap import read_frames
+from callproof.rtp_analysis.quality import capture_quality
+from callproof.rtp_analysis.rtcp import capture_round_trips
+from callproof.rtp_analysis.sequence import extend_sequence
+from callproof.rtp_analysis.streams import RtpStream, discover_streams, rtcp_packets
+from callproof.rtp_analysis.wireshark import wireshark_stats
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,7 +11,7 @@ import dataclasses
 
 import numpy as np
 
-from rtp_analysis.sequence import ExtendedSequence
+from callproof.rtp_analysis.sequence import ExtendedSequence
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,9 +16,9 @@ import ipaddress
 
 import numpy as np
 
-from rtp_analysis.errors import CaptureError
-from rtp_analysis.packet import be16, be32
-from rtp_analysis.pcap import Frames
+from callproof.rtp_analysis.errors import CaptureError
+from callproof.rtp_analysis.packet import be16, be32
+from callproof.rtp_analysis.pcap import Frames
 
 LINKTYPE_NULL = 0
 LINKTYPE_ETHERNET = 1

@@ -7,7 +7,7 @@ import struct
 
 import numpy as np
 
-from rtp_analysis.errors import CaptureError
+from callproof.rtp_analysis.errors import CaptureError
 
 RTP_VERSION = 2
 FIXED_HEADER_BYTES = 12

@@ -19,7 +19,7 @@ import struct
 
 import numpy as np
 
-from rtp_analysis.errors import CaptureError
+from callproof.rtp_analysis.errors import CaptureError
 
 PCAP_MAGIC_US = 0xA1B2C3D4
 PCAP_MAGIC_NS = 0xA1B23C4D

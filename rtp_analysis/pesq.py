@@ -15,7 +15,7 @@ import os
 import numpy as np
 from scipy.signal import correlate
 
-from rtp_analysis.audio import read_wav, resample, speech_seconds
+from callproof.rtp_analysis.audio import read_wav, resample, speech_seconds
 
 PESQ_RATE_HZ = 8000
 

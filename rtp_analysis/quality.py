@@ -1,7 +1,7 @@
 """StreamQuality: one direction of one call (or one captured stream), rated by the E-model.
 
 `call_quality` turns the SIP engine's per-call media statistics (a plain mapping with
-the fields of sip.records.MediaStats, so this package does not import sip) into one
+the fields of callproof.sip.records.MediaStats, so this package does not import sip) into one
 StreamQuality per direction. `capture_quality` does the same for a stream measured in
 a capture. `quality_disagreement` compares the network's verdict with PESQ's.
 """
@@ -11,11 +11,11 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any, Mapping
 
-from rtp_analysis.emodel import EModelInput, codec_impairment, rating
-from rtp_analysis.loss import burst_ratio
+from callproof.rtp_analysis.emodel import EModelInput, codec_impairment, rating
+from callproof.rtp_analysis.loss import burst_ratio
 
 if TYPE_CHECKING:
-    from rtp_analysis.pesq import PesqResult
+    from callproof.rtp_analysis.pesq import PesqResult
 
 DELAY_FULL = "rtt/2+jbuf+packetisation"
 DELAY_TX = "rtt/2+packetisation (the peer's jitter-buffer delay is unknown and not included)"
@@ -56,7 +56,7 @@ class StreamQuality:
 def call_quality(media: Mapping[str, Any], *, concealment: bool, echo_path: bool) -> dict[str, dict[str, Any]]:
     """{"rx": ..., "tx": ...}: StreamQuality of each direction of one call, as JSON-ready dicts.
 
-    `media` has the fields of sip.records.MediaStats. `concealment`: the receiver hides
+    `media` has the fields of callproof.sip.records.MediaStats. `concealment`: the receiver hides
     lost packets (pjmedia's PLC), which selects G.113's Bpl. `echo_path`: the far end
     echoes our RTP, so rx figures cover the round trip.
     """

@@ -11,7 +11,7 @@ import dataclasses
 import ipaddress
 import re
 
-from rtp_analysis.payload import PayloadFormat, static_format
+from callproof.rtp_analysis.payload import PayloadFormat, static_format
 
 _REQUEST_LINE = re.compile(rb"^[A-Z]+ [a-zA-Z]+:[^ ]+ SIP/2\.0\r?\n")
 _STATUS_LINE = re.compile(rb"^SIP/2\.0 \d{3} ")

@@ -15,11 +15,11 @@ import dataclasses
 
 import numpy as np
 
-from rtp_analysis.net import Datagrams, address_bytes, address_text
-from rtp_analysis.packet import FIXED_HEADER_BYTES, RTP_VERSION, rtp_columns
-from rtp_analysis.payload import PayloadFormat, static_format
-from rtp_analysis.pcap import Frames
-from rtp_analysis.sdp import SdpMedia, looks_like_sip, sdp_media
+from callproof.rtp_analysis.net import Datagrams, address_bytes, address_text
+from callproof.rtp_analysis.packet import FIXED_HEADER_BYTES, RTP_VERSION, rtp_columns
+from callproof.rtp_analysis.payload import PayloadFormat, static_format
+from callproof.rtp_analysis.pcap import Frames
+from callproof.rtp_analysis.sdp import SdpMedia, looks_like_sip, sdp_media
 
 MIN_HEURISTIC_PACKETS = 8
 MIN_FORWARD_SHARE = 0.8  # of sequence steps in 1..100

@@ -26,8 +26,8 @@ import dataclasses
 
 import numpy as np
 
-from rtp_analysis.jitter import smooth16
-from rtp_analysis.payload import COMFORT_NOISE_TYPES
+from callproof.rtp_analysis.jitter import smooth16
+from callproof.rtp_analysis.payload import COMFORT_NOISE_TYPES
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,1 +1,1 @@
-"""Scenario files shipped with callproof (installed as harness.scenario_files)."""
+"""Scenario files shipped with callproof (installed as callproof.scenarios)."""

@@ -12,9 +12,9 @@ from typing import Callable
 import gevent.event
 import pjsua2 as pj
 
-from sip.endpoint import Endpoint, pj_error_text
-from sip.errors import SipConfigError
-from sip.settings import AccountSpec
+from callproof.sip.endpoint import Endpoint, pj_error_text
+from callproof.sip.errors import SipConfigError
+from callproof.sip.settings import AccountSpec
 
 
 class SipAccount(pj.Account):

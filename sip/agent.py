@@ -13,11 +13,11 @@ from typing import Callable
 
 import pjsua2 as pj
 
-from sip.call import TrackedCall, _ms, utc_now_iso
-from sip.endpoint import Endpoint, pj_error_text
-from sip.media import CallAudio
-from sip.records import CallRecord, Failure
-from sip.settings import AgentSpec
+from callproof.sip.call import TrackedCall, _ms, utc_now_iso
+from callproof.sip.endpoint import Endpoint, pj_error_text
+from callproof.sip.media import CallAudio
+from callproof.sip.records import CallRecord, Failure
+from callproof.sip.settings import AgentSpec
 
 # A caller that never hangs up must not hold an agent slot forever.
 _LONGEST_CALL_S = 3600.0

@@ -18,11 +18,11 @@ import gevent
 import gevent.event
 import pjsua2 as pj
 
-from sip.capacity import native_library
-from sip.endpoint import Endpoint, SipMessageTap, pj_error_text
-from sip.media import CallAudio, StreamSnapshot, merge_snapshots, sdp_uses_srtp, snapshot_stream
-from sip.records import CallRecord, Failure
-from sip.settings import CallSpec
+from callproof.sip.endpoint import Endpoint, SipMessageTap, pj_error_text
+from callproof.sip.engine.capacity import native_library
+from callproof.sip.media import CallAudio, StreamSnapshot, merge_snapshots, sdp_uses_srtp, snapshot_stream
+from callproof.sip.records import CallRecord, Failure
+from callproof.sip.settings import CallSpec
 
 _DTMF_METHODS = {"rfc4733": pj.PJSUA_DTMF_METHOD_RFC2833, "info": pj.PJSUA_DTMF_METHOD_SIP_INFO}
 _MEDIA_CHECK_S = 1.0

@@ -19,9 +19,9 @@ import gevent
 import gevent.event
 import pjsua2 as pj
 
-from sip import capacity
-from sip.errors import EngineError, SipConfigError
-from sip.settings import EngineSettings
+from callproof.sip.engine import capacity
+from callproof.sip.errors import EngineError, SipConfigError
+from callproof.sip.settings import EngineSettings
 
 _TRANSPORT_TYPES = {
     "udp": pj.PJSIP_TRANSPORT_UDP,

@@ -14,7 +14,7 @@ import time
 import gevent
 import pjsua2 as pj
 
-from sip.records import MediaStats
+from callproof.sip.records import MediaStats
 
 
 @dataclasses.dataclass

@@ -1,6 +1,6 @@
 """The parent's side of SIP engine processes: start them, shard calls by capacity.
 
-Every engine process is started fresh (`python -m sip.worker`, never a fork of
+Every engine process is started fresh (`python -m callproof.sip.worker`, never a fork of
 a process that owns an Endpoint) and reports its real per-process call
 capacity when ready; the pool hands each call to the process with the most
 free slots. Runs under gevent: greenlets wait, the hub keeps running.
@@ -20,9 +20,9 @@ import gevent.event
 import gevent.lock
 from gevent import subprocess
 
-from sip.errors import EngineError, SipConfigError
-from sip.records import CallRecord
-from sip.settings import CallSpec, EngineSettings
+from callproof.sip.errors import EngineError, SipConfigError
+from callproof.sip.records import CallRecord
+from callproof.sip.settings import CallSpec, EngineSettings
 
 _READY_TIMEOUT_S = 30.0
 _STOP_TIMEOUT_S = 15.0
@@ -46,7 +46,7 @@ class PendingCall:
 
 
 class EngineProcess:
-    """One `sip.worker` child process and its JSON-lines pipe."""
+    """One `callproof.sip.worker` child process and its JSON-lines pipe."""
 
     def __init__(self, settings: EngineSettings, *, log_path: Path | None = None,
                  on_inbound: Callable[[CallRecord], None] | None = None) -> None:
@@ -87,7 +87,7 @@ class EngineProcess:
         stderr = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "sip.worker"],
+                [sys.executable, "-P", "-m", "callproof.sip.worker"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, close_fds=True,
             )
         except OSError as exc:
@@ -108,7 +108,7 @@ class EngineProcess:
         self.capacity = ready["capacity"]
         self.sip_ports = ready["sip_ports"]
         self.version = ready["version"]
-        self.engine = ready["engine"]  # which pjsua2 it loaded, its I/O queue (sip.engine_info)
+        self.engine = ready["engine"]  # which pjsua2 it loaded, its I/O queue (callproof.sip.engine.info)
         self.registration = tuple(ready["registration"]) if ready.get("registration") else None
 
     def stop(self, timeout_s: float = _STOP_TIMEOUT_S) -> None:

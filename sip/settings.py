@@ -1,7 +1,7 @@
 """Typed, validated settings for one SIP engine process (plain data, no pjsua2).
 
 These cross the process boundary as JSON (`to_dict`/`from_dict`), so a worker
-started with `python -m sip.worker` gets exactly what the parent validated.
+started with `python -m callproof.sip.worker` gets exactly what the parent validated.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import wave
 from pathlib import Path
 from typing import Any
 
-from sip.errors import SipConfigError
+from callproof.sip.errors import SipConfigError
 
 SUPPORTED_CODECS = ("PCMU", "PCMA", "G722", "GSM", "iLBC", "speex", "L16")
 NARROWBAND_CODECS = ("PCMU", "PCMA", "GSM", "iLBC")

@@ -1,4 +1,4 @@
-"""A SIP engine process: `python -m sip.worker`, started fresh by `sip.pool`.
+"""A SIP engine process: `python -m callproof.sip.worker`, started fresh by `callproof.sip.pool`.
 
 It owns the process's only pjsua2 Endpoint. The parent talks to it in JSON
 lines: commands on stdin, events on the process's original stdout (pjlib
@@ -37,8 +37,8 @@ import gevent.event
 import gevent.os
 import gevent.pool
 
-from sip.errors import SipConfigError, SipError
-from sip.settings import CallSpec, EngineSettings
+from callproof.sip.errors import SipConfigError, SipError
+from callproof.sip.settings import CallSpec, EngineSettings
 
 _PR_SET_PDEATHSIG = 1
 _HEALTH_INTERVAL_S = 1.0
@@ -97,9 +97,9 @@ class Worker:
 
     def start(self) -> None:
         # Imported here so that a protocol error does not pay for loading pjsua2.
-        from sip.account import SipAccount
-        from sip.agent import Agent
-        from sip.endpoint import Endpoint
+        from callproof.sip.account import SipAccount
+        from callproof.sip.agent import Agent
+        from callproof.sip.endpoint import Endpoint
 
         settings, protocol = self.settings, self.protocol
         self.endpoint = Endpoint(settings)
@@ -119,7 +119,7 @@ class Worker:
         registration = None
         if self.settings.account.registrar:
             registration = self.account.wait_registration(10.0)
-        from sip.engine_info import loaded_engine
+        from callproof.sip.engine.info import loaded_engine
 
         self.protocol.send("ready", capacity=endpoint.capacity, sip_ports=endpoint.sip_ports,
                            version=endpoint.version, registration=registration, engine=loaded_engine())
@@ -154,7 +154,7 @@ class Worker:
             self.stopping.set()
 
     def _place(self, request_id: str, spec: CallSpec) -> None:
-        from sip.call import place_call
+        from callproof.sip.call import place_call
 
         record = place_call(self.endpoint, self.account, spec,
                             on_setup=lambda r: self.protocol.send("setup", id=request_id, record=r.to_dict()))

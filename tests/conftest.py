@@ -3,7 +3,7 @@
 `make test` runs the suite with `CALLPROOF_ENGINE=wheel` (the PyPI wheel, even
 if a built engine is installed), then the `sip_engine` tests again with
 `CALLPROOF_ENGINE=built`. The variable is read by the built engine's .pth at
-interpreter start (sip.engine_install), so it must be set before pytest starts;
+interpreter start (callproof.sip.engine.install), so it must be set before pytest starts;
 it also reaches every SIP worker a test spawns. A "built" pass without a built
 engine installed would silently test the wheel twice, so it stops here.
 """
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `tests.peers` is importable from any working directory
     sys.path.insert(0, str(ROOT))
 
-from sip.engine_install import ENGINE_ENV, install_dir  # noqa: E402 - needs ROOT on sys.path
+from callproof.sip.engine.install import ENGINE_ENV, install_dir  # noqa: E402 - needs ROOT on sys.path
 from tests.peers import sipp  # noqa: E402
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from sip import engine_build
-from sip.engine_build import BuildConfig, Prerequisite, Source
-from sip.engine_info import describe, summary_line
-from sip.errors import EngineError, SipConfigError
+from callproof.sip.engine import build as engine_build
+from callproof.sip.engine.build import BuildConfig, Prerequisite, Source
+from callproof.sip.engine.info import describe, summary_line
+from callproof.sip.errors import EngineError, SipConfigError
 
 LIMITS_FOR_1024 = {
     "PJSUA_MAX_CALLS": 1024,

@@ -16,16 +16,23 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from sip import engine_build
-from sip.engine_build import BuildConfig
-from sip.engine_install import ENGINE_ENV
-from sip.errors import SipConfigError
+from callproof.sip.engine import build as engine_build
+from callproof.sip.engine.build import BuildConfig
+from callproof.sip.engine.install import ENGINE_ENV
+from callproof.sip.errors import SipConfigError
 
 CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def package_dirs() -> dict[str, str]:
+    """pyproject.toml's package-dir mapping: callproof.harness -> harness, ..."""
+    with open(CHECKOUT / "pyproject.toml", "rb") as file:
+        return tomllib.load(file)["tool"]["setuptools"]["package-dir"]
 
 
 class Scratch:
@@ -40,8 +47,14 @@ class Scratch:
                 check=True,
             ).stdout.strip()
         )
-        # Plain path lines: their directories' own .pth files (a built engine's) are not run.
-        (site / "callproof-test-parent.pth").write_text(f"{CHECKOUT}\n{sysconfig.get_paths()['purelib']}\n")
+        # A plain path line: that directory's own .pth files (a built engine's, the editable
+        # install's import hook) are not run. callproof comes from a link tree of the checkout
+        # laid out as pyproject.toml maps it (callproof.harness -> harness/, ...).
+        (site / "callproof-test-parent.pth").write_text(f"{sysconfig.get_paths()['purelib']}\n")
+        namespace = site / "callproof"
+        namespace.mkdir()
+        for package, folder in package_dirs().items():
+            (namespace / package.removeprefix("callproof.")).symlink_to(CHECKOUT / folder)
         self.site = site
         self.env = {k: v for k, v in os.environ.items() if k not in (ENGINE_ENV, "PYTHONPATH")}
 
@@ -49,7 +62,7 @@ class Scratch:
         self, *args: str, env: dict[str, str] | None = None, timeout_s: float = 120
     ) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [str(self.python), "-m", "harness.cli", *args],
+            [str(self.python), "-P", "-m", "callproof.harness.cli", *args],
             env=env or self.env,
             capture_output=True,
             text=True,
@@ -180,4 +193,4 @@ def test_build_installs_over_the_wheel_and_uninstall_brings_it_back(scratch: Scr
         "pjsua2 wheel 2.15.1.post1 (pjproject 2.15.1): 4 calls per process, select I/O queue, bridge 8000 Hz",
     ]
     assert_wheel(scratch.info())
-    assert sorted(p.name for p in scratch.site.iterdir()) == ["callproof-test-parent.pth"]
+    assert sorted(p.name for p in scratch.site.iterdir()) == ["callproof", "callproof-test-parent.pth"]

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sip import engine_install
-from sip.engine_install import ENGINE_ENV
+from callproof.sip.engine import install as engine_install
+from callproof.sip.engine.install import ENGINE_ENV
 
 
 def first_path_entry(site: Path, **env: str) -> str:

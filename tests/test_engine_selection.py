@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from sip.engine_info import probe_in_subprocess
-from sip.engine_install import ENGINE_ENV, is_installed
+from callproof.sip.engine.info import probe_in_subprocess
+from callproof.sip.engine.install import ENGINE_ENV, is_installed
 
 
 @pytest.mark.sip_engine

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from harness.errors import ExitCode
+from callproof.harness.errors import ExitCode
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +27,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import json
 
-    from rtp_analysis.capture import analyze_capture
+    from callproof.rtp_analysis.capture import analyze_capture
 
     reports = analyze_capture(args.capture, concealment=args.concealment)
     if args.json:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.errors import ExitCode
+from callproof.harness.errors import ExitCode
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -41,7 +41,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from sip.engine_build import BuildConfig, build
+    from callproof.sip.engine.build import BuildConfig, build
 
     config = BuildConfig(max_calls=args.max_calls)
     source = args.source or "Debian's ring source package"
@@ -60,7 +60,7 @@ def _build(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     import json
 
-    from sip.engine_info import describe, probe_in_subprocess
+    from callproof.sip.engine.info import describe, probe_in_subprocess
 
     info = probe_in_subprocess()
     print(json.dumps(info, indent=2) if args.json else "\n".join(describe(info)))
@@ -68,8 +68,8 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _uninstall(args: argparse.Namespace) -> int:
-    from sip.engine_info import probe_in_subprocess, summary_line
-    from sip.engine_install import install_dir, uninstall
+    from callproof.sip.engine.info import probe_in_subprocess, summary_line
+    from callproof.sip.engine.install import install_dir, uninstall
 
     removed = uninstall()
     print(f"removed {install_dir()}" if removed else "no built engine is installed")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.errors import ExitCode
+from callproof.harness.errors import ExitCode
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -23,7 +23,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from reports import keys, sign
+    from callproof.reports import keys, sign
 
     public_key = keys.generate(args.out)
     print(f"wrote {args.out} (private key, mode 0600) and {keys.public_path(args.out)} (public key)")

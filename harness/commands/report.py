@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.errors import ExitCode
+from callproof.harness.errors import ExitCode
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -22,11 +22,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from harness.summary import summarize, write_summary
-    from reports import layout
-    from reports.bundle import finalize
-    from reports.errors import ReportInputError
-    from reports.model import read_calls
+    from callproof.harness.verdict.summary import summarize, write_summary
+    from callproof.reports import layout
+    from callproof.reports.bundle import finalize
+    from callproof.reports.errors import ReportInputError
+    from callproof.reports.model import read_calls
 
     if not args.bundle.is_dir():
         raise ReportInputError(f"{args.bundle} is not a folder")

@@ -32,9 +32,10 @@ def main(args: argparse.Namespace) -> int:
     # Locust monkey-patches the process with gevent when imported: first, and only here.
     import locust  # noqa: F401
 
-    from harness.errors import BadInput
-    from harness.runner import Run, RunOptions
-    from harness.scenario import ScenarioOverrides, load_scenario
+    from callproof.harness.errors import BadInput
+    from callproof.harness.run.runner import RunOptions, run_scenario
+    from callproof.harness.scenario.loader import load_scenario
+    from callproof.harness.scenario.model import ScenarioOverrides
 
     if args.duration is not None and args.duration <= 0:
         raise BadInput(f"--duration must be greater than 0 (got {args.duration:g})")
@@ -46,4 +47,4 @@ def main(args: argparse.Namespace) -> int:
     options = RunOptions(out_dir=args.out, role=role, web=args.web, web_port=args.web_port, csv_prefix=args.csv,
                          master_host=args.master_host, master_port=args.master_port,
                          expect_workers=args.expect_workers, quiet=args.quiet, key_path=args.key, lang=args.lang)
-    return Run(scenario, options).execute()
+    return run_scenario(scenario, options)

@@ -10,7 +10,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from harness.scenario import bundled_dir, list_bundled
+    from callproof.harness.scenario.loader import bundled_dir, list_bundled
 
     bundled = list_bundled()
     width = max((len(name) for name, _ in bundled), default=0)

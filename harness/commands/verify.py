@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.errors import ExitCode
+from callproof.harness.errors import ExitCode
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -29,9 +29,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from reports import keys
-    from reports.errors import ReportInputError
-    from reports.verify import describe, verify_bundle
+    from callproof.reports import keys
+    from callproof.reports.check import check_bundle, describe
+    from callproof.reports.errors import ReportInputError
 
     if not args.bundle.is_dir():
         raise ReportInputError(f"{args.bundle} is not a bundle folder")
@@ -41,7 +41,7 @@ def main(args: argparse.Namespace) -> int:
         trusted = keys.load_allowed_signers(args.allowed_signers)
     else:
         trusted = None
-    result = verify_bundle(args.bundle, trusted)
+    result = check_bundle(args.bundle, trusted)
     for line in describe(result, args.bundle):
         print(line)
     return ExitCode.PASS if result.ok else ExitCode.FAIL

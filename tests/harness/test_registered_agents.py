@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
-from harness.errors import BadInput, ExitCode, HarnessError
-from harness.registered_agents import check_registration
-from harness.scenario import Agents
+from callproof.harness.errors import BadInput, ExitCode, HarnessError
+from callproof.harness.run.registered_agents import check_registration
+from callproof.harness.scenario.model import Agents
 
 AGENTS = Agents(count=2, ring_delay_s=0.0, handle_time=None, mode="echo", prompt=None,
                 register_to="sip:pbx.example.com:5060", username_pattern="agent{n}", password_env="CP_AGENT_PW",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.safety import Breaker, RateCap
+from callproof.harness.run.safety import CircuitBreaker, RateCap
 
 
 def test_rate_cap_never_exceeds_max_cps_over_any_second():
@@ -31,7 +31,7 @@ def test_rate_cap_below_one_per_second():
 
 
 def test_breaker_trips_when_a_full_window_answers_too_little():
-    breaker = Breaker(0.5, window_s=10, min_calls=10)
+    breaker = CircuitBreaker(0.5, window_s=10, min_calls=10)
     breaker.start(0.0)
     for i in range(20):
         breaker.record(i * 0.5, answered=(i % 4 == 0))  # 25% answered
@@ -42,12 +42,12 @@ def test_breaker_trips_when_a_full_window_answers_too_little():
 
 
 def test_breaker_holds_when_the_rate_is_above_the_floor_or_calls_are_few():
-    breaker = Breaker(0.5, window_s=10, min_calls=10)
+    breaker = CircuitBreaker(0.5, window_s=10, min_calls=10)
     breaker.start(0.0)
     for i in range(20):
         breaker.record(i * 0.5, answered=(i % 4 != 0))  # 75% answered
     assert breaker.check(10.0) is None
-    sparse = Breaker(0.5, window_s=10, min_calls=10)
+    sparse = CircuitBreaker(0.5, window_s=10, min_calls=10)
     sparse.start(0.0)
     for i in range(5):
         sparse.record(float(i), answered=False)
@@ -55,7 +55,7 @@ def test_breaker_holds_when_the_rate_is_above_the_floor_or_calls_are_few():
 
 
 def test_breaker_forgets_outcomes_older_than_its_window():
-    breaker = Breaker(0.5, window_s=10, min_calls=5)
+    breaker = CircuitBreaker(0.5, window_s=10, min_calls=5)
     breaker.start(0.0)
     for i in range(10):
         breaker.record(float(i), answered=False)  # a bad start...

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from harness.summary import percentiles, summarize
-from sip.records import CallRecord, Failure
+from callproof.harness.verdict.summary import percentiles, summarize
+from callproof.sip.records import CallRecord, Failure
 
 
 def record(i: int, *, answer_ms=None, failure=None, code=None, provisional=()) -> CallRecord:

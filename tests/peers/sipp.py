@@ -7,7 +7,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.processes import stop_processes
+from callproof.harness.run.processes import stop_processes
 from tests.peers.net import free_port, wait_bound
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "sipp"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reports import bundle, keys
+from callproof.reports import bundle, keys
 from tests.reports.synthetic_run import make_run
 
 

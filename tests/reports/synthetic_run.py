@@ -1,12 +1,12 @@
 """A realistic run output folder, made from a seed: the report tests' and the benchmark's input.
 
-Calls are real `sip.records.CallRecord`s written with `to_dict()`, one JSON
+Calls are real `callproof.sip.records.CallRecord`s written with `to_dict()`, one JSON
 line each, as the engine writes them: Poisson arrivals, RFC 6076 setup delays,
 a mix of completed, rejected (486, 503), timed-out, abandoned and no-answer
 calls, RTP stats with loss and jitter, MOS-CQE per direction. A fault at 40%
 of the run causes an outage (503s, failing probes) until 45%. Some answered
 calls have an "inbound" twin (our agent's side), which reports must not count.
-summary.json is what harness.summary computes, plus the verifier's keys in
+summary.json is what callproof.harness.verdict.summary computes, plus the verifier's keys in
 their documented shape, with SLA lines of all four verdicts.
 
 The scenario's digest password is planted in scenario.yaml and in some call
@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from harness.summary import summarize
-from reports import layout
-from sip.records import CallRecord, Failure, MediaStats
+from callproof.harness.verdict.summary import summarize
+from callproof.reports import layout
+from callproof.sip.records import CallRecord, Failure, MediaStats
 
 START = dt.datetime(2026, 11, 20, 10, 0, 0, tzinfo=dt.timezone.utc)
 PASSWORD = "pw-Zq8-digest-s3cret"
@@ -343,7 +343,7 @@ def _probe_record(t: float, down: bool) -> dict[str, Any]:
 
 
 def _write_probes(folder: Path, duration_s: float, fault_s: float, restored_s: float) -> None:
-    """reports.layout's probe entries; `ok` and `setup_ms` are extra keys reports/model.py plots."""
+    """callproof.reports.layout's probe entries; `ok` and `setup_ms` are extra keys reports/model.py plots."""
     lines = []
     for t in np.arange(0.0, duration_s, 1.0):
         down = fault_s <= t < restored_s
@@ -393,7 +393,7 @@ def _write_events(folder: Path, duration_s: float, fault_s: float, seed: int, in
         {"at_utc": utc(fault_s), "kind": "fault", "action": "stop backend-a"},
     ]
     capped = 0
-    for t in np.arange(0.0, duration_s, 5.0):  # harness.runner's health event, plus CPU
+    for t in np.arange(0.0, duration_s, 5.0):  # callproof.harness.run.runner's health event, plus CPU
         capped += int(fault_s <= t < fault_s + 10)  # a few arrivals dropped at the cap during the outage
         events.append(
             {
@@ -418,7 +418,7 @@ def _write_events(folder: Path, duration_s: float, fault_s: float, seed: int, in
 def _summary(
     folder: Path, duration_s: float, fault_s: float, restored_s: float, verdict: str, sla: list[dict[str, Any]] | None
 ) -> dict[str, Any]:
-    """What `callproof run` writes (harness.summary) plus the verifier's keys (issue 5)."""
+    """What `callproof run` writes (callproof.harness.verdict.summary) plus the verifier's keys (issue 5)."""
     return {
         **summarize(folder),
         "timing_resolution_ms": 0.1,

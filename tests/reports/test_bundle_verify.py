@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from reports import bundle, i18n, keys, layout, manifest, sign
-from reports.keys import TrustedKey
-from reports.verify import describe, verify_bundle
+from callproof.reports import bundle, i18n, keys, layout, manifest, sign
+from callproof.reports.check import check_bundle, describe
+from callproof.reports.keys import TrustedKey
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -26,7 +26,8 @@ def all_files(folder: Path) -> list[str]:
 
 def callproof(*args: str) -> subprocess.CompletedProcess:
     """The CLI as a user runs it."""
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-P", "-m", "callproof.harness.cli", *args], capture_output=True, text=True,
+                          timeout=120)
 
 
 def stock_verify(folder: Path, key_path: Path, tmp_path: Path) -> subprocess.CompletedProcess:
@@ -47,7 +48,7 @@ def test_readme_and_report_print_the_same_stock_command(built_en):
 
 def test_fresh_bundle_verifies_with_the_vendor_key(built_en, signing_key):
     folder, _ = built_en
-    result = verify_bundle(folder, trusted(signing_key))
+    result = check_bundle(folder, trusted(signing_key))
     assert result.ok, describe(result, folder)
     listed = manifest.parse_sums((folder / layout.SHA256SUMS).read_bytes())
     assert sorted(listed) == [p for p in all_files(folder) if p not in (layout.SHA256SUMS, layout.SIGNATURE)]
@@ -70,14 +71,14 @@ def test_every_byte_change_is_caught_and_named(bundle_copy, signing_key):
             changed = bytearray(original)
             changed[offset] ^= 0x01
             path.write_bytes(bytes(changed))
-            result = verify_bundle(bundle_copy, trusted(signing_key))
+            result = check_bundle(bundle_copy, trusted(signing_key))
             report = "\n".join(describe(result, bundle_copy))
             assert not result.ok, f"{name} byte {offset}"
             assert name in report, f"{name} byte {offset}: {report}"
             if name not in (layout.SHA256SUMS, layout.SIGNATURE):
                 assert f"changed: {name}" in report.splitlines()
         path.write_bytes(original)
-    assert verify_bundle(bundle_copy, trusted(signing_key)).ok
+    assert check_bundle(bundle_copy, trusted(signing_key)).ok
 
 
 def test_every_deletion_is_caught_and_named(bundle_copy, signing_key):
@@ -85,7 +86,7 @@ def test_every_deletion_is_caught_and_named(bundle_copy, signing_key):
         path = bundle_copy / name
         original = path.read_bytes()
         path.unlink()
-        result = verify_bundle(bundle_copy, trusted(signing_key))
+        result = check_bundle(bundle_copy, trusted(signing_key))
         report = "\n".join(describe(result, bundle_copy))
         assert not result.ok and name in report, report
         if name not in (layout.SHA256SUMS, layout.SIGNATURE):
@@ -100,7 +101,7 @@ def _report_without(folder: Path, name: str, key: Path) -> str:
     original = (folder / name).read_bytes()
     (folder / name).unlink()
     try:
-        return "\n".join(describe(verify_bundle(folder, trusted(key)), folder))
+        return "\n".join(describe(check_bundle(folder, trusted(key)), folder))
     finally:
         (folder / name).write_bytes(original)
 
@@ -109,14 +110,14 @@ def _report_without(folder: Path, name: str, key: Path) -> str:
 def test_every_addition_is_caught_and_named(bundle_copy, signing_key, name):
     (bundle_copy / name).parent.mkdir(parents=True, exist_ok=True)
     (bundle_copy / name).write_bytes(b"")
-    result = verify_bundle(bundle_copy, trusted(signing_key))
+    result = check_bundle(bundle_copy, trusted(signing_key))
     assert not result.ok
     assert f"added: {name}" in describe(result, bundle_copy)
 
 
 def test_a_symlink_is_not_a_bundle_file(bundle_copy, signing_key):
     (bundle_copy / "link").symlink_to(bundle_copy / layout.CALLS)
-    assert "not a regular file: link" in describe(verify_bundle(bundle_copy, trusted(signing_key)), bundle_copy)
+    assert "not a regular file: link" in describe(check_bundle(bundle_copy, trusted(signing_key)), bundle_copy)
 
 
 def test_forged_bundle_resigned_by_another_key_never_passes(bundle_copy, signing_key, other_key, tmp_path):
@@ -205,7 +206,7 @@ def test_verify_bad_arguments_exit_2_in_one_sentence(built_en, signing_key, tmp_
 
 def test_an_unsigned_folder_fails(built_en, tmp_path, signing_key):
     folder, _ = built_en
-    result = verify_bundle(tmp_path, trusted(signing_key))
+    result = check_bundle(tmp_path, trusted(signing_key))
     assert describe(result, tmp_path) == [
         "SHA256SUMS is missing: nothing to check the files against",
         "the bundle is unsigned: SHA256SUMS.sig is missing",
@@ -232,4 +233,4 @@ def test_sha256sums_is_byte_identical_to_coreutils(bundle_copy, signing_key):
         ["sha256sum", "--strict", "-c", layout.SHA256SUMS], cwd=bundle_copy, capture_output=True, timeout=60
     )
     assert check.returncode == 0, check.stdout
-    assert verify_bundle(bundle_copy, trusted(signing_key)).ok
+    assert check_bundle(bundle_copy, trusted(signing_key)).ok

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from matplotlib import font_manager
 
-from reports import bundle, i18n, layout, model, plots
+from callproof.reports import bundle, i18n, layout, model, plots
 from tests.reports.synthetic_run import make_run
 
 needs_poppler = pytest.mark.skipif(shutil.which("pdffonts") is None, reason="needs poppler-utils")

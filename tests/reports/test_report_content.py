@@ -12,16 +12,17 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-import harness
-from reports import bundle, keys, layout, manifest, model, sign, text
-from reports.errors import ReportInputError
-from reports.verify import verify_bundle
+from callproof.harness import __version__
+from callproof.reports import bundle, keys, layout, manifest, model, sign, text
+from callproof.reports.check import check_bundle
+from callproof.reports.errors import ReportInputError
 from tests.reports.synthetic_run import PASSWORD, SLA_LINES, make_run
 
 
 def callproof(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, timeout=180, env=env
+        [sys.executable, "-P", "-m", "callproof.harness.cli", *args], capture_output=True, text=True, timeout=180,
+        env=env,
     )
 
 
@@ -33,7 +34,7 @@ def test_manifest_lists_every_file_and_the_facts_of_the_run(built_en, signing_ke
     for entry in facts["files"]:
         assert entry["size"] == (folder / entry["path"]).stat().st_size
         assert entry["sha256"] == listed[entry["path"]]
-    assert facts["tool"] == {"name": "callproof", "version": harness.__version__}
+    assert facts["tool"] == {"name": "callproof", "version": __version__}
     assert facts["python"]["version"] == platform.python_version()
     assert facts["host"]["cores"] == os.cpu_count()
     assert facts["host"]["os"] == "Linux"
@@ -83,7 +84,7 @@ def test_junit_has_one_case_per_sla_line(built_en):
 
 
 def test_junit_invalid_lines_are_errors_and_a_run_without_lines_is_not_green(tmp_path):
-    from reports import junit
+    from callproof.reports import junit
 
     invalid = [{**SLA_LINES[0], "verdict": "INVALID", "note": "generator CPU at 100%"}]
     summary = model.parse_summary({"calls": {}, "sla": invalid, "verdict": "INVALID"}, [], tmp_path)
@@ -211,7 +212,7 @@ def test_report_command_rebuilds_and_signs_an_interrupted_run(tmp_path, signing_
     # The fault at 24 s: the probe at 25 s fails, those at 30, 35 and 40 s succeed: RTO 6 s, in (1 s, 6 s].
     assert rebuilt["rto_s"] == 6.0 and rebuilt["failover"][0]["rto_low_s"] == 1.0
     assert "本次运行被中断" in (folder / layout.REPORT_HTML).read_text(encoding="utf-8")
-    assert verify_bundle(folder, [keys.TrustedKey(keys.load_public(keys.public_path(signing_key)), "v")]).ok
+    assert check_bundle(folder, [keys.TrustedKey(keys.load_public(keys.public_path(signing_key)), "v")]).ok
 
     # Secrets: nothing report-made holds the scenario's password, the environment, or a key.
     written = [
@@ -243,7 +244,7 @@ def test_report_command_rebuilds_and_signs_an_interrupted_run(tmp_path, signing_
     made = f"made a signing key at {key_path} (public key {key_path}.pub); it signs every bundle from now on"
     assert first.stderr == f"callproof: {made}\n"
     assert second.stderr == ""
-    assert verify_bundle(folder, [keys.TrustedKey(keys.load_public(keys.public_path(key_path)), "me")]).ok
+    assert check_bundle(folder, [keys.TrustedKey(keys.load_public(keys.public_path(key_path)), "me")]).ok
 
 
 def test_report_command_bad_input_exits_2(tmp_path):
@@ -283,7 +284,7 @@ def test_a_bare_killed_run_still_gets_a_signed_report(tmp_path, signing_key):
     assert 'id="interrupted"' in page and page.count('<img class="plot"') == 7
     facts = json.loads((tmp_path / layout.MANIFEST).read_text())
     assert facts["run"]["interrupted"] is True and facts["engine"] is None and facts["run"]["seed"] is None
-    assert verify_bundle(tmp_path, [keys.TrustedKey(keys.load_public(keys.public_path(signing_key)), "v")]).ok
+    assert check_bundle(tmp_path, [keys.TrustedKey(keys.load_public(keys.public_path(signing_key)), "v")]).ok
 
 
 def test_report_command_on_a_run_killed_before_its_summary(tmp_path, signing_key):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from reports import layout
+from callproof.reports import layout
 from tests.reports.synthetic_run import SLA_LINES
 
 CHROMIUM = shutil.which("chromium")

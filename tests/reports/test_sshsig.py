@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from reports import keys, sign
-from reports.errors import ReportInputError
+from callproof.reports import keys, sign
+from callproof.reports.errors import ReportInputError
 
 pytestmark = pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="needs ssh-keygen (openssh-client)")
 NAMESPACE = "callproof-bundle"

@@ -12,7 +12,7 @@ import struct
 
 import numpy as np
 
-from rtp_analysis.packet import RtpHeader
+from callproof.rtp_analysis.packet import RtpHeader
 
 ETHERNET, NULL, RAW, SLL, SLL2 = 1, 0, 101, 113, 276
 

@@ -7,11 +7,11 @@ import struct
 import numpy as np
 import pytest
 
-from harness.cli import main as cli_main
-from rtp_analysis.capture import analyze_capture
-from rtp_analysis.errors import CaptureError
-from rtp_analysis.net import udp_datagrams
-from rtp_analysis.pcap import parse_frames, read_frames
+from callproof.harness.cli import main as cli_main
+from callproof.rtp_analysis.capture import analyze_capture
+from callproof.rtp_analysis.errors import CaptureError
+from callproof.rtp_analysis.net import udp_datagrams
+from callproof.rtp_analysis.pcap import parse_frames, read_frames
 from tests.rtp_analysis import capgen
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rtp_analysis.emodel import EModelInput, codec_impairment, idd, ie_eff, mos_cqe, rating
+from callproof.rtp_analysis.emodel import EModelInput, codec_impairment, idd, ie_eff, mos_cqe, rating
 
 
 def test_defaults_give_r_93_21_and_mos_4_41():

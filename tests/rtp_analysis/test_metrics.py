@@ -7,14 +7,14 @@ import warnings
 import numpy as np
 import pytest
 
-from rtp_analysis.errors import CaptureError
-from rtp_analysis.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
-from rtp_analysis.jitter import interarrival_jitter
-from rtp_analysis.loss import burst_ratio, loss_stats
-from rtp_analysis.packet import RtpHeader
-from rtp_analysis.rtcp import ntp_middle32, round_trip_ms
-from rtp_analysis.sequence import extend_sequence
-from rtp_analysis.wireshark import wireshark_stats
+from callproof.rtp_analysis.errors import CaptureError
+from callproof.rtp_analysis.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
+from callproof.rtp_analysis.jitter import interarrival_jitter
+from callproof.rtp_analysis.loss import burst_ratio, loss_stats
+from callproof.rtp_analysis.packet import RtpHeader
+from callproof.rtp_analysis.rtcp import ntp_middle32, round_trip_ms
+from callproof.rtp_analysis.sequence import extend_sequence
+from callproof.rtp_analysis.wireshark import wireshark_stats
 
 PACKET = bytes.fromhex("80e1 0457 00012c00 deadbeef".replace(" ", ""))
 
@@ -133,8 +133,8 @@ def test_a1_discards_a_lone_wild_packet():
 def test_vectorised_fast_paths_equal_the_state_machines():
     """The vectorised readings of A.1 and of Wireshark's sequence counter must give what
     the packet-by-packet state machines give, on streams built to wrap, jump and reorder."""
-    from rtp_analysis.sequence import _update_seq
-    from rtp_analysis.wireshark import _sequence_errors, _sequence_errors_stepwise
+    from callproof.rtp_analysis.sequence import _update_seq
+    from callproof.rtp_analysis.wireshark import _sequence_errors, _sequence_errors_stepwise
 
     rng = np.random.default_rng(0)
     for trial in range(600):
@@ -152,7 +152,7 @@ def test_vectorised_fast_paths_equal_the_state_machines():
 
 
 def test_jitter_filter_equals_the_recurrence():
-    from rtp_analysis.jitter import smooth16
+    from callproof.rtp_analysis.jitter import smooth16
 
     x = np.abs(np.random.default_rng(1).normal(0, 50, 5000))
     expected, j = [], 0.0

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from scipy.io import wavfile
 
-from rtp_analysis.audio import read_wav, resample
-from rtp_analysis.errors import AudioError
-from rtp_analysis.g711 import ulaw_decode, ulaw_encode
-from rtp_analysis.pesq import pesq_of_signals, pesq_score
+from callproof.rtp_analysis.audio import read_wav, resample
+from callproof.rtp_analysis.errors import AudioError
+from callproof.rtp_analysis.g711 import ulaw_decode, ulaw_encode
+from callproof.rtp_analysis.pesq import pesq_of_signals, pesq_score
 
 PROMPT = (
     "Thank you for calling. Your call is important to us. Please hold the line "

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from rtp_analysis.pesq import PesqResult
-from rtp_analysis.quality import DELAY_FULL, DELAY_NO_RTT, call_quality, quality_disagreement
+from callproof.rtp_analysis.pesq import PesqResult
+from callproof.rtp_analysis.quality import DELAY_FULL, DELAY_NO_RTT, call_quality, quality_disagreement
 
 R_DEFAULT = 93.20620772327571  # G.107 defaults, checked in test_emodel
 
@@ -103,10 +103,10 @@ def test_disagreement_flags():
 
 
 def test_accepts_the_sip_engines_media_stats_as_a_mapping():
-    """The contract with the SIP engine: call_quality reads sip.records.MediaStats fields."""
+    """The contract with the SIP engine: call_quality reads callproof.sip.records.MediaStats fields."""
     import dataclasses
 
-    from sip.records import MediaStats
+    from callproof.sip.records import MediaStats
 
     stats = MediaStats(**MEDIA)
     assert call_quality(dataclasses.asdict(stats), concealment=True, echo_path=False) == call_quality(

@@ -6,9 +6,9 @@ import struct
 
 import pytest
 
-from rtp_analysis.capture import analyze_capture
-from rtp_analysis.emodel import EModelInput, rating
-from rtp_analysis.rtcp import ReportBlock, SenderReport, capture_round_trips, parse_compound
+from callproof.rtp_analysis.capture import analyze_capture
+from callproof.rtp_analysis.emodel import EModelInput, rating
+from callproof.rtp_analysis.rtcp import ReportBlock, SenderReport, capture_round_trips, parse_compound
 from tests.rtp_analysis import capgen
 
 A, B = "10.0.0.1", "10.0.0.2"

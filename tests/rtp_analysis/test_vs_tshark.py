@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pytest
 
-from harness.cli import main as cli_main
+from callproof.harness.cli import main as cli_main
 from tests.rtp_analysis import capgen
 from tests.rtp_analysis.tshark import rtp_streams
 

@@ -16,12 +16,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def callproof(*args: str, timeout: float = 300, env: dict | None = None, cwd: Path | None = None):
     """Run the CLI in a child process; returns the CompletedProcess."""
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-P", "-m", "callproof.harness.cli", *args], capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})}, cwd=cwd or ROOT)
 
 
 def start_callproof(*args: str, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "harness.cli", *args], stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-P", "-m", "callproof.harness.cli", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}, cwd=ROOT)
 
 

@@ -23,8 +23,8 @@ def test_poisson_arrivals_start_on_schedule_whatever_the_calls_do(tmp_path, sipp
     result = callproof("run", str(path), "--out", str(out), "--quiet")
     assert result.returncode == 0, result.stderr
 
-    from harness import plan
-    from harness.scenario import load_scenario
+    from callproof.harness.scenario import plan
+    from callproof.harness.scenario.loader import load_scenario
 
     planned = plan.load_arrival_times(load_scenario(path).load, 7)
     calls = read_calls(out)

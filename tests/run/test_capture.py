@@ -9,8 +9,8 @@ import subprocess
 
 import pytest
 
-from harness.errors import ExitCode
-from reports.keys import default_key_path, public_path
+from callproof.harness.errors import ExitCode
+from callproof.reports.keys import default_key_path, public_path
 from tests.run.helpers import callproof, read_calls, scenario_file
 
 

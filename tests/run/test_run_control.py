@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from reports.records import read_jsonl
+from callproof.reports.records import read_jsonl
 from tests.peers import sipp
 from tests.run.helpers import callproof, read_calls, scenario_file, start_callproof, wait_for_lines
 

@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from sip.engine_info import probe_in_subprocess
+from callproof.sip.engine.info import probe_in_subprocess
 from tests.peers import sipp
 from tests.run.helpers import callproof, read_calls, scenario_file
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.processes import stop_processes
-from harness.scenario import Scenario, load_scenario
+from callproof.harness.run.processes import stop_processes
+from callproof.harness.scenario.loader import load_scenario
+from callproof.harness.scenario.model import Scenario
 from tests.peers.net import free_port, wait_bound
 
 pytestmark = pytest.mark.peers

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.errors import BadInput, ExitCode
-from harness.scenario import ScenarioOverrides, list_bundled, load_scenario
+from callproof.harness.errors import BadInput, ExitCode
+from callproof.harness.scenario.loader import list_bundled, load_scenario
+from callproof.harness.scenario.model import ScenarioOverrides
 
 # Line numbers below are counted in this text.
 BASE = """\

@@ -10,8 +10,9 @@ import jsonschema
 import numpy as np
 import pytest
 
-from harness import plan
-from harness.scenario import (
+from callproof.harness.scenario import plan
+from callproof.harness.scenario.loader import bundled_dir, list_bundled, load_scenario, media_settings, scenario_schema
+from callproof.harness.scenario.model import (
     EMBEDDED,
     Agents,
     Call,
@@ -23,13 +24,9 @@ from harness.scenario import (
     ScenarioOverrides,
     Sla,
     Target,
-    bundled_dir,
-    list_bundled,
-    load_scenario,
-    scenario_schema,
 )
-from harness.yaml_source import read_yaml
-from sip.settings import SRTP_MODES, SUPPORTED_CODECS, TRANSPORTS
+from callproof.harness.scenario.yaml_source import read_yaml
+from callproof.sip.settings import SRTP_MODES, SUPPORTED_CODECS, TRANSPORTS
 
 REPO_SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 FILES = sorted(REPO_SCENARIOS.glob("*.yaml"))
@@ -237,7 +234,7 @@ def test_defaults_come_from_the_schema(tmp_path):
     assert s.sla.service_level.within_s == 20.0 and s.sla.rto_s_max == 600.0
     assert s.faults == () and s.processes == ()
     assert (s.capture.enabled, s.capture.seconds, s.capture.max_mb) == (False, 60.0, 200.0)
-    assert s.media_settings().clock_rate == 8000
+    assert media_settings(s).clock_rate == 8000
 
 
 def test_whole_numbers_in_float_fields_become_floats(tmp_path):
@@ -260,7 +257,7 @@ def test_yaml_1_2_booleans_and_exponents(tmp_path):
 def test_media_overrides_reach_the_media_settings(tmp_path):
     text = MINIMAL + "  codecs: [G722, PCMU]\nmedia:\n  ptime_ms: 30\n  jitter_buffer: {init_ms: 60, max_ms: 400}\n"
     (tmp_path / "m.yaml").write_text(text)
-    settings = load_scenario(tmp_path / "m.yaml").media_settings()
+    settings = media_settings(load_scenario(tmp_path / "m.yaml"))
     assert (settings.clock_rate, settings.ptime_ms, settings.jb_init_ms, settings.jb_max_ms) == (16000, 30, 60, 400)
     assert settings.jb_min_pre_ms == -1
 

@@ -1,4 +1,4 @@
-"""harness.plan: shapes, caps, Poisson arrivals and duration draws, against hand-checked numbers."""
+"""callproof.harness.scenario.plan: shapes, caps, Poisson arrivals and duration draws, against hand-checked numbers."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from harness import plan
-from harness.scenario import Breaker, Load, Spike, TalkTime
+from callproof.harness.scenario import plan
+from callproof.harness.scenario.model import BreakerSettings, Load, Spike, TalkTime
 
 
 def make_load(**changes) -> Load:
@@ -26,7 +26,7 @@ def make_load(**changes) -> Load:
         spike=None,
         max_cps=1000.0,
         max_concurrent=1000,
-        breaker=Breaker(min_answer_rate=0.5, window_s=30.0, min_calls=20),
+        breaker=BreakerSettings(min_answer_rate=0.5, window_s=30.0, min_calls=20),
         processes=None,
     )
     values.update(changes)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from harness.cli import main
-from harness.scenario import bundled_dir, list_bundled
+from callproof.harness.cli import main
+from callproof.harness.scenario.loader import bundled_dir, list_bundled
 
 
 def test_lists_every_bundled_scenario_with_its_description(capsys):
@@ -21,7 +21,7 @@ def test_lists_every_bundled_scenario_with_its_description(capsys):
 
 def test_command_module_imports_no_heavy_package():
     probe = (
-        "import sys, harness.commands.scenarios; "
+        "import sys, callproof.harness.commands.scenarios; "
         "print(sorted(m for m in ('yaml', 'jsonschema', 'numpy', 'locust', 'gevent') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from sip.pool import EnginePool
-from sip.settings import EngineSettings
+from callproof.sip.pool import EnginePool
+from callproof.sip.settings import EngineSettings
 from tests.peers import sipp
 
 

@@ -9,8 +9,8 @@ import gevent
 import numpy as np
 import pytest
 
-from sip.records import Failure
-from sip.settings import AgentSpec, CallSpec, DtmfStep, EngineSettings
+from callproof.sip.records import Failure
+from callproof.sip.settings import AgentSpec, CallSpec, DtmfStep, EngineSettings
 
 pytestmark = pytest.mark.sip_engine  # also run on the built engine (make test, second pass)
 

@@ -6,10 +6,10 @@ import socket
 
 import pytest
 
-from sip.errors import EngineError, SipConfigError
-from sip.pool import EnginePool
-from sip.records import Failure
-from sip.settings import AgentSpec, CallSpec, EngineSettings
+from callproof.sip.errors import EngineError, SipConfigError
+from callproof.sip.pool import EnginePool
+from callproof.sip.records import Failure
+from callproof.sip.settings import AgentSpec, CallSpec, EngineSettings
 from tests.peers.net import free_port
 
 pytestmark = pytest.mark.sip_engine  # also run on the built engine (make test, second pass)

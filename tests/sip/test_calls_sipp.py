@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sip.records import Failure
-from sip.settings import CallSpec, EngineSettings
+from callproof.sip.records import Failure
+from callproof.sip.settings import CallSpec, EngineSettings
 
 pytestmark = pytest.mark.sip_engine  # also run on the built engine (make test, second pass)
 

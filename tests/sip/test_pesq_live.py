@@ -14,9 +14,9 @@ import wave
 import numpy as np
 import pytest
 
-from rtp_analysis.audio import read_wav, resample
-from rtp_analysis.pesq import pesq_score
-from sip.settings import AgentSpec, CallSpec, EngineSettings
+from callproof.rtp_analysis.audio import read_wav, resample
+from callproof.rtp_analysis.pesq import pesq_score
+from callproof.sip.settings import AgentSpec, CallSpec, EngineSettings
 from tests.peers.relay import LossyRelay
 
 # Also run on the built engine (make test, second pass): the agent sends as soon as it

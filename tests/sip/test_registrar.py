@@ -7,9 +7,9 @@ import time
 import gevent
 import pytest
 
-from sip.errors import SipConfigError
-from sip.records import Failure
-from sip.settings import AccountSpec, AgentSpec, CallSpec, EngineSettings
+from callproof.sip.errors import SipConfigError
+from callproof.sip.records import Failure
+from callproof.sip.settings import AccountSpec, AgentSpec, CallSpec, EngineSettings
 from tests.peers.kamailio import DEFAULT_AGENT_PASSWORD, DEFAULT_REALM, kamailio_factory  # noqa: F401
 
 pytestmark = pytest.mark.sip_engine  # also run on the built engine (make test, second pass)

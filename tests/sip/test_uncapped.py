@@ -5,7 +5,7 @@ from __future__ import annotations
 import gevent
 import pytest
 
-from sip.settings import CallSpec, EngineSettings
+from callproof.sip.settings import CallSpec, EngineSettings
 from tests.peers import sipp
 
 pytestmark = pytest.mark.sip_engine

@@ -1,11 +1,11 @@
-"""Synthetic call records with exactly the fields a test sets (sip.records.CallRecord)."""
+"""Synthetic call records with exactly the fields a test sets (callproof.sip.records.CallRecord)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from sip.records import CallRecord, Failure, MediaStats
+from callproof.sip.records import CallRecord, Failure, MediaStats
 
 T0 = dt.datetime(2026, 11, 26, 12, 0, 0, tzinfo=dt.timezone.utc)
 
@@ -106,7 +106,7 @@ def abandoned(at_s: float = 0.0, *, answer_ms: float = 300.0, patience_ms: float
 
 def quality(mos_rx: float | None, mos_tx: float | None = None, *, rtt_ms: float | None = None,
             delay_rx_ms: float = 40.0, delay_tx_ms: float | None = None) -> dict[str, Any]:
-    """The `quality` field as rtp_analysis.quality.call_quality writes it (the keys the verifier reads)."""
+    """The `quality` field as callproof.rtp_analysis.quality.call_quality writes it (the keys the verifier reads)."""
     return {
         "rx": {"mos_cqe": mos_rx, "rtt_ms": rtt_ms, "one_way_delay_ms": delay_rx_ms, "loss_fraction": 0.0},
         "tx": {"mos_cqe": mos_tx, "rtt_ms": rtt_ms, "one_way_delay_ms": delay_tx_ms, "loss_fraction": 0.0},

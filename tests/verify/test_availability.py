@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness.availability import DOWN, UNDECIDED, UP, availability, judge_probe_call, parse_probes
-from harness.errors import BadInput
-from harness.failover import calls_at_fault, recoveries, rto
-from sip.records import Failure
+from callproof.harness.errors import BadInput
+from callproof.harness.verdict.availability import DOWN, UNDECIDED, UP, availability, judge_probe_call, parse_probes
+from callproof.harness.verdict.failover import calls_at_fault, recoveries, rto
+from callproof.sip.records import Failure
 from tests.verify import records as r
 from tests.verify.records import at, utc
 

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from harness.connect import call_center, completed, first_answer_s, invite_sent, rfc6076, rfc6076_code, srd_ms
-from sip.records import Failure
+from callproof.harness.verdict.connect import (
+    call_center,
+    completed,
+    first_answer_s,
+    invite_sent,
+    rfc6076,
+    rfc6076_code,
+    srd_ms,
+)
+from callproof.sip.records import Failure
 from tests.verify import records as r
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.generator import expected_tx_packets, generator_health, media_starved
+from callproof.harness.verdict.generator import expected_tx_packets, generator_health, media_starved
 from tests.verify import records as r
 from tests.verify.records import utc
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from harness.stats import (
+from callproof.harness.verdict.stats import (
     _wilson_of_share,  # the bound of a share that is not a whole count
     coverage,
     nearest_rank,

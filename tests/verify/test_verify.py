@@ -8,12 +8,12 @@ import math
 
 import pytest
 
-from harness.connect import Ratio
-from harness.errors import BadInput, ExitCode
-from harness.generator import GeneratorHealth
-from harness.scenario import Probes, ServiceLevel, Sla, load_scenario
-from harness.summary import summarize
-from harness.verify import (
+from callproof.harness.errors import BadInput, ExitCode
+from callproof.harness.scenario.loader import load_scenario
+from callproof.harness.scenario.model import Probes, ServiceLevel, Sla
+from callproof.harness.verdict.connect import Ratio
+from callproof.harness.verdict.generator import GeneratorValidity
+from callproof.harness.verdict.sla import (
     FAIL,
     INCONCLUSIVE,
     INVALID,
@@ -21,12 +21,13 @@ from harness.verify import (
     SlaLine,
     decide,
     exit_code,
+    judge,
     proportion_line,
     quantile_line,
     run_verdict,
-    verify,
 )
-from sip.records import Failure
+from callproof.harness.verdict.summary import summarize
+from callproof.sip.records import Failure
 from tests.verify import records as r
 from tests.verify.records import utc
 
@@ -42,8 +43,8 @@ def sla(**lines) -> Sla:
     return Sla(**{**off, **lines})
 
 
-def healthy() -> GeneratorHealth:
-    return GeneratorHealth(valid=True, reason="fine", cpu_pct_max=None, cpu_cores=None, loop_lag_ms_max=None,
+def healthy() -> GeneratorValidity:
+    return GeneratorValidity(valid=True, reason="fine", cpu_pct_max=None, cpu_cores=None, loop_lag_ms_max=None,
                            pump_lag_ms_max=None, starved_calls=0, refused_calls=0, slot_waits=0, idle_slots_max=0,
                            capped=0, lost=0,
                            media_starved_calls=0, media_checked_calls=0, problems=())
@@ -105,7 +106,7 @@ def test_quantile_lines_hand_checked():
 def test_first_answer_with_calls_that_rang_out():
     calls = [r.answered(i, answer_ms=1000.0) for i in range(80)]
     calls += [r.not_answered(100 + i, cancel_ms=35_000.0) for i in range(20)]
-    result = verify(calls, [], [], sla=sla(first_answer_s_max=30.0), probes=PROBES, by_agent=False,
+    result = judge(calls, [], [], sla=sla(first_answer_s_max=30.0), probes=PROBES, by_agent=False,
                     faults_planned=0)
     [first] = result.lines
     # Sorted: 80 answers at 1 s, then 20 unknown beyond 35 s. p95 (rank 95) and its lower
@@ -113,14 +114,14 @@ def test_first_answer_with_calls_that_rang_out():
     assert (first.verdict, first.observed, first.ci_low, first.ci_high) == (FAIL, 35.0, 35.0, None)
     # 10 of 100 rang out: rank 90 is an answer at 1 s, so the line cannot be decided.
     calls = [r.answered(i, answer_ms=1000.0) for i in range(90)] + calls[-10:]
-    result = verify(calls, [], [], sla=sla(first_answer_s_max=30.0), probes=PROBES, by_agent=False,
+    result = judge(calls, [], [], sla=sla(first_answer_s_max=30.0), probes=PROBES, by_agent=False,
                     faults_planned=0)
     assert result.lines[0].verdict == INCONCLUSIVE and result.lines[0].ci_low == 1.0
 
 
 def test_an_unmeasured_metric_is_inconclusive_never_pass():
     calls = [r.answered(i, rr=0, quality=r.quality(4.4, None, rtt_ms=None)) for i in range(200)]
-    result = verify(calls, [], [], sla=sla(one_way_delay_p95_ms_max=200.0, mos_cqe_p5_min=3.6), probes=PROBES,
+    result = judge(calls, [], [], sla=sla(one_way_delay_p95_ms_max=200.0, mos_cqe_p5_min=3.6), probes=PROBES,
                     by_agent=False, faults_planned=0)
     delay, mos = sorted(result.lines, key=lambda line: line.name)[::-1]
     assert (delay.name, delay.verdict, delay.observed) == ("one_way_delay_p95", INCONCLUSIVE, None)
@@ -155,7 +156,7 @@ def test_a_silent_target_fails_and_is_not_invalid():
     calls = [r.timed_out(i) for i in range(40)]  # one a second, each given up after 10 s
     events = [{"at_utc": utc(t), "kind": "health", "pump_lag_ms_max": 3.0, "provisioned": 12, "slot_waits": 0,
                "in_flight": sum(i <= t < i + 10 for i in range(40)), "lost": 0, "capped": 0} for t in range(40)]
-    result = verify(calls, [], events, sla=sla(answer_rate_min=0.95, isa_max=0.03), probes=PROBES,
+    result = judge(calls, [], events, sla=sla(answer_rate_min=0.95, isa_max=0.03), probes=PROBES,
                     by_agent=False, faults_planned=0)
     assert [line.verdict for line in result.lines] == [FAIL, FAIL]
     assert result.verdict == FAIL and result.generator.valid is True
@@ -165,31 +166,31 @@ def test_rto_line():
     probes = [{"kind": "call", "at_utc": utc(t), "record": (r.answered(t) if t < 30 or t >= 55 else
                                                              r.rejected(503, t)).to_dict()} for t in range(0, 90, 5)]
     fault = {"at_utc": utc(27), "kind": "fault", "at_s": 27, "action": "stop", "detail": "a", "ok": True}
-    judged = verify([], probes, [fault], sla=sla(rto_s_max=28.0), probes=PROBES, by_agent=False, faults_planned=1)
+    judged = judge([], probes, [fault], sla=sla(rto_s_max=28.0), probes=PROBES, by_agent=False, faults_planned=1)
     # Down at 30..50, restored at 55 (3 up in a row): RTO in (50 - 27, 55 - 27] = (23, 28].
     [rto] = judged.lines
     assert (rto.verdict, rto.observed, rto.ci_low, rto.ci_high) == (PASS, 28.0, 23.0, 28.0)
     assert judged.summary()["rto_s"] == 28.0 and judged.summary()["rto_resolution_s"] == 5.0
-    assert verify([], probes, [fault], sla=sla(rto_s_max=25.0), probes=PROBES, by_agent=False,
+    assert judge([], probes, [fault], sla=sla(rto_s_max=25.0), probes=PROBES, by_agent=False,
                   faults_planned=1).lines[0].verdict == INCONCLUSIVE
-    assert verify([], probes, [fault], sla=sla(rto_s_max=22.0), probes=PROBES, by_agent=False,
+    assert judge([], probes, [fault], sla=sla(rto_s_max=22.0), probes=PROBES, by_agent=False,
                   faults_planned=1).lines[0].verdict == FAIL
     # Never restored: at least 85 - 27 = 58 s, against 30 s: FAIL; against 60 s: INCONCLUSIVE.
     down = [{**p, "record": r.rejected(503).to_dict()} if p["at_utc"] >= utc(30) else p for p in probes]
-    never = verify([], down, [fault], sla=sla(rto_s_max=30.0), probes=PROBES, by_agent=False, faults_planned=1)
+    never = judge([], down, [fault], sla=sla(rto_s_max=30.0), probes=PROBES, by_agent=False, faults_planned=1)
     assert (never.lines[0].verdict, never.lines[0].ci_low, never.lines[0].ci_high) == (FAIL, 58.0, None)
     assert never.summary()["rto_s"] is None and never.summary()["outages"][0]["end_utc"] is None
     assert never.reason == "rto_s 58 s misses <= 30 s (probe-grid bounds at least 58 s)"
-    assert verify([], down, [fault], sla=sla(rto_s_max=60.0), probes=PROBES, by_agent=False,
+    assert judge([], down, [fault], sla=sla(rto_s_max=60.0), probes=PROBES, by_agent=False,
                   faults_planned=1).lines[0].verdict == INCONCLUSIVE
     # A fault that did not fire, or never came: not measured.
-    misfired = verify([], probes, [{**fault, "ok": False, "error": "exit 1"}], sla=sla(rto_s_max=30.0),
+    misfired = judge([], probes, [{**fault, "ok": False, "error": "exit 1"}], sla=sla(rto_s_max=30.0),
                       probes=PROBES, by_agent=False, faults_planned=1)
     assert misfired.lines[0].verdict == INCONCLUSIVE and "did not take effect (exit 1)" in misfired.lines[0].note
-    assert verify([], probes, [], sla=sla(rto_s_max=30.0), probes=PROBES, by_agent=False,
+    assert judge([], probes, [], sla=sla(rto_s_max=30.0), probes=PROBES, by_agent=False,
                   faults_planned=1).lines[0].observed is None
     # No fault in the scenario: the line does not apply.
-    none = verify([], probes, [], sla=sla(rto_s_max=30.0), probes=PROBES, by_agent=False, faults_planned=0)
+    none = judge([], probes, [], sla=sla(rto_s_max=30.0), probes=PROBES, by_agent=False, faults_planned=0)
     assert none.lines == () and none.not_applicable == ({"name": "rto_s", "reason": "the scenario injects no fault"},)
 
 
@@ -198,7 +199,7 @@ def test_smoke_lines_are_decided_by_a_one_minute_run():
     smoke = load_scenario("smoke")
     calls = [r.answered(i * 0.3, answer_ms=205.0, ringing_ms=4.0, rr=3, rtt_ms=0.2,
                         quality=r.quality(4.41, 4.41, rtt_ms=0.2)) for i in range(170)]
-    result = verify(calls, [], [], sla=smoke.sla, probes=smoke.probes, by_agent=smoke.call.agent_marker is not None,
+    result = judge(calls, [], [], sla=smoke.sla, probes=smoke.probes, by_agent=smoke.call.agent_marker is not None,
                     faults_planned=len(smoke.faults))
     assert {line.name: line.verdict for line in result.lines} == {
         "answer_rate": PASS, "isa": PASS, "first_answer": PASS, "service_level": PASS, "abandonment": PASS,
@@ -247,7 +248,7 @@ def test_summary_without_thresholds_has_no_verdict(tmp_path):
 def test_media_timeout_calls_count_as_total_loss():
     calls = [r.answered(i) for i in range(95)]
     calls += [r.answered(100 + i, failure=Failure.MEDIA_TIMEOUT, rx_packets=0) for i in range(5)]
-    result = verify(calls, [], [], sla=sla(loss_p95_max=0.01), probes=PROBES, by_agent=False, faults_planned=0)
+    result = judge(calls, [], [], sla=sla(loss_p95_max=0.01), probes=PROBES, by_agent=False, faults_planned=0)
     [loss] = result.lines
     # 95 calls at 0, 5 at 100%: p95 is rank 95 (0%); the upper bound, rank 100, is 100%.
     assert (loss.observed, loss.ci_low, loss.ci_high, loss.verdict) == (0.0, 0.0, 100.0, INCONCLUSIVE)
@@ -256,7 +257,7 @@ def test_media_timeout_calls_count_as_total_loss():
 
 def test_service_level_line_uses_the_agent_marker():
     calls = [r.answered(i, agent_ms=8_000.0) for i in range(190)] + [r.abandoned(300 + i) for i in range(10)]
-    result = verify(calls, [], [], sla=sla(service_level=ServiceLevel(within_s=20.0, min=0.9),
+    result = judge(calls, [], [], sla=sla(service_level=ServiceLevel(within_s=20.0, min=0.9),
                                            abandonment_max=0.2),
                     probes=PROBES, by_agent=True, faults_planned=0)
     level, abandonment = result.lines

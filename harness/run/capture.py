@@ -1,0 +1,74 @@
+"""A packet capture of the run's media, taken by dumpcap (Wireshark's capture engine).
+
+Only RTP and RTCP: UDP to or from our own address on the RTP ports our engine
+processes were given (callproof.harness.run.engines.Fleet). SIP stays out because its Authorization
+headers carry digest responses, which must never reach a bundle. The capture
+runs on Linux's `any` device (cooked headers, which `callproof analyze` reads),
+so one filter serves loopback and real interfaces alike.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from callproof.harness.errors import HarnessError
+from callproof.harness.run.processes import stop_processes
+from callproof.harness.scenario.model import Capture
+
+_READY_TIMEOUT_S = 10.0
+
+
+def capture_filter(address: str, ports: range) -> str:
+    """BPF for UDP to or from `address` on `ports` (our engines' RTP and RTCP)."""
+    return f"udp and host {address} and portrange {ports.start}-{ports.stop - 1}"
+
+
+class MediaCapture:
+    """dumpcap writing `path` until its limits or stop(); started before the first call."""
+
+    def __init__(self, spec: Capture, bpf: str, path: Path, log_path: Path) -> None:
+        self.spec = spec
+        self.bpf = bpf
+        self.path = path
+        self.log_path = log_path
+        self._proc: subprocess.Popen | None = None
+
+    def command(self, dumpcap: str) -> list[str]:
+        argv = [dumpcap, "-i", "any", "-f", self.bpf, "-P", "-w", str(self.path), "-q",
+                "-a", f"filesize:{max(1, int(self.spec.max_mb * 1000))}"]
+        if self.spec.seconds is not None:
+            argv += ["-a", f"duration:{max(1, round(self.spec.seconds))}"]
+        return argv
+
+    def start(self) -> None:
+        dumpcap = shutil.which("dumpcap")
+        if dumpcap is None:
+            raise HarnessError("capture.enabled needs dumpcap, which is not installed "
+                               "(Debian package wireshark-common, which tshark brings)")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "wb") as log:
+            self._proc = subprocess.Popen(self.command(dumpcap), stdin=subprocess.DEVNULL, stdout=log,
+                                          stderr=subprocess.STDOUT)
+        # dumpcap says "File: PATH" once the device is open and the filter compiled.
+        deadline = time.monotonic() + _READY_TIMEOUT_S
+        while b"File: " not in self.log_path.read_bytes():
+            if self._proc.poll() is not None:
+                raise HarnessError(f"dumpcap could not capture: {self._last_line()} "
+                                   "(it needs root, or membership of the wireshark group)")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise HarnessError(f"dumpcap did not start capturing within {_READY_TIMEOUT_S:g} s "
+                                   f"(see logs/{self.log_path.name})")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """SIGTERM: dumpcap writes out what it holds and closes the file."""
+        if self._proc is not None:
+            stop_processes([self._proc])
+
+    def _last_line(self) -> str:
+        lines = [line.strip() for line in self.log_path.read_text(errors="replace").splitlines() if line.strip()]
+        return lines[-1].rstrip(".") if lines else f"exit code {self._proc.returncode}"

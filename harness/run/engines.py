@@ -1,0 +1,203 @@
+"""SIP engine processes for a run: how many, on which ports, with which settings.
+
+Callers: the pool is sized from the engine's real per-process capacity, which
+is only known once a process has started: the first process starts alone,
+reports it, and the rest start in parallel. Each process gets its own RTP
+port range below Linux's ephemeral range (32768+), where SIP transports bound
+to port 0 land.
+
+Embedded target: our own agents in child processes on 127.0.0.1. Each call
+goes to the agent process with the fewest calls in progress (a tiny ACD), so
+no agent process is offered more calls than it can hold.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import socket
+from pathlib import Path
+from typing import Callable
+
+from callproof.harness.errors import BadInput, HarnessError
+from callproof.harness.scenario.loader import media_settings
+from callproof.harness.scenario.model import EMBEDDED, Scenario
+from callproof.sip.errors import EngineError
+from callproof.sip.pool import EnginePool, EngineProcess
+from callproof.sip.records import CallRecord
+from callproof.sip.settings import AccountSpec, AgentSpec, EngineSettings
+
+RTP_BASE = 16384
+RTP_LIMIT = 32768
+PORTS_PER_CALL = 2  # RTP + RTCP
+WHEEL_CAPACITY = 4  # PJSUA_MAX_CALLS of the PyPI wheel
+
+
+def caller_template(scenario: Scenario) -> EngineSettings:
+    """Settings of the scenario's caller engine processes (the Fleet numbers and places each one)."""
+    target = scenario.target
+    transports = ("udp",) if target.embedded else tuple(dict.fromkeys(("udp", target.transport)))
+    credentials = target.credentials
+    account = AccountSpec(
+        user=target.from_user,
+        proxy=target.outbound_proxy,
+        registrar=_registrar_of(target.uri) if target.register else None,
+        username=credentials.username if credentials else None,
+        password=credentials.password if credentials else None,
+        realm=credentials.realm if credentials else "*",
+    )
+    return EngineSettings(name="caller", bind_ip=local_address_for(target.uri), transports=transports,
+                          codecs=scenario.call.codecs, srtp=target.srtp,
+                          tls_verify_server=target.tls_verify_server, media=media_settings(scenario),
+                          account=account)
+
+
+def local_address_for(uri: str) -> str:
+    """The address of ours that reaches `uri`'s host: what our SIP and RTP sockets bind and announce.
+
+    127.0.0.1 for the embedded target and loopback targets; otherwise the source address
+    the kernel picks for that host (in a container: the container's address).
+    """
+    if uri == EMBEDDED:
+        return "127.0.0.1"
+    from callproof.harness.run.probes import uri_host_port
+
+    host, port = uri_host_port(uri, "udp")
+    try:
+        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect(address)  # UDP: no packet is sent, the kernel only picks a route
+            return probe.getsockname()[0]
+    except OSError as exc:
+        raise BadInput(f"cannot reach the target host {host} from this machine: {exc.strerror or exc}") from None
+
+
+def _registrar_of(uri: str) -> str:
+    """The registrar for a target URI: its host and port (sip:600@pbx:5060 -> sip:pbx:5060)."""
+    scheme, rest = uri.split(":", 1)
+    host = rest.split("@", 1)[-1].split(";", 1)[0]
+    return f"{scheme}:{host}"
+
+
+
+def rtp_stride(capacity: int) -> int:
+    # A little room beyond the calls: pjsua skips a port it cannot bind.
+    return PORTS_PER_CALL * capacity + 8
+
+
+def processes_needed(calls: int, capacity: int) -> int:
+    return max(1, math.ceil(calls / max(1, capacity)))
+
+
+class Fleet:
+    """Starts SIP engine processes in a port layout that never overlaps."""
+
+    def __init__(self, template: EngineSettings, *, log_dir: Path | None) -> None:
+        self.template = template
+        self.log_dir = log_dir
+        self._next_port = RTP_BASE
+        self._count = 0
+
+    @property
+    def rtp_ports(self) -> range:
+        """Every RTP and RTCP port handed out so far."""
+        return range(RTP_BASE, self._next_port)
+
+    def _settings(self, prefix: str, stride: int, **changes) -> EngineSettings:
+        if self._next_port + stride > RTP_LIMIT:
+            raise HarnessError(
+                f"the RTP port range {RTP_BASE}-{RTP_LIMIT} is full after {self._count} SIP engine processes; "
+                "use fewer processes (a built engine holds more calls per process: callproof engine build)"
+            )
+        values = self.template.to_dict() | changes
+        values.update(name=f"{prefix}{self._count}", rtp_port=self._next_port, rtp_port_range=stride)
+        self._next_port += stride
+        self._count += 1
+        return EngineSettings.from_dict(values)
+
+    def start_pool(self, prefix: str, calls: int, *, exact: int | None = None,
+                   on_inbound: Callable[[CallRecord], None] | None = None, **changes) -> EnginePool:
+        """Processes of `prefix` for `calls` concurrent calls, or `exact` processes.
+
+        The per-process capacity is read from the first process, which starts alone.
+        `changes` are EngineSettings fields (as plain values) that differ from the template.
+        """
+        first = EngineProcess(self._settings(prefix, rtp_stride(self.template.max_calls), **changes),
+                              log_path=self._log(prefix), on_inbound=on_inbound)
+        EnginePool([first]).start()
+        count = exact if exact is not None else processes_needed(calls, first.capacity)
+        if exact is None and first.capacity > WHEEL_CAPACITY:
+            # An uncapped engine: one process per core spreads the media work (issue 8).
+            count = max(count, min(os.cpu_count() or 1, calls))
+        stride = rtp_stride(first.capacity)
+        rest = EnginePool([
+            EngineProcess(self._settings(prefix, stride, **changes), log_path=self._log(prefix), on_inbound=on_inbound)
+            for _ in range(count - 1)
+        ])
+        try:
+            rest.start()
+        except EngineError:
+            first.stop()
+            raise
+        return EnginePool([first, *rest.processes])
+
+    def process(self, prefix: str, calls: int, *, on_inbound: Callable[[CallRecord], None] | None = None,
+                **changes) -> EngineProcess:
+        """One engine process of `prefix`, not started yet, with RTP ports for `calls` calls.
+
+        For processes that differ from each other (one account each); `changes` as in start_pool.
+        """
+        settings = self._settings(prefix, rtp_stride(calls), **changes)
+        log_path = self.log_dir / f"{settings.name}.log" if self.log_dir else None
+        return EngineProcess(settings, log_path=log_path, on_inbound=on_inbound)
+
+    def _log(self, prefix: str) -> Path | None:
+        return self.log_dir / f"{prefix}{self._count}.log" if self.log_dir else None
+
+
+class EmbeddedTarget:
+    """Our agents on 127.0.0.1, and least-busy routing of calls to them."""
+
+    def __init__(self, pool: EnginePool) -> None:
+        self.pool = pool
+        self._busy = {p.name: 0 for p in pool.processes}
+        self._by_name = {p.name: p for p in pool.processes}
+
+    @classmethod
+    def start(cls, fleet: Fleet, agents: int, spec: AgentSpec,
+              on_inbound: Callable[[CallRecord], None] | None = None) -> "EmbeddedTarget":
+        pool = fleet.start_pool("agent", agents, agent=dataclasses.asdict(spec),
+                                account=AccountSpec(user="agent").to_dict(), on_inbound=on_inbound)
+        return cls(pool)
+
+    @property
+    def capacity(self) -> int:
+        return self.pool.capacity
+
+    def acquire(self) -> tuple[str, str]:
+        """(agent name, URI) of the agent process with the fewest calls in progress."""
+        name = min(self._busy, key=lambda n: (self._busy[n], n))
+        self._busy[name] += 1
+        port = self._by_name[name].sip_ports["udp"]
+        return name, f"sip:agent@127.0.0.1:{port}"
+
+    def release(self, name: str) -> None:
+        self._busy[name] -= 1
+
+    def stop(self) -> None:
+        self.pool.stop()
+
+
+def check_registrations(pool: EnginePool, who: str) -> None:
+    """Every process of `pool` that registers got a 200; else one sentence (2: credentials, 3: no answer)."""
+    for process in pool.processes:
+        registrar = process.settings.account.registrar
+        if registrar is None:
+            continue
+        code, reason, _ = process.registration or (None, "no answer", 0)
+        if code == 200:
+            continue
+        if code in (401, 403, 407):
+            raise BadInput(f"{registrar} refused the {who}'s registration ({code} {reason}): check the credentials")
+        raise HarnessError(f"the {who} could not register with {registrar} ({code or 'no answer'} {reason})".strip())

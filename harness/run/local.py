@@ -1,0 +1,163 @@
+"""A run on one machine: Locust's local runner, our SIP engine processes, the agents.
+
+Stopping (end of shape, circuit breaker, SIGINT/SIGTERM): no new calls; calls in
+progress finish their talk time (a signal hangs them up at once); every record is
+written before the run concludes (harness.run.runner).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+
+from callproof.harness.errors import HarnessError
+from callproof.harness.run.calls import fixed_target
+from callproof.harness.run.engines import EmbeddedTarget, Fleet, caller_template, check_registrations
+from callproof.harness.run.load import LoadContext
+from callproof.harness.run.progress import Progress
+from callproof.harness.run.registered_agents import agent_spec
+from callproof.harness.run.runner import DRAIN_MARGIN_S, HEALTH_INTERVAL_S, Run
+from callproof.harness.run.users import ArrivalScheduler, PlanShape, SipCaller
+from callproof.harness.scenario import plan
+from callproof.reports import layout
+from callproof.sip.errors import EngineError
+from callproof.sip.pool import EnginePool
+from callproof.sip.settings import AccountSpec
+
+
+class LocalRun(Run):
+    def run(self) -> None:
+        scenario = self.scenario
+        fleet = Fleet(caller_template(scenario), log_dir=self.logs_dir)
+        self._start_processes()
+        choose = fixed_target(scenario.target.uri)
+        probe_uri = scenario.probes.uri or scenario.target.uri
+        if scenario.target.embedded:
+            embedded = self._start_agents(fleet)
+            choose = embedded.choose
+            probe_uri = embedded.probe_uri or probe_uri
+        elif scenario.agents.register_to:
+            self._register_agents(fleet)
+        callers = self._start_callers(fleet, plan.provision(scenario))
+        self._prepare_probes(fleet, probe_uri)
+        self._start_capture(fleet)  # every engine has its ports now, and no call has been placed
+        self._start_probes()
+        context = self._context(callers, choose, sink=self.calls.write)
+        context.arrivals = plan.load_arrival_times(scenario.load, scenario.seed)
+        from locust.env import Environment
+
+        environment = Environment(user_classes=[SipCaller, ArrivalScheduler],
+                                  shape_class=PlanShape(scenario.load, is_stopping=lambda: context.stopping))
+        environment.callproof = context
+        context.fire_request = environment.events.request.fire
+        runner = environment.create_local_runner()
+        self._serve(environment)
+        self._install_signals(lambda: setattr(context, "stopping", True))
+        started = time.monotonic()
+        context.arrivals_start = started
+        self._start_faults(started)
+        runner.start_shape()
+        self._watch(runner, context, started)
+        self._finish(runner, context)
+
+    def _start_agents(self, fleet: Fleet) -> "EmbeddedAgents":
+        scenario = self.scenario
+        agents = scenario.agents
+        spec = agent_spec(scenario)
+        agent_log = self._log(layout.AGENTS)
+        try:
+            target = EmbeddedTarget.start(fleet, agents.count, spec, on_inbound=lambda r: agent_log.write(r.to_dict()))
+            self._pools.append(target.pool)
+            probe_agent = None
+            if scenario.probes.call_interval_s:
+                # Probes get their own agent: they must never find every agent busy with load.
+                probe_agent = fleet.start_pool("probe-agent", 1, agent=dataclasses.asdict(spec),
+                                               account=AccountSpec(user="agent").to_dict())
+                self._pools.append(probe_agent)
+        except EngineError as exc:
+            raise HarnessError(f"could not start the embedded agents: {exc}") from None
+        self.events.event("agents", processes=len(target.pool.processes), capacity=target.capacity)
+        return EmbeddedAgents(target, probe_agent)
+
+    def _start_callers(self, fleet: Fleet, calls: int) -> EnginePool:
+        try:
+            pool = fleet.start_pool("caller", calls, exact=self.scenario.load.processes)
+        except EngineError as exc:
+            raise HarnessError(f"could not start the SIP engine: {exc}") from None
+        self._pools.append(pool)
+        check_registrations(pool, "caller")
+        first = pool.processes[0]
+        engine = {**first.engine, "pjproject_version": first.version, "max_calls_per_process": first.capacity,
+                  "processes": len(pool.processes), "provisioned_calls": calls,
+                  "media": first.settings.media.to_dict()}
+        (self.folder / layout.ENGINE).write_text(json.dumps(engine, indent=2) + "\n")
+        self.events.event("engine", **engine)
+        if not self.options.quiet:
+            from callproof.sip.engine.info import summary_line
+
+            print(f"engine: {summary_line(engine)}; {len(pool.processes)} caller processes for {calls} "
+                  "concurrent calls", file=sys.stderr)
+        return pool
+
+    # -- watching and stopping ------------------------------------------------------
+
+    def _watch(self, runner, context: LoadContext, started: float) -> None:
+        from locust.runners import STATE_STOPPED, STATE_STOPPING
+
+        progress = Progress(quiet=self.options.quiet)
+        if context.breaker is not None:
+            context.breaker.start(started)
+        while runner.state not in (STATE_STOPPED, STATE_STOPPING) and not context.stopping:
+            self._signalled.wait(HEALTH_INTERVAL_S)
+            now = time.monotonic()
+            self._health_event(context)
+            if context.breaker is not None:
+                trip = context.breaker.check(now)
+                if trip is not None and self.stop_reason is None:
+                    self.stop_reason = "breaker"
+                    self.events.event("breaker", answer_rate=round(trip.answer_rate, 4), calls=trip.calls,
+                                      window_s=trip.window_s, at_s=round(trip.at_s, 3))
+                    print(f"callproof: circuit breaker: {trip.answer_rate:.0%} of the last {trip.calls} calls "
+                          f"answered (floor {context.breaker.min_answer_rate:.0%}); stopping", file=sys.stderr)
+                    context.stopping = True
+            progress.update(now - started, context)
+        context.stopping = True
+        progress.done()
+
+    def _health_event(self, context: LoadContext) -> None:
+        processes = [p for pool in self._pools for p in pool.processes]
+        lag = max((p.pump_lag_ms_max for p in processes), default=0.0)
+        for p in processes:
+            p.pump_lag_ms_max = 0.0
+        callers = context.pool
+        self.events.event("health", **self._health.sample(self._generator_pids()), pump_lag_ms_max=round(lag, 3),
+                          in_flight=context.in_flight, provisioned=callers.capacity, attempted=context.attempted,
+                          capped=context.capped, lost=context.lost, slot_waits=callers.waited_for_slot,
+                          slot_wait_ms_max=round(context.slot_wait_ms_max, 3))
+
+    def _finish(self, runner, context: LoadContext) -> None:
+        context.stopping = True
+        runner.stop()
+        if self._signalled.is_set():
+            context.pool.stop()  # hang up now: engines end their calls and send the records
+        if not context.drain(plan.longest_call_s(self.scenario) + DRAIN_MARGIN_S):
+            print(f"callproof: {context.in_flight} calls did not end in time; their records are lost",
+                  file=sys.stderr)
+        self._health_event(context)
+        runner.quit()
+
+
+class EmbeddedAgents:
+    """The embedded target as the load and the probes see it."""
+
+    def __init__(self, target: EmbeddedTarget, probe_agent: EnginePool | None) -> None:
+        self.target = target
+        self.probe_uri = None
+        if probe_agent is not None:
+            self.probe_uri = f"sip:agent@127.0.0.1:{probe_agent.processes[0].sip_ports['udp']}"
+
+    def choose(self):
+        name, uri = self.target.acquire()
+        return uri, lambda: self.target.release(name)

@@ -1,0 +1,292 @@
+"""One run of a scenario: its folder, its parts, its end.
+
+`run_scenario` picks the role (Locust's own distributed mode, unchanged):
+- local (harness.run.local): this process runs Locust's local runner, its SIP engine
+  processes and the agents (embedded, or registered to the target with
+  agents.register_to); it writes the run folder.
+- master and worker (harness.run.distributed): the master runs the shape, the probes,
+  the faults and any registered agents, and writes the run folder; each worker places
+  calls with its own engine processes and sends every record to the master.
+
+`Run` holds what the roles share: the folder and its logs, the scenario's processes,
+probes, faults and capture, the load context, Locust's web UI and CSV, signals, and
+the end of a run: PESQ of the recorded sample, summary.json, the reports, and the
+signature, last.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import gevent
+import gevent.event
+
+from callproof.harness.errors import BadInput, HarnessError
+from callproof.harness.run.calls import CallFactory, TargetChooser
+from callproof.harness.run.capture import MediaCapture, capture_filter
+from callproof.harness.run.engines import Fleet
+from callproof.harness.run.faults import FaultInjector
+from callproof.harness.run.health import HealthSampler
+from callproof.harness.run.load import LoadContext
+from callproof.harness.run.probes import Prober
+from callproof.harness.run.processes import ScenarioProcesses
+from callproof.harness.run.progress import Progress
+from callproof.harness.run.recorder import EventLog, JsonLines
+from callproof.harness.run.registered_agents import RegisteredAgents
+from callproof.harness.run.safety import CircuitBreaker, RateCap
+from callproof.harness.scenario import plan
+from callproof.harness.scenario.model import Scenario
+from callproof.harness.verdict.summary import summarize, write_summary
+from callproof.reports import layout
+from callproof.sip.errors import EngineError
+from callproof.sip.pool import EnginePool
+from callproof.sip.records import CallRecord
+from callproof.sip.settings import CallSpec
+
+HEALTH_INTERVAL_S = 1.0
+DRAIN_MARGIN_S = 10.0
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RunOptions:
+    out_dir: Path | None = None
+    role: str = "local"  # local | master | worker
+    web: bool = False
+    web_port: int = 8089
+    csv_prefix: str | None = None
+    master_host: str = "127.0.0.1"
+    master_port: int = 5557
+    expect_workers: int = 1
+    quiet: bool = False
+    key_path: Path | None = None  # signing key; None: the per-user default key
+    lang: str = "en"
+
+
+def run_scenario(scenario: Scenario, options: RunOptions) -> int:
+    """Run `scenario` in the role `options` names; the exit code."""
+    from callproof.harness.run.distributed import MasterRun, WorkerRun
+    from callproof.harness.run.local import LocalRun
+
+    kind = {"local": LocalRun, "master": MasterRun, "worker": WorkerRun}[options.role]
+    return kind(scenario, options).execute()
+
+
+def default_out_dir(scenario: Scenario) -> Path:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    return Path("callproof-results") / f"{scenario.name}-{stamp}"
+
+
+def prepare_folder(path: Path) -> Path:
+    path = Path(path)
+    if path.exists() and any(path.iterdir()):
+        raise BadInput(f"output folder {path} is not empty; choose another with --out")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInput(f"cannot create output folder {path}: {exc.strerror}") from None
+    return path
+
+
+class Run:
+    """A run that writes a run folder (local and master); subclasses place the load."""
+
+    def __init__(self, scenario: Scenario, options: RunOptions) -> None:
+        self.scenario = scenario
+        self.options = options
+        self.folder: Path | None = None
+        self.stop_reason: str | None = None
+        self.interrupted = False
+        self._signalled = gevent.event.Event()
+        self._pools: list[EnginePool] = []
+        self._logs: list[JsonLines] = []
+        self._processes: ScenarioProcesses | None = None
+        self.audio_dir: Path | None = None  # where recordings are written
+        self._capture: MediaCapture | None = None
+        self._prober: Prober | None = None
+        self._faults: gevent.Greenlet | None = None
+        self._health = HealthSampler()
+
+    # -- entry ---------------------------------------------------------------------
+
+    def execute(self) -> int:
+        self.folder = prepare_folder(self.options.out_dir or default_out_dir(self.scenario))
+        (self.folder / layout.SCENARIO).write_text(self.scenario.run_text)
+        self.logs_dir = self.folder / "logs"
+        self.logs_dir.mkdir()
+        self.audio_dir = self.folder / layout.AUDIO_DIR
+        self.events = self._log(layout.EVENTS, EventLog)
+        self.calls = self._log(layout.CALLS)
+        self.events.event("run_start", scenario=self.scenario.name, seed=self.scenario.seed, role=self.options.role,
+                          target=self.scenario.target.uri)
+        try:
+            self.run()
+        finally:
+            self._stop_everything()
+            self.events.event("run_end", reason=self.stop_reason or "completed", interrupted=self.interrupted)
+            for log in self._logs:
+                log.close()
+        return self._conclude()
+
+    def run(self) -> None:
+        """Place the load and return once every call has ended (subclasses)."""
+        raise NotImplementedError
+
+    def _log(self, name: str, kind=JsonLines):
+        log = kind(self.folder / name)
+        self._logs.append(log)
+        return log
+
+    def _conclude(self) -> int:
+        from callproof.harness.verdict.recordings import score_recordings
+        from callproof.harness.verdict.sla import exit_code
+        from callproof.reports.bundle import finalize
+
+        score_recordings(self.folder, self.scenario)
+        summary = summarize(self.folder)
+        write_summary(self.folder, summary)
+        finalize(self.folder, key_path=self.options.key_path, lang=self.options.lang)
+        if not self.options.quiet:
+            Progress.print_table(summary, self.folder)
+        return exit_code(summary["verdict"])
+
+    # -- the parts of a run ----------------------------------------------------------
+
+    def _start_processes(self) -> None:
+        if self.scenario.processes:
+            self._processes = ScenarioProcesses(self.scenario.base_dir, self.logs_dir)
+            self._processes.start_all(self.scenario.processes)
+            self.events.event("processes", started=[p.name for p in self.scenario.processes])
+
+    def _start_capture(self, fleet: Fleet) -> None:
+        """The media of this machine's engines, once they all have ports and before the first call
+        (on a master: the probes' and registered agents'; workers capture nothing)."""
+        spec = self.scenario.capture
+        if not spec.enabled:
+            return
+        path = self.folder / layout.CAPTURES_DIR / layout.MEDIA_CAPTURE
+        bpf = capture_filter(fleet.template.bind_ip, fleet.rtp_ports)  # what the engines bound
+        self._capture = MediaCapture(spec, bpf, path, self.logs_dir / "dumpcap.log")
+        self._capture.start()
+        self.events.event("capture", file=str(path.relative_to(self.folder)), filter=bpf,
+                          seconds=spec.seconds, max_mb=spec.max_mb)
+
+    def _register_agents(self, fleet: Fleet) -> None:
+        """The scenario's agents, registered to the target's registrar before any call."""
+        agent_log = self._log(layout.AGENTS)
+        agents = RegisteredAgents.start(fleet, self.scenario,
+                                        on_inbound=lambda user, r: agent_log.write({"agent": user, **r.to_dict()}))
+        self._pools.append(agents.pool)
+        self.events.event("agents", processes=len(agents.pool.processes), capacity=agents.capacity,
+                          registrar=agents.registrar,
+                          registrations=[dataclasses.asdict(r) for r in agents.registrations])
+
+    def _prepare_probes(self, fleet: Fleet, uri: str) -> None:
+        probes, call = self.scenario.probes, self.scenario.call
+        if not (probes.call_interval_s or probes.options_interval_s):
+            return
+        pool = None
+        if probes.call_interval_s:
+            try:
+                pool = fleet.start_pool("probe", 1)
+            except EngineError as exc:
+                raise HarnessError(f"could not start the probe engine: {exc}") from None
+            self._pools.append(pool)
+
+        def make_spec() -> CallSpec:
+            return CallSpec(uri=uri, ring_timeout_s=call.ring_timeout_s, talk_s=probes.call_talk_s,
+                            prompt=str(call.prompt) if call.prompt else None, media_timeout_s=call.media_timeout_s)
+
+        transport = "udp" if self.scenario.target.embedded else self.scenario.target.transport
+        self._prober = Prober(pool=pool, make_spec=make_spec, uri=uri, transport=transport,
+                              call_interval_s=probes.call_interval_s, options_interval_s=probes.options_interval_s,
+                              out=self._log(layout.PROBES))
+
+    def _start_probes(self) -> None:
+        if self._prober is not None:
+            self._prober.start()
+
+    def _start_faults(self, started: float) -> None:
+        if self.scenario.faults:
+            injector = FaultInjector(self.scenario.faults, processes=self._processes, events=self.events,
+                                     base_dir=self.scenario.base_dir)
+            self._faults = gevent.spawn(injector.run, started)
+
+    def _context(self, pool: EnginePool, choose: TargetChooser, *,
+                 sink: Callable[[dict[str, Any]], None]) -> LoadContext:
+        return make_context(self.scenario, pool, choose, sink=sink, audio_dir=self.audio_dir)
+
+    # -- Locust's outputs, signals, stopping ----------------------------------------------
+
+    def _serve(self, environment) -> None:
+        if self.options.web:
+            # Locust's UI re-parses sys.argv with Locust's own parser on every page it serves,
+            # and our options (--web...) are not Locust's: give it the bare program name.
+            sys.argv = sys.argv[:1]
+            environment.create_web_ui("127.0.0.1", self.options.web_port)
+            print(f"Locust web UI: http://127.0.0.1:{self.options.web_port}", file=sys.stderr)
+        if self.options.csv_prefix:
+            from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter
+
+            writer = StatsCSVFileWriter(environment, PERCENTILES_TO_REPORT, self.options.csv_prefix, False)
+            gevent.spawn(writer.stats_writer)
+
+    def _install_signals(self, stop_load) -> None:
+        def stop() -> None:
+            if self._signalled.is_set():
+                return
+            self._signalled.set()
+            self.interrupted = True
+            self.stop_reason = "signal"
+            stop_load()
+
+        gevent.signal_handler(signal.SIGINT, stop)
+        gevent.signal_handler(signal.SIGTERM, stop)
+
+    def _generator_pids(self) -> list[int]:
+        import os
+
+        return [os.getpid(), *(p.pid for pool in self._pools for p in pool.processes if p.pid)]
+
+    def _stop_everything(self) -> None:
+        if self._faults is not None:
+            self._faults.kill()
+        if self._prober is not None:
+            self._prober.stop(drain_s=0 if self.interrupted else plan.longest_call_s(self.scenario))
+        for pool in self._pools:
+            pool.stop()
+        if self._capture is not None:
+            self._capture.stop()  # after the engines: their last packets are in it
+        if self._processes is not None:
+            self._processes.stop_all()
+        self._health.stop()
+
+
+def make_context(scenario: Scenario, pool: EnginePool, choose: TargetChooser, *,
+                 sink: Callable[[dict[str, Any]], None], audio_dir: Path) -> LoadContext:
+    """What every Locust user of this process shares: engines, caps, breaker, records."""
+    breaker = None
+    if scenario.load.breaker.min_answer_rate > 0:
+        breaker = CircuitBreaker(scenario.load.breaker.min_answer_rate, scenario.load.breaker.window_s,
+                                 min_calls=scenario.load.breaker.min_calls)
+    factory = CallFactory(scenario.call, seed=scenario.seed, audio_dir=audio_dir)
+    echo = scenario.target.embedded and scenario.agents.mode == "echo"
+    return LoadContext(pool=pool, factory=factory, choose_target=choose,
+                       rate_cap=RateCap(scenario.load.max_cps), max_concurrent=scenario.load.max_concurrent,
+                       breaker=breaker, sink=sink, fire_request=lambda **kw: None,
+                       enrich=lambda record: with_quality(record, echo_path=echo))
+
+
+def with_quality(record: CallRecord, *, echo_path: bool) -> CallRecord:
+    """The call's record with its E-model quality per direction (callproof.rtp_analysis.quality)."""
+    if record.media is None:
+        return record
+    from callproof.rtp_analysis.quality import call_quality
+
+    # pjmedia conceals lost G.711 frames (PLC on by default): G.113's Bpl with PLC applies.
+    quality = call_quality(dataclasses.asdict(record.media), concealment=True, echo_path=echo_path)
+    return dataclasses.replace(record, quality=quality)
