@@ -110,7 +110,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "duration_s": {"en": "Duration (s)", "zh": "时长（s）"},
     "mos_cqe": {"en": "MOS-CQE", "zh": "MOS-CQE"},
     "jitter_ms": {"en": "Jitter (ms)", "zh": "抖动（ms）"},
-    "loss_pct": {"en": "Loss (%)", "zh": "丢包（%）"},
+    "loss_pct": {"en": "Loss, worse direction (%)", "zh": "丢包，较差方向（%）"},
     "recording": {"en": "Recording", "zh": "录音"},
     "footer": {
         "en": (
@@ -147,7 +147,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "calls_count": {"en": "calls", "zh": "呼叫数"},
     "plot_media": {"en": "Jitter and loss (RFC 3550), cumulative", "zh": "抖动与丢包（RFC 3550）累积分布"},
     "jitter_axis": {"en": "mean jitter per call (ms)", "zh": "每次呼叫平均抖动（毫秒）"},
-    "loss_axis": {"en": "packet loss per call (%)", "zh": "每次呼叫丢包率（%）"},
+    "loss_axis": {"en": "packet loss per call, worse direction (%)", "zh": "每次呼叫丢包率，较差方向（%）"},
     "share_of_calls": {"en": "share of calls", "zh": "呼叫占比"},
     "plot_availability": {"en": "Availability probes, outages and RTO", "zh": "可用性探测、中断与 RTO"},
     "probe_call": {"en": "probe call", "zh": "探测呼叫"},

@@ -34,6 +34,7 @@ from typing import Any
 from callproof.harness.errors import BadInput
 from callproof.harness.verdict.connect import INEFFECTIVE_CODES, Ratio
 from callproof.harness.verdict.stats import percentiles
+from callproof.reports.summary_file import Outage, parse_utc
 from callproof.sip.records import CallRecord, Failure
 
 UP, DOWN, UNDECIDED = "up", "down", "undecided"
@@ -71,17 +72,6 @@ class Options:
 
 
 @dataclasses.dataclass(frozen=True)
-class Outage:
-    start_utc: str
-    end_utc: str | None  # None: the run ended before service was restored
-    cause: str  # the down probes' causes, most frequent first
-    down_probes: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-@dataclasses.dataclass(frozen=True)
 class Availability:
     probe_calls: int
     up: int
@@ -100,14 +90,6 @@ class Availability:
         return {"probe_calls": self.probe_calls, "up": self.up, "down": self.down, "undecided": self.undecided,
                 "undecided_causes": self.undecided_causes, **self.ratio.to_dict("availability"),
                 "options": self.options}
-
-
-def parse_utc(text: Any, where: str) -> dt.datetime:
-    try:
-        when = dt.datetime.fromisoformat(text)
-    except (TypeError, ValueError):
-        raise BadInput(f"{where}: the time {text!r} is not ISO 8601") from None
-    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
 
 
 def utc_text(when: dt.datetime) -> str:

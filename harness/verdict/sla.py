@@ -43,15 +43,15 @@ from callproof.harness.verdict.stats import (
     side,
     wilson_interval,
 )
+from callproof.reports.summary_file import SlaLine, Verdict
+from callproof.rtp_analysis import call_figures
 from callproof.sip.records import CallRecord
 
-PASS, FAIL, INCONCLUSIVE, INVALID = "PASS", "FAIL", "INCONCLUSIVE", "INVALID"
-SEVERITY = {PASS: 0, INCONCLUSIVE: 1, FAIL: 2, INVALID: 3}
-_EXIT_CODES = {PASS: ExitCode.PASS, FAIL: ExitCode.FAIL, INCONCLUSIVE: ExitCode.INCONCLUSIVE,
-               INVALID: ExitCode.INVALID}
+_EXIT_CODES = {Verdict.PASS: ExitCode.PASS, Verdict.FAIL: ExitCode.FAIL,
+               Verdict.INCONCLUSIVE: ExitCode.INCONCLUSIVE, Verdict.INVALID: ExitCode.INVALID}
 
 
-def exit_code(verdict: str) -> ExitCode:
+def exit_code(verdict: Verdict | str) -> ExitCode:
     """`callproof run`'s exit code for a run verdict: 0 PASS, 1 FAIL, 4 INCONCLUSIVE, 5 INVALID."""
     try:
         return _EXIT_CODES[verdict]
@@ -59,28 +59,12 @@ def exit_code(verdict: str) -> ExitCode:
         raise ValueError(f"verdict must be one of {', '.join(_EXIT_CODES)} (got {verdict!r})") from None
 
 
-@dataclasses.dataclass(frozen=True)
-class SlaLine:
-    name: str
-    metric: str
-    threshold: float
-    comparison: str  # ">=" or "<="
-    unit: str
-    observed: float | None  # None: not measured
-    ci_low: float | None  # None: no bound on that side
-    ci_high: float | None
-    verdict: str  # PASS | FAIL | INCONCLUSIVE
-    note: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in dataclasses.asdict(self).items()}
-
-
-def decide(observed: float | None, low: float | None, high: float | None, threshold: float, comparison: str) -> str:
+def decide(observed: float | None, low: float | None, high: float | None, threshold: float,
+           comparison: str) -> Verdict:
     """A line's verdict from its interval (see the module docstring); unmeasured is INCONCLUSIVE."""
     if observed is None:
-        return INCONCLUSIVE
-    return {1: PASS, -1: FAIL, 0: INCONCLUSIVE}[side(low, high, threshold, comparison)]
+        return Verdict.INCONCLUSIVE
+    return {1: Verdict.PASS, -1: Verdict.FAIL, 0: Verdict.INCONCLUSIVE}[side(low, high, threshold, comparison)]
 
 
 def _settle_note(more: int | None, unit_of_trial: str) -> str:
@@ -94,12 +78,12 @@ def proportion_line(name: str, metric: str, ratio: Ratio, threshold: float, comp
     """A line on a share (threshold a fraction), shown in percent, with its Wilson interval."""
     shown = 100.0 * threshold
     if ratio.total == 0:
-        return SlaLine(name, metric, shown, comparison, "%", None, None, None, INCONCLUSIVE,
+        return SlaLine(name, metric, shown, comparison, "%", None, None, None, Verdict.INCONCLUSIVE,
                        f"not measured: {unmeasured or 'no ' + trials}; {definition}")
     low, high = wilson_interval(ratio.count, ratio.total)
     verdict = decide(ratio.count / ratio.total, low, high, threshold, comparison)
     note = f"{definition}; {ratio.count} of {ratio.total} {trials}; 95% Wilson interval"
-    if verdict == INCONCLUSIVE:
+    if verdict == Verdict.INCONCLUSIVE:
         note += "; " + _settle_note(
             proportion_calls_to_settle(ratio.count, ratio.total, threshold, comparison), trials)
     return SlaLine(name, metric, shown, comparison, "%", 100.0 * ratio.count / ratio.total, 100.0 * low,
@@ -117,7 +101,7 @@ def quantile_line(name: str, metric: str, values: Sequence[float], q: float, thr
     """
     est: QuantileEstimate = quantile_interval(values, q)
     if est.n == 0:
-        return SlaLine(name, metric, threshold * scale, comparison, unit, None, None, None, INCONCLUSIVE,
+        return SlaLine(name, metric, threshold * scale, comparison, unit, None, None, None, Verdict.INCONCLUSIVE,
                        f"not measured: {unmeasured}; {definition}")
 
     def known(value: float | None) -> float | None:
@@ -131,7 +115,7 @@ def quantile_line(name: str, metric: str, values: Sequence[float], q: float, thr
     note = f"{definition}; {est.n} calls; 95% distribution-free interval ({ranks})"
     if est.value is not None and math.isinf(est.value):
         note += f"; more than {100 * (1 - q):g}% of calls were never answered: the percentile is above what is shown"
-    if verdict == INCONCLUSIVE:
+    if verdict == Verdict.INCONCLUSIVE:
         note += "; " + _settle_note(quantile_calls_to_settle(values, q, threshold, comparison), "calls")
 
     def shown(value: float | None) -> float | None:
@@ -149,7 +133,7 @@ def rto_line(threshold_s: float, faults: Sequence[Recovery], faults_planned: int
                   f"the true RTO lies between the bounds (probe interval {resolution_s or '-'} s)")
 
     def unmeasured(why: str) -> SlaLine:
-        return SlaLine(name, metric, threshold_s, "<=", "s", None, None, None, INCONCLUSIVE,
+        return SlaLine(name, metric, threshold_s, "<=", "s", None, None, None, Verdict.INCONCLUSIVE,
                        f"not measured: {why}; {definition}")
 
     if resolution_s is None:
@@ -173,7 +157,7 @@ def rto_line(threshold_s: float, faults: Sequence[Recovery], faults_planned: int
 
 @dataclasses.dataclass(frozen=True)
 class RunVerdict:
-    verdict: str
+    verdict: Verdict
     reason: str
     lines: tuple[SlaLine, ...]
     not_applicable: tuple[dict[str, str], ...]  # lines switched on that this run cannot concern
@@ -189,7 +173,7 @@ class RunVerdict:
         """The verifier's keys of summary.json (callproof.reports.layout, callproof.harness.verdict.summary)."""
         restored = [f.rto_s for f in self.failover if f.fired]
         return {
-            "verdict": self.verdict,
+            "verdict": self.verdict.value,
             "verdict_reason": self.reason,
             "sla": [line.to_dict() for line in self.lines],
             "sla_not_applicable": list(self.not_applicable),
@@ -253,20 +237,20 @@ def judge(calls: Sequence[CallRecord], raw_probes: Sequence[dict[str, Any]], eve
         "abandonment", "abandonment_pct", centre.abandoned, t, "<=",
         "calls abandoned in the queue (the caller's patience ran out) / offered"))
     add(sla.setup_delay_p95_ms_max, lambda t: quantile_line(
-        "setup_delay_p95", "setup_delay_ms_p95", [v for c in calls if (v := connect.srd_ms(c)) is not None],
+        "setup_delay_p95", "setup_delay_ms_p95", [v for c in calls if (v := c.setup_ms) is not None],
         0.95, t, "<=", "ms", "RFC 6076 4.3 SRD, INVITE to the first non-100 provisional or final response, p95",
         unmeasured="no call got a response"))
     add(sla.mos_cqe_p5_min, lambda t: quantile_line(
-        "mos_cqe_p5", "mos_cqe_p5", [v for c in calls if (v := media.mos_cqe(c)) is not None],
+        "mos_cqe_p5", "mos_cqe_p5", [v for c in calls if (v := call_figures.mos_cqe(c)) is not None],
         0.05, t, ">=", "MOS", "ITU-T G.107 Annex B MOS-CQE per call (worse direction), 5th percentile",
         unmeasured="no call carries a MOS-CQE (no answered call, or no quality figures in the records)"))
     add(sla.one_way_delay_p95_ms_max, lambda t: quantile_line(
         "one_way_delay_p95", "one_way_delay_ms_p95",
-        [v for c in calls if (v := media.one_way_delay_ms(c)) is not None],
+        [v for c in calls if (v := call_figures.one_way_delay_ms(c)) is not None],
         0.95, t, "<=", "ms", "G.107 one-way delay Ta per call (RTT / 2 + jitter buffer + packetisation), p95",
         unmeasured="no call had an RTCP round-trip time (the peer sent no receiver reports)"))
     add(sla.loss_p95_max, lambda t: quantile_line(
-        "loss_p95", "loss_pct_p95", [v for c in calls if (v := media.loss_fraction(c)) is not None],
+        "loss_p95", "loss_pct_p95", [v for c in calls if (v := call_figures.loss_fraction(c)) is not None],
         0.95, t, "<=", "%", "RFC 3550 A.3 packet loss per call (worse direction), 95th percentile",
         unmeasured="no call was answered with media", scale=100.0))
     add(sla.availability_min, lambda t: proportion_line(
@@ -307,19 +291,18 @@ def _first_answer_line(calls: Sequence[CallRecord], threshold_s: float) -> SlaLi
 
 
 def run_verdict(lines: Sequence[SlaLine], generator: GeneratorValidity, *,
-                interrupted: bool = False) -> tuple[str, str]:
+                interrupted: bool = False) -> tuple[Verdict, str]:
     """(verdict, reason): INVALID for an invalid generator, else the worst line."""
     if generator.valid is False:
-        return INVALID, generator.reason
+        return Verdict.INVALID, generator.reason
     suffix = " (the run was interrupted: lines judged on the calls it made)" if interrupted else ""
     if not lines:
-        return INCONCLUSIVE, "no SLA line is switched on in the scenario: nothing was checked" + suffix
-    worst = max(SEVERITY[line.verdict] for line in lines)
-    verdict = next(v for v, s in SEVERITY.items() if s == worst)
-    if verdict == PASS:
-        return PASS, f"all {len(lines)} SLA lines passed" + suffix
+        return Verdict.INCONCLUSIVE, "no SLA line is switched on in the scenario: nothing was checked" + suffix
+    verdict = Verdict.worst(line.verdict for line in lines)
+    if verdict == Verdict.PASS:
+        return Verdict.PASS, f"all {len(lines)} SLA lines passed" + suffix
     chosen = [line for line in lines if line.verdict == verdict]
-    if verdict == FAIL:
+    if verdict == Verdict.FAIL:
         words = [f"{line.name} {_value(line.observed, line.unit)} misses {line.comparison} "
                  f"{_value(line.threshold, line.unit)} ({_interval(line)})" for line in chosen]
     else:

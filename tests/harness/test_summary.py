@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import json
 
+import jsonschema
+import pytest
+
+from callproof.harness.errors import HarnessError
+from callproof.harness.scenario.loader import bundled_dir
+from callproof.harness.verdict import summary as summary_module
 from callproof.harness.verdict.summary import percentiles, summarize
+from callproof.reports import summary_file
 from callproof.sip.records import CallRecord, Failure
 
 
@@ -38,3 +45,25 @@ def test_summary_counts_and_tolerates_a_truncated_last_line(tmp_path):
     assert summary["setup_ms"]["p50"] == 14.0
     assert summary["setup_ms"]["p95"] == 50.0
     assert summary["run"]["interrupted"] is True  # no run_end event
+    assert summary_file.problem(summary) is None
+
+
+def test_the_summary_schema_is_a_2020_12_schema_that_knows_every_failure_reason():
+    schema = summary_file.schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert set(schema["properties"]["failures"]["required"]) == {f.value for f in Failure}
+    assert schema["properties"]["verdict"]["enum"] == [v.value for v in summary_file.Verdict] + [None]
+    # Shipped beside the scenario schema, in the installed package.
+    assert (bundled_dir() / summary_file.SCHEMA_NAME).is_file()
+
+
+def test_the_verifier_never_makes_a_summary_its_schema_refuses(tmp_path, monkeypatch):
+    calls = [record(i, answer_ms=100.0, code=200) for i in range(3)]
+    (tmp_path / "calls.jsonl").write_text("".join(json.dumps(c.to_dict()) + "\n" for c in calls))
+    assert summary_file.problem(summarize(tmp_path)) is None
+    monkeypatch.setattr(summary_module, "timing_resolution_ms", lambda events: "fine")
+    with pytest.raises(HarnessError) as caught:
+        summarize(tmp_path)
+    assert str(caught.value) == ('the summary the verifier made does not fit summary.schema.json: '
+                                 'timing_resolution_ms must be a number or null (got "fine")')
