@@ -18,7 +18,6 @@ import dataclasses
 import datetime as dt
 import json
 import math
-import re
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from callproof.reports.errors import ReportInputError
 from callproof.reports.records import RecordsError, read_jsonl
 from callproof.reports.summary_file import Outage, RunFacts, SlaLine, Verdict
 from callproof.rtp_analysis import call_figures
+from callproof.sip.uri import redact
 
 
 @dataclasses.dataclass(frozen=True)
@@ -315,16 +315,6 @@ def call_table(records: list[Any], origin: dt.datetime) -> CallTable:
     )
 
 
-_URI_PASSWORD = re.compile(
-    r"^(sips?:[^:@;?]+):.*@", re.IGNORECASE
-)  # up to the last @: a raw @ in a password must not leak its tail
-
-
-def redact_uri(uri: str) -> str:
-    """Drop the password of a `sip:user:password@host` URI (RFC 3261 19.1.1 allows, and deprecates, it)."""
-    return _URI_PASSWORD.sub(r"\1@", uri)
-
-
 def _worst_call(record: Any, table: CallTable, index: int) -> WorstCall:
     def value(array: np.ndarray) -> float | None:
         v = float(array[index])
@@ -333,7 +323,7 @@ def _worst_call(record: Any, table: CallTable, index: int) -> WorstCall:
     return WorstCall(
         call_id=record.call_id,
         invite_utc=record.invite_utc,
-        target=redact_uri(record.target),
+        target=redact(record.target),  # RFC 3261 19.1.1 allows, and deprecates, a password
         outcome=record.failure.value if record.failure else "completed",
         final_code=record.final_code,
         final_reason=record.final_reason,

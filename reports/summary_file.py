@@ -194,8 +194,10 @@ def _sentence(error: jsonschema.ValidationError) -> str:
         known = set(error.schema.get("properties", {}))
         patterns = list(error.schema.get("patternProperties", {}))
         extra = sorted(k for k in error.instance if k not in known and not any(_matches(p, k) for p in patterns))
-        return f"{_dotted(path + (extra[0],))} is not a key summary.json has"
+        return f"{_dotted(path + (extra[0],))} is not a key summary.json has" if extra else error.message
     key = _dotted(path) or "the summary"
+    if "propertyNames" in error.relative_schema_path:
+        return f"{key} has the key {_shown(error.instance)}, which is not a SIP status code"
     if error.validator == "type":
         kinds = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
         return f"{key} must be {' or '.join(_TYPE_WORDS[k] for k in kinds)} {got}"
@@ -204,8 +206,6 @@ def _sentence(error: jsonschema.ValidationError) -> str:
         return f"{key} must be one of {', '.join(json.dumps(v) for v in allowed)} {got}"
     if error.validator == "minimum":
         return f"{key} must be at least {error.validator_value} {got}"
-    if error.validator == "propertyNames":
-        return f"{key} has a key that is not a SIP status code: {_shown(error.instance)}"
     return f"{key} does not fit {SCHEMA_NAME} ({error.validator} {json.dumps(error.validator_value)[:60]})"
 
 
