@@ -154,6 +154,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "probe_options": {"en": "SIP OPTIONS", "zh": "SIP OPTIONS"},
     "probe_ok": {"en": "ok", "zh": "成功"},
     "probe_failed": {"en": "failed", "zh": "失败"},
+    "probe_undecided": {"en": "undecided", "zh": "未判定"},
     "rto_label": {"en": "RTO {rto} s", "zh": "RTO {rto} 秒"},
     "plot_generator": {"en": "The load generator's own health", "zh": "负载发生器自身状态"},
     "cpu_pct": {"en": "CPU (%)", "zh": "CPU（%）"},

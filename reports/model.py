@@ -57,6 +57,9 @@ class Summary:
     rto_resolution_s: float | None
     generator: Generator | None
     run: RunFacts
+    probes_judged: bool  # False: no availability verdict (no thresholds), so no probe call is judged
+    probes_down_utc: tuple[str, ...]
+    probes_undecided_utc: tuple[str, ...]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,9 +73,9 @@ class Event:
 class Probe:
     at_s: float
     kind: str  # "call" | "options"
-    ok: bool
-    code: int | None
-    setup_ms: float | None
+    # A probe call as the verifier judged its interval (summary.json's availability); an
+    # OPTIONS "up" when answered at all, as the verifier counts them (reported, never deciding).
+    state: str  # "up" | "down" | "undecided"
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -149,16 +152,10 @@ def load(folder: Path, worst_per_reason: int = 5, lowest_mos_count: int = 20) ->
         for e in raw_events
         if isinstance(e.get("at_utc"), str)
     )
+    timed = [p for p in raw_probes if isinstance(p.get("at_utc"), str)]
     probes = tuple(
-        Probe(
-            at_s=_seconds(p["at_utc"], origin, layout.PROBES),
-            kind=str(p.get("kind", "call")),
-            ok=bool(p.get("ok")),
-            code=p.get("code"),
-            setup_ms=p.get("setup_ms"),
-        )
-        for p in raw_probes
-        if isinstance(p.get("at_utc"), str)
+        Probe(at_s=_seconds(p["at_utc"], origin, layout.PROBES), kind=str(p.get("kind", "call")), state=state)
+        for p, state in zip(timed, _probe_states(timed, summary), strict=True)
     )
     table = call_table(records, origin)
     lowest, failed, failed_total = worst_calls(records, table, worst_per_reason, lowest_mos_count)
@@ -175,6 +172,22 @@ def load(folder: Path, worst_per_reason: int = 5, lowest_mos_count: int = 20) ->
         origin=origin,
         duration_s=_duration(summary.run, origin, table, events, probes),
     )
+
+
+def _probe_states(raw_probes: list[dict[str, Any]], summary: Summary) -> list[str]:
+    """Each probes.jsonl entry's state as the verifier decided it (callproof.harness.verdict.availability)."""
+    down = {summary_file.parse_utc(text, layout.SUMMARY) for text in summary.probes_down_utc}
+    undecided = {summary_file.parse_utc(text, layout.SUMMARY) for text in summary.probes_undecided_utc}
+    states = []
+    for entry in raw_probes:
+        if entry.get("kind") == "options":
+            states.append("up" if entry.get("code") is not None else "down")
+        elif not summary.probes_judged:
+            states.append("undecided")
+        else:
+            at = summary_file.parse_utc(entry["at_utc"], layout.PROBES)
+            states.append("down" if at in down else "undecided" if at in undecided else "up")
+    return states
 
 
 def read_calls(folder: Path) -> list[Any]:
@@ -222,6 +235,7 @@ def parse_summary(data: dict[str, Any], folder: Path) -> Summary:
     if run.seed is None:
         run = dataclasses.replace(run, seed=_scenario_seed(folder))
     generator = data.get("generator")
+    availability = data.get("availability")
     return Summary(
         verdict=None if data["verdict"] is None else Verdict(data["verdict"]),
         verdict_reason=data["verdict_reason"],
@@ -246,6 +260,9 @@ def parse_summary(data: dict[str, Any], folder: Path) -> Summary:
             starved_calls=generator["starved_calls"],
         ),
         run=run,
+        probes_judged=availability is not None,
+        probes_down_utc=tuple(availability["down_utc"]) if availability else (),
+        probes_undecided_utc=tuple(availability["undecided_utc"]) if availability else (),
     )
 
 

@@ -81,6 +81,10 @@ class Availability:
     ratio: Ratio  # up / (up + down)
     outages: tuple[Outage, ...]
     options: dict[str, Any]
+    # When each probe call that was not up started (its probes.jsonl at_utc): the report marks
+    # every probe call by this judgement, never by one of its own.
+    down_utc: tuple[str, ...]
+    undecided_utc: tuple[str, ...]
 
     @property
     def pct(self) -> float | None:
@@ -89,7 +93,7 @@ class Availability:
     def to_dict(self) -> dict[str, Any]:
         return {"probe_calls": self.probe_calls, "up": self.up, "down": self.down, "undecided": self.undecided,
                 "undecided_causes": self.undecided_causes, **self.ratio.to_dict("availability"),
-                "options": self.options}
+                "options": self.options, "down_utc": list(self.down_utc), "undecided_utc": list(self.undecided_utc)}
 
 
 def utc_text(when: dt.datetime) -> str:
@@ -191,4 +195,6 @@ def availability(calls: Sequence[ProbeCall], options: Sequence[Options], consecu
         ratio=Ratio(up, len(decided)),
         outages=tuple(outages(decided, consecutive_ok)),
         options=options_summary(options),
+        down_utc=tuple(p.at_utc for p in decided if p.state == DOWN),
+        undecided_utc=tuple(p.at_utc for p in calls if p.state == UNDECIDED),
     )

@@ -267,21 +267,13 @@ def _probe_record(t: float, down: bool) -> dict[str, Any]:
 
 
 def _write_probes(folder: Path, duration_s: float, fault_s: float, restored_s: float) -> None:
-    """callproof.reports.layout's probe entries; `ok` and `setup_ms` are extra keys reports/model.py plots."""
+    """callproof.reports.layout's probe entries, as the prober writes them (callproof.harness.run.probes)."""
     lines = []
     for t in np.arange(0.0, duration_s, 1.0):
         down = fault_s <= t < restored_s
         if t % 5 == 0:
-            lines.append(
-                {
-                    "kind": "call",
-                    "at_utc": utc(t),
-                    "record": _probe_record(float(t), down),
-                    "ok": not down,
-                    "setup_ms": None if down else 95.0,
-                }
-            )
-        lines.append({"kind": "options", "at_utc": utc(t), "code": 200, "rtt_ms": 1.2, "reason": "OK", "ok": True})
+            lines.append({"kind": "call", "at_utc": utc(t), "record": _probe_record(float(t), down)})
+        lines.append({"kind": "options", "at_utc": utc(t), "code": 200, "rtt_ms": 1.2, "reason": "OK"})
     (folder / layout.PROBES).write_text("".join(json.dumps(p) + "\n" for p in lines))
 
 

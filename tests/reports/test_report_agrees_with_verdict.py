@@ -1,20 +1,23 @@
-"""The report's per-call figures are the numbers the verifier's SLA lines judged (issue 16).
+"""What the report shows of each call and probe is what the verifier judged (issue 16).
 
 Both read callproof.rtp_analysis.call_figures. Before, the report counted received loss
 only (0% for a call whose peer reported 20% of our packets lost, nothing for a call
 without RTP) while `loss_p95` took the worse direction and counted a call without RTP
-as 100% lost: the plot and the line disagreed on the same run.
+as 100% lost: the plot and the line disagreed on the same run. And the availability plot
+read an `ok` key the prober never writes, so it showed every probe of every real run failed.
 """
 
 from __future__ import annotations
 
+import collections
 import json
+import shutil
 
 import numpy as np
 import pytest
 
 from callproof.harness.verdict.summary import summarize, write_summary
-from callproof.reports import layout, model
+from callproof.reports import i18n, layout, model, plots
 from callproof.sip.records import Failure
 from tests.verify import records as r
 
@@ -70,3 +73,24 @@ def test_the_worst_calls_table_shows_the_same_loss(run_folder):
     data = model.load(folder, lowest_mos_count=0)
     by_id = {c.call_id: c.loss_pct for c in data.failed_calls}
     assert by_id == {calls[1].call_id: 100.0}  # the media timeout is the failed one: 100%, not "–"
+
+
+def test_the_availability_plot_marks_each_probe_as_the_verifier_judged_it(built_en, tmp_path):
+    """probes.jsonl holds raw records (the prober judges nothing); up and down are the verifier's."""
+    folder, truth = built_en
+    judged = truth["summary"]["availability"]
+    data = model.load(folder)
+    calls = [p for p in data.probes if p.kind == "call"]
+    assert collections.Counter(p.state for p in calls) == {"up": judged["up"], "down": judged["down"]}
+    assert judged["down"] >= 1 and judged["undecided"] == 0  # the synthetic fault's 503s
+    fault, restored = truth["fault_s"], truth["restored_s"]
+    assert all((p.state == "down") == (fault <= p.at_s < restored) for p in calls)
+    assert {p.state for p in data.probes if p.kind == "options"} == {"up"}  # every OPTIONS was answered
+
+    # Without thresholds there is no availability verdict: no probe call is shown as up or down.
+    shutil.copytree(folder, tmp_path / "run")
+    (tmp_path / "run" / layout.SCENARIO).unlink()
+    write_summary(tmp_path / "run", summarize(tmp_path / "run"))
+    unjudged = model.load(tmp_path / "run")
+    assert {p.state for p in unjudged.probes if p.kind == "call"} == {"undecided"}
+    assert len(plots.render_all(unjudged, i18n.Translator("en"), ["DejaVu Sans"])) == 7
