@@ -60,6 +60,8 @@ def loss_fraction(call: Call) -> float | None:
     Received: lost / (received + lost), our own count. Sent: what the peer's RTCP
     receiver reports counted lost of the packets we sent (only when it sent any). An
     answered call that received no RTP at all lost everything during its talk time: 1.0.
+    Packets that arrived and were discarded late are not lost here; the E-model's Ppl
+    (StreamQuality.loss_fraction, callproof.rtp_analysis.quality) counts them.
     """
     media = call.media
     if media is None or not call.answered:

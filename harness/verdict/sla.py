@@ -18,7 +18,9 @@ when the load generator was the bottleneck (callproof.harness.verdict.generator)
 failed for the generator's trouble. A scenario with every line off is INCONCLUSIVE:
 nothing was checked. The RTO line concerns only scenarios with `faults`; elsewhere
 it is listed in `sla_not_applicable`. `exit_code` maps a verdict onto the tool's
-exit codes.
+exit codes. `Verdict` and `SlaLine` are summary.json's records, defined once for the
+verifier and the report (callproof.reports.summary_file); the per-call figures the media
+lines judge are callproof.rtp_analysis.call_figures, which the report plots.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ import numpy as np
 
 from callproof.harness.verdict.summary import summarize, write_summary
 from callproof.reports import layout
+from callproof.reports.summary_file import parse_utc
 from callproof.sip.records import CallRecord, Failure, MediaStats
 
 START = dt.datetime(2026, 11, 20, 10, 0, 0, tzinfo=dt.timezone.utc)
@@ -281,16 +282,10 @@ def _in_flight(records: list, t: float) -> int:
     """Calls of the synthetic run between their INVITE and their end at `t` s (what the runner counts)."""
     count = 0
     for record in records:
-        start = (_parse_utc(record.invite_utc) - _parse_utc(utc(0))).total_seconds()
+        start = (parse_utc(record.invite_utc, "calls") - START).total_seconds()
         if start <= t < start + record.end_ms / 1000.0:
             count += 1
     return count
-
-
-def _parse_utc(text: str):
-    import datetime as dt
-
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _write_events(folder: Path, duration_s: float, fault_s: float, seed: int, interrupted: bool, records: list) -> None:
