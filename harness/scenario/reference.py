@@ -44,8 +44,9 @@ def render(schema: Schema) -> str:
         _cell(schema.get("description", "")).replace("\\|", "|"),
         "",
         "Every key of a scenario file, section by section. **required** keys must be written;",
-        "every other key takes its default when left out (\"not set\": callproof decides, as the",
-        "description says). How to write a scenario: [scenarios.md](scenarios.md).",
+        "every other key takes its default when left out, or stays unset (\"not set\": the",
+        "description and the rules between keys say what that means). How to write a scenario:",
+        "[scenarios.md](scenarios.md).",
         "",
     ]
     top = {k: v for k, v in schema["properties"].items() if not _is_section(root, v)}
