@@ -20,7 +20,7 @@ smoke: install
 debian-packages:
 	bash .ci/debian-packages
 
-# pjsua2 built from pjproject source (README, "The uncapped engine"); cached per machine.
+# pjsua2 built from pjproject source (docs/engine.md); cached per machine.
 engine: debian-packages install
 	$(BIN)/callproof engine build
 

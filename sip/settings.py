@@ -22,7 +22,7 @@ SRTP_MODES = ("off", "optional", "mandatory")
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class MediaSettings:
-    """pjmedia settings chosen for load (measurements: README, "Media settings").
+    """pjmedia settings chosen for load (why: docs/engine.md; measurements: bench/README.md).
 
     The conference bridge runs at `clock_rate`; at pjsua's default 16 kHz every
     G.711 call is resampled both ways, which costs most of the CPU. VAD stays off
