@@ -57,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         code = exit_code_for(exc)
         if code is None:
             raise
-        print(f"callproof: {exc}", file=sys.stderr)
+        from callproof.reports.terminal import escape  # a message may quote a hostile file's words
+
+        print(f"callproof: {escape(str(exc), backslash=False)}", file=sys.stderr)
         return code
 
 

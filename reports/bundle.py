@@ -21,13 +21,11 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Callable
 
-from callproof.reports import layout
+from callproof.reports import bundle_files, layout
 
 Notify = Callable[[str], None]
 TOOL_VERSION = importlib.metadata.version("callproof")  # one source: pyproject.toml
@@ -67,14 +65,12 @@ def finalize(
     private_key = keys.load_private(key_path)
     public_key = private_key.public_key()
     fingerprint = sign.fingerprint(public_key)
-    _, others = manifest.walk(folder)
-    if others:
-        raise ReportInputError(f"{folder / others[0]} is not a regular file; a bundle holds regular files only")
+    bundle_files.check_folder(folder)  # regular files only: no link, FIFO or device to read or write through
 
     data = model.load(folder)  # bad input fails here, before anything is touched
     # A new signature is coming: the old one must not outlive a half-rewritten folder.
     for stale in (layout.SIGNATURE, layout.SHA256SUMS, layout.MANIFEST):
-        (folder / stale).unlink(missing_ok=True)
+        bundle_files.remove(folder, stale)
 
     tr = i18n.Translator(lang)
     cjk = i18n.find_cjk_font()
@@ -85,11 +81,11 @@ def finalize(
     families = [cjk.family, "DejaVu Sans"] if cjk and plot_tr.lang == "zh" else ["DejaVu Sans"]
     figures = plots.render_all(data, plot_tr, families)
     write_file(
-        folder / layout.REPORT_HTML,
+        folder, layout.REPORT_HTML,
         html.render(data, figures, tr, version=TOOL_VERSION, signer_fingerprint=fingerprint).encode("utf-8"),
     )
     write_file(
-        folder / layout.REPORT_PDF,
+        folder, layout.REPORT_PDF,
         pdf.render(
             data,
             figures,
@@ -100,7 +96,7 @@ def finalize(
             cjk_bold=i18n.find_cjk_font(bold=True),
         ),
     )
-    write_file(folder / layout.JUNIT, junit.render(data.summary))
+    write_file(folder, layout.JUNIT, junit.render(data.summary))
 
     listed, _ = manifest.walk(folder)
     files = manifest.entries(folder, [p for p in listed if p != layout.MANIFEST])
@@ -112,23 +108,16 @@ def finalize(
         signer_public_key=sign.public_key_line(public_key),
         signer_fingerprint=fingerprint,
     )
-    write_file(folder / layout.MANIFEST, (json.dumps(facts, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    text = json.dumps(facts, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    write_file(folder, layout.MANIFEST, text.encode("utf-8"))
 
     listed, _ = manifest.walk(folder)
     sums = manifest.format_sums(manifest.entries(folder, listed))
-    write_file(folder / layout.SHA256SUMS, sums)
-    write_file(folder / layout.SIGNATURE, sign.sign(sums, private_key, layout.SIGNATURE_NAMESPACE).encode("ascii"))
+    write_file(folder, layout.SHA256SUMS, sums)
+    write_file(folder, layout.SIGNATURE, sign.sign(sums, private_key, layout.SIGNATURE_NAMESPACE).encode("ascii"))
     return BundleResult(folder, len(listed), fingerprint, key_path, lang, plot_tr.lang)
 
 
-def write_file(path: Path, content: bytes) -> None:
-    """Write via a temporary file and rename, so a reader never sees half a file."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(content)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+def write_file(folder: Path, name: str, content: bytes) -> None:
+    """A new file `name` in `folder`, renamed into place (callproof.reports.bundle_files.write_new)."""
+    bundle_files.write_new(folder, name, content)

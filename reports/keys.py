@@ -4,13 +4,19 @@ A private key is the file `ssh-keygen -t ed25519` writes (`-----BEGIN OPENSSH
 PRIVATE KEY-----`, unencrypted, mode 0600); its public half is one line,
 `ssh-ed25519 BASE64 COMMENT`, in PATH.pub. So keys move freely between
 callproof and OpenSSH. Keys never live inside a bundle.
+
+As ssh-keygen does, a private key that group or others may read is refused (mode
+0600 or stricter), and it must be a regular file of at most MAX_PRIVATE_BYTES; a
+public key or allowed_signers file is read up to MAX_PUBLIC_BYTES (a pipe, as from
+`<(...)`, is fine). So `--key /dev/zero` is one sentence, not a MemoryError.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import os
+import re
+import stat
 from pathlib import Path
 from typing import Callable
 
@@ -26,8 +32,11 @@ from cryptography.hazmat.primitives.serialization import (
 
 from callproof.reports import layout, sign
 from callproof.reports.errors import ReportInputError
+from callproof.reports.terminal import escape
 
 KEY_COMMENT = "callproof signing key"
+MAX_PRIVATE_BYTES = 64 << 10  # an OpenSSH Ed25519 private key is about 400 bytes
+MAX_PUBLIC_BYTES = 1 << 20
 
 
 def default_key_path() -> Path:
@@ -65,24 +74,37 @@ def generate(path: Path) -> Ed25519PublicKey:
 def load_private(path: Path) -> Ed25519PrivateKey:
     """Read an unencrypted OpenSSH Ed25519 private key, or say in one sentence why not."""
     path = Path(path)
+    shown = escape(str(path))
     try:
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except FileNotFoundError:
         raise ReportInputError(
-            f"signing key {path} does not exist (make one with `callproof keygen --out {path}`)"
+            f"signing key {shown} does not exist (make one with `callproof keygen --out {shown}`)"
         ) from None
     except OSError as exc:
-        raise ReportInputError(f"cannot read signing key {path}: {exc.strerror}") from None
+        raise ReportInputError(f"cannot read signing key {shown}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as stream:
+        facts = os.fstat(fd)
+        if not stat.S_ISREG(facts.st_mode):
+            raise ReportInputError(f"signing key {shown} is not a regular file")
+        if facts.st_mode & 0o077:
+            raise ReportInputError(
+                f"signing key {shown} may be read by group or others (mode {stat.S_IMODE(facts.st_mode):04o}); "
+                f"keep it private, as ssh-keygen requires: chmod 600 {shown}"
+            )
+        data = stream.read(MAX_PRIVATE_BYTES + 1)
+    if len(data) > MAX_PRIVATE_BYTES:
+        raise ReportInputError(f"{shown} is larger than {MAX_PRIVATE_BYTES:,} bytes: it is not an OpenSSH private key")
     try:
         key = load_ssh_private_key(data, password=None)
     except TypeError:  # cryptography's word for "encrypted, and no password given"
         raise ReportInputError(
-            f"{path} is protected by a passphrase; callproof signs unattended and needs an unencrypted key"
+            f"{shown} is protected by a passphrase; callproof signs unattended and needs an unencrypted key"
         ) from None
     except (ValueError, UnsupportedAlgorithm):
-        raise ReportInputError(f"{path} is not an OpenSSH private key") from None
+        raise ReportInputError(f"{shown} is not an OpenSSH private key") from None
     if not isinstance(key, Ed25519PrivateKey):
-        raise ReportInputError(f"{path} is not an Ed25519 key; callproof signs with Ed25519 (`callproof keygen`)")
+        raise ReportInputError(f"{shown} is not an Ed25519 key; callproof signs with Ed25519 (`callproof keygen`)")
     return key
 
 
@@ -128,15 +150,18 @@ def load_public(path: Path) -> Ed25519PublicKey:
 
 @dataclasses.dataclass(frozen=True)
 class TrustedKey:
-    """A key the user trusts, and who it belongs to (an allowed_signers principal or a file name)."""
+    """A key the user trusts, and who it belongs to (the --signer an allowed_signers line matched, or a file)."""
 
     key: Ed25519PublicKey
     principal: str
+    where: str = ""  # the allowed_signers line that trusts it, e.g. "allowed_signers line 3 (*@vendor.example)"
 
 
-def load_allowed_signers(path: Path, namespace: str = layout.SIGNATURE_NAMESPACE) -> list[TrustedKey]:
-    """The Ed25519 keys an OpenSSH allowed_signers file trusts for `namespace`.
+def load_allowed_signers(path: Path, signer: str, namespace: str = layout.SIGNATURE_NAMESPACE) -> list[TrustedKey]:
+    """The Ed25519 keys an OpenSSH allowed_signers file trusts for `signer` in `namespace`.
 
+    As `ssh-keygen -Y verify -I signer`: a line counts only when its principals (a
+    comma-separated OpenSSH pattern list: `*`, `?`, `!negation`) match `signer`.
     Format (ssh-keygen(1), ALLOWED SIGNERS): `principals [options] keytype base64 [comment]`.
     `namespaces="..."` is honoured; `cert-authority` lines and other key types cannot
     match a callproof signature and are skipped; `valid-after`/`valid-before` are
@@ -164,19 +189,30 @@ def load_allowed_signers(path: Path, namespace: str = layout.SIGNATURE_NAMESPACE
         if not _options_allow(options, namespace, where) or key_fields[0] != sign.KEY_TYPE:
             continue
         key = parse_public_key_line(" ".join(key_fields[:2]), where)
-        trusted.append(TrustedKey(key, principals))
+        if _pattern_list_matches(principals, signer):
+            trusted.append(TrustedKey(key, signer, f"{Path(path).name} line {number} ({principals})"))
     if not trusted:
-        raise ReportInputError(f"{path} trusts no Ed25519 key for namespace {namespace!r}")
+        raise ReportInputError(
+            f"{escape(str(path))} trusts no Ed25519 key of {escape(signer)!r} for namespace {namespace!r}"
+        )
     return trusted
 
 
 def _read_text(path: Path, what: str) -> str:
+    shown = escape(str(path))
     try:
-        return Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as stream:
+            data = stream.read(MAX_PUBLIC_BYTES + 1)
     except FileNotFoundError:
-        raise ReportInputError(f"{what} file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ReportInputError(f"cannot read {what} file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+        raise ReportInputError(f"{what} file {shown} does not exist") from None
+    except OSError as exc:
+        raise ReportInputError(f"cannot read {what} file {shown}: {exc.strerror}") from None
+    if len(data) > MAX_PUBLIC_BYTES:
+        raise ReportInputError(f"{what} file {shown} is larger than {MAX_PUBLIC_BYTES:,} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ReportInputError(f"{what} file {shown} is not UTF-8 text") from None
 
 
 def _looks_like_key_type(field: str) -> bool:
@@ -234,12 +270,18 @@ def _options_allow(options: list[str], namespace: str, where: str) -> bool:
 
 
 def _pattern_list_matches(patterns: str, name: str) -> bool:
-    """OpenSSH pattern-list semantics (match_pattern_list): any `!pattern` match vetoes."""
+    """OpenSSH pattern-list semantics (match.c match_pattern_list): any `!pattern` match vetoes."""
     matched = False
     for pattern in patterns.split(","):
         if pattern.startswith("!"):
-            if fnmatch.fnmatchcase(name, pattern[1:]):
+            if _pattern_matches(name, pattern[1:]):
                 return False
-        elif fnmatch.fnmatchcase(name, pattern):
+        elif _pattern_matches(name, pattern):
             matched = True
     return matched
+
+
+def _pattern_matches(name: str, pattern: str) -> bool:
+    """OpenSSH match_pattern: `*` any run of characters, `?` one; nothing else is special (no [...])."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, name, re.DOTALL) is not None

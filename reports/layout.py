@@ -47,6 +47,20 @@ report. File names below are the only ones code may use (import them).
     manifest.json     every file's SHA-256 and size, tool/engine/host facts, times, seed
     SHA256SUMS        `sha256sum` format, signed by SHA256SUMS.sig (SSHSIG, Ed25519,
                       namespace "callproof-bundle")
+
+No absolute local path goes into a bundle: engine.json (and the `engine` event) name
+the pjsua2 module by its last two path parts ("callproof-engine/pjsua2.py") and a
+built engine's source tree by its folder name; events name files relative to the run
+folder ("captures/media.pcap") or to the scenario's folder, else by their name alone;
+manifest.json holds no host name, user or environment.
+
+Reading a bundle someone else made (`callproof report`, `callproof verify`;
+callproof.reports.bundle_files): regular files only, no link followed, and at most
+
+    scenario.yaml 1 MiB, summary.json 16 MiB, engine.json 1 MiB, manifest.json and
+    SHA256SUMS 64 MiB, SHA256SUMS.sig 64 KiB; each JSON-lines file 4 GiB, one line of
+    it 16 MiB; 100,000 entries in all, 8 folder levels. Files are hashed in 1 MiB blocks,
+    whatever their size.
 """
 
 SCENARIO = "scenario.yaml"
@@ -67,3 +81,11 @@ MANIFEST = "manifest.json"
 SHA256SUMS = "SHA256SUMS"
 SIGNATURE = "SHA256SUMS.sig"
 SIGNATURE_NAMESPACE = "callproof-bundle"
+
+_MiB = 1 << 20
+MAX_FILE_BYTES = {SCENARIO: _MiB, SUMMARY: 16 * _MiB, ENGINE: _MiB, MANIFEST: 64 * _MiB, SHA256SUMS: 64 * _MiB,
+                  SIGNATURE: 64 << 10}
+MAX_RECORDS_BYTES = 4 << 30  # each JSON-lines file
+MAX_LINE_BYTES = 16 * _MiB  # one line of a JSON-lines file
+MAX_ENTRIES = 100_000  # files and folders in a bundle
+MAX_DEPTH = 8  # folder levels below the bundle's own (audio/ and captures/ are one)

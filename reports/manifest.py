@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import os
 import platform
 import re
 from pathlib import Path
 from typing import Any
 
-from callproof.reports import layout
+from callproof.reports import bundle_files, layout
 from callproof.reports.model import ReportData
 
 FORMAT = "callproof-manifest/1"
@@ -43,32 +42,12 @@ class SumsError(ValueError):
 
 def walk(folder: Path) -> tuple[list[str], list[str]]:
     """(regular files, other entries such as symlinks), relative, sorted; SHA256SUMS and its signature left out."""
-    files: list[str] = []
-    others: list[str] = []
-    for root, dirs, names in os.walk(folder):
-        base = Path(root).relative_to(folder)
-        for name in dirs:
-            if (Path(root) / name).is_symlink():
-                others.append((base / name).as_posix())
-        for name in names:
-            relative = (base / name).as_posix()
-            if relative in UNLISTED:
-                continue
-            (files if (Path(root) / name).is_file() and not (Path(root) / name).is_symlink() else others).append(
-                relative
-            )
-    key = lambda p: p.encode("utf-8", "surrogateescape")  # noqa: E731 - byte order, as `sort` in the C locale
-    return sorted(files, key=key), sorted(others, key=key)
-
-
-def digest(path: Path) -> tuple[str, int]:
-    with open(path, "rb") as stream:
-        sha = hashlib.file_digest(stream, "sha256")
-    return sha.hexdigest(), path.stat().st_size
+    files, others = bundle_files.walk(folder)
+    return [p for p in files if p not in UNLISTED], others
 
 
 def entries(folder: Path, paths: list[str]) -> list[FileEntry]:
-    return [FileEntry(p, *digest(folder / p)) for p in paths]
+    return [FileEntry(p, *bundle_files.digest(folder, p)) for p in paths]
 
 
 def _escape(path: str) -> tuple[str, str]:

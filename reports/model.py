@@ -23,9 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from callproof.reports import layout, summary_file
+from callproof.reports import bundle_files, layout, summary_file
+from callproof.reports.bundle_files import shown
 from callproof.reports.errors import ReportInputError
-from callproof.reports.records import RecordsError, read_jsonl
+from callproof.reports.records import RecordsError, load_calls, read_jsonl
 from callproof.reports.summary_file import Outage, RunFacts, SlaLine, Verdict
 from callproof.rtp_analysis import call_figures
 from callproof.sip.uri import redact
@@ -136,7 +137,7 @@ class ReportData:
 def load(folder: Path, worst_per_reason: int = 5, lowest_mos_count: int = 20) -> ReportData:
     """Read the bundle's documented files into a `ReportData` (the report's only I/O)."""
     folder = Path(folder)
-    summary_dict = _read_json(folder / layout.SUMMARY, required=True)
+    summary_dict = _read_json(folder, layout.SUMMARY, required=True)
     # The calls we placed; "inbound" records are our own agents' side of them (as in callproof.harness.verdict.summary).
     records = [r for r in read_calls(folder) if r.direction == "outbound"]
     try:
@@ -144,7 +145,7 @@ def load(folder: Path, worst_per_reason: int = 5, lowest_mos_count: int = 20) ->
         raw_events = list(read_jsonl(folder / layout.EVENTS))
     except RecordsError as exc:
         raise ReportInputError(str(exc)) from None
-    engine = _read_json(folder / layout.ENGINE, required=False)
+    engine = _read_json(folder, layout.ENGINE, required=False)
     summary = parse_summary(summary_dict, folder)
     origin = _origin(summary.run, raw_events, records)
     events = tuple(
@@ -192,37 +193,30 @@ def _probe_states(raw_probes: list[dict[str, Any]], summary: Summary) -> list[st
 
 def read_calls(folder: Path) -> list[Any]:
     """Every CallRecord in calls.jsonl; a record that cannot be read is named by its number."""
-    from callproof.sip.records import CallRecord  # imported late: reports/ reads records, not the engine
-
-    path = Path(folder) / layout.CALLS
-    records = []
     try:
-        for number, data in enumerate(read_jsonl(path), start=1):
-            try:
-                records.append(CallRecord.from_dict(data))
-            except (AttributeError, KeyError, TypeError, ValueError) as exc:
-                raise ReportInputError(f"{path}: record {number} is not a call record ({exc})") from None
+        return load_calls(folder)
     except RecordsError as exc:
         raise ReportInputError(str(exc)) from None
-    return records
 
 
-def _read_json(path: Path, required: bool) -> dict[str, Any] | None:
+def _read_json(folder: Path, name: str, required: bool) -> dict[str, Any] | None:
     def refuse(constant: str) -> None:  # NaN and Infinity are Python's, not JSON's
-        raise ReportInputError(f"{path} holds {constant}, which is not a JSON number")
+        raise ReportInputError(f"{shown(folder, name)} holds {constant}, which is not a JSON number")
 
-    try:
-        data = json.loads(path.read_bytes(), parse_constant=refuse)
-    except FileNotFoundError:
-        if required:
-            raise ReportInputError(f"{path.parent} has no {path.name}; it is not a callproof output folder") from None
+    raw = bundle_files.read_bytes(folder, name, layout.MAX_FILE_BYTES[name], missing_ok=not required)
+    if raw is None:
         return None
-    except ValueError as exc:
-        if isinstance(exc, ReportInputError):
-            raise
-        raise ReportInputError(f"{path} is not valid JSON") from None
+    try:
+        data = json.loads(raw, parse_constant=refuse)
+    except ReportInputError:
+        raise
+    except (ValueError, RecursionError):
+        raise ReportInputError(f"{shown(folder, name)} is not valid JSON") from None
     if not isinstance(data, dict):
-        raise ReportInputError(f"{path} does not hold a JSON object")
+        raise ReportInputError(f"{shown(folder, name)} does not hold a JSON object")
+    unfit = summary_file.json_problem(data)
+    if unfit is not None:
+        raise ReportInputError(f"{shown(folder, name)}: {unfit}")
     return data
 
 
@@ -230,10 +224,8 @@ def parse_summary(data: dict[str, Any], folder: Path) -> Summary:
     """summary.json into a `Summary`; one that does not fit the schema is named by its first wrong key."""
     unfit = summary_file.problem(data)
     if unfit is not None:
-        raise ReportInputError(f"{folder / layout.SUMMARY}: {unfit}")
+        raise ReportInputError(f"{shown(folder, layout.SUMMARY)}: {unfit}")
     run = RunFacts.from_dict(data["run"])
-    if run.seed is None:
-        run = dataclasses.replace(run, seed=_scenario_seed(folder))
     generator = data.get("generator")
     availability = data.get("availability")
     return Summary(
@@ -264,18 +256,6 @@ def parse_summary(data: dict[str, Any], folder: Path) -> Summary:
         probes_down_utc=tuple(availability["down_utc"]) if availability else (),
         probes_undecided_utc=tuple(availability["undecided_utc"]) if availability else (),
     )
-
-
-def _scenario_seed(folder: Path) -> int | None:
-    """The seed as written in scenario.yaml (only that key is read): for a run killed before its run_start event."""
-    import yaml
-
-    try:
-        scenario = yaml.safe_load((folder / layout.SCENARIO).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return None
-    seed = scenario.get("seed") if isinstance(scenario, dict) else None
-    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
 
 
 def _number(value: int | float | None) -> float | None:

@@ -160,23 +160,35 @@ def schema() -> dict[str, Any]:
 
 def problem(summary: Any) -> str | None:
     """What is wrong with a summary, as a sentence that starts with the key, or None when it fits."""
-    unfit = _non_finite(summary, ())
+    unfit = json_problem(summary)
     if unfit is not None:
-        return f"{unfit} is not a finite number"
+        return unfit
     errors = list(jsonschema.Draft202012Validator(schema()).iter_errors(summary))
     if not errors:
         return None
     return _sentence(best_match(errors))
 
 
-def _non_finite(value: Any, path: tuple[Any, ...]) -> str | None:
-    if isinstance(value, float) and not math.isfinite(value):
-        return _dotted(path) or "the summary"
-    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    for key, child in children:
-        found = _non_finite(child, path + (key,))
-        if found is not None:
-            return found
+MAX_JSON_DEPTH = 32  # summary.json nests four levels
+
+
+def json_problem(value: Any, max_depth: int = MAX_JSON_DEPTH) -> str | None:
+    """Why a parsed JSON value is no data callproof reads, as a sentence starting with its key, or None.
+
+    A number that is not finite (JSON's 1e400 reads as inf), or nesting deeper than
+    `max_depth` (the schema check and the renderers recurse). Walked without recursion.
+    """
+    pending: list[tuple[Any, tuple[Any, ...]]] = [(value, ())]
+    while pending:
+        item, path = pending.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return f"{dotted(path) or 'the value'} is not a finite number"
+        if len(path) > max_depth:
+            return f"{dotted(path[:max_depth])} nests deeper than {max_depth} levels"
+        if isinstance(item, dict):
+            pending += [(child, path + (key,)) for key, child in reversed(item.items())]
+        elif isinstance(item, list):
+            pending += [(child, path + (index,)) for index, child in reversed(list(enumerate(item)))]
     return None
 
 
@@ -189,13 +201,13 @@ def _sentence(error: jsonschema.ValidationError) -> str:
     got = f"(got {_shown(error.instance)})"
     if error.validator == "required":
         missing = next(k for k in error.validator_value if k not in error.instance)
-        return f"{_dotted(path + (missing,))} is missing"
+        return f"{dotted(path + (missing,))} is missing"
     if error.validator == "additionalProperties":
         known = set(error.schema.get("properties", {}))
         patterns = list(error.schema.get("patternProperties", {}))
         extra = sorted(k for k in error.instance if k not in known and not any(_matches(p, k) for p in patterns))
-        return f"{_dotted(path + (extra[0],))} is not a key summary.json has" if extra else error.message
-    key = _dotted(path) or "the summary"
+        return f"{dotted(path + (extra[0],))} is not a key summary.json has" if extra else error.message
+    key = dotted(path) or "the summary"
     if "propertyNames" in error.relative_schema_path:
         return f"{key} has the key {_shown(error.instance)}, which is not a SIP status code"
     if error.validator == "type":
@@ -213,7 +225,8 @@ def _matches(pattern: str, key: str) -> bool:
     return re.search(pattern, key) is not None
 
 
-def _dotted(path: tuple[Any, ...]) -> str:
+def dotted(path: tuple[Any, ...]) -> str:
+    """A key path as the messages write it: run.seed, sla[2].verdict."""
     out = ""
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from typing import Any
 
@@ -69,7 +70,9 @@ class StreamReport:
     concealment: bool
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The fields as JSON values: a figure that is not a finite number (undefined for this stream) is null."""
+        return {k: None if isinstance(v, float) and not math.isfinite(v) else v
+                for k, v in dataclasses.asdict(self).items()}
 
 
 def analyze_capture(path: str | os.PathLike[str], *, concealment: bool = True) -> list[StreamReport]:

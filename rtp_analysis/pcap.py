@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import mmap
 import os
+import stat
 import struct
 
 import numpy as np
@@ -30,6 +31,7 @@ _PCAPNG_PB = 2  # obsolete Packet Block; same layout as the EPB from byte 8 on
 _PCAPNG_SPB = 3
 _PCAPNG_EPB = 6
 _MAX_RECORD_BYTES = 1 << 18  # libpcap's own sanity limit for one packet (256 KiB)
+_MAX_UNITS_PER_SECOND = (1 << 64) - 1  # pcapng timestamps are 64-bit counts of these units
 # Bytes of each frame copied into Frames.head: Ethernet with two VLAN tags (22), IPv4 with
 # every option (60) or IPv6 (40), UDP (8) and the RTP fixed header (12) fit in 102.
 HEAD_BYTES = 104
@@ -53,19 +55,32 @@ class Frames:
 
 
 def read_frames(path: str | os.PathLike[str]) -> Frames:
-    """Read a pcap or pcapng file; raise CaptureError if it is missing, empty, truncated or foreign."""
+    """Read a pcap or pcapng file; raise CaptureError if it is missing, empty, truncated or foreign.
+
+    Only a regular file is read (it is memory-mapped): a FIFO, a device or a socket is
+    refused at once, opened without blocking, so `analyze` never waits on a pipe.
+    """
     name = os.fspath(path)
     try:
-        with open(name, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            # Mapped, not copied: reading a 232 MB capture took 0.44 s of CPU here, mapping it 0.01 s.
-            raw = np.frombuffer(mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ), np.uint8) if size else EMPTY
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except FileNotFoundError:
         raise CaptureError(f"{name} does not exist.") from None
-    except IsADirectoryError:
-        raise CaptureError(f"{name} is a directory, not a capture file.") from None
     except PermissionError:
         raise CaptureError(f"{name} cannot be read (permission denied).") from None
+    except OSError as exc:
+        raise CaptureError(f"{name} cannot be read ({exc.strerror}).") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise CaptureError(f"{name} is a directory, not a capture file.")
+        if not stat.S_ISREG(mode):
+            raise CaptureError(f"{name} is not a regular file (a FIFO, a device or a socket); save the capture to a "
+                               "file first.")
+        size = os.fstat(fd).st_size
+        # Mapped, not copied: reading a 232 MB capture took 0.44 s of CPU here, mapping it 0.01 s.
+        raw = np.frombuffer(mmap.mmap(fd, size, access=mmap.ACCESS_READ), np.uint8) if size else EMPTY
+    finally:
+        os.close(fd)  # the mapping stays valid without the descriptor
     return parse_frames(raw, name)
 
 
@@ -252,7 +267,7 @@ def _parse_pcapng(raw: np.ndarray, name: str) -> Frames:
                 raise CaptureError(f"{name} mixes pcapng sections of different byte order, which is not supported.")
             first_interface_of_section.append(len(interfaces))
         else:
-            interfaces.append(_read_idb(raw, block, order))
+            interfaces.append(_read_idb(raw, block, order, name, len(interfaces) + 1))
     packet_blocks = blocks[(types == _PCAPNG_EPB) | (types == _PCAPNG_PB)]
     packet_types = types[(types == _PCAPNG_EPB) | (types == _PCAPNG_PB)]
     section = np.searchsorted(blocks[types == PCAPNG_SHB], packet_blocks, side="right") - 1
@@ -303,7 +318,7 @@ def _to_nanoseconds(part: np.ndarray, units_per_second: int) -> np.ndarray:
     return np.floor(part.astype(np.float64) * (1e9 / units_per_second)).astype(np.int64)
 
 
-def _read_idb(raw: np.ndarray, block: int, order: str) -> _Interface:
+def _read_idb(raw: np.ndarray, block: int, order: str, name: str, number: int) -> _Interface:
     total = struct.unpack_from(order + "I", raw, block + 4)[0]
     linktype = struct.unpack_from(order + "H", raw, block + 8)[0]
     units, offset_seconds = 10**6, 0  # pcapng default resolution: microseconds
@@ -315,6 +330,10 @@ def _read_idb(raw: np.ndarray, block: int, order: str) -> _Interface:
         value = raw[at + 4 : at + 4 + length].tobytes()
         if code == 9 and length >= 1:  # if_tsresol
             units = 2 ** (value[0] & 0x7F) if value[0] & 0x80 else 10 ** value[0]
+            if units > _MAX_UNITS_PER_SECOND:
+                exponent = f"2^-{value[0] & 0x7F}" if value[0] & 0x80 else f"10^-{value[0]}"
+                raise CaptureError(f"{name} is corrupt: interface {number} claims a timestamp resolution of "
+                                   f"{exponent} s, finer than its 64-bit timestamps can count.")
         elif code == 14 and length >= 8:  # if_tsoffset, seconds
             offset_seconds = struct.unpack(order + "q", value[:8])[0]
         at += 4 + (length + 3) // 4 * 4

@@ -16,6 +16,13 @@ from callproof.rtp_analysis.payload import PayloadFormat, static_format
 _REQUEST_LINE = re.compile(rb"^[A-Z]+ [a-zA-Z]+:[^ ]+ SIP/2\.0\r?\n")
 _STATUS_LINE = re.compile(rb"^SIP/2\.0 \d{3} ")
 _COMPACT = {"i": "call-id", "c": "content-type", "l": "content-length"}
+# RFC 4566 9: port and fmt are ASCII digits (str.isdigit() also takes "²" and Arabic-Indic digits).
+_DIGITS = re.compile(r"[0-9]{1,10}")
+# An rtpmap clock rate outside this range is ignored, as if the line gave none: Wireshark's
+# jitter divides by rate // 1000 (so a rate below 1000 Hz would divide by zero), and no RTP
+# payload format clocks faster than 1 MHz (video uses 90 kHz).
+MIN_CLOCK_RATE_HZ = 1000
+MAX_CLOCK_RATE_HZ = 1_000_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,9 +66,10 @@ def _parse_sdp(call_id: str, body: str) -> list[SdpMedia]:
             continue
         if kind == "m":
             fields = value.split()
-            if len(fields) >= 4 and fields[0] == "audio" and "RTP/" in fields[2] and fields[1].isdigit():
-                pts = [int(f) for f in fields[3:] if f.isdigit()]
-                media.append({"port": int(fields[1]), "pts": pts, "address": None, "rtpmap": {}})
+            port = _number(fields[1], 0, 65535) if len(fields) >= 4 else None
+            if port is not None and fields[0] == "audio" and "RTP/" in fields[2]:
+                pts = [pt for pt in (_number(f, 0, 127) for f in fields[3:]) if pt is not None]
+                media.append({"port": port, "pts": pts, "address": None, "rtpmap": {}})
             else:
                 media.append({"skip": True})
         elif kind == "c":
@@ -72,10 +80,11 @@ def _parse_sdp(call_id: str, body: str) -> list[SdpMedia]:
                 session_address = address
         elif kind == "a" and value.startswith("rtpmap:") and media and not media[-1].get("skip"):
             pt_text, _, encoding = value[len("rtpmap:") :].partition(" ")
-            if pt_text.strip().isdigit():
+            pt = _number(pt_text.strip(), 0, 127)
+            if pt is not None:
                 parts = encoding.strip().split("/")
-                rate = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
-                media[-1]["rtpmap"][int(pt_text)] = (parts[0], rate)
+                rate = _number(parts[1], MIN_CLOCK_RATE_HZ, MAX_CLOCK_RATE_HZ) if len(parts) > 1 else None
+                media[-1]["rtpmap"][pt] = (parts[0], rate)
     out = []
     for m in media:
         address = m.get("address") or session_address
@@ -90,6 +99,14 @@ def _parse_sdp(call_id: str, body: str) -> list[SdpMedia]:
                 formats[pt] = static_format(pt)
         out.append(SdpMedia(call_id, address, m["port"], formats))
     return out
+
+
+def _number(text: str, low: int, high: int) -> int | None:
+    """An ASCII decimal number within [low, high], or None."""
+    if not _DIGITS.fullmatch(text):
+        return None
+    value = int(text)
+    return value if low <= value <= high else None
 
 
 def _connection_address(value: str) -> bytes | None:

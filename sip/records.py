@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 from typing import Any
 
 
@@ -114,10 +115,64 @@ class CallRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "CallRecord":
+        """The record `to_dict` wrote; ValueError naming the first field of another type.
+
+        Records are input from the other party when a bundle is rebuilt or checked, so
+        every field is checked against its annotation (numbers finite), not trusted.
+        """
+        if not isinstance(data, dict):
+            raise ValueError("a call record is a JSON object")
         fields = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in fields}
-        values["failure"] = Failure(data["failure"]) if data.get("failure") else None
-        values["provisional_ms"] = tuple((int(c), float(t)) for c, t in data.get("provisional_ms", ()))
+        _check_types(cls, values)
+        failure = data.get("failure")
+        if failure not in (None, "") and (not isinstance(failure, str) or failure not in {f.value for f in Failure}):
+            raise ValueError(f"failure {str(failure)[:40]!r} is not one of {', '.join(f.value for f in Failure)}")
+        values["failure"] = Failure(failure) if failure else None
+        provisional = data.get("provisional_ms", ())
+        pairs = isinstance(provisional, list | tuple) and all(
+            isinstance(p, list | tuple) and len(p) == 2 and _is_int(p[0]) and _is_number(p[1]) for p in provisional)
+        if not pairs:
+            raise ValueError("provisional_ms must be a list of [status code, ms] pairs")
+        values["provisional_ms"] = tuple((int(c), float(t)) for c, t in provisional)
         if data.get("media") is not None:
-            values["media"] = MediaStats(**data["media"])
+            media = data["media"]
+            if not isinstance(media, dict):
+                raise ValueError("media must be an object")
+            missing = sorted({f.name for f in dataclasses.fields(MediaStats)} - set(media))
+            if missing or set(media) - {f.name for f in dataclasses.fields(MediaStats)}:
+                raise ValueError(f"media must hold exactly MediaStats' fields (missing {', '.join(missing) or 'none'})")
+            _check_types(MediaStats, media)
+            values["media"] = MediaStats(**media)
         return cls(**values)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+# Annotation (as written in this module) -> the JSON values it accepts.
+_ACCEPTS = {
+    "str": lambda v: isinstance(v, str),
+    "int": _is_int,
+    "float": _is_number,
+    "bool": lambda v: isinstance(v, bool),
+    "dict[str, Any]": lambda v: isinstance(v, dict),
+}
+
+
+def _check_types(cls: type, values: dict[str, Any]) -> None:
+    for field in dataclasses.fields(cls):
+        if field.name not in values or field.name in ("failure", "provisional_ms", "media"):
+            continue
+        kinds = [k.strip() for k in str(field.type).split("|")]
+        value = values[field.name]
+        if value is None and "None" in kinds:
+            continue
+        if not any(_ACCEPTS[k](value) for k in kinds if k in _ACCEPTS):
+            shown = "null" if value is None else type(value).__name__
+            raise ValueError(f"{field.name} must be {' or '.join(kinds)}, not {shown}")

@@ -42,8 +42,9 @@ _URI = re.compile(
     rf"(?P<scheme>sips?):(?:(?P<user>{_USER})(?::(?P<password>{_PASSWORD}))?@)?(?P<host>{_HOST})"
     rf"(?::(?P<port>[0-9]{{1,5}}))?(?P<params>(?:;{_PARAM})*)(?P<headers>\?\S*)?"
 )
-# Up to the last @: a raw @ in a password must not leak its tail.
-_PASSWORD_PART = re.compile(r"^(sips?:[^:@;?]+):.*@", re.IGNORECASE | re.DOTALL)
+_SIP_SCHEME = re.compile(r"sips?:", re.IGNORECASE)
+# sip:user:word with no host: "word" is no port (digits), so it may be a password.
+_NOT_A_PORT = re.compile(r"(sips?:[^\s:@;?<>\[\]\"]+):(?![0-9]*(?:[;?>\s\"]|$))[^\s;?>\"]*", re.IGNORECASE)
 
 
 class SipUriError(SipConfigError):
@@ -109,5 +110,18 @@ class SipUri:
 
 
 def redact(text: str) -> str:
-    """`text` without the password of a `sip:user:password@host` URI, however malformed the rest."""
-    return _PASSWORD_PART.sub(r"\1@", text)
+    """`text` without the password of a `sip:user:password@host` URI, however malformed the rest.
+
+    Whatever follows the user's first ":" up to the last "@" goes, wherever the URI starts
+    in the text (`<sip:...>`, a display name, a leading blank, another scheme) and whatever
+    the user holds (RFC 3261 allows ";" and "?" in it). Without an "@", a "port" that is not
+    a number goes too: `sip:alice:secret` may be a password whose host was forgotten.
+    """
+    at = text.rfind("@")
+    if at < 0:
+        return _NOT_A_PORT.sub(r"\1", text)
+    head = text[:at]
+    schemes = list(_SIP_SCHEME.finditer(head))
+    start = schemes[-1].end() if schemes else 0
+    colon = head.find(":", start)
+    return text if colon < 0 else head[:colon] + text[at:]

@@ -31,7 +31,7 @@ def main(args: argparse.Namespace) -> int:
 
     reports = analyze_capture(args.capture, concealment=args.concealment)
     if args.json:
-        print(json.dumps([r.to_json() for r in reports], indent=2))
+        print(json.dumps([r.to_json() for r in reports], indent=2, allow_nan=False))  # JSON has no NaN
         return ExitCode.PASS
     print(_table(reports, args.concealment))
     return ExitCode.PASS
@@ -42,6 +42,8 @@ def _endpoint(address: str, port: int) -> str:
 
 
 def _table(reports: list, concealment: bool) -> str:
+    from callproof.reports.terminal import escape
+
     if not reports:
         return "No RTP streams found."
     header = (
@@ -53,13 +55,13 @@ def _table(reports: list, concealment: bool) -> str:
     for number, r in enumerate(reports, start=1):
         mos = f"{r.mos_cqe:.2f}" if r.mos_cqe is not None else f"- ({number})"
         if r.mos_cqe is None:
-            notes.append(f"({number}) no MOS-CQE: {r.mos_reason}.")
+            notes.append(escape(f"({number}) no MOS-CQE: {r.mos_reason}.", backslash=False))
         rows.append(
             (
                 _endpoint(r.src, r.src_port),
                 _endpoint(r.dst, r.dst_port),
                 f"0x{r.ssrc:08X}",
-                r.payload,
+                escape(r.payload),  # names from the capture's SDP: another party's text
                 str(r.packets),
                 str(r.lost),
                 f"{r.max_delta_ms:.3f}",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from pathlib import Path
 
 import gevent
 
@@ -49,8 +50,19 @@ class FaultInjector:
             if fault.action == "signal":
                 pid = int(fault.pid_file.read_text().split()[0])
                 os.kill(pid, fault.signal)
-                return True, f"{fault.signal.name} to PID {pid} from {fault.pid_file}", None
+                return True, f"{fault.signal.name} to PID {pid} from {_shareable(fault.pid_file, self.base_dir)}", None
             pid = self.processes.signal(fault.process, fault.signal)
             return True, f"{fault.signal.name} to {fault.process} (PID {pid})", None
-        except (OSError, ValueError, subprocess.TimeoutExpired, KeyError) as exc:
+        except OSError as exc:  # its str() carries the absolute file name: events.jsonl names files relatively
+            return False, fault.action, f"{type(exc).__name__}: {exc.strerror}"
+        except (ValueError, subprocess.TimeoutExpired, KeyError) as exc:
             return False, fault.action, f"{type(exc).__name__}: {exc}"
+
+
+def _shareable(path: Path, base_dir: Path) -> str:
+    """A file as events.jsonl names it: relative to the scenario's folder, else by its name alone
+    (no absolute local path goes into a bundle: callproof.reports.layout)."""
+    try:
+        return Path(path).relative_to(base_dir).as_posix()
+    except ValueError:
+        return Path(path).name

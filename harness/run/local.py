@@ -22,6 +22,7 @@ from callproof.harness.run.runner import DRAIN_MARGIN_S, HEALTH_INTERVAL_S, Run
 from callproof.harness.run.users import ArrivalScheduler, PlanShape, SipCaller
 from callproof.harness.scenario import plan
 from callproof.reports import layout
+from callproof.sip.engine.info import without_local_paths
 from callproof.sip.errors import EngineError
 from callproof.sip.pool import EnginePool
 from callproof.sip.settings import AccountSpec
@@ -89,7 +90,8 @@ class LocalRun(Run):
         self._pools.append(pool)
         check_registrations(pool, "caller")
         first = pool.processes[0]
-        engine = {**first.engine, "pjproject_version": first.version, "max_calls_per_process": first.capacity,
+        engine = {**without_local_paths(first.engine), "pjproject_version": first.version,
+                  "max_calls_per_process": first.capacity,
                   "processes": len(pool.processes), "provisioned_calls": calls,
                   "media": first.settings.media.to_dict()}
         (self.folder / layout.ENGINE).write_text(json.dumps(engine, indent=2) + "\n")

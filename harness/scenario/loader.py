@@ -56,7 +56,7 @@ from callproof.harness.scenario.model import (
     TalkTime,
     Target,
 )
-from callproof.harness.scenario.yaml_source import KeyPath, YamlDocument, dotted, read_yaml
+from callproof.harness.scenario.yaml_source import KeyPath, YamlDocument, dotted, read_text, read_yaml
 from callproof.sip.errors import SipConfigError
 from callproof.sip.settings import MediaSettings
 from callproof.sip.uri import EXAMPLE as SIP_URI_EXAMPLE
@@ -67,21 +67,23 @@ _PROMPT_RATES = (8000, 16000)
 
 
 def load_scenario(source: str | Path, *, overrides: ScenarioOverrides | None = None,
-                  offline: bool = False) -> Scenario:
+                  offline: bool = False, text: str | None = None, label: str | None = None) -> Scenario:
     """Read, validate and type a scenario file, or a bundled scenario given by name.
 
     offline=True reads a scenario as a run folder recorded it, on any machine (the
     verifier reading thresholds for `callproof report`): credentials are not read from
     the environment (username and password are left empty) and prompt files are not
     opened. Such a Scenario is for reading, not for running.
+
+    text: the file's content, when the caller read it already (a bundle's scenario.yaml,
+    read through callproof.reports.bundle_files); `source` is then its path, and `label`
+    how messages name it.
     """
-    path, label = _locate(source)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise BadInput(f"{label}: the file is not UTF-8 text") from None
-    except OSError as exc:
-        raise BadInput(f"{label}: cannot read the file ({exc.strerror})") from None
+    if text is None:
+        path, label = _locate(source)
+        text = read_text(path, label)
+    else:
+        path, label = Path(source), label or str(source)
     doc = read_yaml(text, label)
     if not isinstance(doc.data, dict):
         raise doc.error((), "a scenario must be a mapping of keys (name, description, target, load, call, ...)")
@@ -146,10 +148,8 @@ def sip_uri_problem(uri: str, credentials_key: str = "target.credentials", *,
 def _locate(source: str | Path) -> tuple[Path, str]:
     """The file to read and how messages name it."""
     path = Path(source)
-    if path.is_file():
+    if path.exists():  # read_text refuses a folder, a FIFO or a device in one sentence
         return path, str(source)
-    if path.exists():
-        raise BadInput(f"{source} is a folder, not a scenario file")
     if isinstance(source, str) and _NAME.fullmatch(source):
         bundled = bundled_dir() / f"{source}.yaml"
         if bundled.is_file():

@@ -15,7 +15,9 @@ credentials named there need not be set on the machine that reports.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,8 @@ from callproof.harness.scenario.loader import load_scenario
 from callproof.harness.scenario.model import Scenario
 from callproof.harness.verdict.sla import judge
 from callproof.harness.verdict.stats import percentiles
-from callproof.reports import layout, summary_file
+from callproof.reports import bundle_files, layout, summary_file
+from callproof.reports.errors import ReportInputError
 from callproof.reports.records import RecordsError, load_calls, read_jsonl
 from callproof.sip.records import CallRecord, Failure
 
@@ -71,6 +74,9 @@ def summarize(folder: Path, scenario: Scenario | None = None) -> dict[str, Any]:
     except RecordsError as exc:
         raise BadInput(str(exc)) from None
     run = summary_file.run_facts(events)
+    scenario, no_verdict = _scenario(folder, scenario)
+    if run.seed is None and scenario is not None:  # killed before its run_start event
+        run = dataclasses.replace(run, seed=scenario.seed)
     summary = {
         "run": run.to_dict(),
         "calls": call_counts(calls),
@@ -80,25 +86,40 @@ def summarize(folder: Path, scenario: Scenario | None = None) -> dict[str, Any]:
         "answer_ms": percentiles(c.answer_ms for c in calls),
         "timing_resolution_ms": timing_resolution_ms(events),
     }
-    summary.update(verdict_keys(folder, calls, probes, events, pesq, scenario, interrupted=run.interrupted))
+    if scenario is None:
+        summary.update(verdict=None, verdict_reason=no_verdict)
+    else:
+        summary.update(verdict_keys(calls, probes, events, pesq, scenario, interrupted=run.interrupted))
     unfit = summary_file.problem(summary)
     if unfit is not None:  # the verifier's own bug: never write what the report would refuse
         raise HarnessError(f"the summary the verifier made does not fit {summary_file.SCHEMA_NAME}: {unfit}")
     return summary
 
 
-def verdict_keys(folder: Path, calls: list[CallRecord], probes: list[dict[str, Any]], events: list[dict[str, Any]],
-                 pesq: list[dict[str, Any]], scenario: Scenario | None, *, interrupted: bool) -> dict[str, Any]:
-    """The verifier's keys; without readable thresholds, a null verdict that says why."""
-    if scenario is None:
-        path = folder / layout.SCENARIO
-        if not path.is_file():
-            reason = f"the folder has no {layout.SCENARIO}: no thresholds to judge by"
-            return {"verdict": None, "verdict_reason": reason}
-        try:
-            scenario = load_scenario(path, offline=True)
-        except BadInput as exc:
-            return {"verdict": None, "verdict_reason": f"no thresholds to judge by: {exc}"}
+def _scenario(folder: Path, scenario: Scenario | None) -> tuple[Scenario | None, str]:
+    """The thresholds to judge by: `scenario`, else the folder's scenario.yaml; without one, why not."""
+    if scenario is not None:
+        return scenario, ""
+    try:
+        raw = bundle_files.read_bytes(folder, layout.SCENARIO, layout.MAX_FILE_BYTES[layout.SCENARIO], missing_ok=True)
+    except ReportInputError as exc:
+        return None, f"no thresholds to judge by: {exc}"
+    if raw is None:
+        return None, f"the folder has no {layout.SCENARIO}: no thresholds to judge by"
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, f"no thresholds to judge by: {layout.SCENARIO} is not UTF-8 text"
+    try:
+        # Named by its name alone: no local path goes into summary.json (callproof.reports.layout).
+        return load_scenario(folder / layout.SCENARIO, offline=True, text=text, label=layout.SCENARIO), ""
+    except BadInput as exc:
+        return None, f"no thresholds to judge by: {exc}"
+
+
+def verdict_keys(calls: list[CallRecord], probes: list[dict[str, Any]], events: list[dict[str, Any]],
+                 pesq: list[dict[str, Any]], scenario: Scenario, *, interrupted: bool) -> dict[str, Any]:
+    """The verifier's keys, judged against `scenario`'s thresholds."""
     result = judge(calls, probes, events, sla=scenario.sla, probes=scenario.probes,
                     by_agent=scenario.call.agent_marker is not None, faults_planned=len(scenario.faults),
                     interrupted=interrupted, pesq=pesq)
@@ -106,8 +127,79 @@ def verdict_keys(folder: Path, calls: list[CallRecord], probes: list[dict[str, A
 
 
 def write_summary(folder: Path, summary: dict[str, Any]) -> Path:
-    path = Path(folder) / layout.SUMMARY
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(summary, indent=2, sort_keys=False) + "\n")
-    tmp.replace(path)  # never a half-written summary
-    return path
+    """summary.json as a new file renamed into place: never half a summary, never through a planted link."""
+    content = json.dumps(summary, indent=2, sort_keys=False, allow_nan=False) + "\n"
+    bundle_files.write_new(folder, layout.SUMMARY, content.encode("utf-8"))
+    return Path(folder) / layout.SUMMARY
+
+
+def disagreement(folder: Path) -> str | None:
+    """Where summary.json differs from what this verifier makes of the folder's records, or None.
+
+    `callproof verify` asks this: a signature says who signed, not that the verdict follows
+    from the calls. The summary is recomputed in memory (nothing is written) and compared
+    key by key; the sentence names the first key that differs.
+    """
+    try:
+        raw = bundle_files.read_bytes(folder, layout.SUMMARY, layout.MAX_FILE_BYTES[layout.SUMMARY])
+        written = json.loads(raw, parse_constant=_refuse_constant)
+    except ReportInputError as exc:
+        return str(exc)
+    except (ValueError, RecursionError):
+        return f"{layout.SUMMARY} is not valid JSON"
+    try:
+        recomputed = summarize(folder)
+    except (BadInput, ReportInputError) as exc:
+        return f"{layout.SUMMARY} cannot be recomputed from the records: {exc}"
+    path = _first_difference(written, recomputed, ())
+    if path is None:
+        return None
+    key = summary_file.dotted(path) or "the summary"
+    return (f"{layout.SUMMARY}: {key} says {_shown(_at(written, path))}, "
+            f"the records give {_shown(_at(recomputed, path))}")
+
+
+def _refuse_constant(constant: str) -> None:
+    raise ValueError(constant)
+
+
+_MISSING = object()
+
+
+def _at(value: Any, path: tuple[Any, ...]) -> Any:
+    for part in path:
+        try:
+            value = value[part]
+        except (KeyError, IndexError, TypeError):
+            return _MISSING
+    return value
+
+
+def _first_difference(written: Any, recomputed: Any, path: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """The path of the first value that differs (floats within 1e-9), or None."""
+    if isinstance(written, dict) and isinstance(recomputed, dict):
+        for key in list(recomputed) + [k for k in written if k not in recomputed]:
+            if key not in written or key not in recomputed:
+                return path + (key,)
+            found = _first_difference(written[key], recomputed[key], path + (key,))
+            if found is not None:
+                return found
+        return None
+    if isinstance(written, list) and isinstance(recomputed, list):
+        for index, (a, b) in enumerate(zip(written, recomputed, strict=False)):  # lengths compared below
+            found = _first_difference(a, b, path + (index,))
+            if found is not None:
+                return found
+        return None if len(written) == len(recomputed) else path + (min(len(written), len(recomputed)),)
+    if type(written) is not type(recomputed) and not {type(written), type(recomputed)} <= {int, float}:
+        return path
+    if isinstance(written, float) or isinstance(recomputed, float):
+        return None if math.isclose(written, recomputed, rel_tol=1e-9, abs_tol=1e-9) else path
+    return None if written == recomputed else path
+
+
+def _shown(value: Any) -> str:
+    if value is _MISSING:
+        return "nothing"
+    text = json.dumps(value, ensure_ascii=True)
+    return text if len(text) <= 80 else text[:77] + "..."

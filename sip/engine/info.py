@@ -15,6 +15,9 @@ and returns its dict (also what a run records as engine.json):
     codecs                 codec ids the engine offers, in its priority order
     media                  callproof.sip.settings.MediaSettings() defaults, as applied to load
     build                  the built engine's manifest (source, limits, patches, times), else null
+
+`without_local_paths(facts)` is what a run writes into its bundle (engine.json and
+the `engine` event): the same facts with no absolute path of this machine.
 """
 
 from __future__ import annotations
@@ -81,6 +84,22 @@ def loaded_engine() -> dict[str, Any]:
         "io_queue_kind": next((k for k in ("epoll", "select") if io_queue.startswith(k)), io_queue),
         "build": manifest,
     }
+
+
+def without_local_paths(facts: Mapping[str, Any]) -> dict[str, Any]:
+    """The facts as a bundle may carry them: module_path as its last two parts
+    ("callproof-engine/pjsua2.py"), a built engine's source tree by its folder name.
+    A bundle goes to another party; the user's home and folders stay here."""
+    out = dict(facts)
+    if isinstance(out.get("module_path"), str):
+        out["module_path"] = "/".join(Path(out["module_path"]).parts[-2:])
+    build = out.get("build")
+    if isinstance(build, dict) and isinstance(build.get("source"), str) and build["source"].startswith(_TREE):
+        out["build"] = {**build, "source": _TREE + Path(build["source"][len(_TREE):]).name}
+    return out
+
+
+_TREE = "pjproject tree "  # build.tree_source's description, followed by the tree's absolute path
 
 
 def _io_queue_name(library: ctypes.CDLL) -> str:

@@ -149,6 +149,7 @@ def test_stock_tools_catch_a_changed_file(bundle_copy, signing_key, tmp_path):
 def test_a_signature_made_by_ssh_keygen_verifies_with_callproof(bundle_copy, tmp_path):
     key = tmp_path / "id_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True, timeout=30)
+    bundle.finalize(bundle_copy, key_path=key, notify=lambda m: None)  # manifest.json names the signer's key
     (bundle_copy / layout.SIGNATURE).unlink()
     subprocess.run(
         ["ssh-keygen", "-Y", "sign", "-f", str(key), "-n", "callproof-bundle", layout.SHA256SUMS],
@@ -163,7 +164,9 @@ def test_a_signature_made_by_ssh_keygen_verifies_with_callproof(bundle_copy, tmp
 
     allowed = tmp_path / "allowed_signers"
     allowed.write_text(f'buyer@example namespaces="callproof-bundle" {Path(f"{key}.pub").read_text()}')
-    assert callproof("verify", str(bundle_copy), "--allowed-signers", str(allowed)).returncode == 0
+    found = callproof("verify", str(bundle_copy), "--allowed-signers", str(allowed), "--signer", "buyer@example")
+    assert found.returncode == 0, found.stdout + found.stderr
+    assert f"(trusted as buyer@example, {allowed.name} line 1 (buyer@example))" in found.stdout
 
 
 def test_verify_without_a_trusted_key_names_the_signer_and_fails(built_en, signing_key):
@@ -173,7 +176,7 @@ def test_verify_without_a_trusted_key_names_the_signer_and_fails(built_en, signi
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
         f"signature: made by {fingerprint}, but the signer is not authenticated: "
-        "pass --pubkey FILE or --allowed-signers FILE with a key you trust",
+        "pass --pubkey FILE, or --allowed-signers FILE --signer NAME, with a key you trust",
         f"FAIL: {folder}: intact (13 files match SHA256SUMS), but the signer is not authenticated",
     ]
 

@@ -157,16 +157,20 @@ def test_allowed_signers_options(signing_key, other_key, tmp_path):
         f"ca@example cert-authority {theirs[0]} {theirs[1]}\n"
         f"rsa@example {rsa_line}\n"
     )
-    trusted = keys.load_allowed_signers(path)
-    assert [(t.principal, sign.fingerprint(t.key)) for t in trusted] == [
-        ("vendor one,ops@example", sign.fingerprint(keys.load_public(keys.public_path(signing_key))))
+    trusted = keys.load_allowed_signers(path, "ops@example")
+    assert [(t.principal, t.where, sign.fingerprint(t.key)) for t in trusted] == [
+        ("ops@example", 'allowed_signers line 2 (vendor one,ops@example)',
+         sign.fingerprint(keys.load_public(keys.public_path(signing_key))))
     ]
+    # As ssh-keygen -Y verify -I: only a line whose principals match the signer counts.
+    with pytest.raises(ReportInputError, match="trusts no Ed25519 key of 'git@example' for namespace"):
+        keys.load_allowed_signers(path, "git@example")
     path.write_text(f'x@example valid-before="20300101" {ours[0]} {ours[1]}\n')
     with pytest.raises(ReportInputError, match="option valid-before is not supported by callproof verify"):
-        keys.load_allowed_signers(path)
+        keys.load_allowed_signers(path, "x@example")
     path.write_text(f'x@example namespaces="git" {ours[0]} {ours[1]}\n')
-    with pytest.raises(ReportInputError, match="trusts no Ed25519 key for namespace 'callproof-bundle'"):
-        keys.load_allowed_signers(path)
+    with pytest.raises(ReportInputError, match="trusts no Ed25519 key of 'x@example' for namespace 'callproof-bundle'"):
+        keys.load_allowed_signers(path, "x@example")
 
 
 def test_default_key_is_made_once_and_said_once(tmp_path, monkeypatch):
