@@ -26,6 +26,7 @@ line (BadInput, exit code 2):
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import stat
@@ -165,14 +166,15 @@ def read_yaml(text: str, label: str) -> YamlDocument:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
-        raise BadInput(f"{label}, line {line}: the file is not valid YAML ({exc.problem or exc.context})") from None
+        problem = " ".join(str(exc.problem or exc.context).split())  # one line
+        raise BadInput(f"{label}, line {line}: the file is not valid YAML ({problem})") from None
     except yaml.reader.ReaderError as exc:
         line = text[: exc.position].count("\n") + 1 if isinstance(exc.position, int) else 1
         character = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
         raise BadInput(f"{label}, line {line}: the file holds the character {character}, which YAML does not "
                        "allow (control characters are refused)") from None
     except yaml.YAMLError as exc:
-        raise BadInput(f"{label}: the file is not valid YAML ({exc})") from None
+        raise BadInput(f"{label}: the file is not valid YAML ({' '.join(str(exc).split())})") from None
     finally:
         if loader is not None:
             loader.dispose()
@@ -237,14 +239,25 @@ class _PlainData:
         return items
 
     def scalar(self, node: yaml.ScalarNode) -> Any:
+        line = node.start_mark.line + 1
         try:
-            return self.loader.construct_object(node, deep=True)
-        except (ValueError, OverflowError, TypeError) as exc:
-            line = node.start_mark.line + 1
+            value = self.loader.construct_object(node, deep=True)
+        # PyYAML's constructors fail in many ways on an explicit tag over the wrong text (`!!timestamp x`
+        # raises AttributeError): each is this scalar's problem, named by its line.
+        except (ValueError, OverflowError, TypeError, AttributeError, IndexError, KeyError) as exc:
             kind = _TAG_WORDS.get(node.tag.rsplit(":", 1)[-1], node.tag)
             if kind == "integer" and "digits" in str(exc):
-                digits = sum(c.isdigit() for c in node.value)
-                raise BadInput(f"{self.label}, line {line}: an integer of {digits:,} digits is no scenario value "
-                               f"(callproof reads at most {sys.get_int_max_str_digits():,})") from None
+                raise self.big_integer(line, sum(c.isdigit() for c in node.value)) from None
             text = node.value if len(node.value) <= 40 else node.value[:37] + "..."
             raise BadInput(f"{self.label}, line {line}: {text!r} is not a valid {kind} ({exc})") from None
+        # Hexadecimal, octal and binary integers have no digit limit in Python, but nothing can print them.
+        if isinstance(value, int) and value.bit_length() > _MAX_INT_BITS:
+            raise self.big_integer(line, int(value.bit_length() * math.log10(2)) + 1)
+        return value
+
+    def big_integer(self, line: int, digits: int) -> BadInput:
+        return BadInput(f"{self.label}, line {line}: an integer of {digits:,} digits is no scenario value "
+                        f"(callproof reads at most {sys.get_int_max_str_digits():,})")
+
+
+_MAX_INT_BITS = int(sys.get_int_max_str_digits() / math.log10(2))  # the largest integer Python will print

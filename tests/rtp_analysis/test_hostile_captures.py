@@ -14,7 +14,6 @@ import struct
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -71,7 +70,8 @@ def test_a_fifo_is_refused_at_once(tmp_path):
     result = analyze(str(fifo), timeout=20)  # it used to wait for a writer forever
     assert time.monotonic() - started < 20
     assert (result.returncode, result.stderr) == (
-        2, f"callproof: {fifo} is not a regular file (a FIFO, a device or a socket); save the capture to a file first.\n")
+        2, f"callproof: {fifo} is not a regular file (a FIFO, a device or a socket); save the capture to a file "
+           "first.\n")
 
 
 def test_a_device_is_refused(tmp_path):
@@ -180,7 +180,7 @@ def test_fuzzed_capture_headers_never_raise_anything_but_a_capture_error():
 def test_fuzzed_captures_analyze_without_a_traceback(tmp_path):
     """The whole of analyze (frames, datagrams, SDP, streams, figures) on a share of the mutations."""
     path = tmp_path / "case.pcap"
-    for case, data in _mutations(seed=15, cases=600, budget_s=90):
+    for _, data in _mutations(seed=15, cases=600, budget_s=90):
         path.write_bytes(data)
         try:
             reports = analyze_capture(path)
