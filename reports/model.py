@@ -26,7 +26,7 @@ import numpy as np
 from callproof.reports import bundle_files, layout, summary_file
 from callproof.reports.bundle_files import shown
 from callproof.reports.errors import ReportInputError
-from callproof.reports.records import RecordsError, load_calls, read_jsonl
+from callproof.reports.records import RecordsError, load_calls, read_events, read_probes
 from callproof.reports.summary_file import Outage, RunFacts, SlaLine, Verdict
 from callproof.rtp_analysis import call_figures
 from callproof.sip.uri import redact
@@ -141,8 +141,8 @@ def load(folder: Path, worst_per_reason: int = 5, lowest_mos_count: int = 20) ->
     # The calls we placed; "inbound" records are our own agents' side of them (as in callproof.harness.verdict.summary).
     records = [r for r in read_calls(folder) if r.direction == "outbound"]
     try:
-        raw_probes = list(read_jsonl(folder / layout.PROBES))
-        raw_events = list(read_jsonl(folder / layout.EVENTS))
+        raw_probes = read_probes(folder)
+        raw_events = read_events(folder)
     except RecordsError as exc:
         raise ReportInputError(str(exc)) from None
     engine = _read_json(folder, layout.ENGINE, required=False)

@@ -134,6 +134,10 @@ class CallRecord:
             isinstance(p, list | tuple) and len(p) == 2 and _is_int(p[0]) and _is_number(p[1]) for p in provisional)
         if not pairs:
             raise ValueError("provisional_ms must be a list of [status code, ms] pairs")
+        if not all(100 <= c <= 199 for c, _ in provisional):
+            raise ValueError("provisional_ms holds a code outside 100-199")
+        if values.get("final_code") is not None and not 100 <= values["final_code"] <= 699:
+            raise ValueError(f"final_code {values['final_code']} is not a SIP status code (100-699)")
         values["provisional_ms"] = tuple((int(c), float(t)) for c, t in provisional)
         if data.get("media") is not None:
             media = data["media"]

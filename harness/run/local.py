@@ -17,6 +17,7 @@ from callproof.harness.run.calls import fixed_target
 from callproof.harness.run.engines import EmbeddedTarget, Fleet, caller_template, check_registrations
 from callproof.harness.run.load import LoadContext
 from callproof.harness.run.progress import Progress
+from callproof.harness.run.recorder import CallLog
 from callproof.harness.run.registered_agents import agent_spec
 from callproof.harness.run.runner import DRAIN_MARGIN_S, HEALTH_INTERVAL_S, Run
 from callproof.harness.run.users import ArrivalScheduler, PlanShape, SipCaller
@@ -67,7 +68,7 @@ class LocalRun(Run):
         scenario = self.scenario
         agents = scenario.agents
         spec = agent_spec(scenario)
-        agent_log = self._log(layout.AGENTS)
+        agent_log = self._log(layout.AGENTS, CallLog)
         try:
             target = EmbeddedTarget.start(fleet, agents.count, spec, on_inbound=lambda r: agent_log.write(r.to_dict()))
             self._pools.append(target.pool)

@@ -53,6 +53,23 @@ class JsonLines:
             self._file.close()
 
 
+class CallLog(JsonLines):
+    """calls.jsonl and agents.jsonl: a CallRecord dict per line, its recording named relative to the run
+    folder ("audio/call-0-000001.wav", as callproof.sip.records documents it): the engine writes to an
+    absolute path, and no absolute local path goes into a bundle (callproof.reports.layout)."""
+
+    def write(self, obj: dict[str, Any]) -> None:
+        recording = obj.get("recording")
+        if recording:
+            path = Path(recording)
+            try:
+                recording = path.relative_to(self.path.parent).as_posix()
+            except ValueError:
+                recording = path.name
+            obj = {**obj, "recording": recording}
+        super().write(obj)
+
+
 class EventLog(JsonLines):
     """events.jsonl: the run's timeline (start, shape changes, faults, breaker, health, end)."""
 

@@ -36,7 +36,7 @@ from callproof.harness.run.load import LoadContext
 from callproof.harness.run.probes import Prober
 from callproof.harness.run.processes import ScenarioProcesses
 from callproof.harness.run.progress import Progress
-from callproof.harness.run.recorder import EventLog, JsonLines
+from callproof.harness.run.recorder import CallLog, EventLog, JsonLines
 from callproof.harness.run.registered_agents import RegisteredAgents
 from callproof.harness.run.safety import CircuitBreaker, RateCap
 from callproof.harness.scenario import plan
@@ -120,7 +120,7 @@ class Run:
         self.logs_dir.mkdir()
         self.audio_dir = self.folder / layout.AUDIO_DIR
         self.events = self._log(layout.EVENTS, EventLog)
-        self.calls = self._log(layout.CALLS)
+        self.calls = self._log(layout.CALLS, CallLog)
         self.events.event("run_start", scenario=self.scenario.name, seed=self.scenario.seed, role=self.options.role,
                           target=self.scenario.target.uri)
         try:
@@ -177,7 +177,7 @@ class Run:
 
     def _register_agents(self, fleet: Fleet) -> None:
         """The scenario's agents, registered to the target's registrar before any call."""
-        agent_log = self._log(layout.AGENTS)
+        agent_log = self._log(layout.AGENTS, CallLog)
         agents = RegisteredAgents.start(fleet, self.scenario,
                                         on_inbound=lambda user, r: agent_log.write({"agent": user, **r.to_dict()}))
         self._pools.append(agents.pool)

@@ -29,14 +29,16 @@ def score_recordings(folder: Path, scenario: Scenario) -> int:
     from callproof.rtp_analysis.quality import quality_disagreement
 
     reference = reference_prompt(scenario)
-    recorded = [c for c in load_calls(folder) if c.recording and Path(c.recording).exists()]
+    folder = Path(folder)
+    # calls.jsonl names a recording relative to the run folder (older runs: absolutely; `/` keeps either).
+    recorded = [c for c in load_calls(folder) if c.recording and (folder / c.recording).is_file()]
     if reference is None or not recorded:
         return 0
-    with open(Path(folder) / layout.PESQ, "a", encoding="utf-8") as out:
+    with open(folder / layout.PESQ, "a", encoding="utf-8") as out:
         for call in recorded:
-            result = pesq_score(reference, call.recording)
+            result = pesq_score(reference, folder / call.recording)
             rx = (call.quality or {}).get("rx")
-            entry = {"call_id": call.call_id, "recording": str(Path(call.recording).relative_to(folder)),
+            entry = {"call_id": call.call_id, "recording": (folder / call.recording).relative_to(folder).as_posix(),
                      "reference": reference.name, "pesq": dataclasses.asdict(result),
                      "disagreement": quality_disagreement(rx, result) if rx else None}
             out.write(json.dumps(entry, separators=(",", ":"), allow_nan=False) + "\n")

@@ -28,7 +28,7 @@ from callproof.harness.verdict.sla import judge
 from callproof.harness.verdict.stats import percentiles
 from callproof.reports import bundle_files, layout, summary_file
 from callproof.reports.errors import ReportInputError
-from callproof.reports.records import RecordsError, load_calls, read_jsonl
+from callproof.reports.records import RecordsError, load_calls, read_events, read_pesq, read_probes
 from callproof.sip.records import CallRecord, Failure
 
 
@@ -59,7 +59,7 @@ def rejected_codes(calls: list[CallRecord]) -> dict[str, int]:
 
 def timing_resolution_ms(events: list[dict[str, Any]]) -> float | None:
     """How late the slowest engine's event pump was: the resolution of every SIP timestamp."""
-    lags = [e["pump_lag_ms_max"] for e in events if e.get("kind") == "health" and "pump_lag_ms_max" in e]
+    lags = [e["pump_lag_ms_max"] for e in events if e.get("kind") == "health" and e.get("pump_lag_ms_max") is not None]
     return round(max(lags), 3) if lags else None
 
 
@@ -68,9 +68,9 @@ def summarize(folder: Path, scenario: Scenario | None = None) -> dict[str, Any]:
     folder = Path(folder)
     try:
         calls = [c for c in load_calls(folder) if c.direction == "outbound"]
-        events = list(read_jsonl(folder / layout.EVENTS))
-        probes = list(read_jsonl(folder / layout.PROBES))
-        pesq = list(read_jsonl(folder / layout.PESQ))
+        events = read_events(folder)
+        probes = read_probes(folder)
+        pesq = read_pesq(folder)
     except RecordsError as exc:
         raise BadInput(str(exc)) from None
     run = summary_file.run_facts(events)

@@ -192,6 +192,25 @@ def test_report_checks_every_field_of_a_call_record(received, change, problem):
     received.unchanged_outside()
 
 
+@pytest.mark.parametrize("name, change, sentence", [
+    (layout.EVENTS, lambda e: e.update(kind="health", cpu_pct=[99]), "cpu_pct must be a number or null"),
+    (layout.EVENTS, lambda e: e.update(at_utc=17), "at_utc must be an ISO 8601 time"),
+    (layout.EVENTS, lambda e: e.pop("at_utc"), "has no at_utc"),
+    (layout.PROBES, lambda p: p.update(kind="options", code=-1), "code must be a SIP status code (100-699) or null"),
+    (layout.PROBES, lambda p: p.update(kind=["call"]), 'has kind ["call"], not call or options'),
+])
+def test_report_checks_the_documented_shape_of_events_and_probes(received, name, change, sentence):
+    path = received.folder / name
+    lines = path.read_text().splitlines()
+    first = json.loads(lines[0])
+    change(first)
+    path.write_text("\n".join([json.dumps(first)] + lines[1:]) + "\n")
+    result = received.report()
+    separator = " " if sentence.startswith(("has ", "is ")) else ": "
+    assert (result.returncode, result.stderr) == (2, f"callproof: {path}: line 1{separator}{sentence}\n")
+    received.unchanged_outside()
+
+
 def test_report_refuses_a_number_json_cannot_hold(received):
     received.edit_json(layout.ENGINE, lambda e: e["media"].update(clock_rate="1e400"))
     engine = received.folder / layout.ENGINE
@@ -443,3 +462,63 @@ def test_engine_facts_carry_no_local_path():
         "build": {"source": "pjproject tree pjproject-2.14", "source_digest": "ab12"}, "io_queue": "epoll"}
     debian = {"module_path": "pjsua2/__init__.py", "build": {"source": "Debian source package ring 2023"}}
     assert without_local_paths(debian) == debian
+
+
+# -- a bounded fuzz pass over the records ---------------------------------------------------------------------------
+
+FUZZ_VALUES = ["x", "", None, True, -1, 0, 10**30, 1e308, [], {}, [1], {"a": 1}, "2026-11-20T10:00:00", 3.5]
+
+
+def _mutate(value, rng) -> None:
+    """Replace (or drop) one value somewhere inside a record, in place."""
+    if isinstance(value, dict) and value:
+        key = rng.choice(list(value))
+        if isinstance(value[key], dict | list) and value[key] and rng.random() < 0.5:
+            _mutate(value[key], rng)
+        elif rng.random() < 0.1:
+            del value[key]
+        else:
+            value[key] = rng.choice(FUZZ_VALUES)
+    elif isinstance(value, list) and value:
+        index = rng.randrange(len(value))
+        if isinstance(value[index], dict | list) and value[index] and rng.random() < 0.5:
+            _mutate(value[index], rng)
+        else:
+            value[index] = rng.choice(FUZZ_VALUES)
+
+
+def test_fuzzed_records_are_judged_or_refused_in_one_sentence(built_en, tmp_path):
+    """Type-confused values in calls, events and probes: the verifier and the report's reader either work or
+    raise the tool's bad-input errors (exit 2), never anything else."""
+    import random
+
+    from callproof.harness.errors import BadInput
+    from callproof.reports import model
+    from callproof.reports.errors import ReportInputError
+
+    source, _ = built_en
+    rng = random.Random(14)
+    deadline = time.monotonic() + 90
+    outcomes = {"judged": 0, "refused": 0}
+    for case in range(250):
+        if time.monotonic() > deadline:
+            break
+        folder = Path(shutil.copytree(source, tmp_path / f"case{case}"))
+        name = rng.choice([layout.CALLS, layout.EVENTS, layout.PROBES])
+        lines = (folder / name).read_text().splitlines()
+        for _ in range(rng.randint(1, 3)):
+            index = rng.randrange(len(lines))
+            record = json.loads(lines[index])
+            _mutate(record, rng)
+            lines[index] = json.dumps(record)
+        (folder / name).write_text("\n".join(lines) + "\n")
+        try:
+            summary = summarize(folder)
+            (folder / layout.SUMMARY).write_text(json.dumps(summary, allow_nan=False))
+            model.load(folder)
+            outcomes["judged"] += 1
+        except (BadInput, ReportInputError) as exc:
+            assert "\n" not in str(exc)
+            outcomes["refused"] += 1
+        shutil.rmtree(folder)
+    assert outcomes["judged"] >= 20 and outcomes["refused"] >= 20, outcomes

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import pytest
 
-from callproof.reports import summary_file
-from tests.run.helpers import callproof, read_calls
+from callproof.reports import keys, summary_file
+from tests.run.helpers import ROOT, callproof, read_calls
 
 
 @pytest.mark.sip_engine  # the main job, on both engines
@@ -33,6 +35,17 @@ def test_smoke_scenario_runs_against_the_embedded_agents(tmp_path):
     for call in answered:
         assert call["media"]["rx_packets"] > 0 and call["media"]["rx_lost"] == 0
     assert "calls attempted" in result.stdout and str(out) in result.stdout
+
+    # A real run's bundle passes every check `verify` makes (files, manifest, summary recomputed from the
+    # records), and says nothing of this machine's folders (callproof.reports.layout).
+    checked = callproof("verify", str(out), "--pubkey", str(keys.public_path(keys.default_key_path())))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    engine = json.loads((out / "engine.json").read_text())
+    assert engine["module_path"].endswith("pjsua2.py") and not engine["module_path"].startswith("/")
+    for name in ("engine.json", "events.jsonl", "manifest.json", "summary.json"):
+        text = (out / name).read_text()
+        for local in {str(ROOT), sys.prefix, str(Path.home()), str(tmp_path)}:
+            assert local not in text, f"{name} names {local}"
 
 
 def test_bundled_scenario_by_name_and_listing():
