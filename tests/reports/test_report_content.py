@@ -362,5 +362,6 @@ def test_a_bad_time_in_the_timeline_is_named(tmp_path, signing_key):
     make_run(tmp_path, calls=20)
     with open(tmp_path / layout.EVENTS, "a") as events:
         events.write('{"at_utc": "yesterday", "kind": "fault"}\n')
-    with pytest.raises(ReportInputError, match=rf"^{tmp_path / layout.EVENTS}: line \d+: at_utc must be an ISO 8601 time$"):
+    sentence = rf"^{tmp_path / layout.EVENTS}: line \d+: at_utc must be an ISO 8601 time$"
+    with pytest.raises(ReportInputError, match=sentence):
         bundle.finalize(tmp_path, key_path=signing_key, notify=lambda m: None)
