@@ -7,6 +7,7 @@ comments say where the one grammar now decides otherwise, and why.
 
 from __future__ import annotations
 
+import json
 import re
 
 import jsonschema
@@ -108,6 +109,15 @@ def test_a_sip_uri_with_a_bad_part_says_which(text, problem):
         ("sip:600:secret@@x", '"sip:600@x"'),
         ("sips:alice:p@ss;word@pbx.example", '"sips:alice@pbx.example"'),  # a raw @ in the password
         ("sip:a:secret@bad host", '"sip:a@bad host"'),
+        # Wherever the URI starts in the text, whatever scheme it was meant to have (issue 14, section 7).
+        ("<sip:alice:secret@pbx>", '"<sip:alice@pbx>"'),
+        ('"Alice" <sip:alice:secret@pbx>', '"\\"Alice\\" <sip:alice@pbx>"'),
+        (" sip:alice:secret@pbx", '" sip:alice@pbx"'),
+        ("SIPS:alice:secret@pbx x", '"SIPS:alice@pbx x"'),
+        ("tel:alice:secret@pbx", '"tel@pbx"'),
+        ("sip::secret@pbx", '"sip:@pbx"'),
+        ("sip:alice:secret", '"sip:alice"'),  # no host: the "port" is no number, so it may be a password
+        ("sip:alice:secret\n@pbx", '"sip:alice@pbx"'),
     ],
 )
 def test_no_error_shows_a_password(text, shown):
@@ -115,7 +125,18 @@ def test_no_error_shows_a_password(text, shown):
         SipUri.parse(text, "registrar URI")
     assert str(caught.value) == f"registrar URI must be a SIP URI such as sip:600@pbx.example.com (got {shown})"
     assert "secret" not in str(caught.value) and "ss;word" not in str(caught.value)
-    assert redact(text) == shown.strip('"')
+    assert redact(text) == json.loads(shown)
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("sip:al;ice:secret@pbx", "sip:al;ice@pbx"),  # RFC 3261 user characters include ; and ?
+    ("sip:al?ice:secret@pbx:5060", "sip:al?ice@pbx:5060"),
+    ("sip:600@pbx.example.com:5060;transport=tcp", "sip:600@pbx.example.com:5060;transport=tcp"),
+    ("sip:[2001:db8::1]:5060", "sip:[2001:db8::1]:5060"),
+    ("sip:pbx:5061", "sip:pbx:5061"),
+])
+def test_redact_keeps_what_is_no_password(text, shown):
+    assert redact(text) == shown
 
 
 def test_the_scenario_schema_holds_the_same_grammar():
