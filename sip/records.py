@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import math
 from typing import Any
 
@@ -170,13 +171,24 @@ _ACCEPTS = {
 
 
 def _check_types(cls: type, values: dict[str, Any]) -> None:
-    for field in dataclasses.fields(cls):
-        if field.name not in values or field.name in ("failure", "provisional_ms", "media"):
+    for name, kinds, nullable, accepts in _field_checks(cls):
+        if name not in values:
             continue
-        kinds = [k.strip() for k in str(field.type).split("|")]
-        value = values[field.name]
-        if value is None and "None" in kinds:
+        value = values[name]
+        if value is None and nullable:
             continue
-        if not any(_ACCEPTS[k](value) for k in kinds if k in _ACCEPTS):
+        if not any(accept(value) for accept in accepts):
             shown = "null" if value is None else type(value).__name__
-            raise ValueError(f"{field.name} must be {' or '.join(kinds)}, not {shown}")
+            raise ValueError(f"{name} must be {' or '.join(kinds)}, not {shown}")
+
+
+@functools.cache
+def _field_checks(cls: type) -> tuple[tuple[str, tuple[str, ...], bool, tuple[Any, ...]], ...]:
+    """(name, annotation parts, None allowed, checks) of each plain field: computed once per class."""
+    out = []
+    for field in dataclasses.fields(cls):
+        if field.name in ("failure", "provisional_ms", "media"):  # checked by from_dict itself
+            continue
+        kinds = tuple(k.strip() for k in str(field.type).split("|"))
+        out.append((field.name, kinds, "None" in kinds, tuple(_ACCEPTS[k] for k in kinds if k in _ACCEPTS)))
+    return tuple(out)
