@@ -120,22 +120,26 @@ class LoadContext:
 
     def _on_done(self, result: gevent.event.AsyncResult, release: Callable[[], None],
                  scheduled_utc: str | None) -> None:
-        self.in_flight -= 1
-        release()
-        if not result.successful():
-            self.lost += 1
-            return
-        record: CallRecord = result.value
-        if record.answered:
-            self.answered += 1
-        if record.failure is not None and record.failure is not Failure.ABANDONED:
-            self.failed += 1
-        record = self.enrich(record)
-        data = record.to_dict()
-        data["worker"] = self.worker
-        if scheduled_utc is not None:
-            data["scheduled_utc"] = scheduled_utc
-        self.sink(data)
+        # A call stops counting as in flight only once its record is in the sink: `drain`
+        # (and a distributed worker's "all records sent") must never run ahead of a record.
+        try:
+            release()
+            if not result.successful():
+                self.lost += 1
+                return
+            record: CallRecord = result.value
+            if record.answered:
+                self.answered += 1
+            if record.failure is not None and record.failure is not Failure.ABANDONED:
+                self.failed += 1
+            record = self.enrich(record)
+            data = record.to_dict()
+            data["worker"] = self.worker
+            if scheduled_utc is not None:
+                data["scheduled_utc"] = scheduled_utc
+            self.sink(data)
+        finally:
+            self.in_flight -= 1
 
     # -- stopping ----------------------------------------------------------------
 

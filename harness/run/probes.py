@@ -19,6 +19,7 @@ import uuid
 from typing import Callable
 
 import gevent
+import gevent.pool
 
 from callproof.harness.run.recorder import JsonLines, utc_now
 from callproof.sip.errors import EngineError

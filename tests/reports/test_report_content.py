@@ -7,7 +7,6 @@ import os
 import platform
 import shutil
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -16,14 +15,8 @@ from callproof.harness import __version__
 from callproof.reports import bundle, keys, layout, manifest, model, sign, text
 from callproof.reports.check import check_bundle
 from callproof.reports.errors import ReportInputError
+from tests.cli import callproof
 from tests.reports.synthetic_run import PASSWORD, SLA_LINES, make_run
-
-
-def callproof(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-P", "-m", "callproof.harness.cli", *args], capture_output=True, text=True, timeout=180,
-        env=env,
-    )
 
 
 def test_manifest_lists_every_file_and_the_facts_of_the_run(built_en, signing_key):
@@ -190,7 +183,7 @@ def test_report_command_rebuilds_and_signs_an_interrupted_run(tmp_path, signing_
     folder = tmp_path / "killed"
     truth = make_run(folder, calls=60, interrupted=True)
     lines_before = (folder / layout.CALLS).read_text().count("\n")
-    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg"), "CALLPROOF_TEST_TOKEN": "tok-93f1e0c2aa"}
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg"), "CALLPROOF_TEST_TOKEN": "tok-93f1e0c2aa"}
 
     result = callproof("report", str(folder), "--key", str(signing_key), "--lang", "zh", env=env)
     assert result.returncode == 0, result.stderr
