@@ -115,9 +115,7 @@ class FakeEngineProcess:
         for timer in timers:
             if timer is not gevent.getcurrent():
                 timer.kill(block=False)
-        if not pending.setup.ready():
-            pending.setup.set(record)
-        pending.done.set(record)
+        pending.finish(record)
         self.in_flight -= 1
         self.on_slot_free()
 
@@ -128,9 +126,7 @@ class FakeEngineProcess:
         for pending, _, timers in self._pending.values():
             for timer in timers:
                 timer.kill(block=False)
-            for result in (pending.setup, pending.done):
-                if not result.ready():
-                    result.set_exception(lost)
+            pending.fail(lost)
         self._pending.clear()
         self.in_flight = 0
         self.on_slot_free()

@@ -44,7 +44,7 @@ def test_arrivals_start_at_their_scheduled_times_each_spec_knowing_when_it_was_d
     calls = placed(pool)
     assert [spec.scheduled_mono - context.arrivals_start for _, spec in calls] == pytest.approx(offsets)
     for (at, spec) in calls:
-        assert 0 <= at - spec.scheduled_mono < 5  # never early; late only by the machine's scheduling
+        assert -1e-3 <= at - spec.scheduled_mono < 5  # never early (a timer tick aside); late only by load
     assert context.drain(10)
 
 
