@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable
 
 import gevent
 import gevent.event
+import gevent.pool
 
 from callproof.harness.errors import BadInput, ExitCode, HarnessError
 from callproof.harness.run.calls import CallFactory, fixed_target
@@ -221,10 +222,12 @@ class WorkerRun(Run):
             context.stopping = False
             context.arrivals_start = time.monotonic()
 
+        finishing = gevent.pool.Group()  # "all records sent", once the last call has ended
+
         @environment.events.test_stopping.add_listener
         def _stopping(**kwargs) -> None:
             context.stopping = True
-            gevent.spawn(link.finish, context, drain_timeout_s(scenario))
+            finishing.spawn(link.finish, context, drain_timeout_s(scenario))
 
         def report_health() -> None:
             while True:
@@ -243,6 +246,7 @@ class WorkerRun(Run):
             runner.greenlet.join()
         finally:
             health.kill()
+            finishing.kill()  # the master quit without waiting for it: nobody to tell
             self._stop_everything()
             shutil.rmtree(self.audio_dir, ignore_errors=True)
         return ExitCode.PASS

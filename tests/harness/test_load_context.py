@@ -158,3 +158,29 @@ def test_a_process_that_dies_loses_its_calls_frees_their_targets_and_leaves_no_r
         context.place()
     assert len(released) == 5  # the target of the call that could not be placed, too
 
+
+
+def test_drain_waits_for_an_arrival_still_waiting_for_a_slot(scenario, tmp_path):
+    """Its record will come after the stop: a drain (or a worker's "all sent") must not run ahead of it."""
+    pool = fake_pool(capacity=1, script=lambda spec: Outcome.answered(talk_s=0.2))
+    context, records, _ = context_for(scenario(), pool, tmp_path)
+    context.place()
+    context.arrive_at(time.monotonic())  # finds the only slot busy
+    gevent.sleep(0)
+    assert (context.in_flight, context.placing) == (1, 1)
+    context.stopping = True
+    assert context.drain(10) and len(records) == 2
+
+
+def test_a_user_killed_while_waiting_for_a_slot_gives_its_target_back(scenario, tmp_path):
+    released = []
+    pool = fake_pool(capacity=1, script=lambda spec: Outcome.answered(talk_s=10))
+    context, _, _ = context_for(scenario(), pool, tmp_path, release=lambda: released.append(1))
+    context.place()
+    user = gevent.spawn(context.call_and_wait)
+    gevent.sleep(0)
+    assert context.placing == 1
+    user.kill()  # Locust stopping its users
+    assert (context.placing, len(released)) == (0, 1)
+    pool.stop()
+    assert context.drain(10) and len(released) == 2
