@@ -33,6 +33,7 @@ from callproof.harness.run.recorder import EventLog, JsonLines
 from callproof.harness.run.runner import DRAIN_MARGIN_S, HEALTH_INTERVAL_S, Run
 from callproof.harness.run.users import ArrivalScheduler, PlanShape, SipCaller
 from callproof.harness.scenario import plan
+from callproof.harness.scenario.model import Scenario
 from callproof.sip.errors import EngineError
 
 WORKERS_TIMEOUT_S = 60.0
@@ -81,7 +82,6 @@ class Collector:
         self.calls = calls
         self.events = events
         self.audio_dir = audio_dir
-        self.health: dict[str, dict[str, Any]] = {}
         self.received: collections.Counter[str] = collections.Counter()  # records written, per worker
         self.drained: dict[str, dict[str, Any]] = {}
         self._drained_one = gevent.event.Event()
@@ -99,7 +99,6 @@ class Collector:
         (self.audio_dir / Path(message["name"]).name).write_bytes(message["data"])
 
     def on_health(self, worker: str, data: dict) -> None:
-        self.health[worker] = data
         self.events.event("health", worker=worker, **data)
 
     def on_drained(self, worker: str, data: dict) -> None:
@@ -252,7 +251,7 @@ class WorkerRun(Run):
         return ExitCode.PASS
 
 
-def drain_timeout_s(scenario) -> float:
+def drain_timeout_s(scenario: Scenario) -> float:
     """How long calls may take to end after the stop: the longest call, and a margin."""
     return plan.longest_call_s(scenario) + DRAIN_MARGIN_S
 

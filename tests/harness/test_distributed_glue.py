@@ -153,4 +153,3 @@ def test_the_master_logs_each_workers_health(tmp_path, master):
     master.on_health("node-a", {"cpu_pct": 12.5, "in_flight": 3})
     (event,) = lines(master.events.path)
     assert (event["kind"], event["worker"], event["cpu_pct"], event["in_flight"]) == ("health", "node-a", 12.5, 3)
-    assert master.health == {"node-a": {"cpu_pct": 12.5, "in_flight": 3}}
