@@ -7,7 +7,8 @@ processes tests start (subprocess and gevent.subprocess):
 
 - `peers`: SIPp, Kamailio, baresip, rtpengine, or a capture (dumpcap, tcpdump);
 - `sip_engine`: a pjsua2 engine process, the engine probe, or `callproof engine ...`;
-- `e2e`: `callproof run` in a child process.
+- `e2e`: `callproof run` in a child process. (Tests that rebuild a whole report through
+  `callproof report` carry it too, by hand: seconds of rendering each, not the unit layer.)
 
 A test that starts one without the marker fails, naming the marker; so does a test
 that uses a fixture that started a peer (a session fixture starts only once, for

@@ -179,6 +179,7 @@ def test_a_key_inside_the_bundle_is_refused(tmp_path):
         bundle.finalize(tmp_path, key_path=tmp_path / "key", notify=lambda m: None)
 
 
+@pytest.mark.e2e  # the whole report pipeline through the CLI, as a user runs it
 def test_report_command_rebuilds_and_signs_an_interrupted_run(tmp_path):
     folder = tmp_path / "killed"
     truth = make_run(folder, calls=60, interrupted=True)
@@ -279,6 +280,7 @@ def test_a_bare_killed_run_still_gets_a_signed_report(tmp_path, signing_key):
     assert check_bundle(tmp_path, [keys.TrustedKey(keys.load_public(keys.public_path(signing_key)), "v")]).ok
 
 
+@pytest.mark.e2e  # the whole report pipeline through the CLI, as a user runs it
 def test_report_command_on_a_run_killed_before_its_summary(tmp_path, signing_key):
     make_run(tmp_path, calls=30, interrupted=True)
     (tmp_path / layout.SUMMARY).unlink()
