@@ -7,10 +7,12 @@ import json
 import pytest
 
 from callproof.reports import summary_file
-from tests.run.helpers import callproof, read_calls
+from tests.cli import callproof
+from tests.run.helpers import read_calls
 
 
 @pytest.mark.sip_engine  # the main job, on both engines
+@pytest.mark.e2e
 def test_smoke_scenario_runs_against_the_embedded_agents(tmp_path):
     out = tmp_path / "smoke"
     result = callproof("run", "scenarios/smoke.yaml", "--out", str(out), timeout=180)
