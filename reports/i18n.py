@@ -6,9 +6,11 @@ the prose around them is translated.
 
 Chinese needs a CJK font in the plots and the PDF. `find_cjk_font()` asks
 matplotlib's font list (which fontconfig's folders feed) for a Simplified
-Chinese face; Debian's fonts-noto-cjk provides "Noto Sans CJK SC". With none
-installed, the PDF and plots fall back to English and one line says so, so
-Chinese never comes out as empty boxes.
+Chinese face; Debian's fonts-noto-cjk provides "Noto Sans CJK SC". matplotlib
+caches that list at its first use, so a font installed later is not in it:
+when no face is found, the system's fonts are scanned again (once) before we
+give up. With none installed, the PDF and plots fall back to English and one
+line says so, so Chinese never comes out as empty boxes.
 """
 
 from __future__ import annotations
@@ -192,15 +194,40 @@ def find_cjk_font(bold: bool = False) -> CjkFont | None:
 
     `bold` picks the family's face nearest weight 700 instead of 400.
     """
+    font = _best_cjk_face(700 if bold else 400)
+    if font is None and rescan_fonts():
+        font = _best_cjk_face(700 if bold else 400)
+    return font
+
+
+def _best_cjk_face(weight: int) -> CjkFont | None:
     from matplotlib import font_manager
 
-    wanted = 700 if bold else 400
     for family in CJK_FAMILIES:
         entries = [f for f in font_manager.fontManager.ttflist if f.name == family and f.style == "normal"]
         if entries:
-            face = min(entries, key=lambda f: abs(_weight(f.weight) - wanted))
+            face = min(entries, key=lambda f: abs(_weight(f.weight) - weight))
             return CjkFont(family, face.fname, int(getattr(face, "index", 0) or 0))
     return None
+
+
+@functools.cache
+def rescan_fonts() -> bool:
+    """Scan the system's fonts again, once per process; True when fonts were found that matplotlib's list lacked.
+
+    matplotlib builds its font list at first use and caches it (fontlist-*.json in its cache
+    folder), so a font installed afterwards stays invisible to every later run. The scan
+    rewrites that cache, as matplotlib itself does when it has none (so the next run sees the
+    font at once), and adds the new files to this process's list (`FontManager.addfont`).
+    """
+    from matplotlib import font_manager
+
+    fresh = font_manager._load_fontmanager(try_read_cache=False)  # scans, then writes the cache
+    running = font_manager.fontManager
+    new_files = sorted({f.fname for f in fresh.ttflist} - {f.fname for f in running.ttflist})
+    for path in new_files:
+        running.addfont(path)
+    return bool(new_files)
 
 
 def _weight(weight: int | str) -> int:

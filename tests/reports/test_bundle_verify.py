@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from callproof.reports import bundle, i18n, keys, layout, manifest, sign
 from callproof.reports.check import check_bundle, describe
 from callproof.reports.keys import TrustedKey
+from tests.cli import callproof
 
 EVIDENCE_DOC = Path(__file__).resolve().parents[2] / "docs" / "evidence-bundle.md"  # the buyers' page
 
@@ -22,12 +22,6 @@ def trusted(key_path: Path) -> list[TrustedKey]:
 
 def all_files(folder: Path) -> list[str]:
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-
-
-def callproof(*args: str) -> subprocess.CompletedProcess:
-    """The CLI as a user runs it."""
-    return subprocess.run([sys.executable, "-P", "-m", "callproof.harness.cli", *args], capture_output=True, text=True,
-                          timeout=120)
 
 
 def stock_verify(folder: Path, key_path: Path, tmp_path: Path) -> subprocess.CompletedProcess:

@@ -8,7 +8,6 @@ import os
 import platform
 import shutil
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -19,14 +18,8 @@ from callproof.reports import bundle, keys, layout, manifest, model, sign, summa
 from callproof.reports.check import check_bundle
 from callproof.reports.errors import ReportInputError
 from callproof.sip.uri import redact
+from tests.cli import callproof
 from tests.reports.synthetic_run import PASSWORD, make_run
-
-
-def callproof(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-P", "-m", "callproof.harness.cli", *args], capture_output=True, text=True, timeout=180,
-        env=env,
-    )
 
 
 def test_manifest_lists_every_file_and_the_facts_of_the_run(built_en, signing_key):
@@ -237,14 +230,19 @@ def test_a_key_inside_the_bundle_is_refused(tmp_path):
         bundle.finalize(tmp_path, key_path=tmp_path / "key", notify=lambda m: None)
 
 
-def test_report_command_rebuilds_and_signs_an_interrupted_run(tmp_path, signing_key):
+@pytest.mark.e2e  # the whole report pipeline through the CLI, as a user runs it
+def test_report_command_rebuilds_and_signs_an_interrupted_run(tmp_path):
     folder = tmp_path / "killed"
     truth = make_run(folder, calls=60, interrupted=True)
     lines_before = (folder / layout.CALLS).read_text().count("\n")
-    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg"), "CALLPROOF_TEST_TOKEN": "tok-93f1e0c2aa"}
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg"), "CALLPROOF_TEST_TOKEN": "tok-93f1e0c2aa"}
 
-    result = callproof("report", str(folder), "--key", str(signing_key), "--lang", "zh", env=env)
+    # Without --key: the per-user key is made (once), and one line says where.
+    result = callproof("report", str(folder), "--lang", "zh", env=env)
     assert result.returncode == 0, result.stderr
+    key_path = tmp_path / "xdg" / "callproof" / "signing_key"
+    made = f"made a signing key at {key_path} (public key {key_path}.pub); it signs every bundle from now on"
+    assert result.stderr == f"callproof: {made}\n"
     assert result.stdout.startswith(
         "callproof report: wrote report.html, report.pdf, junit.xml and manifest.json "
         f"in {folder}; 13 files signed by SHA256:"
@@ -263,7 +261,7 @@ def test_report_command_rebuilds_and_signs_an_interrupted_run(tmp_path, signing_
     # The fault at 24 s: the probe at 25 s fails, those at 30, 35 and 40 s succeed: RTO 6 s, in (1 s, 6 s].
     assert rebuilt["rto_s"] == 6.0 and rebuilt["failover"][0]["rto_low_s"] == 1.0
     assert "本次运行被中断" in (folder / layout.REPORT_HTML).read_text(encoding="utf-8")
-    assert check_bundle(folder, [keys.TrustedKey(keys.load_public(keys.public_path(signing_key)), "v")]).ok
+    assert check_bundle(folder, [keys.TrustedKey(keys.load_public(keys.public_path(key_path)), "me")]).ok
 
     # Secrets: nothing report-made holds the scenario's password, the environment, or a key.
     written = [
@@ -287,14 +285,9 @@ def test_report_command_rebuilds_and_signs_an_interrupted_run(tmp_path, signing_
         ).stdout
         assert PASSWORD not in words
 
-    # Without --key: the per-user key is made once, and one line says where.
-    first = callproof("report", str(folder), env=env)
-    second = callproof("report", str(folder), env=env)
-    key_path = tmp_path / "xdg" / "callproof" / "signing_key"
-    assert (first.returncode, second.returncode) == (0, 0)
-    made = f"made a signing key at {key_path} (public key {key_path}.pub); it signs every bundle from now on"
-    assert first.stderr == f"callproof: {made}\n"
-    assert second.stderr == ""
+    # The next report finds the per-user key made above: it signs with it and says nothing about it.
+    again = callproof("report", str(folder), env=env)
+    assert (again.returncode, again.stderr) == (0, "")
     assert check_bundle(folder, [keys.TrustedKey(keys.load_public(keys.public_path(key_path)), "me")]).ok
 
 
@@ -339,6 +332,7 @@ def test_a_bare_killed_run_still_gets_a_signed_report(tmp_path, signing_key):
     assert check_bundle(tmp_path, [keys.TrustedKey(keys.load_public(keys.public_path(signing_key)), "v")]).ok
 
 
+@pytest.mark.e2e  # the whole report pipeline through the CLI, as a user runs it
 def test_report_command_on_a_run_killed_before_its_summary(tmp_path, signing_key):
     make_run(tmp_path, calls=30, interrupted=True)
     (tmp_path / layout.SUMMARY).unlink()

@@ -5,8 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
+
+from tests.cli import ROOT, start_callproof
 from tests.peers.net import free_port
-from tests.run.helpers import ROOT, read_calls, scenario_file, start_callproof
+from tests.run.helpers import read_calls, scenario_file
+
+pytestmark = [pytest.mark.peers, pytest.mark.e2e]  # SIPp and `callproof run` (tests/markers.py)
 
 
 def test_a_master_and_two_workers_write_every_call_to_the_masters_folder(tmp_path, sipp_echo):

@@ -6,8 +6,11 @@ import json
 
 import pytest
 
+from tests.cli import callproof
 from tests.peers import sipp
-from tests.run.helpers import callproof, read_calls, scenario_file
+from tests.run.helpers import read_calls, scenario_file
+
+pytestmark = [pytest.mark.peers, pytest.mark.e2e]  # SIPp and `callproof run` (tests/markers.py)
 
 
 @pytest.fixture(scope="module")

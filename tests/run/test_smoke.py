@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from callproof.reports import keys, summary_file
-from tests.run.helpers import ROOT, callproof, read_calls
+from tests.cli import ROOT, callproof
+from tests.run.helpers import read_calls
 
 
 @pytest.mark.sip_engine  # the main job, on both engines
+@pytest.mark.e2e
 def test_smoke_scenario_runs_against_the_embedded_agents(tmp_path):
     out = tmp_path / "smoke"
     result = callproof("run", "scenarios/smoke.yaml", "--out", str(out), timeout=180)
