@@ -239,6 +239,7 @@ HOSTILE_YAML = {
 }
 
 
+@pytest.mark.e2e  # rebuilds and renders the whole report
 def test_report_judges_nothing_by_a_hostile_scenario_and_says_why(received):
     text, sentence = HOSTILE_YAML["alias bomb"]
     (received.folder / layout.SCENARIO).write_text(text)
@@ -267,6 +268,7 @@ def test_the_verifier_reads_a_hostile_scenario_as_no_thresholds(received, case):
     received.unchanged_outside()
 
 
+@pytest.mark.e2e  # `callproof run` in a child, though it stops at the scenario
 @pytest.mark.parametrize("case", sorted(HOSTILE_YAML))
 def test_run_refuses_a_hostile_scenario_in_one_sentence(tmp_path, case):
     text, sentence = HOSTILE_YAML[case]
@@ -277,6 +279,7 @@ def test_run_refuses_a_hostile_scenario_in_one_sentence(tmp_path, case):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.e2e
 def test_run_refuses_a_scenario_that_is_a_fifo_or_a_device(tmp_path):
     fifo = tmp_path / "scenario.yaml"
     os.mkfifo(fifo)
