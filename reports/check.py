@@ -68,7 +68,7 @@ def check_bundle(folder: Path, trusted: Sequence[TrustedKey] | None) -> BundleCh
     signer_key = None
     fingerprint = trusted_as = None
     where = ""
-    if signature_problem is None:
+    if signature is not None:
         signature_problem, signer_key, fingerprint, trusted_key = _check_signature(sums_bytes, signature, trusted)
         if trusted_key is not None:
             trusted_as, where = trusted_key.principal, trusted_key.where
@@ -196,7 +196,7 @@ def manifest_problems(folder: Path, listed: dict[str, str], sizes: dict[str, int
     for path in sorted(set(expected) - named):
         wrong("files", f"does not list {_shown(path)}, which {layout.SHA256SUMS} lists")
 
-    signer = facts.get("signer") if isinstance(facts.get("signer"), dict) else {}
+    signer = _object(facts, "signer")
     if signer_key is not None:
         if signer.get("fingerprint") != sign.fingerprint(signer_key):
             wrong("signer.fingerprint", f"is {_shown(signer.get('fingerprint'))}, but {layout.SIGNATURE} was made by "
@@ -211,14 +211,14 @@ def manifest_problems(folder: Path, listed: dict[str, str], sizes: dict[str, int
 def _agrees_with(folder: Path, facts: dict[str, Any]) -> list[str]:
     """manifest.json's run facts against summary.json's, and its engine against engine.json."""
     problems = []
-    run = facts.get("run") if isinstance(facts.get("run"), dict) else {}
+    run = _object(facts, "run")
     try:
         summary = _json_object(folder, layout.SUMMARY)
         engine = _json_object(folder, layout.ENGINE)
     except ReportInputError as exc:
         return [str(exc)]
     if summary is not None:
-        written = summary.get("run") if isinstance(summary.get("run"), dict) else {}
+        written = _object(summary, "run")
         says = {"scenario_name": written.get("scenario_name"), "start_utc": written.get("start_utc"),
                 "end_utc": written.get("end_utc"), "interrupted": written.get("interrupted"),
                 "seed": written.get("seed"), "verdict": summary.get("verdict")}
@@ -229,6 +229,12 @@ def _agrees_with(folder: Path, facts: dict[str, Any]) -> list[str]:
     if facts.get("engine") != engine:
         problems.append(f"{layout.MANIFEST}: engine is not what {layout.ENGINE} holds")
     return problems
+
+
+def _object(facts: dict[str, Any], key: str) -> dict[str, Any]:
+    """facts[key] when it is an object, else an empty one (every comparison then names the key)."""
+    value = facts.get(key)
+    return value if isinstance(value, dict) else {}
 
 
 def _json_object(folder: Path, name: str) -> dict[str, Any] | None:

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from callproof.reports import bundle_files, layout
 from callproof.reports.errors import RecordsError, ReportInputError
 from callproof.reports.summary_file import json_problem, parse_utc
 from callproof.reports.terminal import escape
+
+if TYPE_CHECKING:
+    from callproof.sip.records import CallRecord
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
@@ -143,7 +146,7 @@ def _object(line: bytes) -> tuple[dict[str, Any] | None, str]:
     return data, ""
 
 
-def load_calls(folder: Path) -> list["CallRecord"]:  # noqa: F821 - imported lazily
+def load_calls(folder: Path) -> list[CallRecord]:
     """Every CallRecord in calls.jsonl; a record that cannot be read is named by its number."""
     from callproof.sip.records import CallRecord
 
