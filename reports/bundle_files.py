@@ -127,7 +127,7 @@ def read_bytes(folder: Path, name: str, limit: int, *, missing_ok: bool = False)
     except FileNotFoundError:
         if missing_ok:
             return None
-        raise BundleFileError(f"{Path(folder).name} has no {escape(name)}; it is not a callproof output folder") \
+        raise BundleFileError(f"{escape(str(folder))} has no {escape(name)}; it is not a callproof output folder") \
             from None
     with os.fdopen(fd, "rb") as stream:
         size = os.fstat(stream.fileno()).st_size
