@@ -115,6 +115,11 @@ def probe_in_subprocess(*, env: Mapping[str, str] | None = None, timeout_s: floa
     if child.returncode != 0:
         lines = child.stderr.strip().splitlines()
         reason = lines[-1] if lines else f"exit code {child.returncode}"
+        if reason == "ModuleNotFoundError: No module named 'pjsua2'":
+            raise EngineError(
+                f"no pjsua2 is installed in this environment (pjsua2-python has no wheel for Python "
+                f"{sys.version_info.major}.{sys.version_info.minor}): `callproof engine build` builds one"
+            )
         raise EngineError(f"pjsua2 does not load or start in this environment: {reason}")
     return json.loads(child.stdout)
 
