@@ -182,6 +182,21 @@ def test_missing_prerequisites_make_one_sentence_naming_the_packages() -> None:
     )
 
 
+def test_the_default_source_also_needs_apt_and_debians_keyring(tmp_path: Path) -> None:
+    default = {p.package for p in engine_build.prerequisites_for(None)}
+    tree = {p.package for p in engine_build.prerequisites_for(tmp_path)}
+    assert default - tree == {"apt", "debian-archive-keyring"}
+    if shutil.which("cc") is None:
+        pytest.skip("headers are checked with the C preprocessor")
+    keyring = Prerequisite(str(tmp_path / "keyring.gpg"), "debian-archive-keyring", "file")
+    with pytest.raises(SipConfigError) as caught:
+        engine_build.require_prerequisites((keyring,))
+    assert str(caught.value) == (
+        f"engine build needs {tmp_path / 'keyring.gpg'}: install the Debian packages debian-archive-keyring "
+        "(apt-get install debian-archive-keyring)"
+    )
+
+
 def test_present_prerequisites_pass() -> None:
     if shutil.which("cc") is None:
         pytest.skip("headers are checked with the C preprocessor")
