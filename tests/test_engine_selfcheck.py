@@ -64,17 +64,19 @@ def test_an_unfit_engine_is_not_installed(monkeypatch: pytest.MonkeyPatch, tmp_p
     monkeypatch.setattr(engine_build, "locate_source", lambda source_dir: Source("test tree", "0" * 64))
     monkeypatch.setattr(engine_build, "cache_root", lambda: tmp_path / "cache")
     monkeypatch.setattr(engine_build, "cached_engine", lambda key: entry)
-    monkeypatch.setattr(selfcheck, "run_in_subprocess", lambda engine_dir: PJ216_UNPATCHED)
+    checks: list[Path] = []
+    monkeypatch.setattr(selfcheck, "run_in_subprocess", lambda engine_dir: checks.append(engine_dir) or PJ216_UNPATCHED)
     monkeypatch.setattr(engine_install, "install", lambda engine_dir, site=None: installed.append(engine_dir))
     out = io.StringIO()
     with pytest.raises(EngineError) as caught:
         engine_build.build(Path("/tree"), BuildConfig(), out=out)
     assert str(caught.value) == (
-        "the engine built from test tree is not fit for load (event-pump latency 299.7 ms (limit 100 ms)), "
-        "so it was not installed (docs/engine.md, \"Self-check\")"
+        "the engine built from test tree is not fit for load (event-pump latency 299.7 ms (limit 100 ms), "
+        "twice), so it was not installed (docs/engine.md, \"Self-check\")"
     )
     assert caught.value.exit_code == 3
     assert installed == []
+    assert checks == [entry, entry]  # measured again before giving up: a busy machine is not a defect
     assert "self-check" in out.getvalue() and "pump latency max 299.7 ms" in out.getvalue()
 
 
@@ -95,3 +97,22 @@ def test_the_installed_engine_passes_its_self_check_with_real_calls() -> None:
     assert all(0 < ms for ms in figures.setup_delay_ms)
     assert all(0 < ms for ms in figures.media_start_ms)
     assert selfcheck.problems(figures) == []
+
+
+def test_a_check_stalled_once_is_measured_again_and_installed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    entry = tmp_path / "entry"
+    entry.mkdir()
+    results = [PJ216_UNPATCHED, RING_PATCHED]
+    monkeypatch.setattr(engine_build, "require_prerequisites", lambda required: None)
+    monkeypatch.setattr(engine_build, "locate_source", lambda source_dir: Source("test tree", "0" * 64))
+    monkeypatch.setattr(engine_build, "cache_root", lambda: tmp_path / "cache")
+    monkeypatch.setattr(engine_build, "cached_engine", lambda key: entry)
+    monkeypatch.setattr(selfcheck, "run_in_subprocess", lambda engine_dir: results.pop(0))
+    monkeypatch.setattr(engine_install, "install", lambda engine_dir, site=None: tmp_path / "installed")
+    monkeypatch.setattr(engine_build, "probe_in_subprocess", lambda env: {
+        "engine": "built", "pjproject_version": "2.12.1", "io_queue": "epoll"})
+    recorded: list[dict] = []
+    monkeypatch.setattr(engine_install, "record_self_check", lambda installed, figures: recorded.append(figures))
+    result = engine_build.build(Path("/tree"), BuildConfig(), out=io.StringIO())
+    assert result.self_check == RING_PATCHED and results == []
+    assert recorded == [RING_PATCHED.to_dict()]
