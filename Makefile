@@ -33,7 +33,13 @@ unit: install
 
 # Two passes: everything on the PyPI wheel, then the SIP engine tests again on
 # the built engine. CALLPROOF_ENGINE is read when the interpreter starts
-# (sip/engine/install.py), so it also reaches every worker process.
+# (sip/engine/install.py), so it also reaches every worker process. Where
+# pjsua2-python has no wheel for the Python (3.13, Debian 13's), the built
+# engine is the only pjsua2: one pass of everything on it.
 test: debian-packages install engine
-	CALLPROOF_ENGINE=wheel $(BIN)/python -m pytest
-	CALLPROOF_ENGINE=built $(BIN)/python -m pytest -m sip_engine
+	if $(BIN)/python -c 'import importlib.metadata as m; m.version("pjsua2-python")' 2>/dev/null; then \
+		CALLPROOF_ENGINE=wheel $(BIN)/python -m pytest && \
+		CALLPROOF_ENGINE=built $(BIN)/python -m pytest -m sip_engine; \
+	else \
+		CALLPROOF_ENGINE=built $(BIN)/python -m pytest; \
+	fi

@@ -2,7 +2,8 @@
 
 `make test` runs the suite with `CALLPROOF_ENGINE=wheel` (the PyPI wheel, even
 if a built engine is installed), then the `sip_engine` tests again with
-`CALLPROOF_ENGINE=built`. The variable is read by the built engine's .pth at
+`CALLPROOF_ENGINE=built`; on a Python the wheel does not exist for (3.13), the
+whole suite once with `CALLPROOF_ENGINE=built`. The variable is read by the built engine's .pth at
 interpreter start (callproof.sip.engine.install), so it must be set before pytest starts;
 it also reaches every SIP worker a test spawns. A "built" pass without a built
 engine installed would silently test the wheel twice, so it stops here.
@@ -41,6 +42,12 @@ def pytest_configure(config: pytest.Config) -> None:
     if os.environ.get(ENGINE_ENV) == "built" and not _pjsua2_origin().startswith(str(install_dir())):
         pytest.exit(
             f"{ENGINE_ENV}=built but `import pjsua2` finds {_pjsua2_origin()}: run `callproof engine build` first",
+            returncode=3,
+        )
+    if os.environ.get(ENGINE_ENV) == "wheel" and _pjsua2_origin() == "nothing":
+        pytest.exit(
+            f"{ENGINE_ENV}=wheel but no pjsua2 wheel is installed (pjsua2-python has none for Python "
+            f"{sys.version_info.major}.{sys.version_info.minor}): test the built engine ({ENGINE_ENV}=built)",
             returncode=3,
         )
     for popen in (subprocess.Popen, gevent.subprocess.Popen):

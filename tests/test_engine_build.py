@@ -1,4 +1,4 @@
-"""The engine build's pure parts: config_site.h, cache key, source digest, patches, error sentences."""
+"""The engine build's pure parts: config_site.h, cache key, source digest, Debian's patches, error sentences."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ from pathlib import Path
 import pytest
 
 from callproof.sip.engine import build as engine_build
-from callproof.sip.engine.build import BuildConfig, Prerequisite, Source
+from callproof.sip.engine import patches
+from callproof.sip.engine import source as engine_source
+from callproof.sip.engine.build import BuildConfig, Prerequisite
 from callproof.sip.engine.info import describe, summary_line
+from callproof.sip.engine.source import Source
 from callproof.sip.errors import EngineError, SipConfigError
 
 LIMITS_FOR_1024 = {
@@ -74,10 +77,14 @@ def test_cache_key_depends_on_source_and_configuration_only() -> None:
     assert engine_build.cache_key(a_source(), BuildConfig(max_calls=512)) != key
 
 
-def test_cache_key_changes_with_our_patches(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cache_key_changes_with_our_patches_and_their_selection(monkeypatch: pytest.MonkeyPatch) -> None:
     key = engine_build.cache_key(a_source(), BuildConfig())
-    patches = engine_build.our_patches()
-    monkeypatch.setattr(engine_build, "our_patches", lambda: patches + [("9999-extra.patch", "text")])
+    texts = patches.our_patches()
+    monkeypatch.setattr(patches, "our_patches", lambda: {**texts, "9999-extra.patch": "text"})
+    assert engine_build.cache_key(a_source(), BuildConfig()) != key
+    monkeypatch.setattr(patches, "our_patches", lambda: texts)
+    assert engine_build.cache_key(a_source(), BuildConfig()) == key
+    monkeypatch.setitem(patches.PATCH_SETS, ("upstream", "2.15"), (patches.NO_TEXT_STREAM,))
     assert engine_build.cache_key(a_source(), BuildConfig()) != key
 
 
@@ -87,22 +94,27 @@ def test_cache_root_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     assert engine_build.cached_engine("0" * 20) is None
 
 
-def write_tree(root: Path) -> None:
+def write_tree(root: Path, version: str = "2.16") -> None:
     (root / "pjlib" / "include" / "pj").mkdir(parents=True)
     (root / "pjlib" / "include" / "pj" / "config.h").write_text("/* config */\n")
     (root / "aconfigure").write_text("#!/bin/sh\n")
+    major, minor, *rev = version.split(".")
+    (root / "version.mak").write_text(
+        f"export PJ_VERSION_MAJOR  := {major}\nexport PJ_VERSION_MINOR  := {minor}\n"
+        f"export PJ_VERSION_REV    := {rev[0] if rev else ''}\nexport PJ_VERSION_SUFFIX :=\n"
+    )
 
 
 def test_tree_digest_follows_content_and_ignores_build_products(tmp_path: Path) -> None:
     write_tree(tmp_path)
-    before = engine_build.tree_digest(tmp_path)
+    before = engine_source.tree_digest(tmp_path)
     (tmp_path / "pjlib" / "build" / "output").mkdir(parents=True)
     (tmp_path / "pjlib" / "build" / "output" / "os_core.o").write_bytes(b"\x7fELF")
     (tmp_path / "pjlib" / "lib").mkdir()
     (tmp_path / "pjlib" / "lib" / "libpj.a").write_bytes(b"!<arch>\n")
-    assert engine_build.tree_digest(tmp_path) == before
+    assert engine_source.tree_digest(tmp_path) == before
     (tmp_path / "aconfigure").write_text("#!/bin/sh\nexit 0\n")
-    assert engine_build.tree_digest(tmp_path) != before
+    assert engine_source.tree_digest(tmp_path) != before
 
 
 def test_tree_source_accepts_a_pjproject_tree(tmp_path: Path) -> None:
@@ -110,7 +122,13 @@ def test_tree_source_accepts_a_pjproject_tree(tmp_path: Path) -> None:
     source = engine_build.locate_source(tmp_path)
     assert source.tree == tmp_path.resolve()
     assert source.description == f"pjproject tree {tmp_path.resolve()}"
-    assert source.digest == engine_build.tree_digest(tmp_path)
+    assert source.digest == engine_source.tree_digest(tmp_path)
+
+
+def test_a_tree_callproof_has_no_patch_set_for_is_refused_before_building(tmp_path: Path) -> None:
+    write_tree(tmp_path, "2.14")
+    with pytest.raises(SipConfigError, match=r"^callproof has no patch set for pjproject 2\.14: it builds "):
+        engine_build.locate_source(tmp_path)
 
 
 def test_a_directory_that_is_no_pjproject_tree_is_bad_input(tmp_path: Path) -> None:
@@ -139,26 +157,13 @@ DEBIAN_CMAKE_PATCH_HEAD = """\
 
 def test_debian_pjproject_patch_strips_to_the_tree() -> None:
     # ring-V / daemon / contrib / tarballs-unpacked / pjproject-SHA.tar.gz / pjproject-SHA / pjlib-util/...
-    assert engine_build.pjproject_strip_level(DEBIAN_CVE_PATCH_HEAD) == 6
-    assert engine_build.pjproject_strip_level(DEBIAN_CMAKE_PATCH_HEAD) is None
+    assert engine_source.pjproject_strip_level(DEBIAN_CVE_PATCH_HEAD) == 6
+    assert engine_source.pjproject_strip_level(DEBIAN_CMAKE_PATCH_HEAD) is None
 
 
 def test_a_debian_patch_spanning_pjproject_and_other_files_is_refused() -> None:
     with pytest.raises(EngineError, match="touches the pjproject tree and other files"):
-        engine_build.pjproject_strip_level(DEBIAN_CVE_PATCH_HEAD + DEBIAN_CMAKE_PATCH_HEAD)
-
-
-def test_each_of_our_patches_opens_with_one_explaining_paragraph() -> None:
-    patches = engine_build.our_patches()
-    assert [name for name, _ in patches] == [
-        "0001-tls-without-listener.patch",
-        "0002-refuse-unsuitable-transport.patch",
-        "0003-media-poll-timeout.patch",
-    ]
-    for name, text in patches:
-        preamble = text.split("\n--- ", 1)[0].strip()
-        assert preamble and "\n\n" not in preamble, name
-        assert len(re.findall(r"^\+\+\+ b/", text, flags=re.M)) >= 1, name
+        engine_source.pjproject_strip_level(DEBIAN_CVE_PATCH_HEAD + DEBIAN_CMAKE_PATCH_HEAD)
 
 
 def test_missing_prerequisites_make_one_sentence_naming_the_packages() -> None:
@@ -174,6 +179,21 @@ def test_missing_prerequisites_make_one_sentence_naming_the_packages() -> None:
     assert str(caught.value) == (
         "engine build needs no-such-tool-callproof, another-missing-callproof-tool, callproof/no-such-header.h: "
         "install the Debian packages pkg-one libnothing-dev (apt-get install pkg-one libnothing-dev)"
+    )
+
+
+def test_the_default_source_also_needs_apt_and_debians_keyring(tmp_path: Path) -> None:
+    default = {p.package for p in engine_build.prerequisites_for(None)}
+    tree = {p.package for p in engine_build.prerequisites_for(tmp_path)}
+    assert default - tree == {"apt", "debian-archive-keyring"}
+    if shutil.which("cc") is None:
+        pytest.skip("headers are checked with the C preprocessor")
+    keyring = Prerequisite(str(tmp_path / "keyring.gpg"), "debian-archive-keyring", "file")
+    with pytest.raises(SipConfigError) as caught:
+        engine_build.require_prerequisites((keyring,))
+    assert str(caught.value) == (
+        f"engine build needs {tmp_path / 'keyring.gpg'}: install the Debian packages debian-archive-keyring "
+        "(apt-get install debian-archive-keyring)"
     )
 
 

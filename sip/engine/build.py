@@ -1,21 +1,25 @@
-"""Build pjsua2 from pjproject source with per-process limits raised, cache it, install it.
+"""Build pjsua2 from pjproject source with per-process limits raised, check it, cache it, install it.
 
 `callproof engine build` runs these steps, timing each one:
 
     prerequisites  compiler, make, swig, patch, headers (one sentence naming what to install)
     source         --source DIR, or Debian's `ring` source package (Jami's pjproject 2.12.1 fork)
-    cache          key = source digest + configuration; a hit skips to install
-    fetch          `apt-get source` if needed; a private copy of the tree to build in
-    prepare        apply Debian's pjproject patches and ours, write config_site.h
+                   through callproof's own apt lists (callproof.sip.engine.source)
+    cache          key = source digest + configuration; a hit skips to the self-check
+    fetch          download if needed; a private copy of the tree to build in
+    prepare        Debian's pjproject patches, then ours for this tree (callproof.sip.engine.patches);
+                   write config_site.h
     configure      epoll I/O queue, no sound device, no video, external speex/gsm
     libraries      `make lib`
     swig           the Python wrapper, with -threads (2.12.1's Makefile has it commented out)
     module         compile _pjsua2 against the running Python
+    self-check     short calls through the new module on 127.0.0.1 (callproof.sip.engine.selfcheck);
+                   an engine not fit for load is not installed (EngineError, exit 3)
     install        copy into site-packages in front of the wheel (callproof.sip.engine.install)
     probe          a child process reports the engine now loaded and its capacity
 
 Results live in ~/.cache/callproof/engine/KEY/ ($XDG_CACHE_HOME honoured), so a
-second build, or a build in another virtualenv of the same Python, only installs.
+second build, or a build in another virtualenv of the same Python, only checks and installs.
 """
 
 from __future__ import annotations
@@ -28,24 +32,25 @@ import hashlib
 import importlib.resources
 import json
 import os
-import re
 import shutil
 import string
 import subprocess
 import sys
 import sysconfig
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
 from callproof.sip.engine import install as engine_install
+from callproof.sip.engine import patches, selfcheck
+from callproof.sip.engine import source as sources
 from callproof.sip.engine.info import probe_in_subprocess
+from callproof.sip.engine.source import Source
 from callproof.sip.errors import EngineError, SipConfigError
 
 # Bump when the steps below change in a way the other key inputs do not show.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2  # 2: patches chosen per tree (patches.PATCH_SETS), apt lists of our own
 
 MAX_CALLS_LIMIT = 8192  # static memory: about 39 KB per call slot even when idle
 
@@ -82,11 +87,6 @@ COMPILE_FLAGS = "-O2 -fPIC -DNDEBUG"
 # callbacks from pjmedia's own threads (AudioMediaPort frames) run safely.
 SWIG_FLAGS = ("-c++", "-w312", "-threads", "-DSWIG_NO_EXPORT_ITERATOR_METHODS", "-python")
 
-DEBIAN_SOURCE_PACKAGE = "ring"
-DEBIAN_PJPROJECT_DIR = "tarballs-unpacked"  # daemon/contrib/tarballs-unpacked/pjproject-SHA.tar.gz/pjproject-SHA/
-
-# Build products a user's tree may hold from an earlier in-place build: never copied, never hashed.
-_TREE_IGNORE = (".git", "output", "*.o", "*.a", "*.so", "*.depend")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -142,6 +142,17 @@ PREREQUISITES = (
 )
 
 
+# The default source only: apt fetches Debian's ring package, verified with Debian's archive keyring.
+DEFAULT_SOURCE_PREREQUISITES = (
+    Prerequisite("apt-get", "apt", "program"),
+    Prerequisite(str(sources.DEBIAN_KEYRING), "debian-archive-keyring", "file"),
+)
+
+
+def prerequisites_for(source_dir: Path | None) -> tuple[Prerequisite, ...]:
+    return PREREQUISITES + (DEFAULT_SOURCE_PREREQUISITES if source_dir is None else ())
+
+
 def python_headers() -> Prerequisite:
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     return Prerequisite(str(Path(sysconfig.get_paths()["include"]) / "Python.h"), f"python{version}-dev", "file")
@@ -150,6 +161,7 @@ def python_headers() -> Prerequisite:
 def missing_prerequisites(required: tuple[Prerequisite, ...] = PREREQUISITES) -> list[Prerequisite]:
     """What this machine lacks to build; headers are checked with the C preprocessor."""
     missing = [p for p in required if p.kind == "program" and shutil.which(p.name) is None]
+    missing += [p for p in required if p.kind == "file" and not Path(p.name).exists()]
     if not Path(python_headers().name).exists():
         missing.append(python_headers())
     if shutil.which("cc") is None:
@@ -176,87 +188,6 @@ def require_prerequisites(required: tuple[Prerequisite, ...] = PREREQUISITES) ->
         )
 
 
-@dataclasses.dataclass(frozen=True)
-class Source:
-    """Where the pjproject tree comes from, identified by a digest of its content."""
-
-    description: str
-    digest: str
-    tree: Path | None = None  # --source DIR
-    debian_files: tuple[str, ...] = ()  # apt-get source file names (.dsc first)
-
-
-def locate_source(source_dir: Path | None) -> Source:
-    return tree_source(source_dir) if source_dir is not None else debian_source()
-
-
-def tree_source(path: Path) -> Source:
-    if not (path / "pjlib" / "include" / "pj" / "config.h").is_file() or not (path / "aconfigure").is_file():
-        raise SipConfigError(
-            f"--source {path} is not a pjproject tree (it needs pjlib/include/pj/config.h and aconfigure)"
-        )
-    root = path.resolve()
-    return Source(f"pjproject tree {root}", tree_digest(root), tree=root)
-
-
-def tree_digest(root: Path) -> str:
-    """SHA-256 over every file's relative path and bytes, build products excluded."""
-    digest = hashlib.sha256()
-    ignore = shutil.ignore_patterns(*_TREE_IGNORE)
-    for directory, dirnames, filenames in os.walk(root):
-        skipped = ignore(directory, dirnames + filenames)
-        dirnames[:] = sorted(d for d in dirnames if d not in skipped)
-        for name in sorted(f for f in filenames if f not in skipped):
-            path = Path(directory, name)
-            digest.update(str(path.relative_to(root)).encode() + b"\0")
-            digest.update(os.readlink(path).encode() if path.is_symlink() else path.read_bytes())
-            digest.update(b"\0")
-    return digest.hexdigest()
-
-
-_PRINT_URI = re.compile(r"^'(?P<uri>[^']+)' (?P<name>\S+) (?P<size>\d+) SHA256:(?P<sha256>[0-9a-f]{64})$")
-
-
-def debian_source() -> Source:
-    """Debian's `ring` source package, identified by the SHA-256s its .dsc signs (no download)."""
-    if shutil.which("apt-get") is None:
-        raise SipConfigError(
-            "no pjproject source: give --source DIR (a pjproject tree), "
-            "or build on Debian, where `apt-get source ring` provides one"
-        )
-    with tempfile.TemporaryDirectory() as empty:
-        # In an empty directory: apt lists nothing it finds already downloaded in the working directory.
-        listing = subprocess.run(
-            ["apt-get", "source", "--print-uris", DEBIAN_SOURCE_PACKAGE], cwd=empty, capture_output=True, text=True
-        )
-    output = listing.stdout + listing.stderr
-    if "deb-src" in output:
-        raise SipConfigError(
-            "apt has no deb-src entry, which `apt-get source ring` needs: copy the deb stanza of "
-            "/etc/apt/sources.list.d/debian.sources into a new .sources file with `Types: deb-src`, "
-            "run `apt-get update`, and try again (or give --source DIR)"
-        )
-    files = [m for m in map(_PRINT_URI.match, output.splitlines()) if m]
-    dsc = [m for m in files if m["name"].endswith(".dsc")]
-    if listing.returncode != 0 or not dsc:
-        reason = output.strip().splitlines()[-1] if output.strip() else f"exit {listing.returncode}"
-        raise SipConfigError(
-            f"Debian's source package {DEBIAN_SOURCE_PACKAGE} is not available from apt ({reason}); give --source DIR"
-        )
-    version = dsc[0]["name"].removeprefix(f"{DEBIAN_SOURCE_PACKAGE}_").removesuffix(".dsc")
-    names = tuple([dsc[0]["name"]] + [m["name"] for m in files if m is not dsc[0]])
-    digest = hashlib.sha256(
-        "".join(f"{m['name']} {m['sha256']}\n" for m in sorted(files, key=lambda m: m["name"])).encode()
-    )
-    return Source(f"Debian source package {DEBIAN_SOURCE_PACKAGE} {version}", digest.hexdigest(), debian_files=names)
-
-
-def our_patches() -> list[tuple[str, str]]:
-    """(name, text) of sip/pjproject/patches/*.patch in order; each opens with a paragraph saying why."""
-    folder = importlib.resources.files("callproof.sip.engine").joinpath("pjproject/patches")
-    return sorted((p.name, p.read_text()) for p in folder.iterdir() if p.name.endswith(".patch"))
-
-
 def cache_key(source: Source, config: BuildConfig) -> str:
     """Everything that decides the built module's bytes, hashed."""
     inputs = {
@@ -266,10 +197,20 @@ def cache_key(source: Source, config: BuildConfig) -> str:
         "configure": CONFIGURE_ARGS,
         "cflags": COMPILE_FLAGS,
         "swig": SWIG_FLAGS,
-        "patches": {name: hashlib.sha256(text.encode()).hexdigest() for name, text in our_patches()},
+        "patches": {name: hashlib.sha256(text.encode()).hexdigest() for name, text in patches.our_patches().items()},
+        "patch_sets": {f"{fork} {version}": names for (fork, version), names in patches.PATCH_SETS.items()},
         "python": sysconfig.get_config_var("EXT_SUFFIX"),
     }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def locate_source(source_dir: Path | None) -> Source:
+    """The tree the user gave (refused early when no patch set fits it), or Debian's ring package."""
+    if source_dir is None:
+        return sources.debian_source(cache_root())
+    source = sources.tree_source(source_dir)
+    patches.select(patches.identify(source.tree))
+    return source
 
 
 def cache_root() -> Path:
@@ -288,6 +229,7 @@ class BuildResult:
     installed_dir: Path
     from_cache: bool
     probe: dict
+    self_check: selfcheck.Figures
     step_seconds: dict[str, float]
 
 
@@ -314,10 +256,10 @@ class _Steps:
 
 
 def build(source_dir: Path | None, config: BuildConfig, out: TextIO = sys.stdout) -> BuildResult:
-    """Build (or take from the cache) and install the engine; raise SipConfigError/EngineError with one sentence."""
+    """Build (or take from the cache), check and install the engine; SipConfigError/EngineError with one sentence."""
     steps = _Steps(out)
     with steps.step("prerequisites") as detail:
-        require_prerequisites()
+        require_prerequisites(prerequisites_for(source_dir))
         detail.append("compiler, make, swig, patch, headers found")
     with steps.step("source") as detail:
         source = locate_source(source_dir)
@@ -333,6 +275,18 @@ def build(source_dir: Path | None, config: BuildConfig, out: TextIO = sys.stdout
         else:
             with steps.step("cache") as detail:
                 detail.append(f"hit: {entry}")
+        with steps.step("self-check") as detail:
+            figures = selfcheck.run_in_subprocess(entry)
+            unfit = selfcheck.problems(figures)
+            if unfit:  # a burst of other work can stall one check; the defects it exists for fail every time
+                figures = selfcheck.run_in_subprocess(entry)
+                unfit = selfcheck.problems(figures)
+            detail.append(selfcheck.describe(figures))
+            if unfit:
+                raise EngineError(
+                    f"the engine built from {source.description} is not fit for load ({'; '.join(unfit)}, "
+                    "twice), so it was not installed (docs/engine.md, \"Self-check\")"
+                )
         with steps.step("install") as detail:
             installed = engine_install.install(entry)
             detail.append(str(installed))
@@ -348,8 +302,9 @@ def build(source_dir: Path | None, config: BuildConfig, out: TextIO = sys.stdout
             if probe["engine"] != "built":
                 engine_install.uninstall()
                 raise EngineError(f"the built engine is installed but `import pjsua2` loads {probe['module_path']}")
+            engine_install.record_self_check(installed, figures.to_dict())
             detail.append(f"pjproject {probe['pjproject_version']}, {probe['io_queue']} I/O queue")
-    return BuildResult(entry, installed, from_cache, probe, dict(steps.seconds))
+    return BuildResult(entry, installed, from_cache, probe, figures, dict(steps.seconds))
 
 
 def _compile(source: Source, config: BuildConfig, key: str, steps: _Steps) -> Path:
@@ -382,10 +337,13 @@ def _compile_into(
 ) -> dict:
     with steps.step("fetch") as detail:
         tree, debian_patches = _fetch(source, work, runner)
-        version = _tree_version(tree)
-        detail.append(f"pjproject {version}")
+        kind = patches.identify(tree)
+        detail.append(str(kind))
     with steps.step("prepare") as detail:
-        applied = _apply_patches(tree, debian_patches, runner, strict=source.tree is None)
+        applied = _apply_debian_patches(tree, debian_patches, runner)
+        ours = patches.select(kind)
+        patches.apply(tree, ours, lambda name, text: runner.patch(name, text, tree))
+        applied += list(ours)
         (tree / "pjlib" / "include" / "pj" / "config_site.h").write_text(config.config_site_h())
         detail.append(f"config_site.h for {config.max_calls} calls; patches: {', '.join(applied) or 'none'}")
     build_env = {**os.environ, "CFLAGS": COMPILE_FLAGS, "CXXFLAGS": COMPILE_FLAGS}
@@ -409,9 +367,11 @@ def _compile_into(
         "key": key,
         "source": source.description,
         "source_digest": source.digest,
-        "pjproject_version": version,
+        "pjproject_version": kind.version,
+        "pjproject_fork": kind.fork,
         "limits": config.limits(),
         "configure_args": list(CONFIGURE_ARGS),
+        "compile_flags": COMPILE_FLAGS,
         "swig_flags": list(SWIG_FLAGS),
         "patches": applied,
         "python_ext_suffix": sysconfig.get_config_var("EXT_SUFFIX"),
@@ -442,79 +402,49 @@ class _Runner:
             raise EngineError(f"{what} failed ({last}); the full output is in {self.log_path}")
         return result.stdout
 
+    def patch(self, name: str, text: str, tree: Path) -> subprocess.CompletedProcess:
+        """`patch -N -p1` with `text` on stdin, logged; the caller judges the result."""
+        self.log.write(f"\n$ (cd {tree} && patch -N -p1 < {name})\n")
+        result = subprocess.run(["patch", "-N", "-p1"], input=text, cwd=tree, capture_output=True, text=True)
+        self.log.write(result.stdout + result.stderr)
+        self.log.flush()
+        return result
+
 
 def _fetch(source: Source, work: Path, runner: _Runner) -> tuple[Path, list[Path]]:
     """A private copy of the pjproject tree to build in, and Debian's patches for it (if any)."""
     tree = work / "pjproject"
     if source.tree is not None:
-        shutil.copytree(source.tree, tree, symlinks=True, ignore=shutil.ignore_patterns(*_TREE_IGNORE))
+        shutil.copytree(source.tree, tree, symlinks=True, ignore=shutil.ignore_patterns(*sources.TREE_IGNORE))
         return tree, []
-    downloads = cache_root() / "sources" / DEBIAN_SOURCE_PACKAGE
-    downloads.mkdir(parents=True, exist_ok=True)
-    if not all((downloads / name).is_file() for name in source.debian_files):
-        runner.run(["apt-get", "source", "--download-only", DEBIAN_SOURCE_PACKAGE], downloads, "apt-get source ring")
-    orig = next(name for name in source.debian_files if ".orig.tar" in name)
-    debian = next(name for name in source.debian_files if ".debian.tar" in name)
+    downloads = sources.download_debian_source(source, cache_root())
+    orig = next(name for name, _ in source.debian_files if ".orig.tar" in name)
+    debian = next(name for name, _ in source.debian_files if ".debian.tar" in name)
     unpacked = work / "unpacked"
     unpacked.mkdir()
     runner.run(
-        ["tar", "xf", str(downloads / orig), "--wildcards", f"*/{DEBIAN_PJPROJECT_DIR}/pjproject-*"], unpacked, "tar"
+        ["tar", "xf", str(downloads / orig), "--wildcards", f"*/{sources.DEBIAN_PJPROJECT_DIR}/pjproject-*"],
+        unpacked, "tar",
     )
     runner.run(["tar", "xf", str(downloads / debian), "debian/patches"], unpacked, "tar")
-    trees = [p for p in unpacked.glob(f"*/daemon/contrib/{DEBIAN_PJPROJECT_DIR}/pjproject-*/pjproject-*") if p.is_dir()]
+    pattern = f"*/daemon/contrib/{sources.DEBIAN_PJPROJECT_DIR}/pjproject-*/pjproject-*"
+    trees = [p for p in unpacked.glob(pattern) if p.is_dir()]
     if len(trees) != 1:
         raise EngineError(f"expected one pjproject tree in {orig}, found {len(trees)}")
     trees[0].rename(tree)
     patches_dir = unpacked / "debian" / "patches"
     series = (patches_dir / "series").read_text().splitlines()
     named = [patches_dir / line.split()[0] for line in series if line.strip() and not line.startswith("#")]
-    return tree, [p for p in named if pjproject_strip_level(p.read_text()) is not None]
+    return tree, [p for p in named if sources.pjproject_strip_level(p.read_text()) is not None]
 
 
-def pjproject_strip_level(patch_text: str) -> int | None:
-    """The `patch -p` level that makes a Debian ring patch apply inside the pjproject tree, or None if it touches none.
-
-    Paths look like ring-VERSION/daemon/contrib/tarballs-unpacked/pjproject-SHA.tar.gz/pjproject-SHA/FILE.
-    """
-    levels = set()
-    for line in patch_text.splitlines():
-        if line.startswith("+++ "):
-            parts = line[4:].split("\t")[0].split("/")
-            levels.add(parts.index(DEBIAN_PJPROJECT_DIR) + 3 if DEBIAN_PJPROJECT_DIR in parts else -1)
-    if not levels or levels == {-1}:
-        return None
-    if len(levels) != 1:
-        raise EngineError("a Debian patch touches the pjproject tree and other files at once; cannot apply it")
-    return levels.pop()
-
-
-def _apply_patches(tree: Path, debian_patches: list[Path], runner: _Runner, *, strict: bool) -> list[str]:
-    """Apply Debian's pjproject patches, then ours; returns the names applied.
-
-    For Debian's tree every patch must apply. A --source tree may be another
-    pjproject version where our fixes do not belong: a patch that does not
-    apply there is skipped, and the step's line says so.
-    """
+def _apply_debian_patches(tree: Path, debian_patches: list[Path], runner: _Runner) -> list[str]:
+    """Debian's own patches for the pjproject tree (its CVE fixes), every one of them; returns their names."""
     applied = []
     for patch in debian_patches:
-        level = pjproject_strip_level(patch.read_text())
+        level = sources.pjproject_strip_level(patch.read_text())
         runner.run(["patch", "-N", f"-p{level}", "-i", str(patch)], tree, f"Debian's {patch.name}")
         applied.append(f"{patch.name} (Debian)")
-    for name, text in our_patches():
-        check = subprocess.run(
-            ["patch", "-N", "-p1", "--dry-run"], input=text, cwd=tree, capture_output=True, text=True
-        )
-        if check.returncode != 0 and not strict:
-            applied.append(f"{name} (not for this tree, skipped)")
-            continue
-        runner.log.write(f"\n$ patch -N -p1 < {name}\n")
-        result = subprocess.run(["patch", "-N", "-p1"], input=text, cwd=tree, capture_output=True, text=True)
-        runner.log.write(result.stdout + result.stderr)
-        if result.returncode != 0:
-            raise EngineError(
-                f"callproof's {name} does not apply to this pjproject tree; the output is in {runner.log_path}"
-            )
-        applied.append(name)
     return applied
 
 
@@ -538,12 +468,6 @@ def _compile_module(swig_dir: Path, staging: Path, runner: _Runner) -> Path:
     ]
     runner.run(command, swig_dir, "compiling _pjsua2")
     return module
-
-
-def _tree_version(tree: Path) -> str:
-    """pjproject's version from version.mak (MAJOR.MINOR.REV)."""
-    values = dict(re.findall(r"export PJ_VERSION_(MAJOR|MINOR|REV)\s*:=\s*(\S*)", (tree / "version.mak").read_text()))
-    return ".".join(v for v in (values.get("MAJOR"), values.get("MINOR"), values.get("REV")) if v)
 
 
 @contextlib.contextmanager

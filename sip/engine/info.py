@@ -14,7 +14,7 @@ and returns its dict (also what a run records as engine.json):
     io_queue_kind          "select" or "epoll" (or io_queue when neither)
     codecs                 codec ids the engine offers, in its priority order
     media                  callproof.sip.settings.MediaSettings() defaults, as applied to load
-    build                  the built engine's manifest (source, limits, patches, times), else null
+    build                  the built engine's manifest (source, limits, patches, times, self-check), else null
 
 `without_local_paths(facts)` is what a run writes into its bundle (engine.json and
 the `engine` event): the same facts with no absolute path of this machine.
@@ -99,7 +99,7 @@ def without_local_paths(facts: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-_TREE = "pjproject tree "  # build.tree_source's description, followed by the tree's absolute path
+_TREE = "pjproject tree "  # source.tree_source's description, followed by the tree's absolute path
 
 
 def _io_queue_name(library: ctypes.CDLL) -> str:
@@ -134,6 +134,11 @@ def probe_in_subprocess(*, env: Mapping[str, str] | None = None, timeout_s: floa
     if child.returncode != 0:
         lines = child.stderr.strip().splitlines()
         reason = lines[-1] if lines else f"exit code {child.returncode}"
+        if reason == "ModuleNotFoundError: No module named 'pjsua2'":
+            raise EngineError(
+                f"no pjsua2 is installed in this environment (pjsua2-python has no wheel for Python "
+                f"{sys.version_info.major}.{sys.version_info.minor}): `callproof engine build` builds one"
+            )
         raise EngineError(f"pjsua2 does not load or start in this environment: {reason}")
     return json.loads(child.stdout)
 
@@ -164,6 +169,13 @@ def describe(info: Mapping[str, Any]) -> list[str]:
     if build:
         lines.append(f"built from     {build['source']}, patches: {', '.join(build['patches']) or 'none'}")
         lines.append(f"built          {build['built_utc']}, cache key {build['key']}")
+        check = build.get("self_check")
+        if check:
+            lines.append(
+                f"self-check     setup delay p50 {check['setup_delay_p50_ms']} ms, media start p50 "
+                f"{check['media_start_p50_ms']} ms, pump latency max {check['pump_latency_max_ms']} ms "
+                f"({check['calls']} calls on 127.0.0.1 when installed)"
+            )
     return lines
 
 

@@ -15,9 +15,11 @@ engine is installed (`make test` runs the SIP tests once each way).
 
 from __future__ import annotations
 
+import json
 import shutil
 import sysconfig
 from pathlib import Path
+from typing import Any
 
 from callproof.sip.errors import SipConfigError
 
@@ -68,6 +70,14 @@ def install(engine_dir: Path, site: Path | None = None) -> Path:
             f"cannot write to {exc.filename}: run `callproof engine build` in a virtualenv you own, or as its owner"
         ) from exc
     return target
+
+
+def record_self_check(installed: Path, figures: dict[str, Any]) -> None:
+    """Keep the build's self-check figures in the installed manifest, for `callproof engine info`."""
+    manifest_path = installed / MANIFEST_NAME
+    manifest = json.loads(manifest_path.read_text())
+    manifest["self_check"] = figures
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
 
 
 def uninstall(site: Path | None = None) -> bool:

@@ -242,7 +242,7 @@ def parse_export(command: Command) -> None:
 # The options each subcommand of the pages takes, and whether the option takes a value.
 COMPOSE_OPTIONS = {
     "up": {"--detach": False, "--wait": False},
-    "build": {},
+    "build": {"--build-arg": True},
     "run": {"--rm": False, "-v": True},
     "logs": {},
     "down": {"--volumes": False},
@@ -256,6 +256,7 @@ class ComposeLine:
     sub: str
     service: str | None
     args: list[str]
+    build_args: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def active(self) -> list[str]:
@@ -281,12 +282,15 @@ def compose_line(command: Command) -> ComposeLine:
         rest = rest[2:]
     sub, rest = rest[0], rest[1:]
     assert sub in COMPOSE_OPTIONS, f"{command.where}: no rule for `docker compose {sub}`; add one in {__name__}"
+    build_args = {}
     while rest and rest[0].startswith("-"):
         option = rest.pop(0)
         assert option in COMPOSE_OPTIONS[sub], f"{command.where}: `{option}` for `docker compose {sub}`"
         if COMPOSE_OPTIONS[sub][option]:
-            rest.pop(0)
-    return ComposeLine(profiles, sub, rest[0] if rest else None, rest[1:])
+            value = rest.pop(0)
+            if option == "--build-arg":
+                name, _, build_args[name] = value.partition("=")
+    return ComposeLine(profiles, sub, rest[0] if rest else None, rest[1:], build_args)
 
 
 def parse_compose(command: Command) -> None:
@@ -305,8 +309,19 @@ def parse_compose(command: Command) -> None:
         entrypoint = re.search(r"^ENTRYPOINT (\[.*\])$", DOCKERFILE.read_text(), flags=re.MULTILINE)
         assert line.service == "callproof" and json.loads(entrypoint[1]) == ["callproof"], command.where
         args = parse_callproof(line.args, command)
-        assert action(args) == ("run", None), command.where
-        check_scenario_loads(args, command)
+        if action(args) == ("run", None):
+            check_scenario_loads(args, command)
+        else:
+            assert action(args) in RUN_FOR_REAL or action(args) in PARSED_ONLY, command.where
+    elif line.sub == "build":
+        declared = set(re.findall(r"^ARG (\w+)", DOCKERFILE.read_text(), flags=re.MULTILINE))
+        assert set(line.build_args) <= declared, f"{command.where}: the Dockerfile declares {sorted(declared)}"
+        if "PJPROJECT_VERSION" in line.build_args:
+            # The pinned release's checksum is the one the engine page's table gives for it.
+            table = release_checksums(command.page)
+            assert line.build_args.get("PJPROJECT_TAR_SHA256") == table[line.build_args["PJPROJECT_VERSION"]], (
+                f"{command.where}: PJPROJECT_TAR_SHA256 is not the table's for this version")
+        assert not line.args, command.where
     elif line.sub == "exec":
         healthcheck = services[line.service]["healthcheck"]["test"]
         assert line.args == healthcheck[1:], f"{command.where}: not what compose runs as {line.service}'s health"
@@ -323,6 +338,41 @@ def run_compose(command: Command, reader: Reader) -> None:
     done = subprocess.run([*argv, "config", "--services"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, f"{command.where}: {done.stderr}"
     assert done.stdout.split() and (line.service is None or line.service in done.stdout.split()), done.stdout
+
+
+# -- an upstream pjproject release, downloaded by hand (docs/engine.md) ---------------------
+
+RELEASE_URL = "https://github.com/pjsip/pjproject/archive/refs/tags/$V.tar.gz"
+RELEASE_LINES = {  # the only forms the page may use, `$V` being the release it set
+    "curl": f"curl -fL -o pjproject-$V.tar.gz {RELEASE_URL}",
+    "gunzip": "gunzip -c pjproject-$V.tar.gz | sha256sum",
+    "tar": "tar xzf pjproject-$V.tar.gz",
+    "git clone": "git clone --depth 1 --branch $V https://github.com/pjsip/pjproject",
+    "git -C": "git -C pjproject archive --format=tar --prefix=pjproject-$V/ HEAD | sha256sum",
+}
+
+
+def release_checksums(page: Path) -> dict[str, str]:
+    """{version: tar SHA-256} from the engine page's table of releases."""
+    rows = re.findall(r"^\| ([\d.]+) \| `([0-9a-f]{64})` \|", page.read_text(), flags=re.MULTILINE)
+    assert rows, f"{page}: no table of release checksums"
+    return dict(rows)
+
+
+def parse_release_version(command: Command) -> None:
+    """`V=X`: a release callproof has a patch set for, with a checksum in the page's table."""
+    from callproof.sip.engine.patches import PATCH_SETS
+
+    version = command.text.removeprefix("V=")
+    assert version in release_checksums(command.page), f"{command.where}: {version} has no checksum in the table"
+    assert ("upstream", version) in PATCH_SETS, f"{command.where}: callproof has no patch set for {version}"
+
+
+def parse_release_line(command: Command) -> None:
+    """Only the exact forms of RELEASE_LINES match this rule; the page must also set `V` before them."""
+    earlier = [c.text for c in commands(command.page) if c.block == command.block and c.line < command.line]
+    assert any(re.fullmatch(r"V=[\d.]+", text) for text in earlier) or command.text.startswith("git "), (
+        f"{command.where}: uses $V, which no earlier line of its block sets")
 
 
 # -- benchmarks -----------------------------------------------------------------------------
@@ -376,6 +426,8 @@ RULES = [
     Rule(r"export ", parse_export, None),
     Rule(r"docker compose ", parse_compose, run_compose),
     Rule(r"\.venv/bin/python bench/", parse_bench, run_bench_parser),
+    Rule(r"V=[\d.]+$", parse_release_version, None),
+    Rule("(" + "|".join(re.escape(line) for line in RELEASE_LINES.values()) + ")$", parse_release_line, None),
 ]
 
 
