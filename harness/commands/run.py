@@ -14,6 +14,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--web", action="store_true", help="serve Locust's web UI while the run goes")
     parser.add_argument("--web-port", type=int, default=8089, metavar="PORT", help="web UI port (default 8089)")
     parser.add_argument("--csv", metavar="PREFIX", help="also write Locust's CSV statistics with this prefix")
+    parser.add_argument("--metrics-port", type=int, metavar="PORT",
+                        help="serve the run's live figures as OpenMetrics for Prometheus (docs/live-metrics.md)")
+    parser.add_argument("--metrics-host", default="127.0.0.1", metavar="HOST",
+                        help="the address the metrics endpoint binds (default 127.0.0.1)")
     parser.add_argument("--quiet", action="store_true", help="no progress line or table")
     parser.add_argument("--key", metavar="PATH", type=Path,
                         help="Ed25519 key that signs the bundle (default: your per-user key, made once)")
@@ -41,10 +45,15 @@ def main(args: argparse.Namespace) -> int:
         raise BadInput(f"--duration must be greater than 0 (got {args.duration:g})")
     if args.expect_workers < 1:
         raise BadInput(f"--expect-workers must be at least 1 (got {args.expect_workers})")
+    if args.metrics_port is not None and not 0 < args.metrics_port < 65536:
+        raise BadInput(f"--metrics-port must be a port number from 1 to 65535 (got {args.metrics_port})")
+    if args.metrics_port is not None and args.worker:
+        raise BadInput("--metrics-port is for the master, which serves the whole run's figures, not for a worker")
     scenario = load_scenario(args.scenario, overrides=ScenarioOverrides(target_uri=args.target,
                                                                        duration_s=args.duration))
     role = "master" if args.master else "worker" if args.worker else "local"
     options = RunOptions(out_dir=args.out, role=role, web=args.web, web_port=args.web_port, csv_prefix=args.csv,
                          master_host=args.master_host, master_port=args.master_port,
-                         expect_workers=args.expect_workers, quiet=args.quiet, key_path=args.key, lang=args.lang)
+                         expect_workers=args.expect_workers, quiet=args.quiet, key_path=args.key, lang=args.lang,
+                         metrics_port=args.metrics_port, metrics_host=args.metrics_host)
     return run_scenario(scenario, options)

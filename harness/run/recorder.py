@@ -2,7 +2,8 @@
 
 calls.jsonl is the run's source of truth: every finished call is appended and
 flushed (and fsync'ed at most every `sync_interval_s`) as it ends, so a run
-killed even with SIGKILL keeps every call that had finished.
+killed even with SIGKILL keeps every call that had finished. Observers see each
+line once it is written (the live views, callproof.harness.run.live).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 
 def utc_now() -> str:
@@ -35,7 +36,12 @@ class JsonLines:
         self._file = open(self.path, "a", encoding="utf-8")
         self._sync_interval_s = sync_interval_s
         self._last_sync = time.monotonic()
+        self._observers: list[Callable[[dict[str, Any]], None]] = []
         self.count = 0
+
+    def observe(self, observer: Callable[[dict[str, Any]], None]) -> None:
+        """`observer(line)` for every line written from now on, after it is in the file."""
+        self._observers.append(observer)
 
     def write(self, obj: dict[str, Any]) -> None:
         self._file.write(json.dumps(obj, separators=(",", ":"), allow_nan=False) + "\n")
@@ -45,6 +51,8 @@ class JsonLines:
         if now - self._last_sync >= self._sync_interval_s:
             os.fsync(self._file.fileno())  # on disk: survives the machine, within a second
             self._last_sync = now
+        for observer in self._observers:
+            observer(obj)
 
     def close(self) -> None:
         if not self._file.closed:

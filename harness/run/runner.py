@@ -27,12 +27,15 @@ import gevent
 import gevent.event
 
 from callproof.harness.errors import BadInput, HarnessError
+from callproof.harness.run import web_tab
 from callproof.harness.run.calls import CallFactory, TargetChooser
 from callproof.harness.run.capture import MediaCapture, capture_filter
 from callproof.harness.run.engines import Fleet
 from callproof.harness.run.faults import FaultInjector
 from callproof.harness.run.health import HealthSampler
+from callproof.harness.run.live import LiveFigures
 from callproof.harness.run.load import LoadContext
+from callproof.harness.run.metrics import MetricsServer
 from callproof.harness.run.probes import Prober
 from callproof.harness.run.processes import ScenarioProcesses
 from callproof.harness.run.progress import Progress
@@ -65,6 +68,8 @@ class RunOptions:
     quiet: bool = False
     key_path: Path | None = None  # signing key; None: the per-user default key
     lang: str = "en"
+    metrics_port: int | None = None  # serve OpenMetrics on this port while the run goes
+    metrics_host: str = "127.0.0.1"
 
 
 def run_scenario(scenario: Scenario, options: RunOptions) -> int:
@@ -110,10 +115,33 @@ class Run:
         self._prober: Prober | None = None
         self._faults: gevent.Greenlet | None = None
         self._health = HealthSampler()
+        self._live: LiveFigures | None = None  # what the live views (--metrics-port, --web) read
+        self._metrics: MetricsServer | None = None
 
     # -- entry ---------------------------------------------------------------------
 
     def execute(self) -> int:
+        self._start_live()  # before the folder: a port already taken is refused with nothing written
+        try:
+            code = self._execute()
+            if self._live is not None:
+                self._live.wait_for_last_read(gevent.sleep)  # a watcher sees the final figures
+            return code
+        finally:
+            if self._metrics is not None:
+                self._metrics.stop()
+
+    def _start_live(self) -> None:
+        options = self.options
+        if options.metrics_port is None and not options.web:
+            return
+        self._live = LiveFigures(self.scenario, role=options.role)
+        if options.metrics_port is not None:
+            self._metrics = MetricsServer(self._live, options.metrics_host, options.metrics_port)
+            if not options.quiet:
+                print(f"metrics (OpenMetrics): {self._metrics.address}", file=sys.stderr)
+
+    def _execute(self) -> int:
         self.folder = prepare_folder(self.options.out_dir or default_out_dir(self.scenario))
         (self.folder / layout.SCENARIO).write_text(self.scenario.run_text)
         self.logs_dir = self.folder / "logs"
@@ -139,6 +167,11 @@ class Run:
     def _log(self, name: str, kind=JsonLines):
         log = kind(self.folder / name)
         self._logs.append(log)
+        if self._live is not None:
+            observer = {layout.CALLS: self._live.on_call, layout.EVENTS: self._live.on_event,
+                        layout.PROBES: self._live.on_probe}.get(name)
+            if observer is not None:
+                log.observe(observer)
         return log
 
     def _conclude(self) -> int:
@@ -227,8 +260,11 @@ class Run:
             # Locust's UI re-parses sys.argv with Locust's own parser on every page it serves,
             # and our options (--web...) are not Locust's: give it the bare program name.
             sys.argv = sys.argv[:1]
-            environment.create_web_ui("127.0.0.1", self.options.web_port)
-            print(f"Locust web UI: http://127.0.0.1:{self.options.web_port}", file=sys.stderr)
+            web_ui = environment.create_web_ui("127.0.0.1", self.options.web_port, delayed_start=True)
+            web_tab.install(environment, self._live)  # before it serves: Flask takes no hooks after
+            web_ui.start()
+            print(f"Locust web UI: http://127.0.0.1:{self.options.web_port} (callproof's figures: "
+                  f"http://127.0.0.1:{self.options.web_port}/?tab={web_tab.TAB_KEY})", file=sys.stderr)
         if self.options.csv_prefix:
             from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter
 

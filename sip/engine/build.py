@@ -50,7 +50,7 @@ from callproof.sip.engine.source import Source
 from callproof.sip.errors import EngineError, SipConfigError
 
 # Bump when the steps below change in a way the other key inputs do not show.
-RECIPE_VERSION = 2  # 2: patches chosen per tree (patches.PATCH_SETS), apt lists of our own
+RECIPE_VERSION = 3  # 2: patches chosen per tree (patches.PATCH_SETS), apt lists of our own; 3: Opus (libopus)
 
 MAX_CALLS_LIMIT = 8192  # static memory: about 39 KB per call slot even when idle
 
@@ -65,14 +65,14 @@ CONFIGURE_ARGS = (
     "--disable-vpx",
     "--disable-libyuv",
     "--disable-libwebrtc",
-    # Debian removed these codecs' sources from the ring tree; speex and GSM
-    # come from the system instead. The rest would be autodetected, which
+    # Debian removed these codecs' sources from the ring tree; speex, GSM and
+    # Opus come from the system instead (their headers are prerequisites, so
+    # configure always finds them). The rest would be autodetected, which
     # would make the build depend on what else the machine has installed.
     "--disable-ilbc-codec",
     "--disable-g7221-codec",
     "--disable-opencore-amr",
     "--disable-silk",
-    "--disable-opus",
     "--disable-bcg729",
     "--disable-android-mediacodec",
     "--with-external-speex",
@@ -139,6 +139,7 @@ PREREQUISITES = (
     Prerequisite("speex/speex.h", "libspeex-dev", "header"),
     Prerequisite("speex/speex_echo.h", "libspeexdsp-dev", "header"),
     Prerequisite("gsm/gsm.h", "libgsm1-dev", "header"),
+    Prerequisite("opus/opus.h", "libopus-dev", "header"),
 )
 
 
