@@ -5,7 +5,7 @@ without its marker slows the unit layer down or fails it on a machine without th
 peers. Rather than trusting every author to remember, `tests/conftest.py` watches the
 processes tests start (subprocess and gevent.subprocess):
 
-- `peers`: SIPp, Kamailio, baresip, rtpengine, or a capture (dumpcap, tcpdump);
+- `peers`: SIPp, Kamailio, baresip, rtpengine, Prometheus, or a capture (dumpcap, tcpdump);
 - `sip_engine`: a pjsua2 engine process, the engine probe, or `callproof engine ...`;
 - `e2e`: `callproof run` in a child process. (Tests that rebuild a whole report through
   `callproof report` carry it too, by hand: seconds of rendering each, not the unit layer.)
@@ -21,7 +21,7 @@ import shlex
 from pathlib import Path
 from typing import Sequence
 
-PEER_PROGRAMS = frozenset({"sipp", "kamailio", "baresip", "rtpengine", "dumpcap", "tcpdump"})
+PEER_PROGRAMS = frozenset({"sipp", "kamailio", "baresip", "rtpengine", "dumpcap", "tcpdump", "prometheus"})
 ENGINE_MODULES = frozenset({"callproof.sip.worker", "callproof.sip.engine.info"})
 CLI_MODULE = "callproof.harness.cli"
 

@@ -20,6 +20,7 @@ PY = sys.executable
         (["tcpdump", "-i", "lo", "-w", "wire.pcap"], {"peers"}),
         (["baresip", "-f", "conf"], {"peers"}),
         (["rtpengine", "--config-file=none", "-f"], {"peers"}),
+        (["/usr/bin/prometheus", "--config.file=p.yml"], {"peers"}),
         ([PY, "-P", "-m", "callproof.sip.worker"], {"sip_engine"}),
         ([PY, "-P", "-m", "callproof.sip.engine.info", "--json"], {"sip_engine"}),
         ([PY, "-P", "-m", "callproof.harness.cli", "engine", "info", "--json"], {"sip_engine"}),

@@ -124,9 +124,9 @@ class LiveFigures:
         end = self._clock()
         gaps = [b - a for a, b in zip(self._reads, self._reads[1:], strict=False)]
         deadline = end + min(LINGER_MAX_S, max(2.0, 3 * max(gaps, default=1.0)))
-        while self._reads[-1] < end and self._clock() < deadline:
+        while self._reads[-1] <= end and self._clock() < deadline:
             sleep(0.1)
-        return self._reads[-1] >= end
+        return self._reads[-1] > end
 
     # -- what the views read --------------------------------------------------------------
 

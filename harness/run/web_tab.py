@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from callproof.harness.run import metrics
 from callproof.harness.run.live import LiveFigures
-from callproof.harness.run.metrics import HEALTH_METRICS
 from callproof.harness.verdict.stats import percentiles
 from callproof.reports.summary_file import SlaLine
 
@@ -41,7 +41,7 @@ def snapshot(live: LiveFigures) -> dict[str, Any]:
         "setup_ms": percentiles((c.setup_ms for c in live.calls), SETUP_POINTS),
         "time_to_agent_ms": verdict.call_center.time_to_agent_ms,
         "media": verdict.media,
-        "health": {s.source: {m.field: s.fields.get(m.field) for m in HEALTH_METRICS}
+        "health": {s.source: {m.field: s.fields.get(m.field) for m in metrics.HEALTH_METRICS}
                    for s in live.health.values()},
         "sla": [line.to_dict() for line in verdict.lines],
         "verdict": verdict.verdict.value,
@@ -74,7 +74,7 @@ def rows(figures: dict[str, Any]) -> list[dict[str, str]]:
         figure = figures["media"][name]
         row("media", label, _points({k: v for k, v in figure.items() if k != "calls"}),
             f"{figure['calls']} calls; {judged}")
-    for metric in HEALTH_METRICS:
+    for metric in metrics.HEALTH_METRICS:
         values = {source: fields.get(metric.field) for source, fields in figures["health"].items()}
         shown = ", ".join(f"{source} {_text(value)}" for source, value in values.items() if value is not None)
         row("generator", metric.field, shown or None, metric.help)
