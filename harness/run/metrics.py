@@ -140,7 +140,7 @@ class RunCollector(Collector):
 
 def registry_for(live: LiveFigures) -> CollectorRegistry:
     """A registry of the run's metrics (its own: nothing of prometheus-client's process-wide default)."""
-    registry = CollectorRegistry(auto_describe=True)
+    registry = CollectorRegistry()
     registry.register(RunCollector(live))
     histograms = (
         (Histogram("callproof_setup_delay_seconds", "RFC 6076 4.3 session request delay per call",

@@ -28,7 +28,7 @@ from tests.docker.conftest import (
 )
 
 KAMAILIO_CFG = DOCKER_DIR / "kamailio" / "kamailio.cfg"
-PROFILES = ["asterisk", "failover", "callproof"]
+PROFILES = ["asterisk", "failover", "metrics", "callproof"]
 DEFAULT = re.compile(r"\$\{(CALLPROOF_\w+):-([^}]*)\}")
 
 

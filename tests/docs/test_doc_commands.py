@@ -243,7 +243,7 @@ def parse_export(command: Command) -> None:
 COMPOSE_OPTIONS = {
     "up": {"--detach": False, "--wait": False},
     "build": {"--build-arg": True},
-    "run": {"--rm": False, "-v": True},
+    "run": {"--rm": False, "-v": True, "--use-aliases": False},
     "logs": {},
     "down": {"--volumes": False},
     "exec": {},
