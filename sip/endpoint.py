@@ -38,6 +38,7 @@ _CODEC_IDS = {
     "PCMU": "PCMU/8000",
     "PCMA": "PCMA/8000",
     "G722": "G722/16000",
+    "opus": "opus/48000",  # RFC 7587: always 48000 in SDP; the built engine links libopus, the wheel has none
     "GSM": "GSM/8000",
     "iLBC": "iLBC/8000",
     "speex": "speex/8000",

@@ -14,7 +14,7 @@ from typing import Any
 from callproof.sip.errors import SipConfigError
 from callproof.sip.uri import SipUri
 
-SUPPORTED_CODECS = ("PCMU", "PCMA", "G722", "GSM", "iLBC", "speex", "L16")
+SUPPORTED_CODECS = ("PCMU", "PCMA", "G722", "opus", "GSM", "iLBC", "speex", "L16")  # opus: the built engine only
 NARROWBAND_CODECS = ("PCMU", "PCMA", "GSM", "iLBC")
 TRANSPORTS = ("udp", "tcp", "tls")
 SRTP_MODES = ("off", "optional", "mandatory")

@@ -150,8 +150,8 @@ CASES = [
     ),
     (
         "unsupported codec",
-        add("  codecs: [PCMU, opus]\n"),
-        'line 12: call.codecs[1] must be one of PCMU, PCMA, G722, GSM, iLBC, speex, L16 (got "opus")',
+        add("  codecs: [PCMU, AMR-WB]\n"),
+        'line 12: call.codecs[1] must be one of PCMU, PCMA, G722, opus, GSM, iLBC, speex, L16 (got "AMR-WB")',
     ),
     ("codec twice", add("  codecs: [PCMU, PCMU]\n"), "line 12: call.codecs lists PCMU twice"),
     (
