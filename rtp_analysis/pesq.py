@@ -1,10 +1,13 @@
-"""ITU-T P.862 PESQ, narrowband (8 kHz), of a recorded call against the prompt that was played.
+"""ITU-T P.862 PESQ of a recorded call against the prompt that was played: narrowband or wideband.
 
-The `pesq` package implements P.862 and returns the P.862.1 MOS-LQO mapping of its raw
-score. Before scoring, the recording is aligned with the prompt by cross-correlation
-(it usually starts later) and both are cut to the span of the prompt the recording
-covers (a call may end before its prompt does); inputs at
-16 kHz or any other rate are resampled to 8 kHz first.
+The `pesq` package implements P.862: narrowband at 8 kHz, mapped to MOS-LQO by P.862.1,
+and the wideband extension P.862.2 at 16 kHz (its own MOS-LQO mapping). A wideband call
+(a recording at 16 kHz or more, from a wideband codec's 16 kHz bridge) against a wideband
+prompt is scored by P.862.2 at 16 kHz; anything else by P.862 at 8 kHz. Each result names
+its method and band. Before scoring, the recording is aligned with the prompt by
+cross-correlation (it usually starts later) and both are cut to the span of the prompt
+the recording covers (a call may end before its prompt does); inputs at other rates are
+resampled to the scoring rate first.
 """
 
 from __future__ import annotations
@@ -17,21 +20,27 @@ from scipy.signal import correlate
 
 from callproof.rtp_analysis.audio import read_wav, resample, speech_seconds
 
-PESQ_RATE_HZ = 8000
+PESQ_RATE_HZ = 8000  # narrowband
+WIDEBAND_RATE_HZ = 16000  # P.862.2
+# band -> (scoring rate, the `pesq` package's mode, the method the score follows)
+BANDS = {"narrowband": (PESQ_RATE_HZ, "nb", "ITU-T P.862 + P.862.1 MOS-LQO"),
+         "wideband": (WIDEBAND_RATE_HZ, "wb", "ITU-T P.862.2 MOS-LQO")}
 
 
 @dataclasses.dataclass(frozen=True)
 class PesqResult:
-    score: float | None  # P.862.1 MOS-LQO (narrowband); None with `reason` when PESQ cannot score
+    score: float | None  # MOS-LQO of `method`; None with `reason` when PESQ cannot score
     offset_ms: float  # the recording lags the prompt by this much (negative: it leads)
     reference_speech_s: float  # speech-active seconds in the prompt
     degraded_speech_s: float  # speech-active seconds in the aligned recording
     degraded_silent: bool  # the recording has no speech at all
     reason: str | None = None
+    band: str = "narrowband"  # "narrowband" (P.862 at 8 kHz) or "wideband" (P.862.2 at 16 kHz)
+    method: str = BANDS["narrowband"][2]
 
 
 def pesq_score(reference_wav: str | os.PathLike[str], degraded_wav: str | os.PathLike[str]) -> PesqResult:
-    """PESQ of a recording (WAV) against its prompt (WAV), aligned and at 8 kHz."""
+    """PESQ of a recording (WAV) against its prompt (WAV), aligned, in the band both carry."""
     reference, reference_rate = read_wav(reference_wav)
     degraded, degraded_rate = read_wav(degraded_wav)
     return pesq_of_signals(reference, reference_rate, degraded, degraded_rate)
@@ -40,11 +49,13 @@ def pesq_score(reference_wav: str | os.PathLike[str], degraded_wav: str | os.Pat
 def pesq_of_signals(
     reference: np.ndarray, reference_rate_hz: int, degraded: np.ndarray, degraded_rate_hz: int
 ) -> PesqResult:
-    """PESQ of two sample arrays (int16 scale) at their own rates."""
+    """PESQ of two sample arrays (int16 scale) at their own rates: wideband when both are 16 kHz or more."""
     import pesq as p862
 
-    ref = resample(np.asarray(reference, dtype=np.float64), reference_rate_hz, PESQ_RATE_HZ)
-    deg = resample(np.asarray(degraded, dtype=np.float64), degraded_rate_hz, PESQ_RATE_HZ)
+    band = "wideband" if min(reference_rate_hz, degraded_rate_hz) >= WIDEBAND_RATE_HZ else "narrowband"
+    rate, mode, method = BANDS[band]
+    ref = resample(np.asarray(reference, dtype=np.float64), reference_rate_hz, rate)
+    deg = resample(np.asarray(degraded, dtype=np.float64), degraded_rate_hz, rate)
     lag = alignment_lag(ref, deg)
     # A call shorter than its prompt covers only part of it: score that part, not the
     # silence after the hang-up.
@@ -53,10 +64,12 @@ def pesq_of_signals(
         ref = ref[first:last]
         lag += first
     aligned = shift_to_reference(deg, lag, ref.size)
-    ref_speech = speech_seconds(ref, PESQ_RATE_HZ)
-    deg_speech = speech_seconds(aligned, PESQ_RATE_HZ)
+    ref_speech = speech_seconds(ref, rate)
+    deg_speech = speech_seconds(aligned, rate)
     common = dict(
-        offset_ms=1000.0 * lag / PESQ_RATE_HZ,
+        band=band,
+        method=method,
+        offset_ms=1000.0 * lag / rate,
         reference_speech_s=ref_speech,
         degraded_speech_s=deg_speech,
         degraded_silent=deg_speech == 0.0,
@@ -64,7 +77,7 @@ def pesq_of_signals(
     if deg_speech == 0.0:
         return PesqResult(score=None, reason="the recording is silent", **common)
     try:
-        score = float(p862.pesq(PESQ_RATE_HZ, ref, aligned, "nb"))
+        score = float(p862.pesq(rate, ref, aligned, mode))
     except p862.NoUtterancesError:
         return PesqResult(score=None, reason="PESQ found no utterances in the recording", **common)
     except p862.BufferTooShortError:

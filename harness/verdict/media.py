@@ -1,4 +1,4 @@
-"""summary.json's `media`: percentiles over calls of each per-call media figure, and PESQ.
+"""summary.json's `media`: percentiles over calls of each per-call media figure, and PESQ by band.
 
 The per-call figures themselves (loss, jitter, RTT, one-way delay, MOS-CQE) are defined
 once, in callproof.rtp_analysis.call_figures, which the report reads as well. PESQ of the
@@ -43,4 +43,20 @@ def media_summary(calls: Sequence[CallRecord], pesq: Sequence[dict[str, Any]] = 
         out[name] = {"calls": len(values), **percentiles(values, POINTS)}
     scores = pesq_scores(pesq)
     out["pesq_mos_lqo"] = {"calls": len(scores), **percentiles(scores, POINTS)}
+    out["pesq_bands"] = pesq_bands(pesq)
     return out
+
+
+def pesq_bands(entries: Iterable[dict[str, Any]]) -> dict[str, int]:
+    """How many scores each PESQ band gave: narrowband (P.862 + P.862.1) and wideband (P.862.2).
+
+    Their MOS-LQO scales differ; a run's calls share one codec list, so normally one band holds them all.
+    """
+    counts = {"narrowband": 0, "wideband": 0}
+    for entry in entries:
+        result = entry.get("pesq") or {}
+        if isinstance(result.get("score"), (int, float)) and not isinstance(result.get("score"), bool):
+            band = result.get("band", "narrowband")  # pesq.jsonl from before bands were named: narrowband
+            if band in counts:
+                counts[band] += 1
+    return counts

@@ -76,3 +76,48 @@ def test_unreadable_wav_is_one_sentence(tmp_path):
     path.write_bytes(b"RIFF....WAVEjunk")
     with pytest.raises(AudioError, match=rf"^{path} is not a readable WAV file \(.+\)\.$"):
         pesq_score(path, path)
+
+
+# -- wideband: ITU-T P.862.2 at 16 kHz ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def speech_16k(tmp_path_factory) -> np.ndarray:
+    espeak = shutil.which("espeak-ng")
+    if espeak is None:
+        pytest.skip("espeak-ng is not installed (Debian package espeak-ng; CI installs it via .ci/debian-packages)")
+    path = tmp_path_factory.mktemp("speech") / "prompt.wav"
+    subprocess.run([espeak, "-v", VOICE, "-s", "150", "-w", str(path), PROMPT], check=True, timeout=60)
+    samples, rate = read_wav(path)
+    return np.round(resample(samples, rate, 16000)).clip(-32768, 32767).astype(np.int16)
+
+
+def lose_frames(pcm: np.ndarray, loss: float, frame: int, seed: int = 1234) -> np.ndarray:
+    out = pcm.astype(np.float64).copy()
+    frames = out.size // frame
+    for f in np.random.default_rng(seed).choice(frames, int(round(loss * frames)), replace=False):
+        out[f * frame : (f + 1) * frame] = 0.0
+    return out
+
+
+def test_two_16k_signals_are_scored_wideband_and_say_so(speech_16k):
+    clean = pesq_of_signals(speech_16k, 16000, speech_16k, 16000)
+    assert (clean.band, clean.method) == ("wideband", "ITU-T P.862.2 MOS-LQO")
+    assert clean.score > 4.5  # P.862.2's mapping tops out near 4.64 for identical signals
+    # A narrowband leg (16 kHz speech through an 8 kHz channel) is what wideband PESQ is for:
+    # it marks the lost band down, where narrowband PESQ of the same pair sees nothing wrong.
+    narrowed = resample(resample(speech_16k.astype(np.float64), 16000, 8000), 8000, 16000)
+    wide = pesq_of_signals(speech_16k, 16000, narrowed, 16000)
+    assert wide.score < clean.score - 0.5
+    as_narrowband = pesq_of_signals(resample(speech_16k, 16000, 8000), 8000, resample(narrowed, 16000, 8000), 8000)
+    assert as_narrowband.band == "narrowband" and as_narrowband.score > 4.0
+
+
+def test_wideband_loss_lowers_the_score_at_each_step(speech_16k):
+    scores = [pesq_of_signals(speech_16k, 16000, lose_frames(speech_16k, loss, 320), 16000).score
+              for loss in (0.0, 0.02, 0.05, 0.10)]
+    assert scores == sorted(scores, reverse=True) and len(set(scores)) == 4, scores
+
+
+def test_a_narrowband_leg_of_a_wideband_prompt_is_scored_narrowband(speech_16k, speech_8k):
+    result = pesq_of_signals(speech_16k, 16000, speech_8k, 8000)
+    assert result.band == "narrowband" and result.method == "ITU-T P.862 + P.862.1 MOS-LQO"
