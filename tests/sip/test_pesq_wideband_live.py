@@ -27,8 +27,9 @@ from tests.sip.test_pesq_live import AGENT_RTP_PORT, ATTEMPTS, CALLER_RTP_PORT, 
 pytestmark = pytest.mark.sip_engine  # both engines (make test's second pass: the built one)
 
 # The bridge's resampling and a wideband codec's coding leave a clean call below P.862.2's
-# ceiling (4.64 for identical signals); seen here: G.722 about 4.4.
-CLEAN_WIDEBAND_MIN = 4.0
+# ceiling (4.64 for identical signals); seen here on 2 busy cores: G.722 4.01 on both
+# engines, Opus 4.19 (built engine), and once G.722 3.31 on the built engine (not understood yet).
+CLEAN_WIDEBAND_MIN = 3.8
 # 16 kHz speech is more sensitive to path jitter than 8 kHz: a disturbed path is measured again.
 CLEAN_PATH_JITTER_MS = 2.0
 CODEC_NAMES = {"G722": "G722/16000", "opus": "opus/48000"}
