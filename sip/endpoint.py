@@ -22,6 +22,7 @@ import pjsua2 as pj
 from callproof.sip.engine import capacity
 from callproof.sip.errors import EngineError, SipConfigError
 from callproof.sip.settings import EngineSettings
+from callproof.sip.socket_drops import SocketDrops
 
 _TRANSPORT_TYPES = {
     "udp": pj.PJSIP_TRANSPORT_UDP,
@@ -106,6 +107,7 @@ class Endpoint:
         self.media_events: collections.deque = collections.deque()
         self._graveyard: list[pj.Call] = []
         self.tap = SipMessageTap()
+        self.socket_drops = SocketDrops()  # the kernel's drops on our own sockets (callproof.sip.socket_drops)
 
     # -- start -------------------------------------------------------------
 
@@ -151,6 +153,7 @@ class Endpoint:
             self._create_transport(transport)
         self._set_codecs()
         self.ep.libStart()
+        self.socket_drops.sip_ports = set(self.sip_ports.values())
 
     def _create_transport(self, transport: str) -> None:
         s = self.settings

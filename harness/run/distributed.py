@@ -19,7 +19,7 @@ import gevent
 
 from callproof.harness.errors import BadInput, ExitCode, HarnessError
 from callproof.harness.run.calls import CallFactory, fixed_target
-from callproof.harness.run.engines import Fleet, caller_template, check_registrations
+from callproof.harness.run.engines import check_registrations
 from callproof.harness.run.runner import DRAIN_MARGIN_S, HEALTH_INTERVAL_S, Run
 from callproof.harness.run.users import ArrivalScheduler, PlanShape, SipCaller
 from callproof.harness.scenario import plan
@@ -60,7 +60,7 @@ class MasterRun(Run):
         runner.register_message(HEALTH_MESSAGE, on_health)
         self._serve(environment)
         self._start_processes()
-        fleet = Fleet(caller_template(scenario), log_dir=self.logs_dir)
+        fleet = self._fleet(self.logs_dir)
         if scenario.agents.register_to:
             self._register_agents(fleet)
         self._prepare_probes(fleet, scenario.probes.uri or scenario.target.uri)
@@ -111,7 +111,7 @@ class WorkerRun(Run):
         # Recordings wait here only until they have gone to the master with their call's record.
         self.audio_dir = Path(tempfile.mkdtemp(prefix="callproof-worker-audio-"))
         environment = Environment(user_classes=[SipCaller, ArrivalScheduler])
-        fleet = Fleet(caller_template(scenario), log_dir=None)
+        fleet = self._fleet(None)
         try:
             pool = fleet.start_pool("caller", plan.provision(scenario), exact=scenario.load.processes)
         except EngineError as exc:

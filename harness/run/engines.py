@@ -3,8 +3,8 @@
 Callers: the pool is sized from the engine's real per-process capacity, which
 is only known once a process has started: the first process starts alone,
 reports it, and the rest start in parallel. Each process gets its own RTP
-port range below Linux's ephemeral range (32768+), where SIP transports bound
-to port 0 land.
+port range, claimed machine-wide so that no other engine process of this run,
+of another run or of another program holds it (callproof.harness.run.ports).
 
 Embedded target: our own agents in child processes on 127.0.0.1. Each call
 goes to the agent process with the fewest calls in progress (a tiny ACD), so
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from callproof.harness.errors import BadInput, HarnessError
+from callproof.harness.run.ports import PortRegistry, merged, pjsua_range
 from callproof.harness.scenario.loader import media_settings
 from callproof.harness.scenario.model import EMBEDDED, Scenario
 from callproof.sip.errors import EngineError
@@ -28,8 +29,6 @@ from callproof.sip.pool import EnginePool, EngineProcess
 from callproof.sip.records import CallRecord
 from callproof.sip.settings import AccountSpec, AgentSpec, EngineSettings
 
-RTP_BASE = 16384
-RTP_LIMIT = 32768
 PORTS_PER_CALL = 2  # RTP + RTCP
 WHEEL_CAPACITY = 4  # PJSUA_MAX_CALLS of the PyPI wheel
 
@@ -82,7 +81,8 @@ def _registrar_of(uri: str) -> str:
 
 
 def rtp_stride(capacity: int) -> int:
-    # A little room beyond the calls: pjsua skips a port it cannot bind.
+    # Four spare pairs beyond the calls: pjsua skips a pair it cannot bind (a socket
+    # another program bound after the range was claimed).
     return PORTS_PER_CALL * capacity + 8
 
 
@@ -93,26 +93,25 @@ def processes_needed(calls: int, capacity: int) -> int:
 class Fleet:
     """Starts SIP engine processes in a port layout that never overlaps."""
 
-    def __init__(self, template: EngineSettings, *, log_dir: Path | None) -> None:
+    def __init__(self, template: EngineSettings, *, log_dir: Path | None, ports: PortRegistry | None = None) -> None:
         self.template = template
         self.log_dir = log_dir
-        self._next_port = RTP_BASE
+        self.ports = ports or PortRegistry(template.bind_ip)
         self._count = 0
 
     @property
-    def rtp_ports(self) -> range:
-        """Every RTP and RTCP port handed out so far."""
-        return range(RTP_BASE, self._next_port)
+    def rtp_ports(self) -> list[range]:
+        """Every RTP and RTCP port range handed out so far, adjacent ones joined."""
+        return merged(self.ports.claimed)
+
+    def close(self) -> None:
+        """Give the port ranges back; call once every engine process of the fleet has stopped."""
+        self.ports.close()
 
     def _settings(self, prefix: str, stride: int, **changes) -> EngineSettings:
-        if self._next_port + stride > RTP_LIMIT:
-            raise HarnessError(
-                f"the RTP port range {RTP_BASE}-{RTP_LIMIT} is full after {self._count} SIP engine processes; "
-                "use fewer processes (a built engine holds more calls per process: callproof engine build)"
-            )
+        ports = self.ports.claim(stride)
         values = self.template.to_dict() | changes
-        values.update(name=f"{prefix}{self._count}", rtp_port=self._next_port, rtp_port_range=stride)
-        self._next_port += stride
+        values.update(name=f"{prefix}{self._count}", rtp_port=ports.start, rtp_port_range=pjsua_range(len(ports)))
         self._count += 1
         return EngineSettings.from_dict(values)
 

@@ -14,7 +14,7 @@ import time
 
 from callproof.harness.errors import HarnessError
 from callproof.harness.run.calls import fixed_target
-from callproof.harness.run.engines import EmbeddedTarget, Fleet, caller_template, check_registrations
+from callproof.harness.run.engines import EmbeddedTarget, Fleet, check_registrations
 from callproof.harness.run.load import LoadContext
 from callproof.harness.run.progress import Progress
 from callproof.harness.run.registered_agents import agent_spec
@@ -30,7 +30,7 @@ from callproof.sip.settings import AccountSpec
 class LocalRun(Run):
     def run(self) -> None:
         scenario = self.scenario
-        fleet = Fleet(caller_template(scenario), log_dir=self.logs_dir)
+        fleet = self._fleet(self.logs_dir)
         self._start_processes()
         choose = fixed_target(scenario.target.uri)
         probe_uri = scenario.probes.uri or scenario.target.uri

@@ -29,7 +29,7 @@ import gevent.event
 from callproof.harness.errors import BadInput, HarnessError
 from callproof.harness.run.calls import CallFactory, TargetChooser
 from callproof.harness.run.capture import MediaCapture, capture_filter
-from callproof.harness.run.engines import Fleet
+from callproof.harness.run.engines import Fleet, caller_template
 from callproof.harness.run.faults import FaultInjector
 from callproof.harness.run.health import HealthSampler
 from callproof.harness.run.load import LoadContext
@@ -103,6 +103,7 @@ class Run:
         self.interrupted = False
         self._signalled = gevent.event.Event()
         self._pools: list[EnginePool] = []
+        self._fleets: list[Fleet] = []
         self._logs: list[JsonLines] = []
         self._processes: ScenarioProcesses | None = None
         self.audio_dir: Path | None = None  # where recordings are written
@@ -135,6 +136,12 @@ class Run:
     def run(self) -> None:
         """Place the load and return once every call has ended (subclasses)."""
         raise NotImplementedError
+
+    def _fleet(self, log_dir: Path | None) -> Fleet:
+        """Engine processes laid out for the scenario's callers; their ports are given back at the end."""
+        fleet = Fleet(caller_template(self.scenario), log_dir=log_dir)
+        self._fleets.append(fleet)
+        return fleet
 
     def _log(self, name: str, kind=JsonLines):
         log = kind(self.folder / name)
@@ -259,6 +266,8 @@ class Run:
             self._prober.stop(drain_s=0 if self.interrupted else plan.longest_call_s(self.scenario))
         for pool in self._pools:
             pool.stop()
+        for fleet in self._fleets:
+            fleet.close()
         if self._capture is not None:
             self._capture.stop()  # after the engines: their last packets are in it
         if self._processes is not None:

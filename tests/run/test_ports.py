@@ -1,0 +1,98 @@
+"""Media port ranges: claimed machine-wide, never overlapping another run's, another program's or
+the kernel's ephemeral ports, and pjsua's inclusive upper bound kept inside the claim."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from callproof.harness.errors import HarnessError
+from callproof.harness.run.ports import PortRegistry, merged, pjsua_range, usable_span
+
+SPAN = range(40000, 40400)  # a span of our own inside the ephemeral ports, only for these tests
+
+
+@pytest.fixture
+def lock_path(tmp_path):
+    return tmp_path / "ports.lock"
+
+
+def test_pjsua_stays_inside_and_adjacent_ranges_join():
+    assert pjsua_range(16) == 14  # pairs at P .. P+14: the pair P+16 belongs to the next range
+    assert merged([range(10, 20), range(30, 40), range(20, 30), range(50, 60)]) == [range(10, 40), range(50, 60)]
+
+
+def test_two_registries_never_claim_the_same_ports(lock_path):
+    first = PortRegistry("127.0.0.1", lock_path=lock_path, span=SPAN)
+    second = PortRegistry("127.0.0.1", lock_path=lock_path, span=SPAN)  # another run, same machine
+    try:
+        a = [first.claim(16) for _ in range(3)]
+        b = [second.claim(16) for _ in range(3)]
+        ports_a = {p for r in a for p in r}
+        assert ports_a.isdisjoint({p for r in b for p in r})
+        assert a[0] == range(40000, 40016) and b[0] == range(40048, 40064)
+    finally:
+        first.close()
+    # The first run ended: its ports are free again.
+    third = PortRegistry("127.0.0.1", lock_path=lock_path, span=SPAN)
+    try:
+        assert third.claim(16) == range(40000, 40016)
+    finally:
+        second.close()
+        third.close()
+
+
+def test_another_process_holding_a_range_is_skipped(lock_path):
+    code = ("import sys; from pathlib import Path; from callproof.harness.run.ports import PortRegistry; "
+            f"r = PortRegistry('127.0.0.1', lock_path=Path({str(lock_path)!r}), span=range(40000, 40400)); "
+            "print(r.claim(100), flush=True); sys.stdin.read()")
+    holder = subprocess.Popen([sys.executable, "-P", "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "range(40000, 40100)"
+        ours = PortRegistry("127.0.0.1", lock_path=lock_path, span=SPAN)
+        assert ours.claim(16) == range(40100, 40116)
+        ours.close()
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=10)
+
+
+def test_ports_another_program_bound_are_skipped(lock_path):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other:
+        other.bind(("127.0.0.1", 40005))  # e.g. SIPp's -mp, a PBX's RTP
+        registry = PortRegistry("127.0.0.1", lock_path=lock_path, span=SPAN)
+        try:
+            assert registry.claim(16) == range(40006, 40022)
+            assert registry.claim(16) == range(40022, 40038)
+        finally:
+            registry.close()
+
+
+def test_a_full_span_says_so(lock_path):
+    registry = PortRegistry("127.0.0.1", lock_path=lock_path, span=range(40000, 40040))
+    try:
+        registry.claim(32)
+        with pytest.raises(HarnessError, match="no free range of 16 media ports is left in 40000-40039"):
+            registry.claim(16)
+    finally:
+        registry.close()
+
+
+def test_without_the_shared_lock_file_ranges_are_still_test_bound(tmp_path):
+    (tmp_path / "locks").mkdir()
+    registry = PortRegistry("127.0.0.1", lock_path=tmp_path / "locks", span=SPAN)  # a folder: cannot be opened
+    try:
+        assert registry.claim(16) == range(40000, 40016)
+    finally:
+        registry.close()
+
+
+def test_the_kernels_ephemeral_ports_are_left_out():
+    assert usable_span(16384, 32768, range(32768, 61000)) == range(16384, 32768)
+    assert usable_span(16384, 32768, range(20000, 61000)) == range(16384, 20000)
+    assert usable_span(16384, 32768, range(1024, 20000)) == range(20000, 32768)
+    assert usable_span(16384, 32768, None) == range(16384, 32768)
