@@ -32,7 +32,8 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
             raise RecordsError(f"{path}: line {number + 1} is not JSON") from None
 
 
-def load_calls(folder: Path) -> list["CallRecord"]:  # noqa: F821 - imported lazily
+def load_calls(folder: Path, name: str = layout.CALLS) -> list["CallRecord"]:  # noqa: F821 - imported lazily
+    """The records of calls.jsonl (or of `name`, e.g. control.jsonl)."""
     from callproof.sip.records import CallRecord
 
-    return [CallRecord.from_dict(d) for d in read_jsonl(Path(folder) / layout.CALLS)]
+    return [CallRecord.from_dict(d) for d in read_jsonl(Path(folder) / name)]

@@ -61,6 +61,7 @@ class EngineProcess:
         self.registration: tuple[int, str, int] | None = None
         self.in_flight = 0
         self.pump_lag_ms_max = 0.0
+        self.cpu_wait_pct_max = 0.0  # the most any of its threads waited for a CPU, since last read
         # Cumulative drops on the process's own UDP sockets, as it last reported them.
         self.socket_drops: dict[str, int] = {"sip": 0, "media": 0}
         self.inbound: list[CallRecord] = []
@@ -201,6 +202,7 @@ class EngineProcess:
             elif kind == "health":
                 self.pump_lag_ms_max = max(self.pump_lag_ms_max, event["pump_lag_ms_max"])
                 self.socket_drops = event.get("socket_drops") or self.socket_drops
+                self.cpu_wait_pct_max = max(self.cpu_wait_pct_max, event.get("cpu_wait_pct_max") or 0.0)
             elif kind == "registration":
                 self.registrations.append((event["code"], event["reason"], event["expires"]))
                 self._registration.set()

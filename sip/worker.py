@@ -14,7 +14,8 @@ private duplicate).
                                           {"ev": "registration", "code", "reason", "expires"}
                                           {"ev": "inbound", "record"}       (a call our agent took)
                                           {"ev": "health", "pump_lag_ms_max", "active_calls",
-                                           "socket_drops": {"sip", "media"}, "udp_sockets"}
+                                           "socket_drops": {"sip", "media"}, "udp_sockets",
+                                           "cpu_wait_pct_max"}
                                           (every second, and once more at shutdown, after the
                                            last call's sockets closed: socket_drops are cumulative)
     {"op": "stop"}  (or stdin EOF, SIGTERM, parent death)
@@ -41,6 +42,7 @@ import gevent.os
 import gevent.pool
 
 from callproof.sip.errors import SipConfigError, SipError
+from callproof.sip.run_queue import RunQueueWait
 from callproof.sip.settings import CallSpec, EngineSettings
 
 _PR_SET_PDEATHSIG = 1
@@ -94,6 +96,7 @@ class Worker:
         self.calls = gevent.pool.Group()
         self.stopping = gevent.event.Event()
         self.ready_sent = False
+        self.run_queue = RunQueueWait()  # how long our threads waited for a CPU (callproof.sip.run_queue)
         self.endpoint = None
         self.account = None
         self.agent = None
@@ -191,7 +194,7 @@ class Worker:
         drops = self.endpoint.socket_drops.sample()
         self.protocol.send("health", pump_lag_ms_max=round(self.endpoint.pump_lag_ms_max, 3),
                            active_calls=len(self.calls), socket_drops=drops,
-                           udp_sockets=self.endpoint.socket_drops.sockets)
+                           udp_sockets=self.endpoint.socket_drops.sockets, cpu_wait_pct_max=self.run_queue.sample())
         self.endpoint.pump_lag_ms_max = 0.0
 
     # -- shutdown ------------------------------------------------------------

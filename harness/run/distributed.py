@@ -9,6 +9,7 @@ its recording first ("callproof_audio"), and its health every second.
 
 from __future__ import annotations
 
+import math
 import shutil
 import tempfile
 import time
@@ -19,10 +20,12 @@ import gevent
 
 from callproof.harness.errors import BadInput, ExitCode, HarnessError
 from callproof.harness.run.calls import CallFactory, fixed_target
+from callproof.harness.run.control import control_calls
 from callproof.harness.run.engines import check_registrations
 from callproof.harness.run.runner import DRAIN_MARGIN_S, HEALTH_INTERVAL_S, Run
 from callproof.harness.run.users import ArrivalScheduler, PlanShape, SipCaller
 from callproof.harness.scenario import plan
+from callproof.reports import layout
 from callproof.sip.errors import EngineError
 
 WORKERS_TIMEOUT_S = 60.0
@@ -30,6 +33,7 @@ CALL_MESSAGE = "callproof_call"
 AUDIO_MESSAGE = "callproof_audio"  # a worker's recording, sent just before its call's record
 SETUP_MESSAGE = "callproof_setup"
 HEALTH_MESSAGE = "callproof_health"
+CONTROL_MESSAGE = "callproof_control"  # a worker's control-leg call (callproof.harness.run.control)
 
 
 class MasterRun(Run):
@@ -52,6 +56,8 @@ class MasterRun(Run):
         runner = environment.create_master_runner(self.options.master_host, self.options.master_port)
         runner.register_message(CALL_MESSAGE, lambda environment, msg, **kw: self.calls.write(self._local(msg.data)))
         runner.register_message(AUDIO_MESSAGE, lambda environment, msg, **kw: self._save_audio(msg.data))
+        control = self._log(layout.CONTROL)
+        runner.register_message(CONTROL_MESSAGE, lambda environment, msg, **kw: control.write(msg.data))
 
         def on_health(environment, msg, **kwargs) -> None:
             state.health[msg.node_id] = msg.data
@@ -113,11 +119,14 @@ class WorkerRun(Run):
         environment = Environment(user_classes=[SipCaller, ArrivalScheduler])
         fleet = self._fleet(None)
         try:
-            pool = fleet.start_pool("caller", plan.provision(scenario), exact=scenario.load.processes)
+            pool = fleet.start_pool("caller", plan.provision(scenario) + control_calls(scenario),
+                                    exact=scenario.load.processes)
         except EngineError as exc:
             raise HarnessError(f"could not start the SIP engine: {exc}") from None
         self._pools.append(pool)
         check_registrations(pool, "caller")
+        # Each worker's own control leg, to an echo on its own machine; its records go to the master.
+        control = self._prepare_control(fleet, pool, lambda record: runner.send_message(CONTROL_MESSAGE, record))
         # Everything a user needs exists before we connect: the master may start the load at once.
         context = self._context(pool, fixed_target(scenario.target.uri), sink=lambda record: None)
         context.fire_request = environment.events.request.fire
@@ -140,6 +149,9 @@ class WorkerRun(Run):
             context.factory = CallFactory(scenario.call, seed=scenario.seed + index, audio_dir=self.audio_dir,
                                           stream=index)
             context.arrivals = plan.load_arrival_times(scenario.load, scenario.seed)[index::workers]
+            if control is not None:
+                control.concurrent = max(1, math.ceil(control.concurrent / workers))
+                control.use_stream(index)
 
         runner.register_message(SETUP_MESSAGE, on_setup)
 
@@ -147,20 +159,23 @@ class WorkerRun(Run):
         def _started(**kwargs) -> None:
             context.stopping = False
             context.arrivals_start = time.monotonic()
+            self._start_window()
+            if control is not None:
+                control.start()
 
         @environment.events.test_stopping.add_listener
         def _stopping(**kwargs) -> None:
             context.stopping = True
+            if control is not None:
+                control.stopping = True
 
         def report_health() -> None:
             while True:
                 gevent.sleep(HEALTH_INTERVAL_S)
-                lag = max((p.pump_lag_ms_max for p in pool.processes), default=0.0)
-                for p in pool.processes:
-                    p.pump_lag_ms_max = 0.0
                 runner.send_message(HEALTH_MESSAGE, {
-                    **self._health.sample(self._generator_pids()), "pump_lag_ms_max": round(lag, 3),
-                    "in_flight": context.in_flight, "provisioned": pool.capacity, "attempted": context.attempted,
+                    **self._health.sample(self._generator_pids()), **self._engine_health(),
+                    "in_flight": context.in_flight + (control.in_flight if control else 0),
+                    "provisioned": pool.capacity, "attempted": context.attempted,
                     "capped": context.capped, "lost": context.lost, "slot_waits": pool.waited_for_slot,
                     "slot_wait_ms_max": round(context.slot_wait_ms_max, 3)})
 

@@ -29,6 +29,7 @@ import gevent.event
 from callproof.harness.errors import BadInput, HarnessError
 from callproof.harness.run.calls import CallFactory, TargetChooser
 from callproof.harness.run.capture import MediaCapture, capture_filter
+from callproof.harness.run.control import ControlLeg, control_off_reason
 from callproof.harness.run.engines import Fleet, caller_template
 from callproof.harness.run.faults import FaultInjector
 from callproof.harness.run.health import HealthSampler
@@ -110,6 +111,7 @@ class Run:
         self._capture: MediaCapture | None = None
         self._prober: Prober | None = None
         self._faults: gevent.Greenlet | None = None
+        self._control: ControlLeg | None = None
         self._health = HealthSampler()
 
     # -- entry ---------------------------------------------------------------------
@@ -217,6 +219,25 @@ class Run:
         if self._prober is not None:
             self._prober.start()
 
+    def _prepare_control(self, fleet: Fleet, callers: EnginePool, sink: Callable[[dict[str, Any]], None], *,
+                         stream: int | str = "local") -> ControlLeg | None:
+        """The control leg's echo, ready (callproof.harness.run.control); its calls start with the load."""
+        off = control_off_reason(self.scenario)
+        if off is not None:
+            if self.folder is not None:
+                self.events.event("control", off=off)
+            return None
+        try:
+            leg = ControlLeg.start_echo(fleet, self.scenario, stream=stream, callers=callers, sink=sink,
+                                        enrich=lambda record: with_quality(record, echo_path=True))
+        except EngineError as exc:
+            raise HarnessError(f"could not start the control leg's echo: {exc}") from None
+        self._pools.append(leg.echo)
+        self._control = leg
+        if self.folder is not None:
+            self.events.event("control", calls=leg.concurrent, uri=leg.uri, processes=len(leg.echo.processes))
+        return leg
+
     def _start_faults(self, started: float) -> None:
         if self.scenario.faults:
             injector = FaultInjector(self.scenario.faults, processes=self._processes, events=self.events,
@@ -259,13 +280,43 @@ class Run:
 
         return [os.getpid(), *(p.pid for pool in self._pools for p in pool.processes if p.pid)]
 
+    def _engine_health(self) -> dict[str, Any]:
+        """Over every engine process of this machine: the worst pump lag and the longest a thread
+        waited for a CPU since the last call (then reset), and the drops on our own sockets so far
+        (callproof.sip.socket_drops), SIP and media."""
+        processes = [p for pool in self._pools for p in pool.processes]
+        lag = max((p.pump_lag_ms_max for p in processes), default=0.0)
+        wait = max((p.cpu_wait_pct_max for p in processes), default=0.0)
+        for p in processes:
+            p.pump_lag_ms_max = p.cpu_wait_pct_max = 0.0
+        return {"pump_lag_ms_max": round(lag, 3), "engine_cpu_wait_pct_max": wait,
+                "socket_drops_sip": sum(p.socket_drops["sip"] for p in processes),
+                "socket_drops_media": sum(p.socket_drops["media"] for p in processes)}
+
+    def _start_window(self) -> None:
+        """The load starts now: health samples cover from here (engine start-up is not the load's)."""
+        self._health.restart(self._generator_pids())
+        self._engine_health()  # forget the pumps' lag and threads' waits while starting
+
+    def _own_sockets_event(self) -> None:
+        """The final drops on our own sockets, per engine process, once every process has stopped."""
+        processes = [p for pool in self._pools for p in pool.processes]
+        dropped = {p.name: p.socket_drops for p in processes if any(p.socket_drops.values())}
+        total = {kind: sum(p.socket_drops[kind] for p in processes) for kind in ("sip", "media")}
+        self.events.event("own_sockets", socket_drops_sip=total["sip"], socket_drops_media=total["media"],
+                          processes=dropped)
+
     def _stop_everything(self) -> None:
         if self._faults is not None:
             self._faults.kill()
         if self._prober is not None:
             self._prober.stop(drain_s=0 if self.interrupted else plan.longest_call_s(self.scenario))
+        if self._control is not None:
+            self._control.stop(drain_s=0 if self.interrupted else plan.longest_call_s(self.scenario) + DRAIN_MARGIN_S)
         for pool in self._pools:
             pool.stop()
+        if self.folder is not None and self._pools:
+            self._own_sockets_event()
         for fleet in self._fleets:
             fleet.close()
         if self._capture is not None:

@@ -20,7 +20,7 @@ from typing import Any
 from callproof.harness.errors import BadInput
 from callproof.harness.scenario.loader import load_scenario
 from callproof.harness.scenario.model import Scenario
-from callproof.harness.verdict import connect
+from callproof.harness.verdict import connect, media
 from callproof.harness.verdict.sla import judge
 from callproof.harness.verdict.stats import percentiles
 from callproof.reports import layout
@@ -77,6 +77,7 @@ def summarize(folder: Path, scenario: Scenario | None = None) -> dict[str, Any]:
     folder = Path(folder)
     try:
         calls = [c for c in load_calls(folder) if c.direction == "outbound"]
+        control = load_calls(folder, layout.CONTROL)
         events = list(read_jsonl(folder / layout.EVENTS))
         probes = list(read_jsonl(folder / layout.PROBES))
         pesq = list(read_jsonl(folder / layout.PESQ))
@@ -91,13 +92,23 @@ def summarize(folder: Path, scenario: Scenario | None = None) -> dict[str, Any]:
         "setup_ms": percentiles(connect.srd_ms(c) for c in calls),  # RFC 6076 4.3 SRD
         "answer_ms": percentiles(c.answer_ms for c in calls),
         "timing_resolution_ms": timing_resolution_ms(events),
+        "control": control_summary(control),
     }
-    summary.update(verdict_keys(folder, calls, probes, events, pesq, scenario, interrupted=run["interrupted"]))
+    summary.update(verdict_keys(folder, calls, probes, events, pesq, scenario, interrupted=run["interrupted"],
+                                control=control))
     return summary
 
 
+def control_summary(control: list[CallRecord]) -> dict[str, Any]:
+    """The control leg's calls (callproof.harness.run.control) in the figures the target's calls are
+    shown in, so a report can put them side by side; never part of an SLA line."""
+    return {"calls": call_counts(control), "setup_ms": percentiles(connect.srd_ms(c) for c in control),
+            "media": media.media_summary(control)}
+
+
 def verdict_keys(folder: Path, calls: list[CallRecord], probes: list[dict[str, Any]], events: list[dict[str, Any]],
-                 pesq: list[dict[str, Any]], scenario: Scenario | None, *, interrupted: bool) -> dict[str, Any]:
+                 pesq: list[dict[str, Any]], scenario: Scenario | None, *, interrupted: bool,
+                 control: list[CallRecord] = ()) -> dict[str, Any]:
     """The verifier's keys; without readable thresholds, a null verdict that says why."""
     if scenario is None:
         path = folder / layout.SCENARIO
@@ -110,7 +121,7 @@ def verdict_keys(folder: Path, calls: list[CallRecord], probes: list[dict[str, A
             return {"verdict": None, "verdict_reason": f"no thresholds to judge by: {exc}"}
     result = judge(calls, probes, events, sla=scenario.sla, probes=scenario.probes,
                     by_agent=scenario.call.agent_marker is not None, faults_planned=len(scenario.faults),
-                    interrupted=interrupted, pesq=pesq)
+                    interrupted=interrupted, pesq=pesq, control=control)
     return result.summary()
 
 
