@@ -67,6 +67,20 @@ class Generator:
     cpu_pct_max: float | None
     loop_lag_ms_max: float | None
     starved_calls: int | None
+    machine_busy_pct_max: float | None = None  # every program on the load machine, % of all cores
+    own_socket_drops: int | None = None  # packets the kernel dropped on our own sockets
+    limits: dict[str, float] = dataclasses.field(default_factory=dict)  # the checks' thresholds, by name
+
+
+@dataclasses.dataclass(frozen=True)
+class LegFigures:
+    """One leg's calls in the figures the report puts side by side: the target's and the control leg's."""
+
+    calls: int
+    answered: int
+    setup_ms_p95: float | None  # RFC 6076 SRD
+    loss_pct_p95: float | None  # RFC 3550 A.3, per call
+    jitter_ms_p95: float | None  # RFC 3550 A.8, mean per call
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +100,8 @@ class Summary:
     rto_resolution_s: float | None
     generator: Generator | None
     run: RunFacts
+    # The target's calls and the control leg's (callproof.harness.run.control); None: no control leg ran.
+    legs: tuple[LegFigures, LegFigures] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -278,9 +294,40 @@ def parse_summary(data: dict[str, Any], raw_events: list[dict[str, Any]], folder
             cpu_pct_max=_number(generator.get("cpu_pct_max")),
             loop_lag_ms_max=_number(generator.get("loop_lag_ms_max")),
             starved_calls=generator.get("starved_calls"),
+            machine_busy_pct_max=_number(generator.get("machine_busy_pct_max")),
+            own_socket_drops=_whole(generator.get("socket_drops_media"), generator.get("socket_drops_sip")),
+            limits={str(k): float(v) for k, v in _dict(generator, "limits", where).items()
+                    if _number(v) is not None},
         ),
         run=run_facts(_dict(data, "run", where), raw_events, folder),
+        legs=_legs(data, where),
     )
+
+
+def _whole(*values: Any) -> int | None:
+    """The sum of the whole numbers among `values`; None when there is none."""
+    counts = [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+    return sum(counts) if counts else None
+
+
+def _leg(calls: dict[str, Any], setup_ms: dict[str, Any], media: dict[str, Any]) -> LegFigures:
+    def p95(figure: str) -> float | None:
+        value = media.get(figure)
+        return _number(value.get("p95")) if isinstance(value, dict) else None
+
+    return LegFigures(calls=_whole(calls.get("attempted")) or 0, answered=_whole(calls.get("answered")) or 0,
+                      setup_ms_p95=_number(setup_ms.get("p95")), loss_pct_p95=p95("loss_pct"),
+                      jitter_ms_p95=p95("jitter_ms"))
+
+
+def _legs(data: dict[str, Any], where: Path) -> tuple[LegFigures, LegFigures] | None:
+    """The target's calls beside the control leg's, when a control leg placed any."""
+    control = _dict(data, "control", where)
+    if not control or not _whole(_dict(control, "calls", where).get("attempted")):
+        return None
+    target = _leg(_dict(data, "calls", where), _dict(data, "setup_ms", where), _dict(data, "media", where))
+    return target, _leg(_dict(control, "calls", where), _dict(control, "setup_ms", where),
+                        _dict(control, "media", where))
 
 
 def run_facts(run: dict[str, Any], raw_events: list[dict[str, Any]], folder: Path) -> RunFacts:

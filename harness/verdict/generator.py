@@ -91,7 +91,7 @@ PUMP_LAG_LIMIT_MS = 500.0
 OWN_DROPS_MAX = 0
 CONTROL_LOSS_MAX = 0.0
 CONTROL_JITTER_MS = 5.0
-CONTROL_SETUP_MS = 250.0
+CONTROL_SETUP_MS = 500.0
 MEDIA_SHORTFALL = 0.10
 MEDIA_SLACK_PACKETS = 5
 MEDIA_STARVED_SHARE = 0.01
@@ -102,6 +102,15 @@ HANGUP_GRACE_S = 0.5
 # callproof.sip.call waits this long for the response to our BYE before it gives the slot back.
 BYE_RESPONSE_WAIT_S = 4.0
 _HEALTH_INTERVAL_S = 1.0  # what a health sample covers when it does not say
+# The limits as summary.json's generator block carries them, for a reader of the bundle (and its plots).
+LIMITS = {
+    "machine_busy_pct": 100 * MACHINE_BUSY_LIMIT, "our_wait_pct": 100 * OUR_WAIT_LIMIT,
+    "cpu_pressure_pct": 100 * CPU_PRESSURE_LIMIT, "machine_saturated_s": MACHINE_SATURATED_S,
+    "others_pct": 100 * OTHERS_MIN, "own_cpu_pct_of_all_cores": 100 * CPU_SATURATION, "sustained_s": SUSTAINED_S,
+    "loop_lag_ms": LOOP_LAG_LIMIT_MS, "pump_lag_ms": PUMP_LAG_LIMIT_MS, "own_drops": OWN_DROPS_MAX,
+    "control_loss_pct": 100 * CONTROL_LOSS_MAX, "control_jitter_ms": CONTROL_JITTER_MS,
+    "control_setup_ms": CONTROL_SETUP_MS,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,6 +168,7 @@ class GeneratorValidity:
         out = dataclasses.asdict(self)
         out["problems"] = list(self.problems)
         out["control"] = None if self.control is None else self.control.to_dict()
+        out["limits"] = LIMITS
         return out
 
 
