@@ -93,3 +93,31 @@ def scenario_file(path: Path, uri: str, *, sla=DEFAULT_SLA, load: dict | None = 
         data["sla"] = sla_lines(**sla)
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+def unexplained_problems(summary: dict) -> list[str]:
+    """The generator's problems that are not the machine's doing, or not backed by their own figure.
+
+    What the harness guarantees on a busy machine: a run it cannot vouch for is INVALID, and
+    each reason is one of the generator checks that watch the machine (callproof.harness
+    .verdict.generator), with the measured figure behind it in summary.json.
+    """
+    generator = summary["generator"]
+    limits = generator["limits"]
+    backed = {
+        "the load machine was saturated by other programs": generator["saturated_s"] >= limits["machine_saturated_s"],
+        "the load generator's event loop stalled": (generator["loop_lag_ms_max"] or 0) > limits["loop_lag_ms"],
+        "a SIP engine of the load generator stalled": (generator["pump_lag_ms_max"] or 0) > limits["pump_lag_ms"],
+        "the load generator's own sockets dropped": (
+            (generator["socket_drops_media"] or 0) + (generator["socket_drops_sip"] or 0) > limits["own_drops"]),
+        "calls to the load generator's own echo on this machine (the control leg) were degraded": bool(
+            generator["control"] and generator["control"]["degraded"]),
+    }
+    return [problem for problem in generator["problems"]
+            if not any(problem.startswith(start) and ok for start, ok in backed.items())]
+
+
+def records_mentioning(folder: Path, text: str) -> list[str]:
+    """Lines of calls.jsonl, probes.jsonl and control.jsonl that contain `text`."""
+    return [line for name in ("calls.jsonl", "probes.jsonl", "control.jsonl") if (folder / name).exists()
+            for line in (folder / name).read_text().splitlines() if text in line]
