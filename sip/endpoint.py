@@ -229,17 +229,21 @@ class Endpoint:
         and every SIP event is timestamped by its callback the moment it is read. The
         turn must be a real sleep: after `sleep(0)` alone gevent's timers fire up to
         0.5 s late when the loop's own thread blocks in C. While other greenlets run,
-        SIP messages wait: the longest such gap is `pump_lag_ms_max`, the resolution of
-        our timestamps.
+        SIP messages wait; so they do when a poll returns later than its timeout (the
+        machine did not run us, or callbacks took that long): the longest of either is
+        `pump_lag_ms_max`, the resolution of our timestamps.
         """
         timeout_ms = int(self.settings.poll_timeout_ms)
         left = time.monotonic()
         while True:
-            gap_ms = (time.monotonic() - left) * 1000.0
-            if gap_ms > self.pump_lag_ms_max:
-                self.pump_lag_ms_max = gap_ms
+            entered = time.monotonic()
             self.ep.libHandleEvents(timeout_ms)
-            left = time.monotonic()
+            left_before, left = left, time.monotonic()
+            # Late to look at the sockets: away from the poll, or held inside it past its timeout
+            # (a process the machine did not run, or stopped, sits in the poll the whole time).
+            late_ms = max(entered - left_before, left - entered - timeout_ms / 1000.0) * 1000.0
+            if late_ms > self.pump_lag_ms_max:
+                self.pump_lag_ms_max = late_ms
             self._after_poll()
             gevent.sleep(_LOOP_TURN_S)
 

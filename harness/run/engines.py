@@ -122,14 +122,17 @@ class Fleet:
         The per-process capacity is read from the first process, which starts alone.
         `changes` are EngineSettings fields (as plain values) that differ from the template.
         """
-        first = EngineProcess(self._settings(prefix, rtp_stride(self.template.max_calls), **changes),
+        # Each process gets ports for as many calls as it could take: all of them, up to what it
+        # may hold (small ranges fit between the ports other programs hold).
+        calls = max(1, calls)
+        first = EngineProcess(self._settings(prefix, rtp_stride(min(self.template.max_calls, calls)), **changes),
                               log_path=self._log(prefix), on_inbound=on_inbound)
         EnginePool([first]).start()
         count = exact if exact is not None else processes_needed(calls, first.capacity)
         if exact is None and first.capacity > WHEEL_CAPACITY:
             # An uncapped engine: one process per core spreads the media work (issue 8).
             count = max(count, min(os.cpu_count() or 1, calls))
-        stride = rtp_stride(first.capacity)
+        stride = rtp_stride(min(first.capacity, calls))
         rest = EnginePool([
             EngineProcess(self._settings(prefix, stride, **changes), log_path=self._log(prefix), on_inbound=on_inbound)
             for _ in range(count - 1)
