@@ -54,7 +54,7 @@ class Sipp:
 
 
 def process_socket_drops(pid: int) -> int:
-    """Drops on every UDP socket of process `pid` (/proc/net/udp{,6} by inode)."""
+    """Drops on every UDP socket of process `pid` (its network namespace's /proc/net/udp{,6}, by inode)."""
     from callproof.sip.socket_drops import udp_sockets
 
     inodes = set()
@@ -65,7 +65,8 @@ def process_socket_drops(pid: int) -> int:
             continue
         if target.startswith("socket:["):
             inodes.add(int(target[8:-1]))
-    return sum(row.drops for row in udp_sockets(inodes))
+    tables = (Path(f"/proc/{pid}/net/udp"), Path(f"/proc/{pid}/net/udp6"))
+    return sum(row.drops for row in udp_sockets(inodes, tables))
 
 
 def can_run_realtime() -> bool:
