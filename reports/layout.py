@@ -33,7 +33,10 @@ report. File names below are the only ones code may use (import them).
                       core), cpu_cores, machine_busy_pct (every program, % of all cores),
                       cpu_pressure_pct (PSI some, % of the interval; null without PSI),
                       loop_lag_ms_max, interval_s (the time the sample covers: a stalled
-                      loop's sample covers the stall), pump_lag_ms_max, socket_drops_sip,
+                      loop's sample covers the stall), pump_lag_ms_max (the worst engine's;
+                      pump_lag_ms_by_engine: each one's), engine_cpu_wait_pct_max and
+                      cpu_wait_pct_max (the longest a thread of an engine / of this process
+                      waited for a CPU, % of the interval), socket_drops_sip,
                       socket_drops_media (drops on our own sockets so far), in_flight,
                       provisioned, attempted, capped, lost, slot_waits, slot_wait_ms_max};
                       own_sockets {socket_drops_sip, socket_drops_media, processes: {name:

@@ -285,11 +285,12 @@ class Run:
         waited for a CPU since the last call (then reset), and the drops on our own sockets so far
         (callproof.sip.socket_drops), SIP and media."""
         processes = [p for pool in self._pools for p in pool.processes]
-        lag = max((p.pump_lag_ms_max for p in processes), default=0.0)
+        lags = {p.name: round(p.pump_lag_ms_max, 1) for p in processes}
         wait = max((p.cpu_wait_pct_max for p in processes), default=0.0)
         for p in processes:
             p.pump_lag_ms_max = p.cpu_wait_pct_max = 0.0
-        return {"pump_lag_ms_max": round(lag, 3), "engine_cpu_wait_pct_max": wait,
+        return {"pump_lag_ms_max": max(lags.values(), default=0.0), "pump_lag_ms_by_engine": lags,
+                "engine_cpu_wait_pct_max": wait,
                 "socket_drops_sip": sum(p.socket_drops["sip"] for p in processes),
                 "socket_drops_media": sum(p.socket_drops["media"] for p in processes)}
 

@@ -96,11 +96,13 @@ def scenario_file(path: Path, uri: str, *, sla=DEFAULT_SLA, load: dict | None = 
 
 
 def unexplained_problems(summary: dict) -> list[str]:
-    """The generator's problems that are not the machine's doing, or not backed by their own figure.
+    """The generator's problems that are not what a busy machine does to it, or not backed by their figure.
 
     What the harness guarantees on a busy machine: a run it cannot vouch for is INVALID, and
-    each reason is one of the generator checks that watch the machine (callproof.harness
-    .verdict.generator), with the measured figure behind it in summary.json.
+    each reason is one of the generator checks that watch the machine or what starving it
+    does (callproof.harness.verdict.generator), with the measured figure behind it in
+    summary.json. Calls lost with an engine, refused by our own stack or starved of slots
+    are never the machine's doing: they stay unexplained.
     """
     generator = summary["generator"]
     limits = generator["limits"]
@@ -112,7 +114,12 @@ def unexplained_problems(summary: dict) -> list[str]:
             (generator["socket_drops_media"] or 0) + (generator["socket_drops_sip"] or 0) > limits["own_drops"]),
         "calls to the load generator's own echo on this machine (the control leg) were degraded": bool(
             generator["control"] and generator["control"]["degraded"]),
+        "the load generator's own processes used": (generator["cpu_pct_max"] or 0) >= (
+            limits["own_cpu_pct_of_all_cores"] * (generator["cpu_cores"] or 1)),
+        "the load generator held call slots for calls that were not up": (generator["idle_slots_max"] or 0) > 0,
     }
+    starved = generator["media_starved_calls"]
+    backed[f"{starved} of {generator['media_checked_calls']} answered calls sent too few RTP packets"] = starved > 0
     return [problem for problem in generator["problems"]
             if not any(problem.startswith(start) and ok for start, ok in backed.items())]
 
