@@ -119,13 +119,14 @@ def scenario(path: Path, uri: str, calls: int, minutes: float) -> Path:
 
 
 class Sampler:
-    """CPU and RSS of the Locust process and every engine process, every SAMPLE_S."""
+    """CPU and RSS of the Locust process and every engine process, every SAMPLE_S; time counts from
+    the load's start (the run's first health event), and samples before it are left out."""
 
     def __init__(self, run: subprocess.Popen, events: Path, out: Path) -> None:
         self.run = run
         self.events = events
         self.out = out
-        self.started = time.monotonic()
+        self.started: float | None = None
         self._cpu: dict[int, float] = {}
         self._at = self.started
         self._offset = 0
@@ -138,7 +139,10 @@ class Sampler:
         health = last_health(self.events)
         in_flight = health.get("in_flight") or 0
         lags, self._offset = pump_lags_since(self.events, self._offset)
-        row = {"t_s": round(now - self.started, 1), "in_flight": in_flight, "processes": {}}
+        if health and self.started is None:
+            self.started = now
+        row = {"t_s": None if self.started is None else round(now - self.started, 1), "in_flight": in_flight,
+               "processes": {}}
         for name, pid in processes.items():
             seconds = cpu_seconds(pid)
             if seconds is None:
@@ -154,7 +158,8 @@ class Sampler:
                                           if engines and in_flight else None)
         row["engine_rss_mb"] = round(sum(p["rss_mb"] for n, p in row["processes"].items() if n != "locust"), 1)
         self._at = now
-        self.samples.append(row)
+        if row["t_s"] is not None:
+            self.samples.append(row)
         with open(self.out, "a") as f:
             f.write(json.dumps(row) + "\n")
         return row
@@ -162,6 +167,11 @@ class Sampler:
 
 def window(samples: list[dict], start_s: float, end_s: float) -> list[dict]:
     return [s for s in samples if start_s <= s["t_s"] < end_s]
+
+
+def steady(samples: list[dict], calls: int) -> list[dict]:
+    """The samples while the load held its level (not the ramp, not the last calls draining)."""
+    return [s for s in samples if s["in_flight"] >= 0.9 * calls]
 
 
 def mean(values: list[float | None]) -> float | None:
@@ -189,11 +199,14 @@ def figure(rows: list[dict], name: str, key: str, per_call: bool = False) -> flo
     return mean(values)
 
 
-def report(samples: list[dict], baseline_min: float, minutes: float) -> list[str]:
+def report(samples: list[dict], baseline_min: float, minutes: float, calls: int) -> list[str]:
     """Per process: RSS and CPU in the baseline minute and the last, and their growth; CPU per call
-    in progress for the Locust process and for all engines together (calls are not counted per engine)."""
-    base = window(samples, (baseline_min - 1) * 60, baseline_min * 60)
-    last = window(samples, (minutes - 1) * 60, minutes * 60 + 1)
+    in progress for the Locust process and for all engines together (calls are not counted per engine).
+    Minutes count from the load's start; the last is the last minute at the load's level."""
+    held = steady(samples, calls)
+    base = window(held, (baseline_min - 1) * 60, baseline_min * 60)
+    end = max((s["t_s"] for s in held), default=0.0)
+    last = window(held, end - 60, end + 1)
     names = ["locust", "all engines", *sorted({n for s in samples for n in s["processes"]} - {"locust"})]
     lines = [f"| process | RSS MB, minute {baseline_min:g} | last minute | growth | CPU % of a core, minute "
              f"{baseline_min:g} | last minute | growth | CPU % per call, minute {baseline_min:g} | last minute | "
@@ -245,8 +258,9 @@ def main() -> int:
         next_at = time.monotonic()
         while run.poll() is None:
             row = sampler.sample()
-            print(f"{row['t_s']:7.0f} s  in flight {row['in_flight']:4}  engines {row['engine_cpu_pct'] or 0:6.1f}% "
-                  f"of a core, {row['engine_rss_mb']:7.1f} MB", file=sys.stderr, flush=True)
+            print(f"{row['t_s'] or 0:7.0f} s  in flight {row['in_flight']:4}  engines "
+                  f"{row['engine_cpu_pct'] or 0:6.1f}% of a core, {row['engine_rss_mb']:7.1f} MB", file=sys.stderr,
+                  flush=True)
             next_at += SAMPLE_S
             time.sleep(max(0.0, next_at - time.monotonic()))
         stdout, stderr = run.communicate()
@@ -258,7 +272,7 @@ def main() -> int:
     summary = json.loads((out / "run" / "summary.json").read_text())
     print(f"\nsoak: {args.calls} calls for {args.minutes:g} min on the {args.engine} engine; samples in "
           f"{out / 'soak.jsonl'}; the run's verdict: {summary['verdict']} ({summary['verdict_reason']})\n")
-    print("\n".join(report(sampler.samples, args.baseline_min, args.minutes)))
+    print("\n".join(report(sampler.samples, args.baseline_min, args.minutes, args.calls)))
     return 0
 
 

@@ -29,6 +29,7 @@ report. File names below are the only ones code may use (import them).
                       shape {users | rate};
                       fault {at_s, action, detail, ok, error}; breaker {answer_rate,
                       calls, window_s, at_s}; control {calls, uri, processes} or {off: why};
+                      media_ports {ranges: {process: [first, last]}} (its RTP/RTCP ports);
                       health (every second) {cpu_pct (all generator processes, % of one
                       core), cpu_cores, machine_busy_pct (every program, % of all cores),
                       cpu_pressure_pct (PSI some, % of the interval; null without PSI),

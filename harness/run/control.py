@@ -82,7 +82,7 @@ class ControlLeg:
     def start_echo(cls, fleet: Fleet, scenario: Scenario, **kwargs) -> "ControlLeg":
         """The control echo's engine process(es), ready; the calls start with `start()`."""
         concurrent = control_calls(scenario)
-        echo = fleet.start_pool(LEG, concurrent, agent=dataclasses.asdict(AgentSpec(mode="echo")),
+        echo = fleet.start_pool(LEG, concurrent, spread=False, agent=dataclasses.asdict(AgentSpec(mode="echo")),
                                 account=AccountSpec(user=LEG).to_dict())
         # Same talk times and prompt as the target's calls; no DTMF, no agent marker, no recording:
         # our echo answers at once and sends no marker.

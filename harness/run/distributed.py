@@ -70,6 +70,7 @@ class MasterRun(Run):
         if scenario.agents.register_to:
             self._register_agents(fleet)
         self._prepare_probes(fleet, scenario.probes.uri or scenario.target.uri)
+        self._ports_event()
         self._start_capture(fleet)
         self._start_probes()
         deadline = time.monotonic() + WORKERS_TIMEOUT_S
@@ -126,7 +127,8 @@ class WorkerRun(Run):
         self._pools.append(pool)
         check_registrations(pool, "caller")
         # Each worker's own control leg, to an echo on its own machine; its records go to the master.
-        control = self._prepare_control(fleet, pool, lambda record: runner.send_message(CONTROL_MESSAGE, record))
+        control = self._prepare_control(
+            fleet, pool, lambda record: runner.send_message(CONTROL_MESSAGE, {**record, "worker": context.worker}))
         # Everything a user needs exists before we connect: the master may start the load at once.
         context = self._context(pool, fixed_target(scenario.target.uri), sink=lambda record: None)
         context.fire_request = environment.events.request.fire

@@ -115,28 +115,26 @@ class Fleet:
         self._count += 1
         return EngineSettings.from_dict(values)
 
-    def start_pool(self, prefix: str, calls: int, *, exact: int | None = None,
+    def start_pool(self, prefix: str, calls: int, *, exact: int | None = None, spread: bool = True,
                    on_inbound: Callable[[CallRecord], None] | None = None, **changes) -> EnginePool:
         """Processes of `prefix` for `calls` concurrent calls, or `exact` processes.
 
-        The per-process capacity is read from the first process, which starts alone.
-        `changes` are EngineSettings fields (as plain values) that differ from the template.
+        The per-process capacity is read from the first process, which starts alone. An
+        uncapped engine gets one process per core to spread the media work, unless `spread`
+        is False (a few calls: one process holds them). `changes` are EngineSettings fields (as
+        plain values) that differ from the template.
         """
         # Each process gets ports for as many calls as it could take: all of them, up to what it
         # may hold (small ranges fit between the ports other programs hold).
         calls = max(1, calls)
-        first = EngineProcess(self._settings(prefix, rtp_stride(min(self.template.max_calls, calls)), **changes),
-                              log_path=self._log(prefix), on_inbound=on_inbound)
+        first = self.process(prefix, min(self.template.max_calls, calls), on_inbound=on_inbound, **changes)
         EnginePool([first]).start()
         count = exact if exact is not None else processes_needed(calls, first.capacity)
-        if exact is None and first.capacity > WHEEL_CAPACITY:
+        if exact is None and spread and first.capacity > WHEEL_CAPACITY:
             # An uncapped engine: one process per core spreads the media work (issue 8).
             count = max(count, min(os.cpu_count() or 1, calls))
-        stride = rtp_stride(min(first.capacity, calls))
-        rest = EnginePool([
-            EngineProcess(self._settings(prefix, stride, **changes), log_path=self._log(prefix), on_inbound=on_inbound)
-            for _ in range(count - 1)
-        ])
+        rest = EnginePool([self.process(prefix, min(first.capacity, calls), on_inbound=on_inbound, **changes)
+                           for _ in range(count - 1)])
         try:
             rest.start()
         except EngineError:
@@ -151,11 +149,8 @@ class Fleet:
         For processes that differ from each other (one account each); `changes` as in start_pool.
         """
         settings = self._settings(prefix, rtp_stride(calls), **changes)
-        log_path = self.log_dir / f"{settings.name}.log" if self.log_dir else None
+        log_path = self.log_dir / f"{settings.name}.log" if self.log_dir else None  # logs/NAME.log, NAME its own
         return EngineProcess(settings, log_path=log_path, on_inbound=on_inbound)
-
-    def _log(self, prefix: str) -> Path | None:
-        return self.log_dir / f"{prefix}{self._count}.log" if self.log_dir else None
 
 
 class EmbeddedTarget:

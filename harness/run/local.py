@@ -46,6 +46,7 @@ class LocalRun(Run):
         callers = self._start_callers(fleet, plan.provision(scenario) + control_calls(scenario))
         self._prepare_probes(fleet, probe_uri)
         control = self._prepare_control(fleet, callers, self._log(layout.CONTROL).write)
+        self._ports_event()
         self._start_capture(fleet)  # every engine has its ports now, and no call has been placed
         self._start_probes()
         context = self._context(callers, choose, sink=self.calls.write)

@@ -171,6 +171,12 @@ class Run:
             self._processes.start_all(self.scenario.processes)
             self.events.event("processes", started=[p.name for p in self.scenario.processes])
 
+    def _ports_event(self) -> None:
+        """Each engine process's RTP and RTCP ports (callproof.harness.run.ports): which range was whose."""
+        self.events.event("media_ports", ranges={
+            p.name: [p.settings.rtp_port, p.settings.rtp_port + p.settings.rtp_port_range + 1]
+            for pool in self._pools for p in pool.processes})
+
     def _start_capture(self, fleet: Fleet) -> None:
         """The media of this machine's engines, once they all have ports and before the first call
         (on a master: the probes' and registered agents'; workers capture nothing)."""
