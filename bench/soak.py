@@ -128,7 +128,7 @@ class Sampler:
         self.out = out
         self.started: float | None = None
         self._cpu: dict[int, float] = {}
-        self._at = self.started
+        self._at = time.monotonic()
         self._offset = 0
         self.samples: list[dict] = []
 
