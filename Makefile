@@ -1,10 +1,11 @@
 # The README's two commands: `make smoke` (the main job on the embedded
-# target) and `make test` (the whole test suite on real peers).
+# target) and `make test` (the whole test suite on real peers); `make unit` is
+# the fast layer to run while editing.
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: smoke test install debian-packages engine
+.PHONY: smoke test unit install debian-packages engine
 
 $(BIN)/callproof: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,9 +21,15 @@ smoke: install
 debian-packages:
 	bash .ci/debian-packages
 
-# pjsua2 built from pjproject source (README, "The uncapped engine"); cached per machine.
+# pjsua2 built from pjproject source (docs/engine.md); cached per machine.
 engine: debian-packages install
 	$(BIN)/callproof engine build
+
+# Everything that starts no peer, no pjsua2 engine and no `callproof run` (tests/markers.py):
+# the fast layer, under a minute. Some of it reads real tools (tshark, ssh-keygen, poppler).
+UNIT := not peers and not sip_engine and not e2e
+unit: install
+	$(BIN)/python -m pytest -m "$(UNIT)"
 
 # Two passes: everything on the PyPI wheel, then the SIP engine tests again on
 # the built engine. CALLPROOF_ENGINE is read when the interpreter starts

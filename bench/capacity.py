@@ -41,9 +41,9 @@ from callproof.harness.run.engines import Fleet  # noqa: E402
 from callproof.harness.run.health import cpu_seconds  # noqa: E402
 from callproof.harness.run.processes import stop_processes  # noqa: E402
 from callproof.rtp_analysis.audio import read_wav, resample  # noqa: E402
-from callproof.rtp_analysis.g711 import ulaw_encode  # noqa: E402
 from callproof.sip.settings import CallSpec, EngineSettings  # noqa: E402
 from tests.peers.net import free_port  # noqa: E402
+from tests.rtp_analysis.g711 import ulaw_encode  # noqa: E402
 
 CALLS_PER_UAS = 200
 RAMP_CPS = 100  # call starts per second: a burst of hundreds of INVITEs overflows UDP buffers

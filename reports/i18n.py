@@ -6,9 +6,11 @@ the prose around them is translated.
 
 Chinese needs a CJK font in the plots and the PDF. `find_cjk_font()` asks
 matplotlib's font list (which fontconfig's folders feed) for a Simplified
-Chinese face; Debian's fonts-noto-cjk provides "Noto Sans CJK SC". With none
-installed, the PDF and plots fall back to English and one line says so, so
-Chinese never comes out as empty boxes.
+Chinese face; Debian's fonts-noto-cjk provides "Noto Sans CJK SC". matplotlib
+caches that list at its first use, so a font installed later is not in it:
+when no face is found, the system's fonts are scanned again (once) before we
+give up. With none installed, the PDF and plots fall back to English and one
+line says so, so Chinese never comes out as empty boxes.
 """
 
 from __future__ import annotations
@@ -132,7 +134,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "duration_s": {"en": "Duration (s)", "zh": "时长（s）"},
     "mos_cqe": {"en": "MOS-CQE", "zh": "MOS-CQE"},
     "jitter_ms": {"en": "Jitter (ms)", "zh": "抖动（ms）"},
-    "loss_pct": {"en": "Loss (%)", "zh": "丢包（%）"},
+    "loss_pct": {"en": "Loss, worse direction (%)", "zh": "丢包，较差方向（%）"},
     "recording": {"en": "Recording", "zh": "录音"},
     "footer": {
         "en": (
@@ -169,13 +171,14 @@ MESSAGES: dict[str, dict[str, str]] = {
     "calls_count": {"en": "calls", "zh": "呼叫数"},
     "plot_media": {"en": "Jitter and loss (RFC 3550), cumulative", "zh": "抖动与丢包（RFC 3550）累积分布"},
     "jitter_axis": {"en": "mean jitter per call (ms)", "zh": "每次呼叫平均抖动（毫秒）"},
-    "loss_axis": {"en": "packet loss per call (%)", "zh": "每次呼叫丢包率（%）"},
+    "loss_axis": {"en": "packet loss per call, worse direction (%)", "zh": "每次呼叫丢包率，较差方向（%）"},
     "share_of_calls": {"en": "share of calls", "zh": "呼叫占比"},
     "plot_availability": {"en": "Availability probes, outages and RTO", "zh": "可用性探测、中断与 RTO"},
     "probe_call": {"en": "probe call", "zh": "探测呼叫"},
     "probe_options": {"en": "SIP OPTIONS", "zh": "SIP OPTIONS"},
     "probe_ok": {"en": "ok", "zh": "成功"},
     "probe_failed": {"en": "failed", "zh": "失败"},
+    "probe_undecided": {"en": "undecided", "zh": "未判定"},
     "rto_label": {"en": "RTO {rto} s", "zh": "RTO {rto} 秒"},
     "plot_generator": {
         "en": "The load generator's own health: the machine's CPU, stalls, drops on its own sockets",
@@ -222,15 +225,40 @@ def find_cjk_font(bold: bool = False) -> CjkFont | None:
 
     `bold` picks the family's face nearest weight 700 instead of 400.
     """
+    font = _best_cjk_face(700 if bold else 400)
+    if font is None and rescan_fonts():
+        font = _best_cjk_face(700 if bold else 400)
+    return font
+
+
+def _best_cjk_face(weight: int) -> CjkFont | None:
     from matplotlib import font_manager
 
-    wanted = 700 if bold else 400
     for family in CJK_FAMILIES:
         entries = [f for f in font_manager.fontManager.ttflist if f.name == family and f.style == "normal"]
         if entries:
-            face = min(entries, key=lambda f: abs(_weight(f.weight) - wanted))
+            face = min(entries, key=lambda f: abs(_weight(f.weight) - weight))
             return CjkFont(family, face.fname, int(getattr(face, "index", 0) or 0))
     return None
+
+
+@functools.cache
+def rescan_fonts() -> bool:
+    """Scan the system's fonts again, once per process; True when fonts were found that matplotlib's list lacked.
+
+    matplotlib builds its font list at first use and caches it (fontlist-*.json in its cache
+    folder), so a font installed afterwards stays invisible to every later run. The scan
+    rewrites that cache, as matplotlib itself does when it has none (so the next run sees the
+    font at once), and adds the new files to this process's list (`FontManager.addfont`).
+    """
+    from matplotlib import font_manager
+
+    fresh = font_manager._load_fontmanager(try_read_cache=False)  # scans, then writes the cache
+    running = font_manager.fontManager
+    new_files = sorted({f.fname for f in fresh.ttflist} - {f.fname for f in running.ttflist})
+    for path in new_files:
+        running.addfont(path)
+    return bool(new_files)
 
 
 def _weight(weight: int | str) -> int:

@@ -6,8 +6,11 @@ Mapping (the JUnit XML schema's own meanings):
     INCONCLUSIVE  <skipped>: too few calls to decide; the message says what would settle it
     INVALID       <error>: the load generator, not the target, was the bottleneck
 
-A summary with no SLA line (a killed run) gets one test case for the run's
-verdict, so CI never shows an empty, green suite.
+The verifier never marks a line INVALID: an invalid generator makes the run's
+verdict INVALID. Such a run, and a summary with no SLA line (no thresholds to
+judge by), get one more test case for the run's verdict, so CI never shows an
+INVALID run or an empty suite green. Verdicts are written as summary.json writes
+them (callproof.reports.summary_file.Verdict).
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from callproof.reports import text
-from callproof.reports.model import SlaLine, Summary
+from callproof.reports.model import Summary
+from callproof.reports.summary_file import SlaLine, Verdict
 
-_OUTCOME_TAG = {"FAIL": "failure", "INCONCLUSIVE": "skipped", "INVALID": "error"}
+_OUTCOME_TAG = {Verdict.PASS: None, Verdict.FAIL: "failure", Verdict.INCONCLUSIVE: "skipped", Verdict.INVALID: "error"}
 
 
 def _message(line: SlaLine) -> str:
@@ -30,12 +34,11 @@ def render(summary: Summary) -> bytes:
     suite_name = f"callproof {summary.run.scenario_name}" if summary.run.scenario_name else "callproof"
     cases: list[tuple[str, str, str | None, str]] = []  # name, classname, outcome tag, message
     for line in summary.sla:
-        cases.append((line.name, f"callproof.sla.{line.metric}", _OUTCOME_TAG.get(line.verdict), _message(line)))
-    if not summary.sla:
+        cases.append((line.name, f"callproof.sla.{line.metric}", _OUTCOME_TAG[line.verdict], _message(line)))
+    if not summary.sla or summary.verdict is Verdict.INVALID:
         reason = summary.verdict_reason or "the summary holds no SLA line"
-        verdict = summary.verdict or "NO VERDICT"
-        tag = _OUTCOME_TAG.get(summary.verdict or "", "error")
-        cases.append(("run verdict", "callproof.run", tag, f"{verdict}: {reason}"))
+        tag = "error" if summary.verdict is None else _OUTCOME_TAG[summary.verdict]
+        cases.append(("run verdict", "callproof.run", tag, f"{summary.verdict or 'NO VERDICT'}: {reason}"))
 
     suites = ET.Element("testsuites", name=suite_name)
     suite = ET.SubElement(

@@ -45,14 +45,12 @@ report. File names below are the only ones code may use (import them).
                       counts); run_end {reason, interrupted}
     engine.json       the pjsua2 engine in use: version, per-process call capacity,
                       I/O queue, media settings
-    summary.json      derived from the records (see callproof.harness.verdict.summary):
-                      calls.{attempted,answered,abandoned,failed}, setup_ms/answer_ms
-                      {p50,p95,p99}, failures{reason: count}, timing_resolution_ms;
-                      the verifier's (callproof.harness.verdict.sla): sla[] {name, metric, threshold,
-                      comparison, unit, observed, ci_low, ci_high, verdict, note},
-                      verdict, verdict_reason, connect, call_center, service_level,
-                      media, availability_pct, availability, outages[] {start_utc,
-                      end_utc, cause}, rto_s, rto_resolution_s, failover[], generator
+    summary.json      derived from the records (callproof.harness.verdict.summary): call
+                      counts, delays, the SLA lines and the verdict, RFC 6076, media,
+                      availability, failover, the generator's validity. Its every key is
+                      in callproof/scenarios/summary.schema.json (JSON Schema 2020-12);
+                      the verifier writes and the report reads only summaries that fit it
+                      (callproof.reports.summary_file)
     audio/            recorded call samples (WAV)
     pesq.jsonl        ITU-T P.862 PESQ of each recorded call against the prompt it should
                       carry: {"call_id", "recording", "reference", "pesq": PesqResult dict,

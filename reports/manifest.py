@@ -153,7 +153,7 @@ def build(
             "end_utc": run.end_utc,
             "interrupted": run.interrupted,
             "seed": run.seed,
-            "verdict": data.summary.verdict,
+            "verdict": None if data.summary.verdict is None else data.summary.verdict.value,
         },
         # pjsua2/pjproject version, call capacity, I/O queue, media settings, as engine.json says.
         "engine": data.engine,

@@ -26,12 +26,13 @@ from callproof.reports import text
 from callproof.reports.i18n import STOCK_VERIFY, CjkFont, Translator
 from callproof.reports.model import ReportData, WorstCall
 from callproof.reports.plots import Plot
+from callproof.reports.summary_file import Verdict
 
 VERDICT_COLOURS = {  # text colour, fill colour: the HTML's palette
-    "PASS": ((30, 123, 52), (230, 244, 234)),
-    "FAIL": ((179, 38, 30), (252, 232, 230)),
-    "INCONCLUSIVE": ((138, 90, 0), (255, 244, 214)),
-    "INVALID": ((91, 44, 131), (239, 229, 247)),
+    Verdict.PASS: ((30, 123, 52), (230, 244, 234)),
+    Verdict.FAIL: ((179, 38, 30), (252, 232, 230)),
+    Verdict.INCONCLUSIVE: ((138, 90, 0), (255, 244, 214)),
+    Verdict.INVALID: ((91, 44, 131), (239, 229, 247)),
     None: ((68, 68, 68), (238, 238, 238)),
 }
 BODY = "body"  # the font family name registered in the document
@@ -96,7 +97,7 @@ def render(
         facts.append(f"{tr('seed')}: {run.seed}")
     pdf.multi_cell(0, 5, " · ".join(facts), new_x="LMARGIN", new_y="NEXT")
     if run.interrupted:
-        _banner(pdf, tr("interrupted"), *VERDICT_COLOURS["INCONCLUSIVE"])
+        _banner(pdf, tr("interrupted"), *VERDICT_COLOURS[Verdict.INCONCLUSIVE])
 
     # The verdict, coloured as in the HTML.
     pdf.ln(2)

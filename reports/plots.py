@@ -41,6 +41,7 @@ COLOURS = {
     "fault": "#222222",
     "ok": "#55a868",
     "failed": "#c44e52",
+    "undecided": "#999999",
     "threshold": "#c44e52",
 }
 
@@ -248,26 +249,15 @@ def _draw_availability(fig: Figure, data: ReportData, tr: Translator) -> None:
         return _no_data(ax, tr)
     scale, xlabel = _time_axis(data, tr)
     rows = {"call": 1.0, "options": 0.0}
+    # The verifier's judgement of each probe (model.Probe.state), never the report's own.
+    markers = {"up": ("|", 120, "ok", "probe_ok"), "down": ("x", 30, "failed", "probe_failed"),
+               "undecided": ("o", 16, "undecided", "probe_undecided")}
     for kind, y in rows.items():
-        probes = [p for p in data.probes if p.kind == kind]
-        ok = np.array([p.at_s for p in probes if p.ok]) / scale
-        bad = np.array([p.at_s for p in probes if not p.ok]) / scale
-        ax.scatter(
-            ok,
-            np.full(len(ok), y),
-            marker="|",
-            s=120,
-            color=COLOURS["ok"],
-            label=tr("probe_ok") if kind == "call" else None,
-        )
-        ax.scatter(
-            bad,
-            np.full(len(bad), y),
-            marker="x",
-            s=30,
-            color=COLOURS["failed"],
-            label=tr("probe_failed") if kind == "call" else None,
-        )
+        for state, (marker, size, colour, label) in markers.items():
+            at = np.array([p.at_s for p in data.probes if p.kind == kind and p.state == state]) / scale
+            if len(at) or (kind == "call" and state != "undecided"):
+                ax.scatter(at, np.full(len(at), y), marker=marker, s=size, color=COLOURS[colour],
+                           label=tr(label) if kind == "call" else None)
     _mark_outages_and_faults(ax, data, scale, tr)
     rto = data.summary.rto_s
     first_fault = next((e for e in data.events if e.kind == "fault"), None)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from callproof.reports.i18n import Translator
-from callproof.reports.model import Generator, SlaLine, Summary
+from callproof.reports.model import Generator, Summary
+from callproof.reports.summary_file import SlaLine
 
 MISSING = "–"  # shown where a value was not measured
 

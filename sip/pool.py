@@ -44,6 +44,18 @@ class PendingCall:
     def wait_record(self, timeout: float | None = None) -> CallRecord:
         return self.done.get(timeout=timeout)
 
+    def finish(self, record: CallRecord) -> None:
+        """The call's final record (and its setup, if that was never reported on its own)."""
+        if not self.setup.ready():
+            self.setup.set(record)
+        self.done.set(record)
+
+    def fail(self, error: Exception) -> None:
+        """No record will come (the engine process is gone): whatever is still awaited raises `error`."""
+        for result in (self.setup, self.done):
+            if not result.ready():
+                result.set_exception(error)
+
 
 class EngineProcess:
     """One `callproof.sip.worker` child process and its JSON-lines pipe."""
@@ -189,9 +201,7 @@ class EngineProcess:
                     pending.setup.set(record)
                 else:
                     del self._pending[event["id"]]
-                    if not pending.setup.ready():
-                        pending.setup.set(record)
-                    pending.done.set(record)
+                    pending.finish(record)
                     self.in_flight -= 1
                     self.on_slot_free()
             elif kind == "inbound":
@@ -217,9 +227,7 @@ class EngineProcess:
             self._ready.set_exception(EngineError(f"SIP engine process {self.name} exited with code {code}"))
         lost = EngineError(f"SIP engine process {self.name} exited (code {code}) during a call")
         for pending in self._pending.values():
-            for result in (pending.setup, pending.done):
-                if not result.ready():
-                    result.set_exception(lost)
+            pending.fail(lost)
         self._pending.clear()
         self.in_flight = 0
         self.on_slot_free()

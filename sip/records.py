@@ -99,11 +99,16 @@ class CallRecord:
 
     @property
     def setup_ms(self) -> float | None:
-        """RFC 6076 4.1 SRD: INVITE to the first non-100 provisional or the final response."""
+        """RFC 6076 4.3 SRD: INVITE to the first non-100 provisional, else to the final response.
+
+        The one definition the verifier's summary and SLA line and the report's plot use. A final
+        response to our own CANCEL (the 487 after the ring timeout) times our patience, not the
+        target: such a call has no SRD.
+        """
         for code, at in self.provisional_ms:
             if code > 100:
                 return at
-        return self.final_ms
+        return self.final_ms if self.cancel_ms is None else None
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)

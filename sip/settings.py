@@ -7,12 +7,12 @@ started with `python -m callproof.sip.worker` gets exactly what the parent valid
 from __future__ import annotations
 
 import dataclasses
-import re
 import wave
 from pathlib import Path
 from typing import Any
 
 from callproof.sip.errors import SipConfigError
+from callproof.sip.uri import SipUri
 
 SUPPORTED_CODECS = ("PCMU", "PCMA", "G722", "GSM", "iLBC", "speex", "L16")
 NARROWBAND_CODECS = ("PCMU", "PCMA", "GSM", "iLBC")
@@ -22,7 +22,7 @@ SRTP_MODES = ("off", "optional", "mandatory")
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class MediaSettings:
-    """pjmedia settings chosen for load (measurements: README, "Media settings").
+    """pjmedia settings chosen for load (why: docs/engine.md; measurements: bench/README.md).
 
     The conference bridge runs at `clock_rate`; at pjsua's default 16 kHz every
     G.711 call is resampled both ways, which costs most of the CPU. VAD stays off
@@ -63,23 +63,6 @@ class MediaSettings:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "MediaSettings":
         return cls(**data)
-
-
-_SIP_URI = re.compile(
-    r"^sips?:"
-    r"(?:[A-Za-z0-9\-_.!~*'()&=+$,;?/%]+(?::[^@\s]*)?@)?"  # user[:password]@
-    r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])"  # host or [IPv6]
-    r"(?::\d{1,5})?"  # port
-    r"(?:;[^\s;?]+)*"  # ;params
-    r"(?:\?\S*)?$"  # ?headers
-)
-
-
-def check_sip_uri(uri: str, what: str = "SIP URI") -> str:
-    """The URI if it is a well-formed sip:/sips: URI (RFC 3261 19.1), else SipConfigError."""
-    if not isinstance(uri, str) or not _SIP_URI.match(uri):
-        raise SipConfigError(f"{what} {uri!r} is malformed (expected e.g. sip:600@pbx.example.com:5060)")
-    return uri
 
 
 def check_wav(path: str, what: str = "prompt") -> str:
@@ -137,7 +120,7 @@ class CallSpec:
     scheduled_mono: float | None = None  # open-loop arrivals: when the call was due
 
     def __post_init__(self) -> None:
-        check_sip_uri(self.uri, "target URI")
+        SipUri.parse(self.uri, "target URI")
         if self.prompt is not None:
             check_wav(self.prompt)
         if self.ring_timeout_s <= 0:
@@ -199,9 +182,9 @@ class AccountSpec:
 
     def __post_init__(self) -> None:
         if self.registrar is not None:
-            check_sip_uri(self.registrar, "registrar URI")
+            SipUri.parse(self.registrar, "registrar URI")
         if self.proxy is not None:
-            check_sip_uri(self.proxy, "outbound proxy URI")
+            SipUri.parse(self.proxy, "outbound proxy URI")
 
     def __repr__(self) -> str:  # never print a password
         return f"AccountSpec(user={self.user!r}, registrar={self.registrar!r})"

@@ -1,4 +1,4 @@
-"""Fixtures shared by every test layer, and which pjsua2 the tests exercise.
+"""Fixtures shared by every test layer, which pjsua2 the tests exercise, and the layers' markers.
 
 `make test` runs the suite with `CALLPROOF_ENGINE=wheel` (the PyPI wheel, even
 if a built engine is installed), then the `sip_engine` tests again with
@@ -6,15 +6,21 @@ if a built engine is installed), then the `sip_engine` tests again with
 interpreter start (callproof.sip.engine.install), so it must be set before pytest starts;
 it also reaches every SIP worker a test spawns. A "built" pass without a built
 engine installed would silently test the wheel twice, so it stops here.
+
+Markers (`peers`, `sip_engine`, `e2e`) are held to what a test really starts
+(tests/markers.py): a process that needs a marker the test lacks fails the test.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
+import subprocess
 import sys
 from pathlib import Path
 
+import gevent.subprocess
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,6 +28,7 @@ if str(ROOT) not in sys.path:  # `tests.peers` is importable from any working di
     sys.path.insert(0, str(ROOT))
 
 from callproof.sip.engine.install import ENGINE_ENV, install_dir  # noqa: E402 - needs ROOT on sys.path
+from tests import markers  # noqa: E402
 from tests.peers import sipp  # noqa: E402
 
 
@@ -36,6 +43,64 @@ def pytest_configure(config: pytest.Config) -> None:
             f"{ENGINE_ENV}=built but `import pjsua2` finds {_pjsua2_origin()}: run `callproof engine build` first",
             returncode=3,
         )
+    for popen in (subprocess.Popen, gevent.subprocess.Popen):
+        popen.__init__ = _checking_markers(popen.__init__)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for popen in (subprocess.Popen, gevent.subprocess.Popen):
+        popen.__init__ = getattr(popen.__init__, "__wrapped__", popen.__init__)
+
+
+# -- the layers' markers, held to the processes a test starts (tests/markers.py) --------
+
+_running: list[pytest.Item] = []  # the test being run (its setup, call and teardown)
+_fixtures: list[str] = []  # the fixtures being set up, innermost last
+_fixture_needs: dict[str, set[str]] = {}  # fixture -> the markers of the processes it started
+
+
+def _checking_markers(init):
+    @functools.wraps(init)
+    def init_checked(self, args, *rest, **options):
+        needed = markers.markers_needed(args)
+        if needed and _running:
+            for fixture in _fixtures:
+                _fixture_needs.setdefault(fixture, set()).update(needed)
+            _require(_running[-1], needed, f"starts {args if isinstance(args, str) else ' '.join(map(str, args))}")
+        return init(self, args, *rest, **options)
+
+    return init_checked
+
+
+def _require(item: pytest.Item, needed: set[str], what: str) -> None:
+    missing = markers.missing_markers(needed, {mark.name for mark in item.iter_markers()})
+    if missing:
+        pytest.fail(f"{item.nodeid} {what[:200]}: mark it {', '.join(missing)} (tests/markers.py)", pytrace=False)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem):
+    _running.append(item)
+    try:
+        yield
+    finally:
+        _running.pop()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for fixture in item.fixturenames:
+        if fixture in _fixture_needs:
+            _require(item, _fixture_needs[fixture], f"uses the fixture {fixture}, which started a process")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_fixture_setup(fixturedef, request):
+    _fixtures.append(fixturedef.argname)
+    try:
+        yield
+    finally:
+        _fixtures.pop()
 
 
 @pytest.fixture(scope="session")
@@ -59,6 +124,14 @@ def media_ports():
 def sipp_echo(run_dir):
     """`sipp -sn uas -rtp_echo` on 127.0.0.1, shared by the tests whose calls it echoes."""
     peer = sipp.echo_uas(run_dir)
+    yield peer
+    peer.stop()
+
+
+@pytest.fixture(scope="session")
+def sipp_reject_503(run_dir):
+    """SIPp answering every INVITE with 503 Service Unavailable (tests/sipp/uas_reject.xml)."""
+    peer = sipp.scripted_uas(run_dir, "uas_reject", code="503")
     yield peer
     peer.stop()
 

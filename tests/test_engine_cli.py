@@ -26,6 +26,9 @@ from callproof.sip.engine.build import BuildConfig
 from callproof.sip.engine.install import ENGINE_ENV
 from callproof.sip.errors import SipConfigError
 
+# Every engine command loads pjsua2 (in a scratch environment that picks its own engine).
+pytestmark = pytest.mark.sip_engine
+
 CHECKOUT = Path(__file__).resolve().parents[1]
 
 

@@ -41,6 +41,7 @@ def hostile_cwd(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.mark.sip_engine  # `engine info` loads pjsua2
 def test_the_cli_and_its_probe_ignore_the_working_directory(hostile_cwd):
     done = subprocess.run([sys.executable, "-P", "-m", "callproof.harness.cli", "engine", "info", "--json"],
                           cwd=hostile_cwd, capture_output=True, text=True, timeout=120)

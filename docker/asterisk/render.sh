@@ -4,7 +4,7 @@
 #
 #   render.sh SOURCE_DIR OUTPUT_DIR
 #
-# Variables and defaults (README, "CI against Asterisk"):
+# Variables and defaults (docs/ci-against-asterisk.md):
 #   CALLPROOF_SIP_USER        caller            callers' endpoint and digest user
 #   CALLPROOF_SIP_PASSWORD    callproof-caller  callers' digest password
 #   CALLPROOF_AGENT_PASSWORD  callproof-agent   every agent's digest password

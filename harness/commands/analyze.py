@@ -3,7 +3,7 @@
 Prints one row per stream, or with --json a list of objects whose first keys are
 src, src_port, dst, dst_port, ssrc, payload_type, packets, lost, lost_rfc3550,
 duplicates, reordered, max_delta_ms, mean_jitter_ms, max_jitter_ms, mos_cqe
-(README, "Analyzing captures", defines each). A bad capture exits 2 in one sentence.
+(docs/analyzing-captures.md defines each). A bad capture exits 2 in one sentence.
 """
 
 from __future__ import annotations

@@ -4,27 +4,40 @@ The master runs the shape, the probes, the faults and any registered agents, and
 writes the run folder; it places no load calls. Each worker runs SipCaller /
 ArrivalScheduler users and its own SIP engine processes against the target, and
 sends every finished call to the master (Locust custom message "callproof_call"),
-its recording first ("callproof_audio"), and its health every second.
+its recording first ("callproof_audio"), its control leg's calls ("callproof_control",
+callproof.harness.run.control: each worker's own, to an echo on its own machine), and its
+health every second. After the
+stop, once its last call has ended and that call's record is sent, a worker says so
+("callproof_drained"); the master waits for that from every worker (one channel per
+worker keeps the order, so nothing is still in transit behind it) before it ends
+the run, and names in events.jsonl any worker that did not say it in time.
 """
 
 from __future__ import annotations
 
+import collections
 import math
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import gevent
+import gevent.event
+import gevent.pool
 
 from callproof.harness.errors import BadInput, ExitCode, HarnessError
 from callproof.harness.run.calls import CallFactory, fixed_target
-from callproof.harness.run.control import control_calls
+from callproof.harness.run.control import ControlLeg, control_calls
 from callproof.harness.run.engines import check_registrations
+from callproof.harness.run.load import LoadContext
+from callproof.harness.run.recorder import EventLog, JsonLines
 from callproof.harness.run.runner import DRAIN_MARGIN_S, HEALTH_INTERVAL_S, Run
 from callproof.harness.run.users import ArrivalScheduler, PlanShape, SipCaller
 from callproof.harness.scenario import plan
+from callproof.harness.scenario.model import Scenario
 from callproof.reports import layout
 from callproof.sip.errors import EngineError
 
@@ -33,7 +46,100 @@ CALL_MESSAGE = "callproof_call"
 AUDIO_MESSAGE = "callproof_audio"  # a worker's recording, sent just before its call's record
 SETUP_MESSAGE = "callproof_setup"
 HEALTH_MESSAGE = "callproof_health"
+DRAINED_MESSAGE = "callproof_drained"  # a worker's last word: every call has ended and its record is sent
 CONTROL_MESSAGE = "callproof_control"  # a worker's control-leg call (callproof.harness.run.control)
+
+
+class WorkerLink:
+    """A worker's side of the wire: each finished call (its recording first), and at the end that all are sent.
+
+    `send(kind, data)` is the Locust worker runner's `send_message`.
+    """
+
+    def __init__(self, send: Callable[[str, Any], None]) -> None:
+        self.send = send
+        self.records_sent = 0
+        self.control: ControlLeg | None = None  # its calls end too before the worker says it is drained
+
+    def record(self, record: dict) -> None:
+        """The load context's sink: the call's recording, then its record."""
+        recording = Path(record["recording"]) if record.get("recording") else None
+        if recording is not None and recording.is_file():
+            self.send(AUDIO_MESSAGE, {"name": recording.name, "data": recording.read_bytes()})
+            recording.unlink()
+        self.send(CALL_MESSAGE, record)
+        self.records_sent += 1
+
+    def finish(self, context: LoadContext, timeout_s: float) -> bool:
+        """After the stop: once every call in progress has ended and its record is sent, say so to the master.
+
+        False (and nothing said) when calls are still in progress after `timeout_s`: the master names us.
+        """
+        deadline = time.monotonic() + timeout_s
+        if not context.drain(timeout_s):
+            return False
+        if self.control is not None:
+            self.control.stop(max(0.0, deadline - time.monotonic()))
+        self.send(DRAINED_MESSAGE, {"records": self.records_sent, "lost": context.lost})
+        return True
+
+
+class Collector:
+    """The master's side of the wire: the workers' records and recordings into the run folder, their health
+    into events.jsonl, and which of them have said that every record is sent."""
+
+    def __init__(self, *, calls: JsonLines, events: EventLog, audio_dir: Path,
+                 control: JsonLines | None = None) -> None:
+        self.calls = calls
+        self.control = control
+        self.events = events
+        self.audio_dir = audio_dir
+        self.received: collections.Counter[str] = collections.Counter()  # records written, per worker
+        self.drained: dict[str, dict[str, Any]] = {}
+        self._drained_one = gevent.event.Event()
+
+    def on_call(self, worker: str, record: dict) -> None:
+        """A worker's record, its recording path pointing into this run's audio/."""
+        if record.get("recording"):
+            record = {**record, "recording": str(self.audio_dir / Path(record["recording"]).name)}
+        self.calls.write(record)
+        self.received[worker] += 1
+
+    def on_control(self, worker: str, record: dict) -> None:
+        """A worker's control-leg call: control.jsonl, never calls.jsonl."""
+        if self.control is not None:
+            self.control.write(record)
+
+    def on_audio(self, worker: str, message: dict) -> None:
+        """A worker's recording, into this run's audio/ (by its file name only: never a path from the wire)."""
+        self.audio_dir.mkdir(exist_ok=True)
+        (self.audio_dir / Path(message["name"]).name).write_bytes(message["data"])
+
+    def on_health(self, worker: str, data: dict) -> None:
+        self.events.event("health", worker=worker, **data)
+
+    def on_drained(self, worker: str, data: dict) -> None:
+        self.drained[worker] = data
+        self.events.event("worker_drained", worker=worker, records_sent=data.get("records"),
+                          records_received=self.received[worker], lost=data.get("lost"))
+        self._drained_one.set()
+
+    def wait_drained(self, workers: Iterable[str], timeout_s: float) -> list[str]:
+        """Wait until each of `workers` has said that every record is sent; the ones that did not, named in
+        events.jsonl."""
+        workers = list(workers)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            self._drained_one.clear()
+            missing = [w for w in workers if w not in self.drained]
+            remaining = deadline - time.monotonic()
+            if not missing or remaining <= 0:
+                break
+            self._drained_one.wait(remaining)
+        if missing:
+            self.events.event("workers_not_drained", workers=missing, timeout_s=timeout_s,
+                              records_received={w: self.received[w] for w in missing})
+        return missing
 
 
 class MasterRun(Run):
@@ -54,16 +160,12 @@ class MasterRun(Run):
                                   shape_class=PlanShape(scenario.load, is_stopping=lambda: state.stopping,
                                                         schedulers=lambda: max(1, runner.worker_count)))
         runner = environment.create_master_runner(self.options.master_host, self.options.master_port)
-        runner.register_message(CALL_MESSAGE, lambda environment, msg, **kw: self.calls.write(self._local(msg.data)))
-        runner.register_message(AUDIO_MESSAGE, lambda environment, msg, **kw: self._save_audio(msg.data))
-        control = self._log(layout.CONTROL)
-        runner.register_message(CONTROL_MESSAGE, lambda environment, msg, **kw: control.write(msg.data))
-
-        def on_health(environment, msg, **kwargs) -> None:
-            state.health[msg.node_id] = msg.data
-            self.events.event("health", worker=msg.node_id, **msg.data)
-
-        runner.register_message(HEALTH_MESSAGE, on_health)
+        collector = Collector(calls=self.calls, events=self.events, audio_dir=self.audio_dir,
+                              control=self._log(layout.CONTROL))
+        for kind, handle in ((CALL_MESSAGE, collector.on_call), (AUDIO_MESSAGE, collector.on_audio),
+                             (HEALTH_MESSAGE, collector.on_health), (DRAINED_MESSAGE, collector.on_drained),
+                             (CONTROL_MESSAGE, collector.on_control)):
+            runner.register_message(kind, lambda environment, msg, handle=handle, **kw: handle(msg.node_id, msg.data))
         self._serve(environment)
         self._start_processes()
         fleet = self._fleet(self.logs_dir)
@@ -79,6 +181,7 @@ class MasterRun(Run):
                 raise HarnessError(f"only {runner.worker_count} of {self.options.expect_workers} Locust workers "
                                    f"connected within {WORKERS_TIMEOUT_S:.0f} s")
             gevent.sleep(0.2)
+        workers = [client.id for client in runner.clients.all]  # each must say it has sent every record
         runner.send_message(SETUP_MESSAGE, {"workers": runner.worker_count})
         self._install_signals(state.stop)
         started = time.monotonic()
@@ -88,22 +191,11 @@ class MasterRun(Run):
             gevent.sleep(HEALTH_INTERVAL_S)
         state.stopping = True
         runner.stop()
-        deadline = time.monotonic() + plan.longest_call_s(scenario) + DRAIN_MARGIN_S
-        gevent.sleep(2 * HEALTH_INTERVAL_S)  # let every worker report after the stop
-        while time.monotonic() < deadline and any(h.get("in_flight", 0) for h in state.health.values()):
-            gevent.sleep(HEALTH_INTERVAL_S)
+        missing = collector.wait_drained(workers, drain_timeout_s(scenario))
+        if missing:
+            print(f"callproof: {len(missing)} of {len(workers)} workers did not say that every record was sent; "
+                  "their last calls may be missing (events.jsonl: workers_not_drained)", file=sys.stderr)
         runner.quit()
-
-    def _save_audio(self, message: dict) -> None:
-        """A worker's recording, into this run's audio/ (by its file name only: never a path from the wire)."""
-        self.audio_dir.mkdir(exist_ok=True)
-        (self.audio_dir / Path(message["name"]).name).write_bytes(message["data"])
-
-    def _local(self, record: dict) -> dict:
-        """A worker's record, its recording path pointing into this run's audio/."""
-        if record.get("recording"):
-            record = {**record, "recording": str(self.audio_dir / Path(record["recording"]).name)}
-        return record
 
 
 class WorkerRun(Run):
@@ -135,14 +227,9 @@ class WorkerRun(Run):
         environment.callproof = context
         runner = environment.create_worker_runner(self.options.master_host, self.options.master_port)
 
-        def send(record: dict) -> None:
-            recording = Path(record["recording"]) if record.get("recording") else None
-            if recording is not None and recording.is_file():
-                runner.send_message(AUDIO_MESSAGE, {"name": recording.name, "data": recording.read_bytes()})
-                recording.unlink()
-            runner.send_message(CALL_MESSAGE, record)
-
-        context.sink = send
+        link = WorkerLink(runner.send_message)
+        link.control = control
+        context.sink = link.record
 
         def on_setup(environment, msg, **kwargs) -> None:
             workers, index = max(1, int(msg.data["workers"])), max(0, runner.worker_index)
@@ -165,11 +252,14 @@ class WorkerRun(Run):
             if control is not None:
                 control.start()
 
+        finishing = gevent.pool.Group()  # "all records sent", once the last call has ended
+
         @environment.events.test_stopping.add_listener
         def _stopping(**kwargs) -> None:
             context.stopping = True
             if control is not None:
                 control.stopping = True
+            finishing.spawn(link.finish, context, drain_timeout_s(scenario))
 
         def report_health() -> None:
             while True:
@@ -186,15 +276,20 @@ class WorkerRun(Run):
             runner.greenlet.join()
         finally:
             health.kill()
+            finishing.kill()  # the master quit without waiting for it: nobody to tell
             self._stop_everything()
             shutil.rmtree(self.audio_dir, ignore_errors=True)
         return ExitCode.PASS
 
 
+def drain_timeout_s(scenario: Scenario) -> float:
+    """How long calls may take to end after the stop: the longest call, and a margin."""
+    return plan.longest_call_s(scenario) + DRAIN_MARGIN_S
+
+
 class _MasterState:
     def __init__(self) -> None:
         self.stopping = False
-        self.health: dict[str, dict[str, Any]] = {}
 
     def stop(self) -> None:
         self.stopping = True

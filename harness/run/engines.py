@@ -28,6 +28,7 @@ from callproof.sip.errors import EngineError
 from callproof.sip.pool import EnginePool, EngineProcess
 from callproof.sip.records import CallRecord
 from callproof.sip.settings import AccountSpec, AgentSpec, EngineSettings
+from callproof.sip.uri import SipUri
 
 PORTS_PER_CALL = 2  # RTP + RTCP
 WHEEL_CAPACITY = 4  # PJSUA_MAX_CALLS of the PyPI wheel
@@ -41,7 +42,7 @@ def caller_template(scenario: Scenario) -> EngineSettings:
     account = AccountSpec(
         user=target.from_user,
         proxy=target.outbound_proxy,
-        registrar=_registrar_of(target.uri) if target.register else None,
+        registrar=SipUri.parse(target.uri, "target.uri").server() if target.register else None,
         username=credentials.username if credentials else None,
         password=credentials.password if credentials else None,
         realm=credentials.realm if credentials else "*",
@@ -60,9 +61,7 @@ def local_address_for(uri: str) -> str:
     """
     if uri == EMBEDDED:
         return "127.0.0.1"
-    from callproof.harness.run.probes import uri_host_port
-
-    host, port = uri_host_port(uri, "udp")
+    host, port = SipUri.parse(uri, "the target URI").host_port("udp")
     try:
         family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
         with socket.socket(family, socket.SOCK_DGRAM) as probe:
@@ -70,14 +69,6 @@ def local_address_for(uri: str) -> str:
             return probe.getsockname()[0]
     except OSError as exc:
         raise BadInput(f"cannot reach the target host {host} from this machine: {exc.strerror or exc}") from None
-
-
-def _registrar_of(uri: str) -> str:
-    """The registrar for a target URI: its host and port (sip:600@pbx:5060 -> sip:pbx:5060)."""
-    scheme, rest = uri.split(":", 1)
-    host = rest.split("@", 1)[-1].split(";", 1)[0]
-    return f"{scheme}:{host}"
-
 
 
 def rtp_stride(capacity: int) -> int:

@@ -1,13 +1,14 @@
 """The generator watching itself: CPU of its processes, the whole machine's, lag of its event loop.
 
-CPU comes from /proc/PID/stat (utime + stime) of this process and every SIP
-engine process, as a share of one core over each interval (so 2 cores fully
-busy is 200%); the whole machine's busy share and CPU pressure sit beside it
-(callproof.harness.run.machine), and how long this process's threads waited for a
-CPU (callproof.sip.run_queue; the engines report their own). Loop lag is how late a 100 ms gevent sleep wakes
-up: the delay every greenlet of this process (users, probes, timers) suffers.
-A stalled loop takes no sample: the sample after it carries the whole stall, both
-as its loop lag and as its `interval_s` (the time it covers, normally 1 s).
+CPU is user + system time (psutil) of this process and every SIP engine
+process, as a share of one core over each interval (so 2 cores fully busy is
+200%); the whole machine's busy share and CPU pressure sit beside it
+(callproof.harness.run.machine), and how long this process's threads waited for
+a CPU (callproof.sip.run_queue; the engines report their own). Loop lag is how
+late a 100 ms gevent sleep wakes up: the delay every greenlet of this process
+(users, probes, timers) suffers. A stalled loop takes no sample: the sample
+after it carries the whole stall, both as its loop lag and as its `interval_s`
+(the time it covers, normally 1 s).
 """
 
 from __future__ import annotations
@@ -17,20 +18,21 @@ import time
 from typing import Iterable
 
 import gevent
+import psutil
 
 from callproof.harness.run.machine import MachineCpu
 from callproof.sip.run_queue import RunQueueWait
 
-_TICKS = os.sysconf("SC_CLK_TCK")
 _LAG_PROBE_S = 0.1
 
 
 def cpu_seconds(pid: int) -> float | None:
+    """CPU time the process has used so far (user + system, its children not included); None once it is gone."""
     try:
-        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    except OSError:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
         return None
-    return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime (fields 14, 15)
+    return times.user + times.system
 
 
 class HealthSampler:

@@ -52,6 +52,7 @@ class LoadContext:
         self.answered = 0
         self.failed = 0
         self.in_flight = 0
+        self.placing = 0  # calls waiting for an engine slot: not in flight yet, but a record will come
         self.capped = 0  # arrivals dropped because max_concurrent was reached
         self.lost = 0  # calls whose engine process died: no record
         self.slot_wait_ms_max = 0.0
@@ -73,11 +74,14 @@ class LoadContext:
         uri, release = self.choose_target()
         spec = self.factory.make(uri, scheduled_mono=scheduled_mono)
         wanted = time.monotonic()
+        self.placing += 1
         try:
             pending = self.pool.place(spec)
-        except EngineError:
+        except BaseException:  # EngineError, or Locust killing the user while it waits for a slot
             release()
             raise
+        finally:
+            self.placing -= 1
         self.slot_wait_ms_max = max(self.slot_wait_ms_max, (time.monotonic() - wanted) * 1000.0)
         self.attempted += 1
         self.in_flight += 1
@@ -120,28 +124,32 @@ class LoadContext:
 
     def _on_done(self, result: gevent.event.AsyncResult, release: Callable[[], None],
                  scheduled_utc: str | None) -> None:
-        self.in_flight -= 1
-        release()
-        if not result.successful():
-            self.lost += 1
-            return
-        record: CallRecord = result.value
-        if record.answered:
-            self.answered += 1
-        if record.failure is not None and record.failure is not Failure.ABANDONED:
-            self.failed += 1
-        record = self.enrich(record)
-        data = record.to_dict()
-        data["worker"] = self.worker
-        if scheduled_utc is not None:
-            data["scheduled_utc"] = scheduled_utc
-        self.sink(data)
+        # A call stops counting as in flight only once its record is in the sink: `drain`
+        # (and a distributed worker's "all records sent") must never run ahead of a record.
+        try:
+            release()
+            if not result.successful():
+                self.lost += 1
+                return
+            record: CallRecord = result.value
+            if record.answered:
+                self.answered += 1
+            if record.failure is not None and record.failure is not Failure.ABANDONED:
+                self.failed += 1
+            record = self.enrich(record)
+            data = record.to_dict()
+            data["worker"] = self.worker
+            if scheduled_utc is not None:
+                data["scheduled_utc"] = scheduled_utc
+            self.sink(data)
+        finally:
+            self.in_flight -= 1
 
     # -- stopping ----------------------------------------------------------------
 
     def drain(self, timeout_s: float) -> bool:
-        """Wait until every call in progress has ended and been recorded."""
+        """Wait until every call in progress (or still waiting for a slot) has ended and been recorded."""
         deadline = time.monotonic() + timeout_s
-        while self.in_flight > 0 and time.monotonic() < deadline:
+        while (self.in_flight or self.placing) and time.monotonic() < deadline:
             gevent.sleep(0.05)
-        return self.in_flight == 0
+        return not (self.in_flight or self.placing)

@@ -19,34 +19,16 @@ import uuid
 from typing import Callable
 
 import gevent
+import gevent.pool
 
 from callproof.harness.run.recorder import JsonLines, utc_now
 from callproof.sip.errors import EngineError
 from callproof.sip.pool import EnginePool
 from callproof.sip.settings import CallSpec
+from callproof.sip.uri import SipUri
 
 _OPTIONS_TIMEOUT_S = 2.0
 _STATUS = re.compile(rb"^SIP/2\.0 (\d{3}) ?([^\r\n]*)")
-_URI = re.compile(r"^sips?:(?:[^@;]+@)?(\[[^\]]+\]|[^:;?]+)(?::(\d+))?(.*)$")
-
-
-def uri_host_port(uri: str, transport: str) -> tuple[str, int]:
-    match = _URI.match(uri)
-    if match is None:
-        raise ValueError(f"not a SIP URI: {uri}")
-    default = 5061 if transport == "tls" or uri.startswith("sips:") else 5060
-    return match.group(1).strip("[]"), int(match.group(2) or default)
-
-
-def server_uri(uri: str) -> str:
-    """The server a target URI names, without its user part: where an availability OPTIONS goes.
-
-    OPTIONS to sip:600@pbx would be routed like a call (a proxy hands it to a backend,
-    and one that ignores OPTIONS then looks dead to the proxy); OPTIONS to sip:pbx asks
-    the server itself (RFC 3261 11).
-    """
-    scheme, rest = uri.split(":", 1)
-    return f"{scheme}:{rest.split('@', 1)[-1].split(';', 1)[0].split('?', 1)[0]}"
 
 
 def options_request(uri: str, local: tuple[str, int], transport: str) -> tuple[bytes, str]:
@@ -70,7 +52,7 @@ def options_request(uri: str, local: tuple[str, int], transport: str) -> tuple[b
 
 def send_options(uri: str, transport: str = "udp", timeout_s: float = _OPTIONS_TIMEOUT_S) -> dict:
     """One OPTIONS; {"code", "rtt_ms", "reason"} (code None: no answer or no connection)."""
-    host, port = uri_host_port(uri, transport)
+    host, port = SipUri.parse(uri).host_port(transport)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
     sock = socket.socket(family, kind)
@@ -112,7 +94,7 @@ class Prober:
                  out: JsonLines) -> None:
         self.pool = pool
         self.make_spec = make_spec
-        self.uri = uri
+        self.server = SipUri.parse(uri).server()  # OPTIONS asks the server itself (SipUri.server)
         self.transport = transport
         self.call_interval_s = call_interval_s
         self.options_interval_s = options_interval_s
@@ -151,7 +133,7 @@ class Prober:
 
     def _probe_options(self) -> None:
         at_utc = utc_now()
-        self.out.write({"kind": "options", "at_utc": at_utc, **send_options(server_uri(self.uri), self.transport)})
+        self.out.write({"kind": "options", "at_utc": at_utc, **send_options(self.server, self.transport)})
 
     def stop(self, drain_s: float) -> None:
         for greenlet in self._greenlets:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib.resources
-import ipaddress
 import itertools
 import json
 import os
@@ -60,14 +59,10 @@ from callproof.harness.scenario.model import (
 from callproof.harness.scenario.yaml_source import KeyPath, YamlDocument, dotted, read_yaml
 from callproof.sip.errors import SipConfigError
 from callproof.sip.settings import MediaSettings
+from callproof.sip.uri import EXAMPLE as SIP_URI_EXAMPLE
+from callproof.sip.uri import SipUri, SipUriError
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
-# RFC 3261 19.1.1, the parts a load test needs; the schema holds the same shape.
-_SIP_URI = re.compile(
-    r"(?P<scheme>sips?):(?:(?P<user>[^@\s;?:]+)(?::(?P<password>[^@\s;?]*))?@)?"
-    r"(?P<host>[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.?"
-    r"|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{1,5}))?(?:;[^\s;?]+)*"
-)
 _PROMPT_RATES = (8000, 16000)
 
 
@@ -130,24 +125,21 @@ def list_bundled() -> list[tuple[str, str]]:
     return out
 
 
-def sip_uri_problem(uri: str, credentials_key: str = "target.credentials") -> str | None:
-    """Why `uri` is not a usable SIP URI, as the end of a sentence, or None.
+def sip_uri_problem(uri: str, credentials_key: str = "target.credentials", *,
+                    or_embedded: bool = False) -> str | None:
+    """Why `uri` is not a SIP URI a scenario may name, as the end of a sentence, or None.
 
-    `credentials_key` is where a password belongs instead of the URI.
+    The grammar is callproof.sip.uri's; a scenario adds one rule: no password in the URI,
+    since the file is shared. `credentials_key` is where the password belongs instead.
     """
-    match = _SIP_URI.fullmatch(uri)
-    if match is None:
-        return f"must be a SIP URI such as sip:600@pbx.example.com (got {json.dumps(uri)})"
-    if match["password"] is not None:
+    try:
+        parsed = SipUri.parse(uri)
+    except SipUriError as exc:
+        if exc.got is not None and or_embedded:
+            return f"must be {EMBEDDED} or a SIP URI such as {SIP_URI_EXAMPLE} (got {exc.got})"
+        return exc.problem
+    if parsed.password is not None:
         return f"must not carry a password (user:password@, RFC 3261 19.1.1); use {credentials_key}"
-    host = match["host"]
-    if host.startswith("["):
-        try:
-            ipaddress.IPv6Address(host[1:-1])
-        except ValueError:
-            return f"has a malformed IPv6 address {host}"
-    if match["port"] is not None and not 1 <= int(match["port"]) <= 65535:
-        return f"has port {match['port']}, outside 1-65535"
     return None
 
 
@@ -220,11 +212,7 @@ class _Builder:
     def _apply_overrides(self) -> None:
         uri, duration = self.overrides.target_uri, self.overrides.duration_s
         if uri is not None:
-            if uri != EMBEDDED and _SIP_URI.fullmatch(uri) is None:
-                raise BadInput(
-                    f"--target must be embedded or a SIP URI such as sip:600@pbx.example.com (got {json.dumps(uri)})"
-                )
-            problem = None if uri == EMBEDDED else sip_uri_problem(uri)
+            problem = None if uri == EMBEDDED else sip_uri_problem(uri, or_embedded=True)
             if problem:
                 raise BadInput(f"--target {problem}")
             self.data["target"] = {**self.data["target"], "uri": uri}

@@ -24,6 +24,7 @@ from typing import Any
 import jsonschema
 
 from callproof.harness.scenario.yaml_source import KeyPath, YamlDocument, dotted
+from callproof.sip.uri import redact
 
 _TYPE_WORDS = {
     "integer": "a whole number",
@@ -256,7 +257,9 @@ def _sentence(error: jsonschema.ValidationError, path: KeyPath, when: str) -> st
 
 
 def _show(value: Any) -> str:
-    """A value as the user wrote it in YAML, shortened."""
+    """A value as the user wrote it in YAML, shortened; never the password of a SIP URI."""
+    if isinstance(value, str):
+        value = redact(value)
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):

@@ -4,7 +4,7 @@ No gevent, Locust or pjsua2 here (tests/test_boundaries.py): the same code judge
 live run and a bundle on another machine.
 
     sla.py          the SLA lines and the run's verdict; stats.py their intervals
-    connect.py      RFC 6076 and the call-center view; media.py per-call media figures
+    connect.py      RFC 6076 and the call-center view; media.py summary.json's media percentiles
     availability.py probes; failover.py RTO; generator.py the generator's validity
     summary.py      summary.json from a run folder; recordings.py PESQ of the sample
 """

@@ -34,6 +34,7 @@ from typing import Any
 from callproof.harness.errors import BadInput
 from callproof.harness.verdict.connect import INEFFECTIVE_CODES, Ratio
 from callproof.harness.verdict.stats import percentiles
+from callproof.reports.summary_file import Outage, parse_utc
 from callproof.sip.records import CallRecord, Failure
 
 UP, DOWN, UNDECIDED = "up", "down", "undecided"
@@ -71,17 +72,6 @@ class Options:
 
 
 @dataclasses.dataclass(frozen=True)
-class Outage:
-    start_utc: str
-    end_utc: str | None  # None: the run ended before service was restored
-    cause: str  # the down probes' causes, most frequent first
-    down_probes: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-@dataclasses.dataclass(frozen=True)
 class Availability:
     probe_calls: int
     up: int
@@ -91,6 +81,10 @@ class Availability:
     ratio: Ratio  # up / (up + down)
     outages: tuple[Outage, ...]
     options: dict[str, Any]
+    # When each probe call that was not up started (its probes.jsonl at_utc): the report marks
+    # every probe call by this judgement, never by one of its own.
+    down_utc: tuple[str, ...]
+    undecided_utc: tuple[str, ...]
 
     @property
     def pct(self) -> float | None:
@@ -99,15 +93,7 @@ class Availability:
     def to_dict(self) -> dict[str, Any]:
         return {"probe_calls": self.probe_calls, "up": self.up, "down": self.down, "undecided": self.undecided,
                 "undecided_causes": self.undecided_causes, **self.ratio.to_dict("availability"),
-                "options": self.options}
-
-
-def parse_utc(text: Any, where: str) -> dt.datetime:
-    try:
-        when = dt.datetime.fromisoformat(text)
-    except (TypeError, ValueError):
-        raise BadInput(f"{where}: the time {text!r} is not ISO 8601") from None
-    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+                "options": self.options, "down_utc": list(self.down_utc), "undecided_utc": list(self.undecided_utc)}
 
 
 def utc_text(when: dt.datetime) -> str:
@@ -209,4 +195,6 @@ def availability(calls: Sequence[ProbeCall], options: Sequence[Options], consecu
         ratio=Ratio(up, len(decided)),
         outages=tuple(outages(decided, consecutive_ok)),
         options=options_summary(options),
+        down_utc=tuple(p.at_utc for p in decided if p.state == DOWN),
+        undecided_utc=tuple(p.at_utc for p in calls if p.state == UNDECIDED),
     )

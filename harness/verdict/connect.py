@@ -58,14 +58,6 @@ def rfc6076_code(call: CallRecord) -> int | None:
     return 200 if 200 <= call.final_code < 300 else call.final_code
 
 
-def srd_ms(call: CallRecord) -> float | None:
-    """RFC 6076 4.3 SRD: INVITE to the first non-100 provisional, else to the final response."""
-    for code, at in call.provisional_ms:
-        if code > 100:
-            return at
-    return call.final_ms if call.cancel_ms is None else None
-
-
 def completed(call: CallRecord) -> bool:
     """RFC 6076 4.9: the session was established and ended by a BYE that was answered or received."""
     if not call.answered or call.failure is Failure.MEDIA_TIMEOUT or call.bye_ms is None:
@@ -146,8 +138,8 @@ def rfc6076(all_calls: Sequence[CallRecord]) -> Rfc6076:
         seer=Ratio(sum(code in EFFECTIVE_CODES for code in codes), established),
         isa=Ratio(sum(code in INEFFECTIVE_CODES for code in codes), invites),
         scr=Ratio(sum(completed(c) for c in calls), invites),
-        srd_successful_ms=percentiles([v for c in calls if c.answered and (v := srd_ms(c)) is not None]),
-        srd_failed_ms=percentiles([v for c in calls if not c.answered and (v := srd_ms(c)) is not None]),
+        srd_successful_ms=percentiles([v for c in calls if c.answered and (v := c.setup_ms) is not None]),
+        srd_failed_ms=percentiles([v for c in calls if not c.answered and (v := c.setup_ms) is not None]),
         sdd_successful_ms=percentiles([c.bye_response_ms - c.bye_ms for c in sent_bye
                                        if c.bye_response_ms is not None]),
         sdd_failed=sum(c.bye_response_ms is None for c in sent_bye),

@@ -25,7 +25,8 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from callproof.harness.verdict.availability import DOWN, UNDECIDED, UP, ProbeCall, parse_utc, utc_text
+from callproof.harness.verdict.availability import DOWN, UNDECIDED, UP, ProbeCall, utc_text
+from callproof.reports.summary_file import parse_utc
 from callproof.sip.records import CallRecord, Failure
 
 

@@ -109,9 +109,9 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from callproof.harness.verdict import media
-from callproof.harness.verdict.connect import invite_sent, srd_ms
+from callproof.harness.verdict.connect import invite_sent
 from callproof.harness.verdict.stats import percentiles
+from callproof.rtp_analysis import call_figures
 from callproof.sip.records import CallRecord
 
 MACHINE_BUSY_LIMIT = 0.95
@@ -310,9 +310,9 @@ def ours_pct_of_machine(sample: dict[str, Any]) -> float:
 def judge_control(calls: Sequence[CallRecord]) -> ControlLeg:
     """The control leg's calls against CONTROL_LOSS_MAX, CONTROL_JITTER_MS and CONTROL_SETUP_MS."""
     failed = [c for c in calls if not c.answered or c.failure is not None]
-    losses = [v for c in calls if (v := media.loss_fraction(c)) is not None]
-    jitters = [v for c in calls if (v := media.jitter_ms(c)) is not None]
-    setups = [v for c in calls if (v := srd_ms(c)) is not None]
+    losses = [v for c in calls if (v := call_figures.loss_fraction(c)) is not None]
+    jitters = [v for c in calls if (v := call_figures.jitter_ms(c)) is not None]
+    setups = [v for c in calls if (v := c.setup_ms) is not None]
     drops = sum(socket_drops(c) for c in calls)
     problems = []
     if failed:

@@ -5,12 +5,12 @@ Each line carries the observed value, its 95% interval, the threshold and a verd
     PASS          the interval's bound on the threshold's side clears it
                   (">=": ci_low >= threshold; "<=": ci_high <= threshold)
     FAIL          the other bound misses it (">=": ci_high < threshold; "<=": ci_low > threshold)
-    INVALID       a media line (loss, MOS-CQE, one-way delay) that would FAIL while our own
-                  sockets dropped packets in the run: the loss cannot be told from the target's
-                  (the note gives the figure; callproof.harness.verdict.generator)
     INCONCLUSIVE  the interval straddles the threshold (the note says how many more calls
                   would settle it, if what was observed held), or the metric could not be
                   measured (the note says why): never PASS on what was not measured
+    INVALID       a media line (loss, MOS-CQE, one-way delay) that would FAIL while our own
+                  sockets dropped packets in the run: that loss cannot be told from the
+                  target's (the note gives the figure; callproof.harness.verdict.generator)
 
 Intervals: Wilson for proportions, the distribution-free order-statistic interval for
 percentiles (callproof.harness.verdict.stats); for the RTO, the bounds the probe grid allows
@@ -21,7 +21,9 @@ when the load generator was the bottleneck (callproof.harness.verdict.generator)
 failed for the generator's trouble. A scenario with every line off is INCONCLUSIVE:
 nothing was checked. The RTO line concerns only scenarios with `faults`; elsewhere
 it is listed in `sla_not_applicable`. `exit_code` maps a verdict onto the tool's
-exit codes.
+exit codes. `Verdict` and `SlaLine` are summary.json's records, defined once for the
+verifier and the report (callproof.reports.summary_file); the per-call figures the media
+lines judge are callproof.rtp_analysis.call_figures, which the report plots.
 """
 
 from __future__ import annotations
@@ -46,15 +48,15 @@ from callproof.harness.verdict.stats import (
     side,
     wilson_interval,
 )
+from callproof.reports.summary_file import SlaLine, Verdict
+from callproof.rtp_analysis import call_figures
 from callproof.sip.records import CallRecord
 
-PASS, FAIL, INCONCLUSIVE, INVALID = "PASS", "FAIL", "INCONCLUSIVE", "INVALID"
-SEVERITY = {PASS: 0, INCONCLUSIVE: 1, FAIL: 2, INVALID: 3}
-_EXIT_CODES = {PASS: ExitCode.PASS, FAIL: ExitCode.FAIL, INCONCLUSIVE: ExitCode.INCONCLUSIVE,
-               INVALID: ExitCode.INVALID}
+_EXIT_CODES = {Verdict.PASS: ExitCode.PASS, Verdict.FAIL: ExitCode.FAIL,
+               Verdict.INCONCLUSIVE: ExitCode.INCONCLUSIVE, Verdict.INVALID: ExitCode.INVALID}
 
 
-def exit_code(verdict: str) -> ExitCode:
+def exit_code(verdict: Verdict | str) -> ExitCode:
     """`callproof run`'s exit code for a run verdict: 0 PASS, 1 FAIL, 4 INCONCLUSIVE, 5 INVALID."""
     try:
         return _EXIT_CODES[verdict]
@@ -62,28 +64,12 @@ def exit_code(verdict: str) -> ExitCode:
         raise ValueError(f"verdict must be one of {', '.join(_EXIT_CODES)} (got {verdict!r})") from None
 
 
-@dataclasses.dataclass(frozen=True)
-class SlaLine:
-    name: str
-    metric: str
-    threshold: float
-    comparison: str  # ">=" or "<="
-    unit: str
-    observed: float | None  # None: not measured
-    ci_low: float | None  # None: no bound on that side
-    ci_high: float | None
-    verdict: str  # PASS | FAIL | INCONCLUSIVE | INVALID
-    note: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in dataclasses.asdict(self).items()}
-
-
-def decide(observed: float | None, low: float | None, high: float | None, threshold: float, comparison: str) -> str:
+def decide(observed: float | None, low: float | None, high: float | None, threshold: float,
+           comparison: str) -> Verdict:
     """A line's verdict from its interval (see the module docstring); unmeasured is INCONCLUSIVE."""
     if observed is None:
-        return INCONCLUSIVE
-    return {1: PASS, -1: FAIL, 0: INCONCLUSIVE}[side(low, high, threshold, comparison)]
+        return Verdict.INCONCLUSIVE
+    return {1: Verdict.PASS, -1: Verdict.FAIL, 0: Verdict.INCONCLUSIVE}[side(low, high, threshold, comparison)]
 
 
 def _settle_note(more: int | None, unit_of_trial: str) -> str:
@@ -97,12 +83,12 @@ def proportion_line(name: str, metric: str, ratio: Ratio, threshold: float, comp
     """A line on a share (threshold a fraction), shown in percent, with its Wilson interval."""
     shown = 100.0 * threshold
     if ratio.total == 0:
-        return SlaLine(name, metric, shown, comparison, "%", None, None, None, INCONCLUSIVE,
+        return SlaLine(name, metric, shown, comparison, "%", None, None, None, Verdict.INCONCLUSIVE,
                        f"not measured: {unmeasured or 'no ' + trials}; {definition}")
     low, high = wilson_interval(ratio.count, ratio.total)
     verdict = decide(ratio.count / ratio.total, low, high, threshold, comparison)
     note = f"{definition}; {ratio.count} of {ratio.total} {trials}; 95% Wilson interval"
-    if verdict == INCONCLUSIVE:
+    if verdict == Verdict.INCONCLUSIVE:
         note += "; " + _settle_note(
             proportion_calls_to_settle(ratio.count, ratio.total, threshold, comparison), trials)
     return SlaLine(name, metric, shown, comparison, "%", 100.0 * ratio.count / ratio.total, 100.0 * low,
@@ -120,7 +106,7 @@ def quantile_line(name: str, metric: str, values: Sequence[float], q: float, thr
     """
     est: QuantileEstimate = quantile_interval(values, q)
     if est.n == 0:
-        return SlaLine(name, metric, threshold * scale, comparison, unit, None, None, None, INCONCLUSIVE,
+        return SlaLine(name, metric, threshold * scale, comparison, unit, None, None, None, Verdict.INCONCLUSIVE,
                        f"not measured: {unmeasured}; {definition}")
 
     def known(value: float | None) -> float | None:
@@ -134,7 +120,7 @@ def quantile_line(name: str, metric: str, values: Sequence[float], q: float, thr
     note = f"{definition}; {est.n} calls; 95% distribution-free interval ({ranks})"
     if est.value is not None and math.isinf(est.value):
         note += f"; more than {100 * (1 - q):g}% of calls were never answered: the percentile is above what is shown"
-    if verdict == INCONCLUSIVE:
+    if verdict == Verdict.INCONCLUSIVE:
         note += "; " + _settle_note(quantile_calls_to_settle(values, q, threshold, comparison), "calls")
 
     def shown(value: float | None) -> float | None:
@@ -152,7 +138,7 @@ def rto_line(threshold_s: float, faults: Sequence[Recovery], faults_planned: int
                   f"the true RTO lies between the bounds (probe interval {resolution_s or '-'} s)")
 
     def unmeasured(why: str) -> SlaLine:
-        return SlaLine(name, metric, threshold_s, "<=", "s", None, None, None, INCONCLUSIVE,
+        return SlaLine(name, metric, threshold_s, "<=", "s", None, None, None, Verdict.INCONCLUSIVE,
                        f"not measured: {why}; {definition}")
 
     if resolution_s is None:
@@ -176,7 +162,7 @@ def rto_line(threshold_s: float, faults: Sequence[Recovery], faults_planned: int
 
 @dataclasses.dataclass(frozen=True)
 class RunVerdict:
-    verdict: str
+    verdict: Verdict
     reason: str
     lines: tuple[SlaLine, ...]
     not_applicable: tuple[dict[str, str], ...]  # lines switched on that this run cannot concern
@@ -192,7 +178,7 @@ class RunVerdict:
         """The verifier's keys of summary.json (callproof.reports.layout, callproof.harness.verdict.summary)."""
         restored = [f.rto_s for f in self.failover if f.fired]
         return {
-            "verdict": self.verdict,
+            "verdict": self.verdict.value,
             "verdict_reason": self.reason,
             "sla": [line.to_dict() for line in self.lines],
             "sla_not_applicable": list(self.not_applicable),
@@ -257,20 +243,20 @@ def judge(calls: Sequence[CallRecord], raw_probes: Sequence[dict[str, Any]], eve
         "abandonment", "abandonment_pct", centre.abandoned, t, "<=",
         "calls abandoned in the queue (the caller's patience ran out) / offered"))
     add(sla.setup_delay_p95_ms_max, lambda t: quantile_line(
-        "setup_delay_p95", "setup_delay_ms_p95", [v for c in calls if (v := connect.srd_ms(c)) is not None],
+        "setup_delay_p95", "setup_delay_ms_p95", [v for c in calls if (v := c.setup_ms) is not None],
         0.95, t, "<=", "ms", "RFC 6076 4.3 SRD, INVITE to the first non-100 provisional or final response, p95",
         unmeasured="no call got a response"))
     add(sla.mos_cqe_p5_min, lambda t: quantile_line(
-        "mos_cqe_p5", "mos_cqe_p5", [v for c in calls if (v := media.mos_cqe(c)) is not None],
+        "mos_cqe_p5", "mos_cqe_p5", [v for c in calls if (v := call_figures.mos_cqe(c)) is not None],
         0.05, t, ">=", "MOS", "ITU-T G.107 Annex B MOS-CQE per call (worse direction), 5th percentile",
         unmeasured="no call carries a MOS-CQE (no answered call, or no quality figures in the records)"))
     add(sla.one_way_delay_p95_ms_max, lambda t: quantile_line(
         "one_way_delay_p95", "one_way_delay_ms_p95",
-        [v for c in calls if (v := media.one_way_delay_ms(c)) is not None],
+        [v for c in calls if (v := call_figures.one_way_delay_ms(c)) is not None],
         0.95, t, "<=", "ms", "G.107 one-way delay Ta per call (RTT / 2 + jitter buffer + packetisation), p95",
         unmeasured="no call had an RTCP round-trip time (the peer sent no receiver reports)"))
     add(sla.loss_p95_max, lambda t: quantile_line(
-        "loss_p95", "loss_pct_p95", [v for c in calls if (v := media.loss_fraction(c)) is not None],
+        "loss_p95", "loss_pct_p95", [v for c in calls if (v := call_figures.loss_fraction(c)) is not None],
         0.95, t, "<=", "%", "RFC 3550 A.3 packet loss per call (worse direction), 95th percentile",
         unmeasured="no call was answered with media", scale=100.0))
     add(sla.availability_min, lambda t: proportion_line(
@@ -306,9 +292,9 @@ MEDIA_LINES = ("mos_cqe_p5", "one_way_delay_p95", "loss_p95")
 
 def own_loss_line(line: SlaLine, generator: GeneratorValidity) -> SlaLine:
     """A media line that would FAIL while our own sockets dropped packets: INVALID, with the figure."""
-    if line.name not in MEDIA_LINES or line.verdict != FAIL or not generator.own_drops:
+    if line.name not in MEDIA_LINES or line.verdict != Verdict.FAIL or not generator.own_drops:
         return line
-    return dataclasses.replace(line, verdict=INVALID, note=(
+    return dataclasses.replace(line, verdict=Verdict.INVALID, note=(
         f"{line.note}; INVALID, not FAIL: our own sockets dropped {generator.own_drops} packets in this run "
         f"({generator.socket_drops_media or 0} media, on {generator.calls_with_socket_drops} of the target's calls), "
         f"so {line.name} {_value(line.observed, line.unit)} cannot be told from the target's"))
@@ -325,25 +311,24 @@ def _first_answer_line(calls: Sequence[CallRecord], threshold_s: float) -> SlaLi
 
 
 def run_verdict(lines: Sequence[SlaLine], generator: GeneratorValidity, *,
-                interrupted: bool = False) -> tuple[str, str]:
+                interrupted: bool = False) -> tuple[Verdict, str]:
     """(verdict, reason): INVALID for an invalid generator, else the worst line."""
     spared = [f"{line.name} {_value(line.observed, line.unit)} would miss {line.comparison} "
               f"{_value(line.threshold, line.unit)}, but that loss cannot be told from ours"
-              for line in lines if line.verdict == INVALID]
+              for line in lines if line.verdict == Verdict.INVALID]
     if generator.valid is False:
-        return INVALID, "; ".join([generator.reason, *spared])
+        return Verdict.INVALID, "; ".join([generator.reason, *spared])
     suffix = " (the run was interrupted: lines judged on the calls it made)" if interrupted else ""
     if not lines:
-        return INCONCLUSIVE, "no SLA line is switched on in the scenario: nothing was checked" + suffix
-    worst = max(SEVERITY[line.verdict] for line in lines)
-    verdict = next(v for v, s in SEVERITY.items() if s == worst)
-    if verdict == PASS:
-        return PASS, f"all {len(lines)} SLA lines passed" + suffix
+        return Verdict.INCONCLUSIVE, "no SLA line is switched on in the scenario: nothing was checked" + suffix
+    verdict = Verdict.worst(line.verdict for line in lines)
+    if verdict == Verdict.PASS:
+        return Verdict.PASS, f"all {len(lines)} SLA lines passed" + suffix
     chosen = [line for line in lines if line.verdict == verdict]
-    if verdict == FAIL:
+    if verdict == Verdict.FAIL:
         words = [f"{line.name} {_value(line.observed, line.unit)} misses {line.comparison} "
                  f"{_value(line.threshold, line.unit)} ({_interval(line)})" for line in chosen]
-    elif verdict == INVALID:
+    elif verdict == Verdict.INVALID:
         words = spared
     else:
         words = [f"{line.name} {'not measured' if line.observed is None else 'undecided'}" for line in chosen]

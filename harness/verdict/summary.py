@@ -2,7 +2,9 @@
 
 `callproof run` writes it at the end; `callproof report` recomputes it after a
 crash or on another machine. Percentiles are nearest-rank order statistics
-(numpy's "inverted_cdf"): every reported value is one a call really had.
+(numpy's "inverted_cdf"): every reported value is one a call really had. Its shape
+is callproof/scenarios/summary.schema.json (callproof.reports.summary_file), and
+`summarize` never returns a summary that does not fit it.
 
 The verifier's keys (callproof.harness.verdict.sla: sla, verdict, verdict_reason, connect,
 call_center, service_level, media, availability_pct, availability, outages,
@@ -17,13 +19,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from callproof.harness.errors import BadInput
+from callproof.harness.errors import BadInput, HarnessError
 from callproof.harness.scenario.loader import load_scenario
 from callproof.harness.scenario.model import Scenario
-from callproof.harness.verdict import connect, media
+from callproof.harness.verdict import media
 from callproof.harness.verdict.sla import judge
 from callproof.harness.verdict.stats import percentiles
-from callproof.reports import layout
+from callproof.reports import layout, summary_file
 from callproof.reports.records import RecordsError, load_calls, read_jsonl
 from callproof.sip.records import CallRecord, Failure
 
@@ -59,19 +61,6 @@ def timing_resolution_ms(events: list[dict[str, Any]]) -> float | None:
     return round(max(lags), 3) if lags else None
 
 
-def run_facts(events: list[dict[str, Any]]) -> dict[str, Any]:
-    start = next((e for e in events if e.get("kind") == "run_start"), {})
-    end = next((e for e in reversed(events) if e.get("kind") == "run_end"), None)
-    return {
-        "scenario_name": start.get("scenario"),
-        "seed": start.get("seed"),
-        "start_utc": start.get("at_utc"),
-        "end_utc": end.get("at_utc") if end else None,
-        "interrupted": end is None or bool(end.get("interrupted")),
-        "stop_reason": end.get("reason") if end else "killed",
-    }
-
-
 def summarize(folder: Path, scenario: Scenario | None = None) -> dict[str, Any]:
     """summary.json's content for a run folder; `scenario` defaults to the folder's scenario.yaml."""
     folder = Path(folder)
@@ -83,26 +72,29 @@ def summarize(folder: Path, scenario: Scenario | None = None) -> dict[str, Any]:
         pesq = list(read_jsonl(folder / layout.PESQ))
     except RecordsError as exc:
         raise BadInput(str(exc)) from None
-    run = run_facts(events)
+    run = summary_file.run_facts(events)
     summary = {
-        "run": run,
+        "run": run.to_dict(),
         "calls": call_counts(calls),
         "failures": failure_counts(calls),
         "rejected_codes": rejected_codes(calls),
-        "setup_ms": percentiles(connect.srd_ms(c) for c in calls),  # RFC 6076 4.3 SRD
+        "setup_ms": percentiles(c.setup_ms for c in calls),  # RFC 6076 4.3 SRD
         "answer_ms": percentiles(c.answer_ms for c in calls),
         "timing_resolution_ms": timing_resolution_ms(events),
         "control": control_summary(control),
     }
-    summary.update(verdict_keys(folder, calls, probes, events, pesq, scenario, interrupted=run["interrupted"],
+    summary.update(verdict_keys(folder, calls, probes, events, pesq, scenario, interrupted=run.interrupted,
                                 control=control))
+    unfit = summary_file.problem(summary)
+    if unfit is not None:  # the verifier's own bug: never write what the report would refuse
+        raise HarnessError(f"the summary the verifier made does not fit {summary_file.SCHEMA_NAME}: {unfit}")
     return summary
 
 
 def control_summary(control: list[CallRecord]) -> dict[str, Any]:
     """The control leg's calls (callproof.harness.run.control) in the figures the target's calls are
     shown in, so a report can put them side by side; never part of an SLA line."""
-    return {"calls": call_counts(control), "setup_ms": percentiles(connect.srd_ms(c) for c in control),
+    return {"calls": call_counts(control), "setup_ms": percentiles(c.setup_ms for c in control),
             "media": media.media_summary(control)}
 
 

@@ -15,7 +15,8 @@ DOCKER_DIR = REPO_ROOT / "docker"
 ASTERISK_DIR = DOCKER_DIR / "asterisk"
 COMPOSE_FILE = DOCKER_DIR / "compose.yaml"
 WORKFLOW_FILE = DOCKER_DIR / "ci" / "github-actions.yml"
-README = REPO_ROOT / "README.md"
+CI_DOC = REPO_ROOT / "docs" / "ci-against-asterisk.md"  # the page that describes compose.yaml and the recipe
+FAILOVER_DOC = REPO_ROOT / "docs" / "failover.md"
 # Where compose mounts docker/asterisk inside the Asterisk containers.
 ASTERISK_MOUNT = "/callproof/asterisk"
 

@@ -222,7 +222,7 @@ def test_every_application_is_loaded_and_every_goto_lands(rendered_asterisk, con
                     assert_prompt(re.sub(r"\$\{(\w+)\}", lambda m: dialplan_globals[m[1]], step.args))
 
 
-def test_the_extensions_do_what_the_readme_says(contexts):
+def test_the_extensions_do_what_the_ci_page_says(contexts):
     inbound = contexts["callproof-in"]
     assert [s.app for s in inbound["500"]] == ["Answer", "Echo", "Hangup"]
     prompt = inbound["501"]

@@ -1,9 +1,10 @@
-"""docker/compose.yaml, the CI recipe and the README that describes them, kept in step.
+"""docker/compose.yaml, the CI recipe and the pages that describe them, kept in step.
 
 No Docker engine runs here: Debian's docker-compose (v1) parses and
 validates the compose file without one, check-jsonschema validates the
-workflow against its bundled GitHub schema (offline), and the README's tables
-and command blocks are compared with both files.
+workflow against its bundled GitHub schema (offline), and the tables and
+command blocks of docs/ci-against-asterisk.md and docs/failover.md are
+compared with both files.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import yaml
 
 from tests.docker.conftest import (
     ASTERISK_DIR,
+    CI_DOC,
     COMPOSE_FILE,
     DOCKER_DIR,
-    README,
+    FAILOVER_DOC,
     WORKFLOW_FILE,
     load_scenario,
 )
@@ -30,11 +32,9 @@ PROFILES = ["asterisk", "failover", "callproof"]
 DEFAULT = re.compile(r"\$\{(CALLPROOF_\w+):-([^}]*)\}")
 
 
-def readme_section(title: str) -> str:
-    text = README.read_text()
-    start = text.index(f"\n## {title}\n")
-    end = text.find("\n## ", start + 1)
-    return text[start : end if end >= 0 else len(text)]
+def page(path: Path) -> str:
+    assert path.is_file(), f"{path} is missing"
+    return path.read_text()
 
 
 def code_blocks(markdown: str) -> list[list[str]]:
@@ -100,16 +100,16 @@ def test_the_workflow_pins_every_action_to_a_commit():
     assert uses and all(re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", use) for use in uses), uses
 
 
-def test_the_readme_ci_commands_are_exactly_the_workflows():
+def test_the_documented_ci_commands_are_exactly_the_workflows():
     steps = yaml.safe_load(WORKFLOW_FILE.read_text())["jobs"]["asterisk-ci"]["steps"]
     workflow_commands = [line.strip() for step in steps if "run" in step for line in step["run"].splitlines()]
-    (readme_commands,) = code_blocks(readme_section("CI against Asterisk"))
-    assert readme_commands == workflow_commands
+    (documented,) = code_blocks(page(CI_DOC))
+    assert documented == workflow_commands
 
 
-def test_the_readme_service_table_is_the_compose_file(compose):
+def test_the_documented_service_table_is_the_compose_file(compose):
     services = compose["services"]
-    rows = table(readme_section("CI against Asterisk"), "Service")
+    rows = table(page(CI_DOC), "Service")
     assert [backticked(row[0])[0] for row in rows] == list(services)
     for name_cell, profile_cell, image_cell, ports_cell, volumes_cell in rows:
         service = services[backticked(name_cell)[0]]
@@ -125,25 +125,25 @@ def test_the_readme_service_table_is_the_compose_file(compose):
         assert backticked(volumes_cell) == service["volumes"]
 
 
-def test_the_readme_variables_and_defaults_are_the_ones_compose_and_render_use(compose):
-    rows = table(readme_section("CI against Asterisk"), "Variable")
-    readme = {backticked(row[0])[0]: backticked(row[1])[0] for row in rows}
+def test_the_documented_variables_and_defaults_are_the_ones_compose_and_render_use(compose):
+    rows = table(page(CI_DOC), "Variable")
+    documented = {backticked(row[0])[0]: backticked(row[1])[0] for row in rows}
     in_compose = dict(DEFAULT.findall(COMPOSE_FILE.read_text()))
     in_render = dict(re.findall(r': "\$\{(CALLPROOF_\w+):=([^}]*)\}"', (ASTERISK_DIR / "render.sh").read_text()))
-    assert readme == in_render
+    assert documented == in_render
     assert in_compose == in_render
 
 
-def test_the_readme_extension_table_lists_the_inbound_extensions(rendered_asterisk):
+def test_the_documented_extension_table_lists_the_inbound_extensions(rendered_asterisk):
     from tests.docker.asterisk_config import dialplan, parse
 
-    rows = table(readme_section("CI against Asterisk"), "Extension")
+    rows = table(page(CI_DOC), "Extension")
     contexts = dialplan(parse(rendered_asterisk / "extensions.conf"))
     assert [backticked(row[0])[0] for row in rows] == list(contexts["callproof-in"])
 
 
-def test_the_readme_says_no_docker_engine_runs_here():
-    assert "No Docker engine runs on the project's own CI machines" in readme_section("CI against Asterisk")
+def test_the_ci_page_says_no_docker_engine_runs_here():
+    assert "No Docker engine runs on the project's own CI machines" in page(CI_DOC)
 
 
 def test_kamailio_gets_only_defines_its_config_documents(compose):
@@ -174,8 +174,9 @@ def test_the_failover_fault_stops_a_dispatched_node(compose):
     assert scenario["target"]["uri"].split("@")[1] == "kamailio:5060"
 
 
-def test_the_failover_readme_runs_the_failover_scenario_with_the_docker_socket():
-    (commands,) = code_blocks(readme_section("Failover rehearsal"))
+def test_the_failover_page_runs_the_failover_scenario_with_the_docker_socket():
+    # The rehearsal's block: the one that runs callproof in compose (the page has others).
+    (commands,) = [block for block in code_blocks(page(FAILOVER_DOC)) if any(" run --rm " in c for c in block)]
     run = [c for c in commands if " run --rm " in c]
     assert run == [
         (

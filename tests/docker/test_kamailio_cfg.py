@@ -9,7 +9,6 @@ arithmetic (sip_register.py).
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ from tests.peers.kamailio import (
     sip_options,
 )
 from tests.peers.net import free_port
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.peers
 
@@ -140,13 +140,9 @@ def test_failover_to_the_survivor_when_a_backend_dies(kamailio_factory, backend_
     assert flags[backend_b.uri] == "IP"  # inactive, probed until it answers again
 
 
-def _wait_for_flags(proxy, uri: str, wanted: str, timeout_s: float) -> str:
-    deadline = time.monotonic() + timeout_s
-    flags = proxy.dispatcher_flags()[uri]
-    while flags != wanted and time.monotonic() < deadline:
-        time.sleep(0.2)
-        flags = proxy.dispatcher_flags()[uri]
-    return flags
+def _wait_for_flags(proxy, uri: str, wanted: str, timeout_s: float) -> None:
+    wait_until(lambda: proxy.dispatcher_flags()[uri] == wanted, timeout_s, what=f"{uri} flagged {wanted}",
+               poll_s=0.2)
 
 
 def test_probing_mode_1_marks_a_silent_backend_down_and_revives_it(kamailio_factory):  # noqa: F811
@@ -157,9 +153,9 @@ def test_probing_mode_1_marks_a_silent_backend_down_and_revives_it(kamailio_fact
     proxy = kamailio_factory(backends=(alive.uri, silent_uri), probing_mode=1, ping_interval_s=1)
 
     # Probes go out every ping interval; allow a few intervals before calling it.
-    assert _wait_for_flags(proxy, silent_uri, "IP", timeout_s=10) == "IP"
+    _wait_for_flags(proxy, silent_uri, "IP", timeout_s=10)
     assert proxy.dispatcher_flags()[alive.uri] == "AP"
 
     # The silent backend comes up: its OPTIONS answer makes it active again.
     kamailio_factory(port=silent_port)
-    assert _wait_for_flags(proxy, silent_uri, "AP", timeout_s=10) == "AP"
+    _wait_for_flags(proxy, silent_uri, "AP", timeout_s=10)

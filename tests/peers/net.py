@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import socket
-import time
 from pathlib import Path
+
+from tests.waiting import wait_until
 
 
 def free_port(kind: int = socket.SOCK_DGRAM, *, pair: bool = False) -> int:
@@ -39,9 +40,4 @@ def _bound_ports(proto: str) -> set[int]:
 
 def wait_bound(port: int, proto: str = "udp", timeout_s: float = 10.0) -> None:
     """Wait until something on this machine has bound `port` (udp or tcp)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if port in _bound_ports(proto):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing bound {proto} port {port} within {timeout_s} s")
+    wait_until(lambda: port in _bound_ports(proto), timeout_s, what=f"{proto} port {port} bound")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,8 +11,9 @@ import pytest
 from callproof.reports import bundle, i18n, keys, layout, manifest, sign
 from callproof.reports.check import check_bundle, describe
 from callproof.reports.keys import TrustedKey
+from tests.cli import callproof
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+EVIDENCE_DOC = Path(__file__).resolve().parents[2] / "docs" / "evidence-bundle.md"  # the buyers' page
 
 
 def trusted(key_path: Path) -> list[TrustedKey]:
@@ -24,23 +24,17 @@ def all_files(folder: Path) -> list[str]:
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
 
 
-def callproof(*args: str) -> subprocess.CompletedProcess:
-    """The CLI as a user runs it."""
-    return subprocess.run([sys.executable, "-P", "-m", "callproof.harness.cli", *args], capture_output=True, text=True,
-                          timeout=120)
-
-
 def stock_verify(folder: Path, key_path: Path, tmp_path: Path) -> subprocess.CompletedProcess:
-    """The command the README and the report print, run by bash in the bundle folder."""
+    """The command the buyers' page and the report print, run by bash in the bundle folder."""
     allowed = tmp_path / "allowed_signers"
     allowed.write_text(f"vendor@example {keys.public_path(key_path).read_text()}")
     command = i18n.STOCK_VERIFY.replace("-f allowed_signers", f"-f {allowed}").replace("-I ID", "-I vendor@example")
     return subprocess.run(["bash", "-c", command], cwd=folder, capture_output=True, text=True, timeout=60)
 
 
-def test_readme_and_report_print_the_same_stock_command(built_en):
+def test_docs_and_report_print_the_same_stock_command(built_en):
     folder, _ = built_en
-    assert i18n.STOCK_VERIFY in README.read_text(encoding="utf-8")
+    assert i18n.STOCK_VERIFY in EVIDENCE_DOC.read_text(encoding="utf-8")
     assert (
         i18n.STOCK_VERIFY.replace("<", "&lt;").replace("&&", "&amp;&amp;") in (folder / layout.REPORT_HTML).read_text()
     )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -13,8 +16,26 @@ from matplotlib import font_manager
 from callproof.reports import bundle, i18n, layout, model, plots
 from tests.reports.synthetic_run import make_run
 
+
+def fontconfig_chinese_files() -> set[str]:
+    """The files of the Chinese faces we know that fontconfig lists: what is installed, asked without matplotlib."""
+    if shutil.which("fc-list") is None:
+        return set()
+    listing = subprocess.run(["fc-list", ":lang=zh", "family", "file"], capture_output=True, text=True,
+                             timeout=60).stdout
+    files = set()
+    for line in listing.splitlines():  # "/usr/share/fonts/.../NotoSansCJK-Regular.ttc: Noto Sans CJK SC,..."
+        path, _, families = line.partition(": ")
+        if {name.strip() for name in families.split(",")} & set(i18n.CJK_FAMILIES):
+            files.add(path)
+    return files
+
+
+# Skipped only where no Chinese font is installed at all; where one is (CI installs fonts-noto-cjk),
+# callproof not finding it is a failure, never a skip.
 needs_poppler = pytest.mark.skipif(shutil.which("pdffonts") is None, reason="needs poppler-utils")
-needs_cjk = pytest.mark.skipif(i18n.find_cjk_font() is None, reason="needs fonts-noto-cjk")
+needs_cjk = pytest.mark.skipif(not fontconfig_chinese_files(),
+                               reason="no Chinese font installed (fc-list :lang=zh; Debian: fonts-noto-cjk)")
 
 
 def pdf_fonts(pdf: Path) -> list[list[str]]:
@@ -35,6 +56,27 @@ def test_the_cjk_font_is_found_on_debian():
     assert font.path == "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
     bold = i18n.find_cjk_font(bold=True)
     assert bold.path == "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc"
+
+
+@needs_cjk
+def test_a_font_installed_after_matplotlib_cached_its_list_is_found(tmp_path):
+    """matplotlib's font list cached before fonts-noto-cjk was installed: callproof scans again and finds it."""
+    stale = tmp_path / f"fontlist-v{font_manager.FontManager.__version__}.json"
+    font_manager.json_dump(font_manager.fontManager, stale)
+    cached = json.loads(stale.read_text())
+    chinese = fontconfig_chinese_files()
+    cached["ttflist"] = [entry for entry in cached["ttflist"] if entry["fname"] not in chinese]
+    stale.write_text(json.dumps(cached))
+    probe = ("import json; from matplotlib import font_manager; from callproof.reports import i18n; "
+             "before = [f.name for f in font_manager.fontManager.ttflist if f.name in i18n.CJK_FAMILIES]; "
+             "font = i18n.find_cjk_font(); print(json.dumps({'before': before, 'after': font and font.path}))")
+    done = subprocess.run([sys.executable, "-P", "-c", probe], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "MPLCONFIGDIR": str(tmp_path)}, check=True)
+    seen = json.loads(done.stdout)
+    assert seen["before"] == []  # the stale list really lacked it
+    assert seen["after"] in chinese
+    rewritten = json.loads(stale.read_text())  # the next run finds it without scanning
+    assert {entry["fname"] for entry in rewritten["ttflist"]} >= chinese
 
 
 @needs_cjk

@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import platform
 import shutil
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 
 import pytest
 
 from callproof.harness import __version__
-from callproof.reports import bundle, keys, layout, manifest, model, sign, text
+from callproof.harness.verdict.summary import summarize, write_summary
+from callproof.reports import bundle, keys, layout, manifest, model, sign, summary_file, text
 from callproof.reports.check import check_bundle
 from callproof.reports.errors import ReportInputError
-from tests.reports.synthetic_run import PASSWORD, SLA_LINES, make_run
-
-
-def callproof(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-P", "-m", "callproof.harness.cli", *args], capture_output=True, text=True, timeout=180,
-        env=env,
-    )
+from callproof.sip.uri import redact
+from tests.cli import callproof
+from tests.reports.synthetic_run import PASSWORD, make_run
 
 
 def test_manifest_lists_every_file_and_the_facts_of_the_run(built_en, signing_key):
@@ -56,47 +52,53 @@ def test_manifest_lists_every_file_and_the_facts_of_the_run(built_en, signing_ke
 
 
 def test_junit_has_one_case_per_sla_line(built_en):
-    folder, _ = built_en
+    folder, truth = built_en
+    lines = truth["summary"]["sla"]  # the verifier's, judged against scenario.yaml's thresholds
+    assert {line["verdict"] for line in lines} == {"PASS", "FAIL", "INCONCLUSIVE"}  # every mapping is exercised
     suite = ET.parse(folder / layout.JUNIT).getroot().find("testsuite")
+    count = collections.Counter(line["verdict"] for line in lines)
     assert {k: suite.get(k) for k in ("tests", "failures", "errors", "skipped")} == {
-        "tests": "6",
-        "failures": "2",
+        "tests": str(len(lines)),
+        "failures": str(count["FAIL"]),
         "errors": "0",
-        "skipped": "2",
+        "skipped": str(count["INCONCLUSIVE"]),
     }
     cases = suite.findall("testcase")
-    assert [c.get("name") for c in cases] == [line["name"] for line in SLA_LINES]
-    outcome = {c.get("name"): [child.tag for child in c] for c in cases}
-    assert outcome == {
-        "answer_rate": ["system-out"],
-        "isa": ["failure"],
-        "setup_delay_p95": ["system-out"],
-        "mos_cqe_p5": ["skipped"],
-        "one_way_delay_p95": ["skipped"],
-        "availability": ["failure"],
+    assert [c.get("name") for c in cases] == [line["name"] for line in lines]
+    tags = {"PASS": ["system-out"], "FAIL": ["failure"], "INCONCLUSIVE": ["skipped"]}
+    assert {c.get("name"): [child.tag for child in c] for c in cases} == {
+        line["name"]: tags[line["verdict"]] for line in lines
     }
     isa = next(c for c in cases if c.get("name") == "isa").find("failure")
-    assert isa.get("message") == (
-        "FAIL: observed 7.9 %, threshold ≤ 3 %, 95% CI [6.2, 9.8]; RFC 6076 4.7 ISA: 408/500/503/504 share"
-    )
+    note = next(line["note"] for line in lines if line["name"] == "isa")
+    # 19 of 300 INVITEs ended in 503 or had no response (seed 7): 6.33333 %, Wilson [4.09169, 9.67913].
+    assert isa.get("message") == f"FAIL: observed 6.33333 %, threshold ≤ 3 %, 95% CI [4.09169, 9.67913]; {note}"
     props = {p.get("name"): p.get("value") for p in suite.find("properties")}
     assert props["verdict"] == "FAIL" and props["seed"] == "7"
 
 
-def test_junit_invalid_lines_are_errors_and_a_run_without_lines_is_not_green(tmp_path):
+def test_junit_shows_an_invalid_run_and_a_run_without_lines_as_errors(tmp_path):
     from callproof.reports import junit
 
-    invalid = [{**SLA_LINES[0], "verdict": "INVALID", "note": "generator CPU at 100%"}]
-    summary = model.parse_summary({"calls": {}, "sla": invalid, "verdict": "INVALID"}, [], tmp_path)
-    suite = ET.fromstring(junit.render(summary)).find("testsuite")
-    assert (suite.get("errors"), suite.find("testcase/error").get("message")) == (
-        "1",
-        "INVALID: observed 97.4 %, threshold ≥ 95 %, 95% CI [96.1, 98.3]; generator CPU at 100%",
-    )
-    empty = model.parse_summary({"calls": {"attempted": 3}}, [], tmp_path)
-    suite = ET.fromstring(junit.render(empty)).find("testsuite")
+    make_run(tmp_path, calls=40)
+    # An engine process died with 3 calls in it: the generator was the bottleneck, the run INVALID.
+    with open(tmp_path / layout.EVENTS, "a") as events:
+        events.write(json.dumps({"at_utc": "2026-11-20T10:01:00.000000+00:00", "kind": "health", "lost": 3}) + "\n")
+    summary = summarize(tmp_path)
+    assert summary["verdict"] == "INVALID" and {line["verdict"] for line in summary["sla"]} <= {"PASS", "FAIL",
+                                                                                                 "INCONCLUSIVE"}
+    suite = ET.fromstring(junit.render(model.parse_summary(summary, tmp_path))).find("testsuite")
+    [error] = suite.findall("testcase/error")
+    assert suite.get("errors") == "1" and suite.get("tests") == str(len(summary["sla"]) + 1)
+    assert suite.findall("testcase")[-1].get("name") == "run verdict"
+    assert error.get("message") == f"INVALID: {summary['verdict_reason']}"
+
+    (tmp_path / layout.SCENARIO).unlink()  # nothing to judge by: no line, no verdict
+    empty = summarize(tmp_path)
+    suite = ET.fromstring(junit.render(model.parse_summary(empty, tmp_path))).find("testsuite")
     assert suite.get("tests") == "1" and suite.find("testcase").get("name") == "run verdict"
-    assert suite.find("testcase/error").get("message") == "NO VERDICT: the summary holds no SLA line"
+    assert suite.find("testcase/error").get("message") == (
+        "NO VERDICT: the folder has no scenario.yaml: no thresholds to judge by")
 
 
 def test_worst_calls_are_the_lowest_mos_and_each_failure_reason(built_en):
@@ -115,7 +117,9 @@ def test_worst_calls_are_the_lowest_mos_and_each_failure_reason(built_en):
     assert data.failed_total == sum(len(v) for v in reasons.values())
     answered = next(c for c in data.lowest_mos)
     record = next(r for r in records if r.call_id == answered.call_id)
-    # RFC 3550 A.3: lost / expected, expected = received + lost
+    # RFC 3550 A.3: lost / expected, expected = received + lost; the synthetic peer sends no RTCP
+    # receiver report, so the worse direction is the received one.
+    assert record.media.rtcp_rr_received == 0
     assert answered.loss_pct == pytest.approx(
         100 * record.media.rx_lost / (record.media.rx_packets + record.media.rx_lost)
     )
@@ -153,25 +157,63 @@ def test_numbers_are_never_rounded_onto_a_threshold(value, shown):
     ],
 )
 def test_passwords_are_removed_from_sip_uris(uri, shown):
-    assert model.redact_uri(uri) == shown
+    assert redact(uri) == shown  # what the worst-calls tables show of a call's target
+
+
+@pytest.fixture(scope="module")
+def verifier_summary(tmp_path_factory) -> dict:
+    folder = tmp_path_factory.mktemp("summary")
+    return make_run(folder, calls=20)["summary"]
+
+
+def _without(data: dict, key: str) -> dict:
+    return {k: v for k, v in data.items() if k != key}
 
 
 @pytest.mark.parametrize(
-    "summary, message",
+    "change, message",
     [
-        ({"verdict": "MAYBE"}, "summary.json: verdict 'MAYBE' is not one of PASS, FAIL, INCONCLUSIVE, INVALID"),
-        ({"sla": [{"name": "x", "verdict": "OK"}]}, "summary.json: sla[0] (x) has verdict 'OK'"),
-        ({"sla": [{"verdict": "PASS"}]}, "summary.json: sla[0] has no name"),
-        ({"calls": [1, 2]}, "summary.json: calls is not an object"),
-        ({"calls": {"attempted": "many"}}, "summary.json: calls.attempted is not a number"),
-        ({"outages": {}}, "summary.json: outages is not a list of objects"),
-        ({"sla": ["answer_rate"]}, "summary.json: sla is not a list of objects"),
+        (lambda s: {**s, "verdict": "MAYBE"},
+         'verdict must be one of "PASS", "INCONCLUSIVE", "FAIL", "INVALID", null (got "MAYBE")'),
+        (lambda s: {**s, "sla": [{**s["sla"][0], "verdict": "OK"}]},
+         'sla[0].verdict must be one of "PASS", "INCONCLUSIVE", "FAIL", "INVALID" (got "OK")'),
+        (lambda s: {**s, "sla": [_without(s["sla"][0], "name")]}, "sla[0].name is missing"),
+        (lambda s: {**s, "calls": [1, 2]}, "calls must be an object (got [1, 2])"),
+        (lambda s: {**s, "calls": {**s["calls"], "attempted": "many"}},
+         'calls.attempted must be a whole number (got "many")'),
+        (lambda s: {**s, "outages": {}}, "outages must be a list (got {})"),
+        (lambda s: {**s, "sla": ["answer_rate"]}, 'sla[0] must be an object (got "answer_rate")'),
+        (lambda s: _without(s, "run"), "run is missing"),
+        (lambda s: _without(s, "media"), "media is missing"),
+        (lambda s: {**s, "verdikt": "PASS"}, "verdikt is not a key summary.json has"),
+        (lambda s: {**s, "rto_s": float("nan")}, "rto_s is not a finite number"),
+        (lambda s: {**s, "run": {**s["run"], "seed": "\x1b[31mseven"}},
+         'run.seed must be a whole number or null (got "\\u001b[31mseven")'),  # escaped for the terminal
     ],
 )
-def test_a_malformed_summary_is_named_in_one_sentence(tmp_path, summary, message):
+def test_a_summary_that_does_not_fit_the_schema_is_named_in_one_sentence(verifier_summary, tmp_path, change,
+                                                                          message):
+    assert summary_file.problem(verifier_summary) is None  # the verifier's own fits
     with pytest.raises(ReportInputError) as caught:
-        model.parse_summary(summary, [], tmp_path)
-    assert str(caught.value) == f"{tmp_path}/{message}"
+        model.parse_summary(change(verifier_summary), tmp_path)
+    assert str(caught.value) == f"{tmp_path}/summary.json: {message}"
+
+
+def test_the_report_command_refuses_a_summary_that_does_not_fit_with_exit_2(tmp_path, monkeypatch, capsys,
+                                                                              signing_key):
+    from callproof.harness import cli
+    from callproof.harness.verdict import summary as verdict_summary
+
+    make_run(tmp_path, calls=20)
+    made = json.loads((tmp_path / layout.SUMMARY).read_text())
+    monkeypatch.setattr(verdict_summary, "summarize", lambda folder: {**made, "verdict": "MAYBE"})
+    assert cli.main(["report", str(tmp_path), "--key", str(signing_key)]) == 2
+    assert capsys.readouterr().err == (f'callproof: {tmp_path}/summary.json: verdict must be one of "PASS", '
+                                       f'"INCONCLUSIVE", "FAIL", "INVALID", null (got "MAYBE")\n')
+    assert not (tmp_path / layout.REPORT_HTML).exists()
+    (tmp_path / layout.SUMMARY).write_text(json.dumps(made).replace('"rto_s": 6.0', '"rto_s": NaN'))
+    with pytest.raises(ReportInputError, match=r"summary.json holds NaN, which is not a JSON number$"):
+        model.load(tmp_path)
 
 
 def test_a_folder_without_summary_is_refused(tmp_path, signing_key):
@@ -186,14 +228,19 @@ def test_a_key_inside_the_bundle_is_refused(tmp_path):
         bundle.finalize(tmp_path, key_path=tmp_path / "key", notify=lambda m: None)
 
 
-def test_report_command_rebuilds_and_signs_an_interrupted_run(tmp_path, signing_key):
+@pytest.mark.e2e  # the whole report pipeline through the CLI, as a user runs it
+def test_report_command_rebuilds_and_signs_an_interrupted_run(tmp_path):
     folder = tmp_path / "killed"
     truth = make_run(folder, calls=60, interrupted=True)
     lines_before = (folder / layout.CALLS).read_text().count("\n")
-    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg"), "CALLPROOF_TEST_TOKEN": "tok-93f1e0c2aa"}
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg"), "CALLPROOF_TEST_TOKEN": "tok-93f1e0c2aa"}
 
-    result = callproof("report", str(folder), "--key", str(signing_key), "--lang", "zh", env=env)
+    # Without --key: the per-user key is made (once), and one line says where.
+    result = callproof("report", str(folder), "--lang", "zh", env=env)
     assert result.returncode == 0, result.stderr
+    key_path = tmp_path / "xdg" / "callproof" / "signing_key"
+    made = f"made a signing key at {key_path} (public key {key_path}.pub); it signs every bundle from now on"
+    assert result.stderr == f"callproof: {made}\n"
     assert result.stdout.startswith(
         "callproof report: wrote report.html, report.pdf, junit.xml and manifest.json "
         f"in {folder}; 13 files signed by SHA256:"
@@ -212,7 +259,7 @@ def test_report_command_rebuilds_and_signs_an_interrupted_run(tmp_path, signing_
     # The fault at 24 s: the probe at 25 s fails, those at 30, 35 and 40 s succeed: RTO 6 s, in (1 s, 6 s].
     assert rebuilt["rto_s"] == 6.0 and rebuilt["failover"][0]["rto_low_s"] == 1.0
     assert "本次运行被中断" in (folder / layout.REPORT_HTML).read_text(encoding="utf-8")
-    assert check_bundle(folder, [keys.TrustedKey(keys.load_public(keys.public_path(signing_key)), "v")]).ok
+    assert check_bundle(folder, [keys.TrustedKey(keys.load_public(keys.public_path(key_path)), "me")]).ok
 
     # Secrets: nothing report-made holds the scenario's password, the environment, or a key.
     written = [
@@ -236,14 +283,9 @@ def test_report_command_rebuilds_and_signs_an_interrupted_run(tmp_path, signing_
         ).stdout
         assert PASSWORD not in words
 
-    # Without --key: the per-user key is made once, and one line says where.
-    first = callproof("report", str(folder), env=env)
-    second = callproof("report", str(folder), env=env)
-    key_path = tmp_path / "xdg" / "callproof" / "signing_key"
-    assert (first.returncode, second.returncode) == (0, 0)
-    made = f"made a signing key at {key_path} (public key {key_path}.pub); it signs every bundle from now on"
-    assert first.stderr == f"callproof: {made}\n"
-    assert second.stderr == ""
+    # The next report finds the per-user key made above: it signs with it and says nothing about it.
+    again = callproof("report", str(folder), env=env)
+    assert (again.returncode, again.stderr) == (0, "")
     assert check_bundle(folder, [keys.TrustedKey(keys.load_public(keys.public_path(key_path)), "me")]).ok
 
 
@@ -271,12 +313,12 @@ def test_keygen_command(tmp_path):
 
 
 def test_a_bare_killed_run_still_gets_a_signed_report(tmp_path, signing_key):
-    """Only calls.jsonl (truncated) and a summary with counts: every other key and file is missing."""
+    """Only calls.jsonl (truncated): no timeline, no probes, no engine facts, no scenario to judge by."""
     make_run(tmp_path, calls=40, interrupted=True)
     for name in (layout.PROBES, layout.EVENTS, layout.ENGINE, layout.SCENARIO):
         (tmp_path / name).unlink()
     shutil.rmtree(tmp_path / layout.AUDIO_DIR)
-    (tmp_path / layout.SUMMARY).write_text(json.dumps({"calls": {"attempted": 39, "answered": 30}}))
+    write_summary(tmp_path, summarize(tmp_path))  # what the verifier makes of it
     result = bundle.finalize(tmp_path, key_path=signing_key, notify=lambda m: None)
     assert result.files == 7  # calls, summary, the capture, 3 reports, manifest
     page = (tmp_path / layout.REPORT_HTML).read_text(encoding="utf-8")
@@ -284,9 +326,11 @@ def test_a_bare_killed_run_still_gets_a_signed_report(tmp_path, signing_key):
     assert 'id="interrupted"' in page and page.count('<img class="plot"') == 7
     facts = json.loads((tmp_path / layout.MANIFEST).read_text())
     assert facts["run"]["interrupted"] is True and facts["engine"] is None and facts["run"]["seed"] is None
+    assert facts["run"]["verdict"] is None
     assert check_bundle(tmp_path, [keys.TrustedKey(keys.load_public(keys.public_path(signing_key)), "v")]).ok
 
 
+@pytest.mark.e2e  # the whole report pipeline through the CLI, as a user runs it
 def test_report_command_on_a_run_killed_before_its_summary(tmp_path, signing_key):
     make_run(tmp_path, calls=30, interrupted=True)
     (tmp_path / layout.SUMMARY).unlink()
@@ -310,5 +354,5 @@ def test_a_bad_time_in_the_timeline_is_named(tmp_path, signing_key):
     make_run(tmp_path, calls=20)
     with open(tmp_path / layout.EVENTS, "a") as events:
         events.write('{"at_utc": "yesterday", "kind": "fault"}\n')
-    with pytest.raises(ReportInputError, match=r"^the time 'yesterday' in the bundle is not ISO 8601$"):
+    with pytest.raises(ReportInputError, match=r"^events.jsonl: the time 'yesterday' is not ISO 8601$"):
         bundle.finalize(tmp_path, key_path=signing_key, notify=lambda m: None)

@@ -12,7 +12,7 @@ import struct
 
 import numpy as np
 
-from callproof.rtp_analysis.packet import RtpHeader
+from tests.rtp_analysis.rtp_header import RtpHeader
 
 ETHERNET, NULL, RAW, SLL, SLL2 = 1, 0, 101, 113, 276
 

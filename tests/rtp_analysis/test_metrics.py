@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from callproof.rtp_analysis.errors import CaptureError
-from callproof.rtp_analysis.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 from callproof.rtp_analysis.jitter import interarrival_jitter
 from callproof.rtp_analysis.loss import burst_ratio, loss_stats
-from callproof.rtp_analysis.packet import RtpHeader
 from callproof.rtp_analysis.rtcp import ntp_middle32, round_trip_ms
 from callproof.rtp_analysis.sequence import extend_sequence
 from callproof.rtp_analysis.wireshark import wireshark_stats
+from tests.rtp_analysis.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
+from tests.rtp_analysis.rtp_header import RtpHeader
 
 PACKET = bytes.fromhex("80e1 0457 00012c00 deadbeef".replace(" ", ""))
 

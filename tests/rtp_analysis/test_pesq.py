@@ -11,8 +11,8 @@ from scipy.io import wavfile
 
 from callproof.rtp_analysis.audio import read_wav, resample
 from callproof.rtp_analysis.errors import AudioError
-from callproof.rtp_analysis.g711 import ulaw_decode, ulaw_encode
 from callproof.rtp_analysis.pesq import pesq_of_signals, pesq_score
+from tests.rtp_analysis.g711 import ulaw_decode, ulaw_encode
 
 PROMPT = (
     "Thank you for calling. Your call is important to us. Please hold the line "

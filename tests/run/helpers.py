@@ -1,28 +1,14 @@
-"""Running `callproof` as a user would, and reading what it leaves behind."""
+"""Scenarios for the run tests, and reading what a run leaves behind (the CLI itself: tests/cli.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def callproof(*args: str, timeout: float = 300, env: dict | None = None, cwd: Path | None = None):
-    """Run the CLI in a child process; returns the CompletedProcess."""
-    return subprocess.run([sys.executable, "-P", "-m", "callproof.harness.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})}, cwd=cwd or ROOT)
-
-
-def start_callproof(*args: str, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-P", "-m", "callproof.harness.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}, cwd=ROOT)
+from callproof.harness.scenario.model import Sla
 
 
 def read_calls(folder: Path) -> list[dict]:
@@ -36,23 +22,12 @@ def read_calls(folder: Path) -> list[dict]:
     return records
 
 
-def wait_for_lines(path: Path, count: int, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_text().count("\n") >= count:
-            return
-        time.sleep(0.2)
-    raise TimeoutError(f"{path} did not reach {count} lines in {timeout_s} s")
-
-
 def write_scenario(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
 
 
-SLA_KEYS = ("answer_rate_min", "isa_max", "first_answer_s_max", "service_level", "abandonment_max",
-            "setup_delay_p95_ms_max", "mos_cqe_p5_min", "one_way_delay_p95_ms_max", "loss_p95_max",
-            "availability_min", "rto_s_max")
+SLA_KEYS = tuple(field.name for field in dataclasses.fields(Sla))  # the scenario's `sla` keys, one list
 
 
 def sla_yaml(**decided) -> str:

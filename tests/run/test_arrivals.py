@@ -6,8 +6,13 @@ import json
 import time
 import urllib.request
 
+import pytest
+
+from tests.cli import callproof, start_callproof
 from tests.peers.net import free_port
-from tests.run.helpers import callproof, read_calls, scenario_file, start_callproof
+from tests.run.helpers import read_calls, scenario_file
+
+pytestmark = [pytest.mark.peers, pytest.mark.e2e]  # SIPp and `callproof run` (tests/markers.py)
 
 
 def arrivals(path, uri, *, duration, sla):

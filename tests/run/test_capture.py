@@ -11,7 +11,8 @@ import pytest
 
 from callproof.harness.errors import ExitCode
 from callproof.reports.keys import default_key_path, public_path
-from tests.run.helpers import callproof, read_calls, scenario_file
+from tests.cli import callproof
+from tests.run.helpers import read_calls, scenario_file
 
 
 def _capturing_scenario(tmp_path, seconds=None, **sections):
@@ -21,6 +22,8 @@ def _capturing_scenario(tmp_path, seconds=None, **sections):
                          capture={"enabled": True, "seconds": seconds}, **sections)
 
 
+@pytest.mark.peers  # the run starts dumpcap
+@pytest.mark.e2e
 def test_the_runs_media_is_captured_and_analyzed_like_any_capture(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("dumpcap may capture as root only here (CI runs as root)")
@@ -49,6 +52,7 @@ def test_the_runs_media_is_captured_and_analyzed_like_any_capture(tmp_path):
     assert "captures/media.pcap" in (out / "SHA256SUMS").read_text()
 
 
+@pytest.mark.e2e
 def test_without_dumpcap_the_run_stops_before_any_call_or_probe(tmp_path):
     path = os.pathsep.join(d for d in os.environ["PATH"].split(os.pathsep)
                            if not (shutil.which("dumpcap", path=d)))

@@ -6,8 +6,13 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
+from tests.cli import ROOT, start_callproof
 from tests.peers.net import free_port
-from tests.run.helpers import ROOT, read_calls, scenario_file, start_callproof, unexplained_problems
+from tests.run.helpers import read_calls, scenario_file, unexplained_problems
+
+pytestmark = [pytest.mark.peers, pytest.mark.e2e]  # SIPp and `callproof run` (tests/markers.py)
 
 
 def test_a_master_and_two_workers_write_every_call_to_the_masters_folder(tmp_path, sipp_echo):

@@ -16,10 +16,13 @@ import subprocess
 
 import pytest
 
+from tests.cli import start_callproof
 from tests.peers.kamailio import KAMAILIO_CFG
 from tests.peers.net import free_port
 from tests.peers.sipp import SCENARIOS
-from tests.run.helpers import read_calls, sla_yaml, start_callproof, write_scenario
+from tests.run.helpers import read_calls, sla_yaml, write_scenario
+
+pytestmark = [pytest.mark.peers, pytest.mark.e2e]  # Kamailio, SIPp and `callproof run` (tests/markers.py)
 
 FAULT_AT_S = 8
 PROBE_INTERVAL_S = 1.0

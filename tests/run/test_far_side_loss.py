@@ -16,10 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli import callproof
 from tests.peers import sipp
 from tests.peers.net import free_port
 from tests.peers.netns import Namespace, can_make_namespaces
-from tests.run.helpers import callproof, read_calls, scenario_file, unexplained_problems
+from tests.run.helpers import read_calls, scenario_file, unexplained_problems
+
+pytestmark = [pytest.mark.peers, pytest.mark.e2e]  # SIPp (in a namespace) and `callproof run`
 
 LOSS = 0.03
 CALLS, TALK_S = 40, 20

@@ -15,7 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.run.helpers import read_calls, scenario_file, start_callproof, wait_for_lines
+from tests.cli import start_callproof
+from tests.run.helpers import read_calls, scenario_file
+from tests.waiting import wait_for_lines
+
+pytestmark = pytest.mark.e2e  # `callproof run` (tests/markers.py)
 
 STOPPED_S = 6.0
 

@@ -15,9 +15,12 @@ import time
 
 import pytest
 
+from tests.cli import callproof, start_callproof
 from tests.peers.kamailio import DEFAULT_REALM, kamailio_factory  # noqa: F401
 from tests.peers.net import free_port
-from tests.run.helpers import callproof, read_calls, sla_yaml, start_callproof, write_scenario
+from tests.run.helpers import read_calls, sla_yaml, write_scenario
+
+pytestmark = [pytest.mark.peers, pytest.mark.e2e]  # Kamailio and `callproof run` (tests/markers.py)
 
 AGENTS = 3
 PASSWORD_ENV = "CP_TEST_AGENT_PASSWORD"

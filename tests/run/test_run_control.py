@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 
 from callproof.reports.records import read_jsonl
+from tests.cli import callproof, start_callproof
 from tests.peers import sipp
-from tests.run.helpers import callproof, read_calls, scenario_file, start_callproof, wait_for_lines
+from tests.run.helpers import read_calls, scenario_file
+from tests.waiting import json_lines, wait_for_lines, wait_until
 
 
 def scenario(tmp_path: Path, uri: str, *, concurrent=4, duration=30, talk=3, floor=0, window=30) -> Path:
@@ -31,21 +33,21 @@ def traced_echo(run_dir):
     peer.stop()
 
 
-@pytest.fixture(scope="module")
-def reject_503(run_dir):
-    peer = sipp.scripted_uas(run_dir, "uas_reject", code="503")
-    yield peer
-    peer.stop()
+def talking(out: Path, calls: int) -> bool:
+    """`calls` in flight in the run's last two health events (a health interval apart): answered and talking."""
+    in_flight = [e["in_flight"] for e in json_lines(out / "events.jsonl") if e["kind"] == "health"][-2:]
+    return len(in_flight) == 2 and min(in_flight) >= calls
 
 
 @pytest.mark.sip_engine  # hanging up live calls at stop once aborted the built engine (an assert)
+@pytest.mark.peers
+@pytest.mark.e2e
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_hangs_up_calls_in_progress_and_writes_the_summary(tmp_path, traced_echo, signum):
     out = tmp_path / "out"
     run = start_callproof("run", str(scenario(tmp_path, traced_echo.uri, talk=20)), "--out", str(out))
     try:
-        wait_for_lines(out / "events.jsonl", 4, 30)  # run_start, engine, first health...
-        time.sleep(3)
+        wait_until(lambda: talking(out, 4), 30, what="4 calls in progress for a whole health interval")
         run.send_signal(signum)
         stdout, stderr = run.communicate(timeout=30)
     finally:
@@ -61,17 +63,20 @@ def test_a_signal_hangs_up_calls_in_progress_and_writes_the_summary(tmp_path, tr
         assert call["bye_ms"] - call["answer_ms"] < 15000
 
 
+@pytest.mark.peers
+@pytest.mark.e2e
 def test_sigkill_loses_no_finished_call(tmp_path):
     echo = sipp.start_sipp(tmp_path, "-sn", "uas", "-rtp_echo", "-trace_msg")  # this run's calls only
     try:
         out = tmp_path / "out"
         run = start_callproof("run", str(scenario(tmp_path, echo.uri, talk=1, concurrent=4)), "--out", str(out))
+        # 20 calls recorded, then 20 more: 4 at a time, 1 s each, those took at least 5 s, so the
+        # first 20 ended well before the kill (the oracle below gives their records 5 s to arrive).
         wait_for_lines(out / "calls.jsonl", 20, 60)
-        time.sleep(6)  # calls keep finishing: some well before the kill
+        wait_for_lines(out / "calls.jsonl", 40, 60)
         run.send_signal(signal.SIGKILL)
         run.wait(timeout=10)
         killed_at = time.time()
-        time.sleep(1)
     finally:
         echo.stop()
 
@@ -91,9 +96,11 @@ def test_sigkill_loses_no_finished_call(tmp_path):
     assert finished <= recorded, f"finished calls missing from the records: {finished - recorded}"
 
 
-def test_a_target_rejecting_every_call_is_a_completed_run_with_zero_answered(tmp_path, reject_503):
+@pytest.mark.peers
+@pytest.mark.e2e
+def test_a_target_rejecting_every_call_is_a_completed_run_with_zero_answered(tmp_path, sipp_reject_503):
     out = tmp_path / "out"
-    result = callproof("run", str(scenario(tmp_path, reject_503.uri, duration=4, concurrent=2)), "--out", str(out))
+    result = callproof("run", str(scenario(tmp_path, sipp_reject_503.uri, duration=4, concurrent=2)), "--out", str(out))
     assert result.returncode == 1, result.stderr  # FAIL: the target's doing, not the generator's (INVALID)
     calls = read_calls(out)
     summary = json.loads((out / "summary.json").read_text())
@@ -104,9 +111,11 @@ def test_a_target_rejecting_every_call_is_a_completed_run_with_zero_answered(tmp
     assert summary["rejected_codes"] == {"503": len(calls)}
 
 
-def test_the_breaker_stops_a_run_whose_target_answers_too_little(tmp_path, reject_503):
+@pytest.mark.peers
+@pytest.mark.e2e
+def test_the_breaker_stops_a_run_whose_target_answers_too_little(tmp_path, sipp_reject_503):
     out = tmp_path / "out"
-    path = scenario(tmp_path, reject_503.uri, duration=60, concurrent=2, floor=0.5, window=3)
+    path = scenario(tmp_path, sipp_reject_503.uri, duration=60, concurrent=2, floor=0.5, window=3)
     started = time.monotonic()
     result = callproof("run", str(path), "--out", str(out))
     assert result.returncode == 1, result.stderr  # FAIL: nothing was answered
@@ -118,6 +127,7 @@ def test_the_breaker_stops_a_run_whose_target_answers_too_little(tmp_path, rejec
     assert json.loads((out / "summary.json").read_text())["run"]["stop_reason"] == "breaker"
 
 
+@pytest.mark.e2e
 def test_bad_input_exits_2_with_one_sentence(tmp_path):
     missing = callproof("run", str(tmp_path / "nope.yaml"))
     assert missing.returncode == 2
@@ -132,6 +142,8 @@ def test_bad_input_exits_2_with_one_sentence(tmp_path):
     assert not_empty.stderr == f"callproof: output folder {tmp_path / 'full'} is not empty; choose another with --out\n"
 
 
+@pytest.mark.peers
+@pytest.mark.e2e
 def test_a_harness_that_cannot_start_its_processes_exits_3(tmp_path, traced_echo):
     path = scenario_file(tmp_path / "control.yaml", traced_echo.uri, load={"processes": 3000})
     result = callproof("run", str(path), "--out", str(tmp_path / "out"))

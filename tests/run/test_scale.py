@@ -14,9 +14,12 @@ import json
 
 import pytest
 
+from tests.cli import callproof
 from tests.peers import sipp
 from tests.peers.cpu_hogs import CpuHogs
-from tests.run.helpers import callproof, read_calls, records_mentioning, scenario_file, unexplained_problems
+from tests.run.helpers import read_calls, records_mentioning, scenario_file, unexplained_problems
+
+pytestmark = [pytest.mark.peers, pytest.mark.e2e]  # SIPp and `callproof run` (tests/markers.py)
 
 CALLS = 200
 LOADS = {  # busy processes bounded in time (they end by themselves), stopped by PID

@@ -7,13 +7,16 @@ import re
 import shutil
 import signal
 import subprocess
-import time
 
 import pytest
 
+from tests.cli import callproof
 from tests.peers import sipp
 from tests.peers.kamailio import kamailio_factory  # noqa: F401 (fixture)
-from tests.run.helpers import callproof, write_scenario
+from tests.run.helpers import write_scenario
+from tests.waiting import wait_until
+
+pytestmark = [pytest.mark.peers, pytest.mark.e2e]  # Kamailio, SIPp, tcpdump and `callproof run`
 
 PASSWORD = "Xq7-digest-secret-42"
 SCENARIO = """\
@@ -65,11 +68,14 @@ def test_neither_the_password_nor_the_digest_response_reaches_the_bundle(tmp_pat
     proxy = kamailio_factory(backends=(f"sip:127.0.0.1:{backend.port}",), agent_password=PASSWORD)
     scenario = write_scenario(tmp_path / "secrets.yaml",
                               SCENARIO.format(port=proxy.port, prompt="null"))
-    wire = tmp_path / "wire.pcap"  # outside the bundle: the test's own witness
-    capture = subprocess.Popen(["tcpdump", "-i", "lo", "-s", "0", "-U", "-w", str(wire), f"udp port {proxy.port}"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wire, said = tmp_path / "wire.pcap", tmp_path / "tcpdump.log"  # outside the bundle: the test's own witness
+    with open(said, "wb") as log:
+        capture = subprocess.Popen(["tcpdump", "-i", "lo", "-s", "0", "-U", "-w", str(wire),
+                                    f"udp port {proxy.port}"], stdout=subprocess.DEVNULL, stderr=log)
     try:
-        time.sleep(1)
+        wait_until(lambda: b"listening on" in said.read_bytes() or capture.poll() is not None, 10,
+                   what="tcpdump listening")
+        assert capture.poll() is None, said.read_text()
         out = tmp_path / "bundle"
         result = callproof("run", str(scenario), "--out", str(out), "--quiet",
                            env={"SECRETS_TEST_USER": "caller", "SECRETS_TEST_PASSWORD": PASSWORD})

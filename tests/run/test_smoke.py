@@ -6,10 +6,13 @@ import json
 
 import pytest
 
-from tests.run.helpers import callproof, read_calls
+from callproof.reports import summary_file
+from tests.cli import callproof
+from tests.run.helpers import read_calls
 
 
 @pytest.mark.sip_engine  # the main job, on both engines
+@pytest.mark.e2e
 def test_smoke_scenario_runs_against_the_embedded_agents(tmp_path):
     out = tmp_path / "smoke"
     result = callproof("run", "scenarios/smoke.yaml", "--out", str(out), timeout=180)
@@ -20,6 +23,7 @@ def test_smoke_scenario_runs_against_the_embedded_agents(tmp_path):
     answered = [c for c in calls if c["answer_ms"] is not None]
     assert len(calls) >= 100
     assert len(answered) / len(calls) >= 0.99
+    assert summary_file.problem(summary) is None  # fits summary.schema.json, as the report read it
     assert summary["calls"]["attempted"] == len(calls)  # every call is in calls.jsonl
     assert summary["calls"]["answered"] == len(answered)
     assert len({c["call_id"] for c in calls}) == len(calls)

@@ -11,8 +11,9 @@ from collections import Counter
 import pytest
 
 from callproof.sip.engine.info import probe_in_subprocess
+from tests.cli import callproof
 from tests.peers import sipp
-from tests.run.helpers import callproof, read_calls, scenario_file
+from tests.run.helpers import read_calls, scenario_file
 
 
 def run(tmp_path, uri, *, concurrent=4, duration=8, processes=None):
@@ -26,6 +27,8 @@ def run(tmp_path, uri, *, concurrent=4, duration=8, processes=None):
     return result, json.loads((out / "summary.json").read_text()), read_calls(out)
 
 
+@pytest.mark.peers
+@pytest.mark.e2e
 def test_ser_seer_and_isa_are_what_sipp_was_told_to_do(tmp_path):
     peer = sipp.start_sipp(tmp_path, "-sf", str(_mixed(tmp_path)), "-rtp_echo", "-trace_msg")
     try:
@@ -52,6 +55,7 @@ def test_ser_seer_and_isa_are_what_sipp_was_told_to_do(tmp_path):
     assert summary["verdict"] == "FAIL" and result.returncode == 1
 
 
+@pytest.mark.e2e
 def test_a_silent_target_fails_and_is_not_invalid(tmp_path):
     silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     silent.bind(("127.0.0.1", 0))
@@ -66,6 +70,9 @@ def test_a_silent_target_fails_and_is_not_invalid(tmp_path):
     assert isa["verdict"] == "FAIL" and isa["observed"] == pytest.approx(100.0) and isa["unit"] == "%"
 
 
+@pytest.mark.peers
+@pytest.mark.e2e
+@pytest.mark.sip_engine  # it probes which pjsua2 loads
 def test_a_starved_generator_is_invalid_not_a_failure_of_the_target(tmp_path, run_dir):
     capacity = probe_in_subprocess()["max_calls_per_process"]
     if capacity > 4:

@@ -259,6 +259,22 @@ CASES = [
         "line 4: target.uri must not carry a password (user:password@, RFC 3261 19.1.1); use target.credentials",
     ),
     (
+        "malformed IPv6 address",
+        edit("uri: embedded", "uri: 'sip:600@[1::2::3]:5060'"),
+        "line 4: target.uri has a malformed IPv6 address [1::2::3]",
+    ),
+    (
+        "headers in the URI",  # callproof.sip.uri: a request URI has none
+        edit("uri: embedded", "uri: sip:600@pbx.example.com?subject=x"),
+        'line 4: target.uri must be embedded, or a SIP URI such as sip:600@pbx.example.com '
+        '(got "sip:600@pbx.example.com?subject=x")',
+    ),
+    (
+        "a malformed URI never shows its password",
+        edit("uri: embedded", "uri: sip:600:secret@bad host"),
+        'line 4: target.uri must be embedded, or a SIP URI such as sip:600@pbx.example.com (got "sip:600@bad host")',
+    ),
+    (
         "sips over udp",
         edit("uri: embedded", "uri: sips:600@pbx.example.com"),
         "line 3: target.uri is a sips: URI, which needs target.transport tls (got udp)",
@@ -419,6 +435,14 @@ OVERRIDE_BASE = edit("  duration_s: 30", "  ramp_up_s: 10\n  duration_s: 30\n  r
             '--target must be embedded or a SIP URI such as sip:600@pbx.example.com (got "pbx")',
         ),
         (ScenarioOverrides(target_uri="sip:600@pbx:99999"), "--target has port 99999, outside 1-65535"),
+        (
+            ScenarioOverrides(target_uri="sip:600:hunter2@pbx@x"),
+            '--target must be embedded or a SIP URI such as sip:600@pbx.example.com (got "sip:600@x")',
+        ),
+        (
+            ScenarioOverrides(target_uri="sip:600:hunter2@pbx"),
+            "--target must not carry a password (user:password@, RFC 3261 19.1.1); use target.credentials",
+        ),
         (ScenarioOverrides(duration_s=-1), "--duration must be greater than 0 seconds (got -1)"),
         (
             ScenarioOverrides(duration_s=10),

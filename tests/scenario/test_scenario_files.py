@@ -27,6 +27,7 @@ from callproof.harness.scenario.model import (
 )
 from callproof.harness.scenario.yaml_source import read_yaml
 from callproof.sip.settings import SRTP_MODES, SUPPORTED_CODECS, TRANSPORTS
+from tests.docs.markdown import doc, fenced_block
 
 REPO_SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 FILES = sorted(REPO_SCENARIOS.glob("*.yaml"))
@@ -291,10 +292,8 @@ def test_relative_paths_and_commands(tmp_path):
     assert s.faults[1].command == ("docker", "stop", "pbx1")
 
 
-def test_the_readme_example_loads(tmp_path):
-    readme = (REPO_SCENARIOS.parent / "README.md").read_text()
-    section = readme.split("### An annotated example", 1)[1]
-    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+def test_the_documented_example_loads(tmp_path):
+    example = fenced_block(doc("scenarios.md").read_text(), "An annotated example", "yaml")
     (tmp_path / "prompts").symlink_to(REPO_SCENARIOS / "prompts")
     (tmp_path / "ivr-peak.yaml").write_text(example)
     s = load_scenario(tmp_path / "ivr-peak.yaml")
@@ -302,10 +301,8 @@ def test_the_readme_example_loads(tmp_path):
     assert plan.planned_peak_rate(s.load) == 3.0
 
 
-def test_the_readme_registered_agents_example_loads(tmp_path):
-    readme = (REPO_SCENARIOS.parent / "README.md").read_text()
-    section = readme.split("### Agents that register to the PBX", 1)[1]
-    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+def test_the_documented_registered_agents_example_loads(tmp_path):
+    example = fenced_block(doc("scenarios.md").read_text(), "Agents that register to the PBX", "yaml")
     (tmp_path / "registered.yaml").write_text(MINIMAL + example)
     agents = load_scenario(tmp_path / "registered.yaml").agents
     assert (agents.register_to, agents.username(4), agents.password, agents.realm) == (

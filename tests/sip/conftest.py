@@ -25,13 +25,6 @@ def sipp_reject_486(run_dir):
 
 
 @pytest.fixture(scope="session")
-def sipp_reject_503(run_dir):
-    peer = sipp.scripted_uas(run_dir, "uas_reject", code="503")
-    yield peer
-    peer.stop()
-
-
-@pytest.fixture(scope="session")
 def sipp_ringing(run_dir):
     peer = sipp.scripted_uas(run_dir, "uas_ring_forever")
     yield peer

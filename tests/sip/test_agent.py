@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import time
 import wave
 
-import gevent
 import numpy as np
 import pytest
 
 from callproof.sip.records import Failure
 from callproof.sip.settings import AgentSpec, CallSpec, DtmfStep, EngineSettings
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.sip_engine  # also run on the built engine (make test, second pass)
 
@@ -23,10 +22,8 @@ def agent_uri(pool, transport: str = "udp") -> str:
 
 def inbound_records(pool, count: int, timeout_s: float = 10.0):
     """The agent's records of the calls it took (they arrive after the caller's)."""
-    deadline = time.monotonic() + timeout_s
     process = pool.processes[0]
-    while len(process.inbound) < count and time.monotonic() < deadline:
-        gevent.sleep(0.05)  # the hub must run: it reads the engine's events
+    wait_until(lambda: len(process.inbound) >= count, timeout_s, what=f"the agent's {count} inbound records")
     return list(process.inbound)
 
 

@@ -49,7 +49,7 @@ def test_an_unresolvable_host_is_a_transport_error(engines):
 
 @pytest.mark.parametrize("make, message", [
     (lambda tmp: CallSpec(uri="sip:@@bad"),
-     "target URI 'sip:@@bad' is malformed (expected e.g. sip:600@pbx.example.com:5060)"),
+     'target URI must be a SIP URI such as sip:600@pbx.example.com (got "sip:@@bad")'),
     (lambda tmp: CallSpec(uri="sip:a@b", prompt=str(tmp / "missing.wav")),
      "prompt WAV file {tmp}/missing.wav does not exist"),
     (lambda tmp: EngineSettings(codecs=("opus",)),

@@ -7,7 +7,8 @@ import pytest
 from callproof.sip.records import Failure
 from callproof.sip.settings import CallSpec, EngineSettings
 
-pytestmark = pytest.mark.sip_engine  # also run on the built engine (make test, second pass)
+# Also run on the built engine (make test, second pass); every call goes to SIPp.
+pytestmark = [pytest.mark.sip_engine, pytest.mark.peers]
 
 
 def test_calls_complete_with_two_way_rtp_and_no_loss(engines, sipp_echo):

@@ -9,7 +9,7 @@ from callproof.harness.run.ports import pjsua_range
 from callproof.sip.settings import CallSpec, EngineSettings
 from tests.peers import sipp
 
-pytestmark = pytest.mark.sip_engine
+pytestmark = [pytest.mark.sip_engine, pytest.mark.peers]  # against SIPp echoes
 
 CALLS, PER_ECHO, HOLD_S = 800, 200, 30.0
 RAMP_INTERVAL_S = 0.01

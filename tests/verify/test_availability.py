@@ -7,6 +7,7 @@ import pytest
 from callproof.harness.errors import BadInput
 from callproof.harness.verdict.availability import DOWN, UNDECIDED, UP, availability, judge_probe_call, parse_probes
 from callproof.harness.verdict.failover import calls_at_fault, recoveries, rto
+from callproof.reports.errors import ReportInputError
 from callproof.sip.records import Failure
 from tests.verify import records as r
 from tests.verify.records import at, utc
@@ -107,7 +108,8 @@ def test_a_probe_the_prober_could_not_place_is_undecided():
 def test_bad_probe_entries_are_named():
     with pytest.raises(BadInput, match=r"^probes.jsonl entry 2 does not hold a call record"):
         parse_probes([options(0), {"kind": "call", "at_utc": utc(1), "record": {"call_id": "x"}}], CAP_MS)
-    with pytest.raises(BadInput, match=r"^probes.jsonl entry 1: the time 'soon' is not ISO 8601$"):
+    # The same reader of times as the report's (callproof.reports.summary_file.parse_utc): exit 2 as well.
+    with pytest.raises(ReportInputError, match=r"^probes.jsonl entry 1: the time 'soon' is not ISO 8601$"):
         parse_probes([{"kind": "call", "at_utc": "soon"}], CAP_MS)
     with pytest.raises(BadInput, match=r"has kind 'ping', not call or options$"):
         parse_probes([{"kind": "ping", "at_utc": utc(0)}], CAP_MS)

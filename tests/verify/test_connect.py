@@ -11,7 +11,6 @@ from callproof.harness.verdict.connect import (
     invite_sent,
     rfc6076,
     rfc6076_code,
-    srd_ms,
 )
 from callproof.sip.records import Failure
 from tests.verify import records as r
@@ -78,8 +77,9 @@ def test_srd_split_into_successful_and_failed_setups():
     # Failed SRD: the final of each rejection (486 at 90 ms, 503 at 30 ms, others 80 ms) and the
     # 180 of the 2 calls that rang out (60 ms); none for calls without a status-indicative response.
     failed = [90.0] * 10 + [80.0] * 5 + [80.0] * 3 + [30.0] * 8 + [80.0] * 2 + [80.0] * 3 + [60.0] * 2 + [80.0]
-    assert srd_ms(r.timed_out(answered_487=True)) is None and srd_ms(r.transport_error()) is None
-    assert sorted(v for c in calls if not c.answered and (v := srd_ms(c)) is not None) == sorted(failed)
+    # SRD is CallRecord.setup_ms, the definition the report's setup plot reads as well.
+    assert r.timed_out(answered_487=True).setup_ms is None and r.transport_error().setup_ms is None
+    assert sorted(v for c in calls if not c.answered and (v := c.setup_ms) is not None) == sorted(failed)
     assert m.srd_failed_ms == {"p50": 80.0, "p95": 90.0, "p99": 90.0}
 
 

@@ -1,10 +1,13 @@
-"""Wilson and order-statistic intervals against published values and exact binomial sums."""
+"""Wilson and order-statistic intervals against published values and scipy.stats as the independent reference:
+`binomtest(...).proportion_ci(method="wilson")` for Wilson, the binomial law for the ranks, and the Beta law of
+order statistics (x_(k) of n uniforms is Beta(k, n + 1 - k)) for the coverage."""
 
 from __future__ import annotations
 
 import math
 
 import pytest
+from scipy import stats as scipy_stats
 
 from callproof.harness.verdict.stats import (
     _wilson_of_share,  # the bound of a share that is not a whole count
@@ -24,8 +27,8 @@ Z = 1.959963984540054  # standard normal 0.975 quantile
 
 
 def binom_cdf(k: int, n: int, p: float) -> float:
-    """P(B <= k), B ~ Binomial(n, p), summed term by term (independent of scipy)."""
-    return sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(0, k + 1)) if k >= 0 else 0.0
+    """P(B <= k), B ~ Binomial(n, p)."""
+    return float(scipy_stats.binom.cdf(k, n, p))
 
 
 def test_z_is_the_normal_975_quantile():
@@ -59,6 +62,15 @@ def test_wilson_closed_forms_at_the_edges():
     # half z / 1.038415 * sqrt(0.0009 + z^2 / 40000) = 1.887458 * 0.031560 = 0.059568.
     low, high = wilson_interval(90, 100)
     assert low == pytest.approx(0.825634, abs=1e-5) and high == pytest.approx(0.944770, abs=1e-5)
+
+
+@pytest.mark.parametrize("confidence", [0.90, 0.95, 0.99])
+@pytest.mark.parametrize("n", [1, 2, 5, 10, 29, 100, 263, 1000, 20_000])
+def test_wilson_agrees_with_scipy_over_a_grid(n, confidence):
+    for successes in sorted({0, 1, n // 7, n // 3, n // 2, n - 1, n}):
+        reference = scipy_stats.binomtest(successes, n).proportion_ci(confidence_level=confidence, method="wilson")
+        low, high = wilson_interval(successes, n, confidence)
+        assert low == pytest.approx(reference.low, abs=1e-12) and high == pytest.approx(reference.high, abs=1e-12)
 
 
 def test_wilson_rejects_impossible_counts():
@@ -108,6 +120,25 @@ def test_ranks_are_the_equal_tailed_binomial_ranks(n, q):
         assert binom_cdf(n - 1, n, q) < 0.975
     if low is not None and high is not None:
         assert binom_cdf(high - 1, n, q) - binom_cdf(low - 1, n, q) >= 0.95
+
+
+def beta_coverage(n: int, q: float, low_rank: int, high_rank: int) -> float:
+    """P(x_(l) <= x_q < x_(u)) for n continuous values, from the Beta law of each order statistic."""
+    beta = scipy_stats.beta
+    return float(beta.cdf(q, low_rank, n + 1 - low_rank) - beta.cdf(q, high_rank, n + 1 - high_rank))
+
+
+@pytest.mark.parametrize("q", [0.05, 0.5, 0.95])
+def test_coverage_is_the_order_statistics_own_law_and_holds_the_confidence(q):
+    for n in range(1, 400):
+        low, high = order_statistic_ranks(n, q)
+        for rank in (low, high):  # each bound alone holds with >= 97.5%
+            if rank is not None:
+                one_sided = scipy_stats.beta.cdf(q, rank, n + 1 - rank)
+                assert (one_sided if rank == low else 1 - one_sided) >= 0.975 - 1e-12, (n, rank)
+        if low is not None and high is not None:
+            assert coverage(n, q, low, high) == pytest.approx(beta_coverage(n, q, low, high), abs=1e-9)
+            assert coverage(n, q, low, high) >= 0.95
 
 
 def test_quantile_interval_reads_the_ranked_values():

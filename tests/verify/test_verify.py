@@ -14,11 +14,6 @@ from callproof.harness.scenario.model import Probes, ServiceLevel, Sla
 from callproof.harness.verdict.connect import Ratio
 from callproof.harness.verdict.generator import GeneratorValidity
 from callproof.harness.verdict.sla import (
-    FAIL,
-    INCONCLUSIVE,
-    INVALID,
-    PASS,
-    SlaLine,
     decide,
     exit_code,
     judge,
@@ -27,10 +22,12 @@ from callproof.harness.verdict.sla import (
     run_verdict,
 )
 from callproof.harness.verdict.summary import summarize
+from callproof.reports.summary_file import SlaLine, Verdict
 from callproof.sip.records import Failure
 from tests.verify import records as r
 from tests.verify.records import utc
 
+PASS, INCONCLUSIVE, FAIL, INVALID = Verdict  # the enum both summary.json's writer and reader use
 PROBES = Probes(call_interval_s=5.0, options_interval_s=1.0, setup_cap_ms=3000.0, call_talk_s=2.0,
                 consecutive_ok=3, uri=None)
 
@@ -51,7 +48,7 @@ def healthy() -> GeneratorValidity:
                              media_starved_calls=0, media_checked_calls=0, problems=())
 
 
-def line(verdict: str, name: str = "x") -> SlaLine:
+def line(verdict: Verdict, name: str = "x") -> SlaLine:
     return SlaLine(name, name, 1.0, ">=", "", 1.0, 1.0, 1.0, verdict, "")
 
 

@@ -1,5 +1,6 @@
-"""ITU-T G.711 mu-law and A-law, vectorised; bit-exact with the classic Sun/CCITT routines
-(the ones CPython's audioop used), which the tests check over every input value."""
+"""ITU-T G.711 mu-law and A-law, vectorised, for tests and benchmarks that make G.711 audio (the engine
+does its own); bit-exact with the classic Sun/CCITT routines (the ones CPython's audioop used), which
+tests/rtp_analysis/test_metrics.py checks over every input value."""
 
 from __future__ import annotations
 

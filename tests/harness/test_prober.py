@@ -1,0 +1,104 @@
+"""The prober's schedule over the fake engine pool: one probe call per interval, whatever each takes.
+
+Timing is asserted one way only: a probe is never early and never extra. How late one is
+depends on the machine's load, which a test cannot control.
+"""
+
+from __future__ import annotations
+
+import time
+
+import gevent
+import pytest
+
+from callproof.harness.run.probes import Prober
+from callproof.harness.run.recorder import JsonLines
+from callproof.sip.settings import CallSpec
+from tests.fakes import Outcome, fake_pool, placed
+from tests.waiting import json_lines, wait_until
+
+URI = "sip:probe@127.0.0.1:5080"
+INTERVAL_S = 0.05
+
+
+@pytest.fixture
+def probes(tmp_path):
+    """probes.jsonl, closed after the test (and after any probe still writing to it)."""
+    out = JsonLines(tmp_path / "probes.jsonl")
+    yield out
+    out.close()
+
+
+def prober(pool, out: JsonLines, interval_s: float = INTERVAL_S) -> Prober:
+    return Prober(pool=pool, make_spec=lambda: CallSpec(uri=URI), uri=URI, transport="udp",
+                  call_interval_s=interval_s, options_interval_s=None, out=out)
+
+
+def run_for(probing: Prober, seconds: float, *, drain_s: float = 10.0) -> float:
+    """Probe for `seconds`, stop; how long the schedule really ran."""
+    started = time.monotonic()
+    probing.start()
+    gevent.sleep(seconds)
+    ran_s = time.monotonic() - started
+    probing.stop(drain_s=drain_s)
+    return ran_s
+
+
+def test_one_probe_call_per_interval_on_a_fixed_grid(probes):
+    pool = fake_pool(capacity=10, script=lambda spec: Outcome.answered(talk_s=0.0))
+    ran_s = run_for(prober(pool, probes), 0.3)
+    times = [at for at, _ in placed(pool)]
+    assert 2 <= len(times) <= ran_s / INTERVAL_S + 1  # never more than one per interval
+    for k, at in enumerate(times):  # due at t0 + k * interval: never early, and a late one shifts no other
+        assert at - times[0] >= k * INTERVAL_S - 1e-3
+    entries = json_lines(probes.path)
+    assert len(entries) == len(times)
+    assert all(e["kind"] == "call" and e["record"]["target"] == URI and "error" not in e for e in entries)
+
+
+def test_a_slow_probe_never_delays_the_next(probes):
+    pool = fake_pool(capacity=20, script=lambda spec: Outcome.answered(talk_s=0.2, setup_s=0.1))
+    run_for(prober(pool, probes), 0.3)
+    assert pool.processes[0].most_in_flight >= 2  # the next probe went while the slow one was still on
+    times = [at for at, _ in placed(pool)]
+    for k, at in enumerate(times):
+        assert at - times[0] >= k * INTERVAL_S - 1e-3
+    entries = json_lines(probes.path)
+    assert len(entries) == len(times)  # stop() waited for the ones in progress (drain_s)
+    assert all(e["record"] is not None for e in entries)
+
+
+def test_a_busy_probe_engine_gives_a_not_placed_entry_at_once(probes):
+    """Probes never wait for a slot: a late probe would misplace the outage it should see."""
+    pool = fake_pool(capacity=1, script=lambda spec: Outcome.answered(talk_s=60.0))
+    run_for(prober(pool, probes), 0.3, drain_s=0)
+    entries = json_lines(probes.path)
+    assert len(placed(pool)) == 1 and len(entries) >= 1
+    assert all(e["record"] is None and e["error"] == "no SIP engine slot became free in time" for e in entries)
+    assert pool.waited_for_slot == len(entries)
+    pool.stop()  # the first probe's record comes: it is written too
+    wait_until(lambda: len(json_lines(probes.path)) == len(entries) + 1, 10, what="the placed probe's record")
+
+
+def test_a_probe_whose_engine_dies_says_so(probes):
+    pool = fake_pool(capacity=5, script=lambda spec: Outcome.answered(talk_s=60.0))
+    probing = prober(pool, probes, interval_s=60.0)
+    probing.start()
+    wait_until(lambda: placed(pool), 10, what="the first probe placed", poll_s=0.005)
+    pool.processes[0].die(code=-11)
+    probing.stop(drain_s=10)
+    (entry,) = json_lines(probes.path)
+    assert entry["record"] is None
+    assert entry["error"] == "SIP engine process fake-1 exited (code -11) during a call"
+
+
+@pytest.mark.parametrize("drain_s", [0.0, 10.0])
+def test_stop_waits_for_probes_in_progress_only_as_long_as_asked(probes, drain_s):
+    pool = fake_pool(capacity=5, script=lambda spec: Outcome.answered(talk_s=0.2))
+    probing = prober(pool, probes, interval_s=60.0)
+    probing.start()
+    wait_until(lambda: placed(pool), 10, what="the first probe placed", poll_s=0.005)
+    probing.stop(drain_s=drain_s)
+    assert len(json_lines(probes.path)) == (1 if drain_s else 0)  # an interrupted run does not wait for its probe
+    pool.stop()
+    wait_until(lambda: len(json_lines(probes.path)) == 1, 10, what="the probe's record, once its engine stopped")
