@@ -23,7 +23,11 @@ So a range is claimed, machine-wide, before a process is given it:
 - ranges stay out of the kernel's ephemeral ports (net.ipv4.ip_local_port_range),
   where SIP transports bound to port 0 and every outgoing connection land;
 - pjsua is given the claimed width minus 2 (`pjsua_range`), so its inclusive bound
-  stays inside the claim.
+  stays inside the claim;
+- a run starts looking at a random place in the span and wraps around: ports another
+  run has just given back (whose peers may still be sending to them for a moment) are
+  the last to be taken again. Seen here: a stream another run left behind reached one of
+  our agents, and pjmedia, which follows the source of what it receives, answered it.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import random
 import socket
 import struct
 import tempfile
@@ -83,30 +88,38 @@ def merged(ranges: list[range]) -> list[range]:
 class PortRegistry:
     """Claims even-aligned port ranges for one run's engine processes; `close()` gives them back."""
 
-    def __init__(self, bind_ip: str, *, lock_path: Path = LOCK_PATH, span: range | None = None) -> None:
-        """`span`: the ports to claim from; by default RTP_BASE-RTP_LIMIT outside the ephemeral ports."""
+    def __init__(self, bind_ip: str, *, lock_path: Path | None = LOCK_PATH, span: range | None = None,
+                 first: int | None = None) -> None:
+        """`span`: the ports to claim from (by default RTP_BASE-RTP_LIMIT outside the ephemeral ports);
+        `first`: where to start looking (by default a random place in the span); `lock_path` None:
+        no machine-wide lock, test binds only."""
         self.bind_ip = bind_ip
         self.span = span if span is not None else usable_span(RTP_BASE, RTP_LIMIT, ephemeral_ports())
         self.claimed: list[range] = []
-        self._next = self.span.start + self.span.start % 2
+        if first is None:
+            first = random.randrange(self.span.start, max(self.span.start + 1, self.span.stop))
+        self._next = first + first % 2
         self._family = socket.AF_INET6 if ":" in bind_ip else socket.AF_INET
         self._lock_fd = _open_lock(lock_path)
 
     def claim(self, width: int) -> range:
-        """The lowest free range of `width` ports (even) at or after the last claim; HarnessError when full."""
+        """The first free range of `width` ports (even) after the last claim, wrapping around the span
+        once; HarnessError when there is none."""
         width += width % 2
-        start = self._next
-        while start + width <= self.span.stop:
-            busy = self._locked_by_another(start, width)
-            if busy is None:
-                busy = self._bound_port(range(start, start + width))
-                if busy is not None:
-                    self._lock(start, width, fcntl.F_UNLCK)
-            if busy is None:
-                self.claimed.append(range(start, start + width))
-                self._next = start + width
-                return self.claimed[-1]
-            start = busy + 1 + (busy + 1) % 2
+        for start in (self._next, self.span.start + self.span.start % 2):
+            while start + width <= self.span.stop:
+                busy = self._ours(start, width)
+                if busy is None:
+                    busy = self._locked_by_another(start, width)
+                if busy is None:
+                    busy = self._bound_port(range(start, start + width))
+                    if busy is not None and self._lock_fd is not None:
+                        self._lock(start, width, fcntl.F_UNLCK)
+                if busy is None:
+                    self.claimed.append(range(start, start + width))
+                    self._next = start + width
+                    return self.claimed[-1]
+                start = busy + 1 + (busy + 1) % 2
         raise HarnessError(
             f"no free range of {width} media ports is left in {self.span.start}-{self.span.stop - 1} on "
             f"{self.bind_ip} (other callproof runs or programs hold the rest); use fewer SIP engine processes "
@@ -117,6 +130,14 @@ class PortRegistry:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+    def _ours(self, start: int, width: int) -> int | None:
+        """The last port of a range we claimed ourselves that overlaps this one (our own locks never
+        conflict with each other), or None."""
+        for claimed in self.claimed:
+            if claimed.start < start + width and start < claimed.stop:
+                return claimed.stop - 1
+        return None
 
     # -- the lock file -------------------------------------------------------------
 
@@ -154,8 +175,10 @@ class PortRegistry:
         return busy
 
 
-def _open_lock(path: Path) -> int | None:
+def _open_lock(path: Path | None) -> int | None:
     """The shared lock file, opened for writing (never through a symlink); None when we may not."""
+    if path is None:
+        return None
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
     except OSError:

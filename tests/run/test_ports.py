@@ -26,8 +26,8 @@ def test_pjsua_stays_inside_and_adjacent_ranges_join():
 
 
 def test_two_registries_never_claim_the_same_ports(lock_path):
-    first = PortRegistry("127.0.0.1", lock_path=lock_path, span=SPAN)
-    second = PortRegistry("127.0.0.1", lock_path=lock_path, span=SPAN)  # another run, same machine
+    first = PortRegistry("127.0.0.1", lock_path=lock_path, span=SPAN, first=SPAN.start)
+    second = PortRegistry("127.0.0.1", lock_path=lock_path, span=SPAN, first=SPAN.start)  # another run, same machine
     try:
         a = [first.claim(16) for _ in range(3)]
         b = [second.claim(16) for _ in range(3)]
@@ -37,7 +37,7 @@ def test_two_registries_never_claim_the_same_ports(lock_path):
     finally:
         first.close()
     # The first run ended: its ports are free again.
-    third = PortRegistry("127.0.0.1", lock_path=lock_path, span=SPAN)
+    third = PortRegistry("127.0.0.1", lock_path=lock_path, span=SPAN, first=SPAN.start)
     try:
         assert third.claim(16) == range(40000, 40016)
     finally:
@@ -47,13 +47,14 @@ def test_two_registries_never_claim_the_same_ports(lock_path):
 
 def test_another_process_holding_a_range_is_skipped(lock_path):
     code = ("import sys; from pathlib import Path; from callproof.harness.run.ports import PortRegistry; "
-            f"r = PortRegistry('127.0.0.1', lock_path=Path({str(lock_path)!r}), span=range(40000, 40400)); "
+            f"r = PortRegistry('127.0.0.1', lock_path=Path({str(lock_path)!r}), span=range(40000, 40400), "
+            "first=40000); "
             "print(r.claim(100), flush=True); sys.stdin.read()")
     holder = subprocess.Popen([sys.executable, "-P", "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               text=True)
     try:
         assert holder.stdout.readline().strip() == "range(40000, 40100)"
-        ours = PortRegistry("127.0.0.1", lock_path=lock_path, span=SPAN)
+        ours = PortRegistry("127.0.0.1", lock_path=lock_path, span=SPAN, first=SPAN.start)
         assert ours.claim(16) == range(40100, 40116)
         ours.close()
     finally:
@@ -64,7 +65,7 @@ def test_another_process_holding_a_range_is_skipped(lock_path):
 def test_ports_another_program_bound_are_skipped(lock_path):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other:
         other.bind(("127.0.0.1", 40005))  # e.g. SIPp's -mp, a PBX's RTP
-        registry = PortRegistry("127.0.0.1", lock_path=lock_path, span=SPAN)
+        registry = PortRegistry("127.0.0.1", lock_path=lock_path, span=SPAN, first=SPAN.start)
         try:
             assert registry.claim(16) == range(40006, 40022)
             assert registry.claim(16) == range(40022, 40038)
@@ -72,8 +73,15 @@ def test_ports_another_program_bound_are_skipped(lock_path):
             registry.close()
 
 
+def test_without_any_lock_a_bound_port_is_still_skipped():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other:
+        other.bind(("127.0.0.1", 40005))
+        registry = PortRegistry("127.0.0.1", lock_path=None, span=SPAN, first=SPAN.start)
+        assert registry.claim(16) == range(40006, 40022)
+
+
 def test_a_full_span_says_so(lock_path):
-    registry = PortRegistry("127.0.0.1", lock_path=lock_path, span=range(40000, 40040))
+    registry = PortRegistry("127.0.0.1", lock_path=lock_path, span=range(40000, 40040), first=40000)
     try:
         registry.claim(32)
         with pytest.raises(HarnessError, match="no free range of 16 media ports is left in 40000-40039"):
@@ -84,11 +92,23 @@ def test_a_full_span_says_so(lock_path):
 
 def test_without_the_shared_lock_file_ranges_are_still_test_bound(tmp_path):
     (tmp_path / "locks").mkdir()
-    registry = PortRegistry("127.0.0.1", lock_path=tmp_path / "locks", span=SPAN)  # a folder: cannot be opened
+    # A folder where the lock file should be: it cannot be opened.
+    registry = PortRegistry("127.0.0.1", lock_path=tmp_path / "locks", span=SPAN, first=SPAN.start)
     try:
         assert registry.claim(16) == range(40000, 40016)
     finally:
         registry.close()
+
+
+def test_a_run_starts_anywhere_in_the_span_and_wraps_around(lock_path):
+    registry = PortRegistry("127.0.0.1", lock_path=lock_path, span=SPAN, first=40370)
+    try:
+        assert registry.claim(16) == range(40370, 40386)
+        assert registry.claim(16) == range(40000, 40016)  # 40386 + 16 would leave the span
+    finally:
+        registry.close()
+    starts = {PortRegistry("127.0.0.1", lock_path=None, span=range(16384, 32768))._next for _ in range(20)}
+    assert len(starts) > 10 and all(s % 2 == 0 and 16384 <= s < 32768 for s in starts)
 
 
 def test_the_kernels_ephemeral_ports_are_left_out():

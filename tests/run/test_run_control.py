@@ -148,5 +148,5 @@ def test_a_harness_that_cannot_start_its_processes_exits_3(tmp_path, traced_echo
     path = scenario_file(tmp_path / "control.yaml", traced_echo.uri, load={"processes": 3000})
     result = callproof("run", str(path), "--out", str(tmp_path / "out"))
     assert result.returncode == 3
-    assert result.stderr.startswith("callproof: the RTP port range 16384-32768 is full after ")
+    assert result.stderr.startswith("callproof: no free range of 16 media ports is left in 16384-")
     assert result.stderr.count("\n") == 1
