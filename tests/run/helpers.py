@@ -103,3 +103,19 @@ def records_mentioning(folder: Path, text: str) -> list[str]:
     """Lines of calls.jsonl, probes.jsonl and control.jsonl that contain `text`."""
     return [line for name in ("calls.jsonl", "probes.jsonl", "control.jsonl") if (folder / name).exists()
             for line in (folder / name).read_text().splitlines() if text in line]
+
+
+EXIT_CODES = {"PASS": 0, "FAIL": 1, "INCONCLUSIVE": 4, "INVALID": 5}
+
+
+def assert_verdict(summary: dict, returncode: int, expected: str) -> bool:
+    """The verdict a live test expects, or INVALID for what a busy machine did to the generator,
+    with every reason backed by its figure (`unexplained_problems`): what the harness guarantees
+    whether or not the machine is busy. True when the expected verdict came, so the test's finer
+    checks of it apply; False when the run was INVALID instead."""
+    if summary["verdict"] == "INVALID" and expected != "INVALID":
+        assert returncode == EXIT_CODES["INVALID"], summary["verdict_reason"]
+        assert unexplained_problems(summary) == [], summary["verdict_reason"]
+        return False
+    assert summary["verdict"] == expected and returncode == EXIT_CODES[expected], summary["verdict_reason"]
+    return True

@@ -10,7 +10,7 @@ import pytest
 
 from tests.cli import callproof, start_callproof
 from tests.peers.net import free_port
-from tests.run.helpers import read_calls, scenario_file
+from tests.run.helpers import assert_verdict, read_calls, scenario_file
 
 pytestmark = [pytest.mark.peers, pytest.mark.e2e]  # SIPp and `callproof run` (tests/markers.py)
 
@@ -26,7 +26,7 @@ def test_poisson_arrivals_start_on_schedule_whatever_the_calls_do(tmp_path, sipp
     path = arrivals(tmp_path / "arrivals.yaml", sipp_echo.uri, duration=15, sla={"answer_rate_min": 0.9})
     out = tmp_path / "out"
     result = callproof("run", str(path), "--out", str(out), "--quiet")
-    assert result.returncode == 0, result.stderr
+    assert_verdict(json.loads((out / "summary.json").read_text()), result.returncode, "PASS")
 
     from callproof.harness.scenario import plan
     from callproof.harness.scenario.loader import load_scenario

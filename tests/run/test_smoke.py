@@ -8,7 +8,7 @@ import pytest
 
 from callproof.reports import summary_file
 from tests.cli import callproof
-from tests.run.helpers import read_calls
+from tests.run.helpers import assert_verdict, read_calls
 
 
 @pytest.mark.sip_engine  # the main job, on both engines
@@ -16,7 +16,7 @@ from tests.run.helpers import read_calls
 def test_smoke_scenario_runs_against_the_embedded_agents(tmp_path):
     out = tmp_path / "smoke"
     result = callproof("run", "scenarios/smoke.yaml", "--out", str(out), timeout=180)
-    assert result.returncode == 0, result.stderr
+    assert_verdict(json.loads((out / "summary.json").read_text()), result.returncode, "PASS")
 
     calls = read_calls(out)
     summary = json.loads((out / "summary.json").read_text())
