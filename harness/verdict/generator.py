@@ -18,8 +18,9 @@ Any of these makes the generator invalid, and the run INVALID:
                   for a CPU at least OUR_WAIT_LIMIT of the time (the worst thread of the load's
                   process or of any engine process, from the kernel's run-queue counters:
                   callproof.sip.run_queue). Where the kernel keeps no per-thread wait, CPU
-                  pressure (PSI some) >= CPU_PRESSURE_LIMIT stands in for it. A busy machine
-                  whose load never reached us is reported, not held against the run.
+                  pressure (PSI some) >= CPU_PRESSURE_LIMIT stands in for it, and where it has
+                  neither, the busy share alone. A busy machine whose load never reached us is
+                  reported, not held against the run.
     own CPU       our processes used >= CPU_SATURATION of all cores for SUSTAINED_S in a
                   row (`cpu_pct` is % of one core summed over our processes). Near capacity
                   the scheduler queues us, and every SIP timestamp and RTP send slips.
@@ -496,7 +497,8 @@ def _reason(problems: list[str], valid: bool | None, cpu: list[float], cores: li
     facts.append(f"engine pump lag at most {pump:g} ms" if pump is not None else "engine pump lag not recorded")
     facts.append(f"{own} packets dropped on its own sockets")
     if leg is not None:
-        facts.append(f"control leg clean ({leg.calls} calls to its own echo)")
+        facts.append(f"control leg clean ({leg.calls} calls to its own echo)" if leg.calls
+                     else "no control call ended: the control leg says nothing")
     if starved is not None:
         facts.append("no call waited for a slot below the provision")
     if checked:
