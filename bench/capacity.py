@@ -167,6 +167,7 @@ def run_callproof(engine: str, calls: int, hold_s: float, workdir: Path) -> dict
     finally:
         if pool is not None:
             pool.stop()
+        fleet.close()
         echo_drops = udp_drops(echoes.pids)
         echoes.stop()
     media = [r.media for r in records if r.media is not None]

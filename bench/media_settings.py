@@ -38,9 +38,9 @@ def measure(overrides: dict, calls: int, hold_s: float, workdir: Path) -> dict:
     media = dataclasses.replace(MediaSettings(), **overrides)
     echoes = EchoSet(calls, workdir)
     pool = None
+    fleet = Fleet(EngineSettings(name="caller", codecs=("PCMU",), media=media), log_dir=None)
     try:
-        pool = Fleet(EngineSettings(name="caller", codecs=("PCMU",), media=media), log_dir=None).start_pool(
-            "caller", calls)
+        pool = fleet.start_pool("caller", calls)
         pending = [pool.place(CallSpec(uri=echoes.uris[i % len(echoes.uris)], talk_s=hold_s))
                    for i in range(calls)]
         for p in pending:
@@ -53,6 +53,7 @@ def measure(overrides: dict, calls: int, hold_s: float, workdir: Path) -> dict:
     finally:
         if pool is not None:
             pool.stop()
+        fleet.close()
         echoes.stop()
     return {"cpu_pct": round(measured["cpu_pct"], 1), "processes": len(pool.processes),
             "rx_lost": sum(r.media.rx_lost for r in records if r.media)}

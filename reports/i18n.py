@@ -57,7 +57,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "verdict_PASS": {"en": "passed", "zh": "通过"},
     "verdict_FAIL": {"en": "failed", "zh": "未通过"},
     "verdict_INCONCLUSIVE": {"en": "inconclusive", "zh": "无法判定"},
-    "verdict_INVALID": {"en": "invalid: the load generator was the bottleneck", "zh": "无效：负载发生器成为瓶颈"},
+    "verdict_INVALID": {
+        "en": "invalid: the load generator could not vouch for its measurements",
+        "zh": "无效：负载发生器无法保证其测量结果",
+    },
     "sla_lines": {"en": "SLA lines", "zh": "SLA 指标"},
     "sla_name": {"en": "Line", "zh": "指标"},
     "observed": {"en": "Observed", "zh": "实测值"},
@@ -68,12 +71,31 @@ MESSAGES: dict[str, dict[str, str]] = {
     "not_measured": {"en": "not measured", "zh": "未测得"},
     "no_sla": {"en": "No SLA line was evaluated.", "zh": "没有评估任何 SLA 指标。"},
     "generator": {"en": "Load generator", "zh": "负载发生器"},
-    "generator_valid": {"en": "valid: it was not the bottleneck", "zh": "有效：发生器不是瓶颈"},
-    "generator_invalid": {"en": "INVALID: it was the bottleneck", "zh": "无效：发生器成为瓶颈"},
+    "generator_valid": {"en": "valid: its own measurements held", "zh": "有效：发生器自身的测量可靠"},
+    "generator_invalid": {
+        "en": "INVALID: its own measurements cannot be trusted", "zh": "无效：发生器自身的测量不可信",
+    },
     "generator_unknown": {"en": "not checked", "zh": "未检查"},
     "cpu_max": {"en": "max CPU", "zh": "最高 CPU"},
     "loop_lag_max": {"en": "max event-loop lag", "zh": "最大事件循环延迟"},
     "starved": {"en": "calls it could not start", "zh": "未能发起的呼叫"},
+    "machine_busy_max": {"en": "whole machine busy at most", "zh": "整机 CPU 最高占用"},
+    "own_socket_drops": {"en": "packets dropped by its own sockets", "zh": "自身套接字丢弃的数据包"},
+    "control_leg": {"en": "Control leg", "zh": "对照呼叫"},
+    "control_leg_note": {
+        "en": (
+            "Calls the load generator placed beside the target's, through the same engine processes with the same"
+            " media, to an echo of its own on the same machine: nothing of the target's is on their path, so their"
+            " figures are the generator's own baseline. They count in no SLA line."
+        ),
+        "zh": (
+            "负载发生器在目标呼叫之外，经由相同的引擎进程、相同的媒体设置，向同一台机器上自己的回声端发起的呼叫："
+            "其路径上没有任何目标系统的部分，因此这些数值就是发生器自身的基线。它们不计入任何 SLA 指标。"
+        ),
+    },
+    "target_calls": {"en": "target's calls", "zh": "目标呼叫"},
+    "control_calls": {"en": "control leg (our own echo)", "zh": "对照呼叫（自身回声）"},
+    "setup_delay_short": {"en": "setup delay", "zh": "建立时延"},
     "calls": {"en": "Calls", "zh": "呼叫"},
     "attempted": {"en": "attempted", "zh": "发起"},
     "answered": {"en": "answered", "zh": "应答"},
@@ -158,11 +180,20 @@ MESSAGES: dict[str, dict[str, str]] = {
     "probe_failed": {"en": "failed", "zh": "失败"},
     "probe_undecided": {"en": "undecided", "zh": "未判定"},
     "rto_label": {"en": "RTO {rto} s", "zh": "RTO {rto} 秒"},
-    "plot_generator": {"en": "The load generator's own health", "zh": "负载发生器自身状态"},
-    "cpu_pct": {"en": "CPU (%)", "zh": "CPU（%）"},
-    "loop_lag_ms": {"en": "SIP engine event-loop lag (ms)", "zh": "SIP 引擎事件循环延迟（毫秒）"},
-    "slot_wait_ms": {"en": "wait for a free call slot (ms)", "zh": "等待空闲呼叫槽（毫秒）"},
-    "lag_ms": {"en": "lag, wait (ms)", "zh": "延迟、等待（毫秒）"},
+    "plot_generator": {
+        "en": "The load generator's own health: the machine's CPU, stalls, drops on its own sockets",
+        "zh": "负载发生器自身状态：整机 CPU、停顿、自身套接字丢包",
+    },
+    "cpu_share_pct": {"en": "% of all cores / of the time", "zh": "占全部核心 / 时间的 %"},
+    "machine_busy": {"en": "whole machine busy", "zh": "整机占用"},
+    "ours_busy": {"en": "ours", "zh": "本工具"},
+    "cpu_pressure": {"en": "CPU pressure (PSI some)", "zh": "CPU 压力（PSI some）"},
+    "our_wait": {"en": "longest wait of a thread of ours for a CPU", "zh": "本工具线程等待 CPU 的最长时间"},
+    "pump_lag_ms": {"en": "SIP engine pump lag (ms)", "zh": "SIP 引擎轮询延迟（毫秒）"},
+    "event_loop_lag_ms": {"en": "load event-loop lag (ms)", "zh": "负载事件循环延迟（毫秒）"},
+    "own_drops_marker": {"en": "packets dropped by our own sockets", "zh": "自身套接字丢包"},
+    "stall_limit": {"en": "stall limit", "zh": "停顿上限"},
+    "lag_ms": {"en": "lag (ms, log scale)", "zh": "延迟（毫秒，对数刻度）"},
     "starved_calls": {"en": "calls dropped at the cap or lost", "zh": "因上限被丢弃或丢失的呼叫"},
     "no_data": {"en": "no data", "zh": "无数据"},
 }

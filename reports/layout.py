@@ -7,6 +7,9 @@ report. File names below are the only ones code may use (import them).
     scenario.yaml     the scenario exactly as run (with --target/--duration applied)
     calls.jsonl       one `callproof.sip.records.CallRecord.to_dict()` per line, appended and
                       flushed as each call ends; readers tolerate a truncated last line
+    control.jsonl     the control leg's calls (callproof.harness.run.control): CallRecord dicts
+                      like calls.jsonl's, with "extra": {"leg": "control"}; placed through the
+                      same engine processes to an echo of our own, never counted in an SLA line
     agents.jsonl      the record of every call our agents took (direction "inbound"), as
                       they saw it; agents registered to the target (agents.register_to)
                       add "agent": their user name
@@ -25,10 +28,21 @@ report. File names below are the only ones code may use (import them).
                       registrations [{user, process, code, reason, expires_s}]};
                       shape {users | rate};
                       fault {at_s, action, detail, ok, error}; breaker {answer_rate,
-                      calls, window_s, at_s}; health (every second) {cpu_pct (all
-                      generator processes, % of one core), cpu_cores, loop_lag_ms_max,
-                      pump_lag_ms_max, in_flight, provisioned, attempted, capped, lost,
-                      slot_waits, slot_wait_ms_max}; run_end {reason, interrupted}
+                      calls, window_s, at_s}; control {calls, uri, processes} or {off: why};
+                      media_ports {ranges: {process: [first, last]}} (its RTP/RTCP ports);
+                      health (every second) {cpu_pct (all generator processes, % of one
+                      core), cpu_cores, machine_busy_pct (every program, % of all cores),
+                      cpu_pressure_pct (PSI some, % of the interval; null without PSI),
+                      loop_lag_ms_max, interval_s (the time the sample covers: a stalled
+                      loop's sample covers the stall), pump_lag_ms_max (the worst engine's;
+                      pump_lag_ms_by_engine: each one's), engine_cpu_wait_pct_max and
+                      cpu_wait_pct_max (the longest a thread of an engine / of this process
+                      waited for a CPU, % of the interval), socket_drops_sip,
+                      socket_drops_media (drops on our own sockets so far), in_flight,
+                      provisioned, attempted, capped, lost, slot_waits, slot_wait_ms_max};
+                      own_sockets {socket_drops_sip, socket_drops_media, processes: {name:
+                      {sip, media}}} once every engine process has stopped (the final
+                      counts); run_end {reason, interrupted}
     engine.json       the pjsua2 engine in use: version, per-process call capacity,
                       I/O queue, media settings
     summary.json      derived from the records (callproof.harness.verdict.summary): call
@@ -65,6 +79,7 @@ callproof.reports.bundle_files): regular files only, no link followed, and at mo
 
 SCENARIO = "scenario.yaml"
 CALLS = "calls.jsonl"
+CONTROL = "control.jsonl"
 AGENTS = "agents.jsonl"
 PROBES = "probes.jsonl"
 EVENTS = "events.jsonl"

@@ -39,6 +39,20 @@ class Generator:
     cpu_pct_max: float | None
     loop_lag_ms_max: float | None
     starved_calls: int | None
+    machine_busy_pct_max: float | None = None  # every program on the load machine, % of all cores
+    own_socket_drops: int | None = None  # packets the kernel dropped on our own sockets
+    limits: dict[str, float] = dataclasses.field(default_factory=dict)  # the checks' thresholds, by name
+
+
+@dataclasses.dataclass(frozen=True)
+class LegFigures:
+    """One leg's calls in the figures the report puts side by side: the target's and the control leg's."""
+
+    calls: int
+    answered: int
+    setup_ms_p95: float | None  # RFC 6076 SRD
+    loss_pct_p95: float | None  # RFC 3550 A.3, per call
+    jitter_ms_p95: float | None  # RFC 3550 A.8, mean per call
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +75,8 @@ class Summary:
     probes_judged: bool  # False: no availability verdict (no thresholds), so no probe call is judged
     probes_down_utc: tuple[str, ...]
     probes_undecided_utc: tuple[str, ...]
+    # The target's calls and the control leg's (callproof.harness.run.control); None: no control leg ran.
+    legs: tuple[LegFigures, LegFigures] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -250,12 +266,40 @@ def parse_summary(data: dict[str, Any], folder: Path) -> Summary:
             cpu_pct_max=_number(generator["cpu_pct_max"]),
             loop_lag_ms_max=_number(generator["loop_lag_ms_max"]),
             starved_calls=generator["starved_calls"],
+            machine_busy_pct_max=_number(generator.get("machine_busy_pct_max")),
+            own_socket_drops=_whole(generator.get("socket_drops_media"), generator.get("socket_drops_sip")),
+            limits={str(k): float(v) for k, v in (generator.get("limits") or {}).items() if _number(v) is not None},
         ),
         run=run,
         probes_judged=availability is not None,
         probes_down_utc=tuple(availability["down_utc"]) if availability else (),
         probes_undecided_utc=tuple(availability["undecided_utc"]) if availability else (),
+        legs=_legs(data),
     )
+
+
+def _whole(*values: Any) -> int | None:
+    """The sum of the whole numbers among `values`; None when there is none."""
+    counts = [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+    return sum(counts) if counts else None
+
+
+def _leg(calls: dict[str, Any], setup_ms: dict[str, Any], media: dict[str, Any]) -> LegFigures:
+    def p95(figure: str) -> float | None:
+        value = media.get(figure)
+        return _number(value.get("p95")) if isinstance(value, dict) else None
+
+    return LegFigures(calls=calls["attempted"], answered=calls["answered"], setup_ms_p95=_number(setup_ms.get("p95")),
+                      loss_pct_p95=p95("loss_pct"), jitter_ms_p95=p95("jitter_ms"))
+
+
+def _legs(data: dict[str, Any]) -> tuple[LegFigures, LegFigures] | None:
+    """The target's calls beside the control leg's, when a control leg placed any."""
+    control = data.get("control")
+    if not control or not control["calls"]["attempted"]:
+        return None
+    target = _leg(data["calls"], data["setup_ms"], data.get("media") or {})
+    return target, _leg(control["calls"], control["setup_ms"], control["media"])
 
 
 def _number(value: int | float | None) -> float | None:

@@ -153,6 +153,11 @@ def render(
     )
     if summary.timing_resolution_ms is not None:
         _paragraph(pdf, f"{tr('timing_resolution')}: {text.number(summary.timing_resolution_ms)} ms")
+    legs = text.leg_rows(summary, tr)
+    if legs:
+        _paragraph(pdf, tr("control_leg"), bold=True)
+        _paragraph(pdf, tr("control_leg_note"))
+        _simple_table(pdf, legs, (40, 24, 24, 30, 28, 28))
     failures = [(reason, count) for reason, count in sorted(summary.failures.items()) if count]
     if failures:
         _paragraph(pdf, tr("failures_by_reason"), bold=True)

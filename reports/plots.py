@@ -28,6 +28,7 @@ from callproof.reports.model import ReportData
 
 DPI = 110
 SIZE_IN = (9.0, 3.6)
+_SIZES = {"generator": (9.0, 5.4)}  # two panels
 COLOURS = {
     "offered": "#4c72b0",
     "answered": "#55a868",
@@ -57,7 +58,7 @@ def render_all(data: ReportData, tr: Translator, font_families: list[str]) -> tu
     plots: list[Plot] = []
     with matplotlib.rc_context({"font.family": font_families, "font.size": 9, "axes.titlesize": 10}):
         for key, title_key, draw in _PLOTS:
-            fig = Figure(figsize=SIZE_IN, layout="constrained")
+            fig = Figure(figsize=_SIZES.get(key, SIZE_IN), layout="constrained")
             FigureCanvasAgg(fig)
             draw(fig, data, tr)
             plots.append(Plot(key, tr(title_key), _png(fig)))
@@ -272,53 +273,69 @@ def _draw_availability(fig: Figure, data: ReportData, tr: Translator) -> None:
 
 
 def _draw_generator(fig: Figure, data: ReportData, tr: Translator) -> None:
-    """The harness's health events (callproof.harness.run.runner): engine pump lag, waits for a call slot,
-    arrivals dropped at the concurrency cap or lost with a dead engine process, and CPU when reported."""
-    ax = fig.add_subplot()
+    """The harness's health events (callproof.harness.run.runner), two panels over time.
+
+    Above, in % of all cores or of the time: the whole machine's busy share (every program), ours,
+    CPU pressure (PSI some) and the longest a thread of ours waited for a CPU. Below, in ms (log
+    scale): the load's event-loop lag and the SIP engines' pump lag against their stall limit,
+    and where packets were dropped on our own sockets or calls were lost.
+    """
     health = [e for e in data.events if e.kind == "health"]
     if not health:
-        return _no_data(ax, tr)
+        return _no_data(fig.add_subplot(), tr)
+    cpu_ax, lag_ax = fig.subplots(2, 1, sharex=True)
     scale, xlabel = _time_axis(data, tr)
 
-    def series(key: str, events: list = health) -> tuple[np.ndarray, np.ndarray]:
-        points = [(e.at_s / scale, float(e.data[key])) for e in events if isinstance(e.data.get(key), (int, float))]
+    def series(key: str, events: list = health, per: Callable[[dict], float] = lambda d: 1.0):
+        points = [(e.at_s / scale, float(e.data[key]) / per(e.data)) for e in events
+                  if isinstance(e.data.get(key), (int, float))]
         return np.array([p[0] for p in points]), np.array([p[1] for p in points])
 
-    for key, label, colour in (("pump_lag_ms_max", "loop_lag_ms", "p95"), ("slot_wait_ms_max", "slot_wait_ms", "p99")):
+    cores = lambda d: float(d.get("cpu_cores") or 1)  # noqa: E731 - cpu_pct is % of one core
+    for key, label, colour, style, per in (
+            ("machine_busy_pct", "machine_busy", "target", "-", lambda d: 1.0),
+            ("cpu_pct", "ours_busy", "offered", "-", cores),
+            ("cpu_pressure_pct", "cpu_pressure", "p95", "--", lambda d: 1.0),
+            ("engine_cpu_wait_pct_max", "our_wait", "p99", ":", lambda d: 1.0)):
+        x, y = series(key, per=per)
+        if len(x):
+            cpu_ax.plot(x, y, color=COLOURS[colour], linestyle=style, linewidth=1.1, label=tr(label))
+    cpu_ax.set_ylim(0, 135)  # the legend sits above 100 %
+    cpu_ax.set_yticks(range(0, 101, 20))
+    cpu_ax.set_ylabel(tr("cpu_share_pct"))
+    cpu_ax.legend(loc="upper left", fontsize=7, ncols=4, frameon=False)
+
+    highest = 1.0
+    for key, label, colour in (("loop_lag_ms_max", "event_loop_lag_ms", "concurrent"),
+                               ("pump_lag_ms_max", "pump_lag_ms", "p95")):
         x, y = series(key)
         if len(x):
-            ax.plot(x, y, color=COLOURS[colour], label=tr(label))
-    # `capped` and `lost` are running totals per reporting process: an increase is a call not placed.
-    dropped_at: list[float] = []
+            lag_ax.plot(x, np.maximum(y, 0.1), color=COLOURS[colour], linewidth=1.1, label=tr(label))
+            highest = max(highest, float(y.max()))
+    generator = data.summary.generator
+    limit = generator.limits.get("pump_lag_ms") if generator is not None else None
+    if limit:
+        lag_ax.axhline(limit, color=COLOURS["threshold"], linestyle="--", linewidth=0.9, label=tr("stall_limit"))
+        highest = max(highest, limit)
+    # Running totals per reporting process: an increase is a drop on our sockets, or a call not placed.
+    marks: dict[str, list[float]] = {"own_drops_marker": [], "starved_calls": []}
     for worker in {e.data.get("worker") for e in health}:
         events = [e for e in health if e.data.get("worker") == worker]
-        for key in ("capped", "lost"):
+        for key, mark in (("socket_drops_media", "own_drops_marker"), ("socket_drops_sip", "own_drops_marker"),
+                          ("capped", "starved_calls"), ("lost", "starved_calls")):
             x, total = series(key, events)
             if len(x):
-                dropped_at += list(x[np.diff(total, prepend=0.0) > 0])
-    if dropped_at:
-        ax.scatter(
-            dropped_at,
-            np.zeros(len(dropped_at)),
-            marker="v",
-            color=COLOURS["failed"],
-            zorder=3,
-            label=tr("starved_calls"),
-        )
-    ax.set_ylabel(tr("lag_ms"))
-    ax.set_ylim(bottom=0)
-    ax.set_xlabel(xlabel)
-    ax.set_xlim(0, data.duration_s / scale)
-    handles = ax.get_legend_handles_labels()[0]
-    x, cpu = series("cpu_pct")
-    if len(x):
-        right = ax.twinx()
-        right.plot(x, cpu, color=COLOURS["offered"], label=tr("cpu_pct"))
-        right.set_ylabel(tr("cpu_pct"))
-        right.set_ylim(bottom=0)
-        handles += right.get_legend_handles_labels()[0]
-    if handles:
-        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False)
+                marks[mark] += list(x[np.diff(total, prepend=0.0) > 0])
+    for mark, marker in (("own_drops_marker", "x"), ("starved_calls", "v")):
+        if marks[mark]:
+            lag_ax.scatter(marks[mark], np.full(len(marks[mark]), 0.2), marker=marker, color=COLOURS["failed"],
+                           zorder=3, label=tr(mark))
+    lag_ax.set_yscale("log")
+    lag_ax.set_ylim(0.1, highest * 30)  # a decade and a half above the highest line: room for the legend
+    lag_ax.set_ylabel(tr("lag_ms"))
+    lag_ax.set_xlabel(xlabel)
+    lag_ax.set_xlim(0, data.duration_s / scale)
+    lag_ax.legend(loc="upper left", fontsize=7, ncols=3, frameon=False)
 
 
 _PLOTS: tuple[tuple[str, str, Callable[[Figure, ReportData, Translator], None]], ...] = (

@@ -146,11 +146,12 @@ def _object(line: bytes) -> tuple[dict[str, Any] | None, str]:
     return data, ""
 
 
-def load_calls(folder: Path) -> list[CallRecord]:
-    """Every CallRecord in calls.jsonl; a record that cannot be read is named by its number."""
+def load_calls(folder: Path, name: str = layout.CALLS) -> list[CallRecord]:
+    """Every CallRecord in calls.jsonl (or in `name`, e.g. control.jsonl); a record that cannot be
+    read is named by its number."""
     from callproof.sip.records import CallRecord
 
-    path = Path(folder) / layout.CALLS
+    path = Path(folder) / name
     records = []
     for number, data in enumerate(read_jsonl(path), start=1):
         try:

@@ -45,7 +45,8 @@ class Verdict(enum.StrEnum):
     PASS          every line's interval clears its threshold
     INCONCLUSIVE  a line could not be decided, or was not measured
     FAIL          a line's interval misses its threshold
-    INVALID       the load generator was the bottleneck: nothing is said about the target
+    INVALID       the load generator could not vouch for its measurements: nothing is said
+                  about the target (a line: a media line our own sockets spoiled)
     """
 
     PASS = "PASS"
@@ -81,7 +82,7 @@ class SlaLine:
     observed: float | None  # None: not measured (the note says why)
     ci_low: float | None  # None: no bound on that side
     ci_high: float | None
-    verdict: Verdict  # never INVALID: that is the run's, for its generator
+    verdict: Verdict  # INVALID only for a media line our own sockets spoiled (callproof.harness.verdict.sla)
     note: str
 
     def to_dict(self) -> dict[str, Any]:

@@ -57,11 +57,27 @@ def generator_line(generator: Generator | None, tr: Translator) -> str:
             words.append(generator.reason)
         if generator.cpu_pct_max is not None:
             words.append(f"{tr('cpu_max')} {number(generator.cpu_pct_max)} %")
+        if generator.machine_busy_pct_max is not None:
+            words.append(f"{tr('machine_busy_max')} {number(generator.machine_busy_pct_max)} %")
+        if generator.own_socket_drops is not None:
+            words.append(f"{tr('own_socket_drops')}: {generator.own_socket_drops}")
         if generator.loop_lag_ms_max is not None:
             words.append(f"{tr('loop_lag_max')} {number(generator.loop_lag_ms_max)} ms")
         if generator.starved_calls is not None:
             words.append(f"{tr('starved')}: {generator.starved_calls}")
     return " · ".join(words)
+
+
+def leg_rows(summary: Summary, tr: Translator) -> list[list[str]]:
+    """The target's calls beside the control leg's: a heading row, then one row per leg."""
+    if summary.legs is None:
+        return []
+    rows = [["", tr("attempted"), tr("answered"), f"{tr('setup_delay_short')} p95", f"{tr('loss_pct')} p95",
+             f"{tr('jitter_ms')} p95"]]
+    for name, leg in zip(("target_calls", "control_calls"), summary.legs, strict=True):
+        rows.append([tr(name), str(leg.calls), str(leg.answered), with_unit(leg.setup_ms_p95, "ms"),
+                     with_unit(leg.loss_pct_p95, "%"), with_unit(leg.jitter_ms_p95, "ms")])
+    return rows
 
 
 def rejected_codes(summary: Summary) -> str:

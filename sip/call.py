@@ -23,6 +23,7 @@ from callproof.sip.engine.capacity import native_library
 from callproof.sip.media import CallAudio, StreamSnapshot, merge_snapshots, sdp_uses_srtp, snapshot_stream
 from callproof.sip.records import CallRecord, Failure
 from callproof.sip.settings import CallSpec
+from callproof.sip.socket_drops import SocketDrops
 
 _DTMF_METHODS = {"rfc4733": pj.PJSUA_DTMF_METHOD_RFC2833, "info": pj.PJSUA_DTMF_METHOD_SIP_INFO}
 _MEDIA_CHECK_S = 1.0
@@ -55,7 +56,8 @@ class TrackedCall(pj.Call):
     """Records when each SIP event of the call happened (monotonic seconds)."""
 
     def __init__(self, account: pj.Account, call_id: int = pj.PJSUA_INVALID_ID, *, audio: CallAudio,
-                 ptime_ms: int, media_events: collections.deque, invite_timeout_s: float | None = None) -> None:
+                 ptime_ms: int, media_events: collections.deque, invite_timeout_s: float | None = None,
+                 socket_drops: SocketDrops | None = None) -> None:
         super().__init__(account, call_id)
         self.audio = audio
         self.invite_timeout_s = invite_timeout_s
@@ -71,6 +73,9 @@ class TrackedCall(pj.Call):
         self.dtmf: list[tuple[float, str]] = []  # appended from pjmedia threads too
         self.snapshots: list[StreamSnapshot] = []
         self.srtp = False
+        self._socket_drops = socket_drops
+        self.media_ports: tuple[int, ...] = ()  # our RTP and RTCP ports
+        self.drops_by_port: dict[int, int] = {}  # kernel drops on them, read as each stream ended
         self.last_code = 0
         self.last_reason = ""
         self.sip_call_id = ""
@@ -124,10 +129,17 @@ class TrackedCall(pj.Call):
 
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
         self.audio.attach(self)
+        self.media_ports = media_ports(self) or self.media_ports
         self.changed.set()
 
     def onStreamDestroyed(self, prm: pj.OnStreamDestroyedParam) -> None:
         self.snapshots.append(snapshot_stream(self, prm.streamIdx))
+        # pjsua closes the stream's sockets right after this callback: their last count.
+        if self._socket_drops is not None:
+            for port in self.media_ports:
+                drops = self._socket_drops.final(port)
+                if drops is not None:
+                    self.drops_by_port[port] = max(drops, self.drops_by_port.get(port, 0))
 
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
         # RFC 4733 digits arrive on a pjmedia thread, where gevent must not be touched:
@@ -188,7 +200,24 @@ class TrackedCall(pj.Call):
             pass  # already terminating
 
     def media_stats(self):
-        return merge_snapshots(self.snapshots, ptime_ms=self.ptime_ms, srtp=self.srtp)
+        drops = sum(self.drops_by_port.values()) if self.drops_by_port else None
+        return merge_snapshots(self.snapshots, ptime_ms=self.ptime_ms, srtp=self.srtp,
+                               local_rtp_port=self.media_ports[0] if self.media_ports else None,
+                               socket_drops=drops)
+
+
+def media_ports(call: pj.Call) -> tuple[int, ...]:
+    """Our RTP and RTCP ports for the call's active audio (pjsua2's media transport info)."""
+    info = call.getInfo()
+    for index, media in enumerate(info.media):
+        if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+            try:
+                transport = call.getMedTransportInfo(index)
+            except pj.Error:
+                return ()
+            return tuple(int(name.rsplit(":", 1)[1]) for name in (transport.localRtpName, transport.localRtcpName)
+                         if name)
+    return ()
 
 
 @dataclasses.dataclass
@@ -219,7 +248,8 @@ def place_call(endpoint: Endpoint, account: pj.Account, spec: CallSpec,
     audio = CallAudio(endpoint.ep, prompt=spec.prompt, record_to=spec.record_to, echo=False)
     call = TrackedCall(account, audio=audio, ptime_ms=endpoint.settings.media.ptime_ms,
                        media_events=endpoint.media_events,
-                       invite_timeout_s=spec.ring_timeout_s + _INVITE_TIMEOUT_MARGIN_S)
+                       invite_timeout_s=spec.ring_timeout_s + _INVITE_TIMEOUT_MARGIN_S,
+                       socket_drops=endpoint.socket_drops)
     param = pj.CallOpParam(True)
     param.opt.audioCount = 1
     param.opt.videoCount = 0

@@ -22,6 +22,7 @@ import pjsua2 as pj
 from callproof.sip.engine import capacity
 from callproof.sip.errors import EngineError, SipConfigError
 from callproof.sip.settings import EngineSettings
+from callproof.sip.socket_drops import SocketDrops
 
 _TRANSPORT_TYPES = {
     "udp": pj.PJSIP_TRANSPORT_UDP,
@@ -107,6 +108,7 @@ class Endpoint:
         self.media_events: collections.deque = collections.deque()
         self._graveyard: list[pj.Call] = []
         self.tap = SipMessageTap()
+        self.socket_drops = SocketDrops()  # the kernel's drops on our own sockets (callproof.sip.socket_drops)
 
     # -- start -------------------------------------------------------------
 
@@ -152,6 +154,7 @@ class Endpoint:
             self._create_transport(transport)
         self._set_codecs()
         self.ep.libStart()
+        self.socket_drops.sip_ports = set(self.sip_ports.values())
 
     def _create_transport(self, transport: str) -> None:
         s = self.settings
@@ -227,17 +230,21 @@ class Endpoint:
         and every SIP event is timestamped by its callback the moment it is read. The
         turn must be a real sleep: after `sleep(0)` alone gevent's timers fire up to
         0.5 s late when the loop's own thread blocks in C. While other greenlets run,
-        SIP messages wait: the longest such gap is `pump_lag_ms_max`, the resolution of
-        our timestamps.
+        SIP messages wait; so they do when a poll returns later than its timeout (the
+        machine did not run us, or callbacks took that long): the longest of either is
+        `pump_lag_ms_max`, the resolution of our timestamps.
         """
         timeout_ms = int(self.settings.poll_timeout_ms)
         left = time.monotonic()
         while True:
-            gap_ms = (time.monotonic() - left) * 1000.0
-            if gap_ms > self.pump_lag_ms_max:
-                self.pump_lag_ms_max = gap_ms
+            entered = time.monotonic()
             self.ep.libHandleEvents(timeout_ms)
-            left = time.monotonic()
+            left_before, left = left, time.monotonic()
+            # Late to look at the sockets: away from the poll, or held inside it past its timeout
+            # (a process the machine did not run, or stopped, sits in the poll the whole time).
+            late_ms = max(entered - left_before, left - entered - timeout_ms / 1000.0) * 1000.0
+            if late_ms > self.pump_lag_ms_max:
+                self.pump_lag_ms_max = late_ms
             self._after_poll()
             gevent.sleep(_LOOP_TURN_S)
 

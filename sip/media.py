@@ -79,7 +79,8 @@ def _weighted_mean(pairs: list[tuple[float, int]]) -> float:
     return sum(v * n for v, n in pairs) / total if total else 0.0
 
 
-def merge_snapshots(snaps: list[StreamSnapshot], *, ptime_ms: int, srtp: bool) -> MediaStats | None:
+def merge_snapshots(snaps: list[StreamSnapshot], *, ptime_ms: int, srtp: bool, local_rtp_port: int | None = None,
+                    socket_drops: int | None = None) -> MediaStats | None:
     """One MediaStats for the call: counters summed, means weighted by sample counts."""
     if not snaps:
         return None
@@ -110,6 +111,8 @@ def merge_snapshots(snaps: list[StreamSnapshot], *, ptime_ms: int, srtp: bool) -
         jbuf_discard=sum(s.jbuf_discard for s in snaps),
         jbuf_empty=sum(s.jbuf_empty for s in snaps),
         srtp=srtp,
+        local_rtp_port=local_rtp_port,
+        socket_drops=socket_drops,
     )
 
 

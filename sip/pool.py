@@ -73,6 +73,9 @@ class EngineProcess:
         self.registration: tuple[int, str, int] | None = None
         self.in_flight = 0
         self.pump_lag_ms_max = 0.0
+        self.cpu_wait_pct_max = 0.0  # the most any of its threads waited for a CPU, since last read
+        # Cumulative drops on the process's own UDP sockets, as it last reported them.
+        self.socket_drops: dict[str, int] = {"sip": 0, "media": 0}
         self.inbound: list[CallRecord] = []
         self.registrations: list[tuple[int, str, int]] = []
         self.on_slot_free: Callable[[], None] = lambda: None
@@ -208,6 +211,8 @@ class EngineProcess:
                     self.on_inbound(record)
             elif kind == "health":
                 self.pump_lag_ms_max = max(self.pump_lag_ms_max, event["pump_lag_ms_max"])
+                self.socket_drops = event.get("socket_drops") or self.socket_drops
+                self.cpu_wait_pct_max = max(self.cpu_wait_pct_max, event.get("cpu_wait_pct_max") or 0.0)
             elif kind == "registration":
                 self.registrations.append((event["code"], event["reason"], event["expires"]))
                 self._registration.set()
@@ -262,6 +267,10 @@ class EnginePool:
     @property
     def in_flight(self) -> int:
         return sum(p.in_flight for p in self.processes)
+
+    def socket_drops(self) -> dict[str, int]:
+        """Drops on the own sockets of every process of the pool, cumulative (SIP and media apart)."""
+        return {kind: sum(p.socket_drops[kind] for p in self.processes) for kind in ("sip", "media")}
 
     def place(self, spec: CallSpec, timeout_s: float | None = None) -> PendingCall:
         """Hand the call to the process with the most free slots, waiting for one if all are busy."""

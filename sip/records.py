@@ -58,6 +58,10 @@ class MediaStats:
     jbuf_discard: int
     jbuf_empty: int
     srtp: bool
+    local_rtp_port: int | None = None  # our RTP socket (RTCP is the next port); None: no stream
+    # Datagrams the kernel dropped on our RTP and RTCP sockets, their receive buffers full
+    # (callproof.sip.socket_drops): loss on our side, read when the stream ended. None: not read.
+    socket_drops: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,11 @@ private duplicate).
     {"op": "register"} / {"op": "unregister"}
                                           {"ev": "registration", "code", "reason", "expires"}
                                           {"ev": "inbound", "record"}       (a call our agent took)
-                                          {"ev": "health", "pump_lag_ms_max", "active_calls"}
+                                          {"ev": "health", "pump_lag_ms_max", "active_calls",
+                                           "socket_drops": {"sip", "media"}, "udp_sockets",
+                                           "cpu_wait_pct_max"}
+                                          (every second, and once more at shutdown, after the
+                                           last call's sockets closed: socket_drops are cumulative)
     {"op": "stop"}  (or stdin EOF, SIGTERM, parent death)
                                           {"ev": "error", "message"}        (then exits 3 or 2)
 
@@ -38,6 +42,7 @@ import gevent.os
 import gevent.pool
 
 from callproof.sip.errors import SipConfigError, SipError
+from callproof.sip.run_queue import RunQueueWait
 from callproof.sip.settings import CallSpec, EngineSettings
 
 _PR_SET_PDEATHSIG = 1
@@ -91,6 +96,7 @@ class Worker:
         self.calls = gevent.pool.Group()
         self.stopping = gevent.event.Event()
         self.ready_sent = False
+        self.run_queue = RunQueueWait()  # how long our threads waited for a CPU (callproof.sip.run_queue)
         self.endpoint = None
         self.account = None
         self.agent = None
@@ -181,9 +187,15 @@ class Worker:
     def _report_health(self) -> None:
         while True:
             gevent.sleep(_HEALTH_INTERVAL_S)
-            self.protocol.send("health", pump_lag_ms_max=round(self.endpoint.pump_lag_ms_max, 3),
-                               active_calls=len(self.calls))
-            self.endpoint.pump_lag_ms_max = 0.0
+            self._send_health()
+
+    def _send_health(self) -> None:
+        """The pump's worst lag since the last report, and the drops on our own sockets so far."""
+        drops = self.endpoint.socket_drops.sample()
+        self.protocol.send("health", pump_lag_ms_max=round(self.endpoint.pump_lag_ms_max, 3),
+                           active_calls=len(self.calls), socket_drops=drops,
+                           udp_sockets=self.endpoint.socket_drops.sockets, cpu_wait_pct_max=self.run_queue.sample())
+        self.endpoint.pump_lag_ms_max = 0.0
 
     # -- shutdown ------------------------------------------------------------
 
@@ -205,6 +217,8 @@ class Worker:
         endpoint.stop_pump()
         endpoint.handle_events_for(0.3 if self.settings.account.registrar else 0.05)
         endpoint.sweep()
+        if self.ready_sent:
+            self._send_health()  # every call's sockets have closed: the final counts
         if self.account is not None and self.account.isValid():
             self.account.shutdown()
         self.account = None

@@ -117,6 +117,17 @@ def run_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def media_ports():
+    """RTP port ranges for the engine processes a test starts itself, claimed like a run's
+    (callproof.harness.run.ports): never another run's, another test session's or another program's."""
+    from callproof.harness.run.ports import PortRegistry
+
+    registry = PortRegistry("127.0.0.1")
+    yield registry
+    registry.close()
+
+
+@pytest.fixture(scope="session")
 def sipp_echo(run_dir):
     """`sipp -sn uas -rtp_echo` on 127.0.0.1, shared by the tests whose calls it echoes."""
     peer = sipp.echo_uas(run_dir)

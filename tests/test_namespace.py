@@ -50,13 +50,15 @@ def test_the_cli_and_its_probe_ignore_the_working_directory(hostile_cwd):
 
 
 @pytest.mark.sip_engine
-def test_an_engine_process_starts_beside_a_users_sip_py(hostile_cwd):
+def test_an_engine_process_starts_beside_a_users_sip_py(hostile_cwd, media_ports):
     """What every run does: `python -P -m callproof.sip.worker`, started from the user's folder."""
     worker = subprocess.Popen([sys.executable, "-P", "-m", "callproof.sip.worker"], cwd=hostile_cwd,
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               env={**os.environ})
     try:
-        settings = EngineSettings(name="namespace-test", rtp_port=21000, rtp_port_range=40, max_calls=4)
+        ports = media_ports.claim(40)
+        settings = EngineSettings(name="namespace-test", rtp_port=ports.start, rtp_port_range=len(ports) - 2,
+                                  max_calls=4)
         worker.stdin.write(json.dumps({"op": "start", "settings": settings.to_dict()}).encode() + b"\n")
         worker.stdin.flush()
         ready = json.loads(worker.stdout.readline())

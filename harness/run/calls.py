@@ -18,7 +18,7 @@ _BATCH = 256  # talk times are drawn in batches (numpy), used one by one
 
 
 class CallFactory:
-    def __init__(self, call: Call, *, seed: int, audio_dir: Path, stream: int = 0) -> None:
+    def __init__(self, call: Call, *, seed: int, audio_dir: Path, stream: int | str = 0) -> None:
         self.call = call
         self.audio_dir = audio_dir
         self._talk = plan.rng(seed, f"talk-time-{stream}")

@@ -21,9 +21,10 @@ from callproof.harness.scenario.model import Capture
 _READY_TIMEOUT_S = 10.0
 
 
-def capture_filter(address: str, ports: range) -> str:
-    """BPF for UDP to or from `address` on `ports` (our engines' RTP and RTCP)."""
-    return f"udp and host {address} and portrange {ports.start}-{ports.stop - 1}"
+def capture_filter(address: str, ports: list[range]) -> str:
+    """BPF for UDP to or from `address` on `ports` (our engines' RTP and RTCP ranges)."""
+    ranges = " or ".join(f"portrange {r.start}-{r.stop - 1}" for r in ports)
+    return f"udp and host {address} and ({ranges})"
 
 
 class MediaCapture:

@@ -4,7 +4,9 @@ The master runs the shape, the probes, the faults and any registered agents, and
 writes the run folder; it places no load calls. Each worker runs SipCaller /
 ArrivalScheduler users and its own SIP engine processes against the target, and
 sends every finished call to the master (Locust custom message "callproof_call"),
-its recording first ("callproof_audio"), and its health every second. After the
+its recording first ("callproof_audio"), its control leg's calls ("callproof_control",
+callproof.harness.run.control: each worker's own, to an echo on its own machine), and its
+health every second. After the
 stop, once its last call has ended and that call's record is sent, a worker says so
 ("callproof_drained"); the master waits for that from every worker (one channel per
 worker keeps the order, so nothing is still in transit behind it) before it ends
@@ -14,6 +16,7 @@ the run, and names in events.jsonl any worker that did not say it in time.
 from __future__ import annotations
 
 import collections
+import math
 import shutil
 import sys
 import tempfile
@@ -27,13 +30,15 @@ import gevent.pool
 
 from callproof.harness.errors import BadInput, ExitCode, HarnessError
 from callproof.harness.run.calls import CallFactory, fixed_target
-from callproof.harness.run.engines import Fleet, caller_template, check_registrations
+from callproof.harness.run.control import ControlLeg, control_calls
+from callproof.harness.run.engines import check_registrations
 from callproof.harness.run.load import LoadContext
 from callproof.harness.run.recorder import EventLog, JsonLines
 from callproof.harness.run.runner import DRAIN_MARGIN_S, HEALTH_INTERVAL_S, Run
 from callproof.harness.run.users import ArrivalScheduler, PlanShape, SipCaller
 from callproof.harness.scenario import plan
 from callproof.harness.scenario.model import Scenario
+from callproof.reports import layout
 from callproof.sip.errors import EngineError
 
 WORKERS_TIMEOUT_S = 60.0
@@ -42,6 +47,7 @@ AUDIO_MESSAGE = "callproof_audio"  # a worker's recording, sent just before its 
 SETUP_MESSAGE = "callproof_setup"
 HEALTH_MESSAGE = "callproof_health"
 DRAINED_MESSAGE = "callproof_drained"  # a worker's last word: every call has ended and its record is sent
+CONTROL_MESSAGE = "callproof_control"  # a worker's control-leg call (callproof.harness.run.control)
 
 
 class WorkerLink:
@@ -53,6 +59,7 @@ class WorkerLink:
     def __init__(self, send: Callable[[str, Any], None]) -> None:
         self.send = send
         self.records_sent = 0
+        self.control: ControlLeg | None = None  # its calls end too before the worker says it is drained
 
     def record(self, record: dict) -> None:
         """The load context's sink: the call's recording, then its record."""
@@ -68,8 +75,11 @@ class WorkerLink:
 
         False (and nothing said) when calls are still in progress after `timeout_s`: the master names us.
         """
+        deadline = time.monotonic() + timeout_s
         if not context.drain(timeout_s):
             return False
+        if self.control is not None:
+            self.control.stop(max(0.0, deadline - time.monotonic()))
         self.send(DRAINED_MESSAGE, {"records": self.records_sent, "lost": context.lost})
         return True
 
@@ -78,8 +88,10 @@ class Collector:
     """The master's side of the wire: the workers' records and recordings into the run folder, their health
     into events.jsonl, and which of them have said that every record is sent."""
 
-    def __init__(self, *, calls: JsonLines, events: EventLog, audio_dir: Path) -> None:
+    def __init__(self, *, calls: JsonLines, events: EventLog, audio_dir: Path,
+                 control: JsonLines | None = None) -> None:
         self.calls = calls
+        self.control = control
         self.events = events
         self.audio_dir = audio_dir
         self.received: collections.Counter[str] = collections.Counter()  # records written, per worker
@@ -92,6 +104,11 @@ class Collector:
             record = {**record, "recording": str(self.audio_dir / Path(record["recording"]).name)}
         self.calls.write(record)
         self.received[worker] += 1
+
+    def on_control(self, worker: str, record: dict) -> None:
+        """A worker's control-leg call: control.jsonl, never calls.jsonl."""
+        if self.control is not None:
+            self.control.write(record)
 
     def on_audio(self, worker: str, message: dict) -> None:
         """A worker's recording, into this run's audio/ (by its file name only: never a path from the wire)."""
@@ -143,16 +160,19 @@ class MasterRun(Run):
                                   shape_class=PlanShape(scenario.load, is_stopping=lambda: state.stopping,
                                                         schedulers=lambda: max(1, runner.worker_count)))
         runner = environment.create_master_runner(self.options.master_host, self.options.master_port)
-        collector = Collector(calls=self.calls, events=self.events, audio_dir=self.audio_dir)
+        collector = Collector(calls=self.calls, events=self.events, audio_dir=self.audio_dir,
+                              control=self._log(layout.CONTROL))
         for kind, handle in ((CALL_MESSAGE, collector.on_call), (AUDIO_MESSAGE, collector.on_audio),
-                             (HEALTH_MESSAGE, collector.on_health), (DRAINED_MESSAGE, collector.on_drained)):
+                             (HEALTH_MESSAGE, collector.on_health), (DRAINED_MESSAGE, collector.on_drained),
+                             (CONTROL_MESSAGE, collector.on_control)):
             runner.register_message(kind, lambda environment, msg, handle=handle, **kw: handle(msg.node_id, msg.data))
         self._serve(environment)
         self._start_processes()
-        fleet = Fleet(caller_template(scenario), log_dir=self.logs_dir)
+        fleet = self._fleet(self.logs_dir)
         if scenario.agents.register_to:
             self._register_agents(fleet)
         self._prepare_probes(fleet, scenario.probes.uri or scenario.target.uri)
+        self._ports_event()
         self._start_capture(fleet)
         self._start_probes()
         deadline = time.monotonic() + WORKERS_TIMEOUT_S
@@ -190,13 +210,17 @@ class WorkerRun(Run):
         # Recordings wait here only until they have gone to the master with their call's record.
         self.audio_dir = Path(tempfile.mkdtemp(prefix="callproof-worker-audio-"))
         environment = Environment(user_classes=[SipCaller, ArrivalScheduler])
-        fleet = Fleet(caller_template(scenario), log_dir=None)
+        fleet = self._fleet(None)
         try:
-            pool = fleet.start_pool("caller", plan.provision(scenario), exact=scenario.load.processes)
+            pool = fleet.start_pool("caller", plan.provision(scenario) + control_calls(scenario),
+                                    exact=scenario.load.processes)
         except EngineError as exc:
             raise HarnessError(f"could not start the SIP engine: {exc}") from None
         self._pools.append(pool)
         check_registrations(pool, "caller")
+        # Each worker's own control leg, to an echo on its own machine; its records go to the master.
+        control = self._prepare_control(
+            fleet, pool, lambda record: runner.send_message(CONTROL_MESSAGE, {**record, "worker": context.worker}))
         # Everything a user needs exists before we connect: the master may start the load at once.
         context = self._context(pool, fixed_target(scenario.target.uri), sink=lambda record: None)
         context.fire_request = environment.events.request.fire
@@ -204,6 +228,7 @@ class WorkerRun(Run):
         runner = environment.create_worker_runner(self.options.master_host, self.options.master_port)
 
         link = WorkerLink(runner.send_message)
+        link.control = control
         context.sink = link.record
 
         def on_setup(environment, msg, **kwargs) -> None:
@@ -213,6 +238,9 @@ class WorkerRun(Run):
             context.factory = CallFactory(scenario.call, seed=scenario.seed + index, audio_dir=self.audio_dir,
                                           stream=index)
             context.arrivals = plan.load_arrival_times(scenario.load, scenario.seed)[index::workers]
+            if control is not None:
+                control.concurrent = max(1, math.ceil(control.concurrent / workers))
+                control.use_stream(index)
 
         runner.register_message(SETUP_MESSAGE, on_setup)
 
@@ -220,23 +248,26 @@ class WorkerRun(Run):
         def _started(**kwargs) -> None:
             context.stopping = False
             context.arrivals_start = time.monotonic()
+            self._start_window()
+            if control is not None:
+                control.start()
 
         finishing = gevent.pool.Group()  # "all records sent", once the last call has ended
 
         @environment.events.test_stopping.add_listener
         def _stopping(**kwargs) -> None:
             context.stopping = True
+            if control is not None:
+                control.stopping = True
             finishing.spawn(link.finish, context, drain_timeout_s(scenario))
 
         def report_health() -> None:
             while True:
                 gevent.sleep(HEALTH_INTERVAL_S)
-                lag = max((p.pump_lag_ms_max for p in pool.processes), default=0.0)
-                for p in pool.processes:
-                    p.pump_lag_ms_max = 0.0
                 runner.send_message(HEALTH_MESSAGE, {
-                    **self._health.sample(self._generator_pids()), "pump_lag_ms_max": round(lag, 3),
-                    "in_flight": context.in_flight, "provisioned": pool.capacity, "attempted": context.attempted,
+                    **self._health.sample(self._generator_pids()), **self._engine_health(),
+                    "in_flight": context.in_flight + (control.in_flight if control else 0),
+                    "provisioned": pool.capacity, "attempted": context.attempted,
                     "capped": context.capped, "lost": context.lost, "slot_waits": pool.waited_for_slot,
                     "slot_wait_ms_max": round(context.slot_wait_ms_max, 3)})
 

@@ -3,8 +3,8 @@
 Callers: the pool is sized from the engine's real per-process capacity, which
 is only known once a process has started: the first process starts alone,
 reports it, and the rest start in parallel. Each process gets its own RTP
-port range below Linux's ephemeral range (32768+), where SIP transports bound
-to port 0 land.
+port range, claimed machine-wide so that no other engine process of this run,
+of another run or of another program holds it (callproof.harness.run.ports).
 
 Embedded target: our own agents in child processes on 127.0.0.1. Each call
 goes to the agent process with the fewest calls in progress (a tiny ACD), so
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from callproof.harness.errors import BadInput, HarnessError
+from callproof.harness.run.ports import PortRegistry, merged, pjsua_range
 from callproof.harness.scenario.loader import media_settings
 from callproof.harness.scenario.model import EMBEDDED, Scenario
 from callproof.sip.errors import EngineError
@@ -29,8 +30,6 @@ from callproof.sip.records import CallRecord
 from callproof.sip.settings import AccountSpec, AgentSpec, EngineSettings
 from callproof.sip.uri import SipUri
 
-RTP_BASE = 16384
-RTP_LIMIT = 32768
 PORTS_PER_CALL = 2  # RTP + RTCP
 WHEEL_CAPACITY = 4  # PJSUA_MAX_CALLS of the PyPI wheel
 
@@ -73,7 +72,8 @@ def local_address_for(uri: str) -> str:
 
 
 def rtp_stride(capacity: int) -> int:
-    # A little room beyond the calls: pjsua skips a port it cannot bind.
+    # Four spare pairs beyond the calls: pjsua skips a pair it cannot bind (a socket
+    # another program bound after the range was claimed).
     return PORTS_PER_CALL * capacity + 8
 
 
@@ -84,48 +84,48 @@ def processes_needed(calls: int, capacity: int) -> int:
 class Fleet:
     """Starts SIP engine processes in a port layout that never overlaps."""
 
-    def __init__(self, template: EngineSettings, *, log_dir: Path | None) -> None:
+    def __init__(self, template: EngineSettings, *, log_dir: Path | None, ports: PortRegistry | None = None) -> None:
         self.template = template
         self.log_dir = log_dir
-        self._next_port = RTP_BASE
+        self.ports = ports or PortRegistry(template.bind_ip)
         self._count = 0
 
     @property
-    def rtp_ports(self) -> range:
-        """Every RTP and RTCP port handed out so far."""
-        return range(RTP_BASE, self._next_port)
+    def rtp_ports(self) -> list[range]:
+        """Every RTP and RTCP port range handed out so far, adjacent ones joined."""
+        return merged(self.ports.claimed)
+
+    def close(self) -> None:
+        """Give the port ranges back; call once every engine process of the fleet has stopped."""
+        self.ports.close()
 
     def _settings(self, prefix: str, stride: int, **changes) -> EngineSettings:
-        if self._next_port + stride > RTP_LIMIT:
-            raise HarnessError(
-                f"the RTP port range {RTP_BASE}-{RTP_LIMIT} is full after {self._count} SIP engine processes; "
-                "use fewer processes (a built engine holds more calls per process: callproof engine build)"
-            )
+        ports = self.ports.claim(stride)
         values = self.template.to_dict() | changes
-        values.update(name=f"{prefix}{self._count}", rtp_port=self._next_port, rtp_port_range=stride)
-        self._next_port += stride
+        values.update(name=f"{prefix}{self._count}", rtp_port=ports.start, rtp_port_range=pjsua_range(len(ports)))
         self._count += 1
         return EngineSettings.from_dict(values)
 
-    def start_pool(self, prefix: str, calls: int, *, exact: int | None = None,
+    def start_pool(self, prefix: str, calls: int, *, exact: int | None = None, spread: bool = True,
                    on_inbound: Callable[[CallRecord], None] | None = None, **changes) -> EnginePool:
         """Processes of `prefix` for `calls` concurrent calls, or `exact` processes.
 
-        The per-process capacity is read from the first process, which starts alone.
-        `changes` are EngineSettings fields (as plain values) that differ from the template.
+        The per-process capacity is read from the first process, which starts alone. An
+        uncapped engine gets one process per core to spread the media work, unless `spread`
+        is False (a few calls: one process holds them). `changes` are EngineSettings fields (as
+        plain values) that differ from the template.
         """
-        first = EngineProcess(self._settings(prefix, rtp_stride(self.template.max_calls), **changes),
-                              log_path=self._log(prefix), on_inbound=on_inbound)
+        # Each process gets ports for as many calls as it could take: all of them, up to what it
+        # may hold (small ranges fit between the ports other programs hold).
+        calls = max(1, calls)
+        first = self.process(prefix, min(self.template.max_calls, calls), on_inbound=on_inbound, **changes)
         EnginePool([first]).start()
         count = exact if exact is not None else processes_needed(calls, first.capacity)
-        if exact is None and first.capacity > WHEEL_CAPACITY:
+        if exact is None and spread and first.capacity > WHEEL_CAPACITY:
             # An uncapped engine: one process per core spreads the media work (issue 8).
             count = max(count, min(os.cpu_count() or 1, calls))
-        stride = rtp_stride(first.capacity)
-        rest = EnginePool([
-            EngineProcess(self._settings(prefix, stride, **changes), log_path=self._log(prefix), on_inbound=on_inbound)
-            for _ in range(count - 1)
-        ])
+        rest = EnginePool([self.process(prefix, min(first.capacity, calls), on_inbound=on_inbound, **changes)
+                           for _ in range(count - 1)])
         try:
             rest.start()
         except EngineError:
@@ -140,11 +140,8 @@ class Fleet:
         For processes that differ from each other (one account each); `changes` as in start_pool.
         """
         settings = self._settings(prefix, rtp_stride(calls), **changes)
-        log_path = self.log_dir / f"{settings.name}.log" if self.log_dir else None
+        log_path = self.log_dir / f"{settings.name}.log" if self.log_dir else None  # logs/NAME.log, NAME its own
         return EngineProcess(settings, log_path=log_path, on_inbound=on_inbound)
-
-    def _log(self, prefix: str) -> Path | None:
-        return self.log_dir / f"{prefix}{self._count}.log" if self.log_dir else None
 
 
 class EmbeddedTarget:

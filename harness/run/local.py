@@ -12,9 +12,12 @@ import json
 import sys
 import time
 
+import gevent
+
 from callproof.harness.errors import HarnessError
 from callproof.harness.run.calls import fixed_target
-from callproof.harness.run.engines import EmbeddedTarget, Fleet, caller_template, check_registrations
+from callproof.harness.run.control import control_calls
+from callproof.harness.run.engines import EmbeddedTarget, Fleet, check_registrations
 from callproof.harness.run.load import LoadContext
 from callproof.harness.run.progress import Progress
 from callproof.harness.run.recorder import CallLog
@@ -32,7 +35,7 @@ from callproof.sip.settings import AccountSpec
 class LocalRun(Run):
     def run(self) -> None:
         scenario = self.scenario
-        fleet = Fleet(caller_template(scenario), log_dir=self.logs_dir)
+        fleet = self._fleet(self.logs_dir)
         self._start_processes()
         choose = fixed_target(scenario.target.uri)
         probe_uri = scenario.probes.uri or scenario.target.uri
@@ -42,8 +45,10 @@ class LocalRun(Run):
             probe_uri = embedded.probe_uri or probe_uri
         elif scenario.agents.register_to:
             self._register_agents(fleet)
-        callers = self._start_callers(fleet, plan.provision(scenario))
+        callers = self._start_callers(fleet, plan.provision(scenario) + control_calls(scenario))
         self._prepare_probes(fleet, probe_uri)
+        control = self._prepare_control(fleet, callers, self._log(layout.CONTROL).write)
+        self._ports_event()
         self._start_capture(fleet)  # every engine has its ports now, and no call has been placed
         self._start_probes()
         context = self._context(callers, choose, sink=self.calls.write)
@@ -60,7 +65,10 @@ class LocalRun(Run):
         started = time.monotonic()
         context.arrivals_start = started
         self._start_faults(started)
+        self._start_window()
         runner.start_shape()
+        if control is not None:
+            control.start()
         self._watch(runner, context, started)
         self._finish(runner, context)
 
@@ -130,24 +138,30 @@ class LocalRun(Run):
         progress.done()
 
     def _health_event(self, context: LoadContext) -> None:
-        processes = [p for pool in self._pools for p in pool.processes]
-        lag = max((p.pump_lag_ms_max for p in processes), default=0.0)
-        for p in processes:
-            p.pump_lag_ms_max = 0.0
         callers = context.pool
-        self.events.event("health", **self._health.sample(self._generator_pids()), pump_lag_ms_max=round(lag, 3),
+        self.events.event("health", **self._health.sample(self._generator_pids()), **self._engine_health(),
                           in_flight=context.in_flight, provisioned=callers.capacity, attempted=context.attempted,
                           capped=context.capped, lost=context.lost, slot_waits=callers.waited_for_slot,
                           slot_wait_ms_max=round(context.slot_wait_ms_max, 3))
 
+    def _keep_watching(self, context: LoadContext) -> None:
+        while True:
+            gevent.sleep(HEALTH_INTERVAL_S)
+            self._health_event(context)
+
     def _finish(self, runner, context: LoadContext) -> None:
         context.stopping = True
+        if self._control is not None:
+            self._control.stopping = True  # its calls in progress end with the load's
         runner.stop()
         if self._signalled.is_set():
             context.pool.stop()  # hang up now: engines end their calls and send the records
+        # The calls still in progress are measured to their end: health goes on every second.
+        watching = gevent.spawn(self._keep_watching, context)
         if not context.drain(plan.longest_call_s(self.scenario) + DRAIN_MARGIN_S):
             print(f"callproof: {context.in_flight} calls did not end in time; their records are lost",
                   file=sys.stderr)
+        watching.kill()
         self._health_event(context)
         runner.quit()
 

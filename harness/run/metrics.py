@@ -70,6 +70,18 @@ HEALTH_METRICS = (
     HealthMetric("slot_waits", "callproof_slot_waits", "counter", "Calls that waited for a free engine slot"),
     HealthMetric("slot_wait_ms_max", "callproof_slot_wait_max_seconds", "gauge",
                  "The longest wait for an engine slot so far", 0.001),
+    HealthMetric("machine_busy_pct", "callproof_machine_busy_percent", "gauge",
+                 "The whole machine's busy share over the last sample (all processes, steal included), %"),
+    HealthMetric("cpu_pressure_pct", "callproof_machine_cpu_pressure_percent", "gauge",
+                 "Share of the last sample some task waited for a CPU (/proc/pressure/cpu), %"),
+    HealthMetric("cpu_wait_pct_max", "callproof_generator_cpu_wait_max_percent", "gauge",
+                 "The longest share of the last sample a thread of the generator's own process waited for a CPU, %"),
+    HealthMetric("engine_cpu_wait_pct_max", "callproof_engine_cpu_wait_max_percent", "gauge",
+                 "The longest share of the last sample a SIP engine thread waited for a CPU, %"),
+    HealthMetric("socket_drops_sip", "callproof_own_socket_drops_sip", "counter",
+                 "Packets the kernel dropped on the generator's own SIP sockets"),
+    HealthMetric("socket_drops_media", "callproof_own_socket_drops_media", "counter",
+                 "Packets the kernel dropped on the generator's own RTP/RTCP sockets"),
 )
 
 # Histogram buckets, in the metric's unit.

@@ -30,7 +30,8 @@ from callproof.harness.errors import BadInput, HarnessError
 from callproof.harness.run import web_tab
 from callproof.harness.run.calls import CallFactory, TargetChooser
 from callproof.harness.run.capture import MediaCapture, capture_filter
-from callproof.harness.run.engines import Fleet
+from callproof.harness.run.control import ControlLeg, control_off_reason
+from callproof.harness.run.engines import Fleet, caller_template
 from callproof.harness.run.faults import FaultInjector
 from callproof.harness.run.health import HealthSampler
 from callproof.harness.run.live import LiveFigures
@@ -108,12 +109,14 @@ class Run:
         self.interrupted = False
         self._signalled = gevent.event.Event()
         self._pools: list[EnginePool] = []
+        self._fleets: list[Fleet] = []
         self._logs: list[JsonLines] = []
         self._processes: ScenarioProcesses | None = None
         self.audio_dir: Path | None = None  # where recordings are written
         self._capture: MediaCapture | None = None
         self._prober: Prober | None = None
         self._faults: gevent.Greenlet | None = None
+        self._control: ControlLeg | None = None
         self._health = HealthSampler()
         self._live: LiveFigures | None = None  # what the live views (--metrics-port, --web) read
         self._metrics: MetricsServer | None = None
@@ -164,6 +167,12 @@ class Run:
         """Place the load and return once every call has ended (subclasses)."""
         raise NotImplementedError
 
+    def _fleet(self, log_dir: Path | None) -> Fleet:
+        """Engine processes laid out for the scenario's callers; their ports are given back at the end."""
+        fleet = Fleet(caller_template(self.scenario), log_dir=log_dir)
+        self._fleets.append(fleet)
+        return fleet
+
     def _log(self, name: str, kind=JsonLines):
         log = kind(self.folder / name)
         self._logs.append(log)
@@ -194,6 +203,12 @@ class Run:
             self._processes = ScenarioProcesses(self.scenario.base_dir, self.logs_dir)
             self._processes.start_all(self.scenario.processes)
             self.events.event("processes", started=[p.name for p in self.scenario.processes])
+
+    def _ports_event(self) -> None:
+        """Each engine process's RTP and RTCP ports (callproof.harness.run.ports): which range was whose."""
+        self.events.event("media_ports", ranges={
+            p.name: [p.settings.rtp_port, p.settings.rtp_port + p.settings.rtp_port_range + 1]
+            for pool in self._pools for p in pool.processes})
 
     def _start_capture(self, fleet: Fleet) -> None:
         """The media of this machine's engines, once they all have ports and before the first call
@@ -243,6 +258,25 @@ class Run:
         if self._prober is not None:
             self._prober.start()
 
+    def _prepare_control(self, fleet: Fleet, callers: EnginePool, sink: Callable[[dict[str, Any]], None], *,
+                         stream: int | str = "local") -> ControlLeg | None:
+        """The control leg's echo, ready (callproof.harness.run.control); its calls start with the load."""
+        off = control_off_reason(self.scenario)
+        if off is not None:
+            if self.folder is not None:
+                self.events.event("control", off=off)
+            return None
+        try:
+            leg = ControlLeg.start_echo(fleet, self.scenario, stream=stream, callers=callers, sink=sink,
+                                        enrich=lambda record: with_quality(record, echo_path=True))
+        except EngineError as exc:
+            raise HarnessError(f"could not start the control leg's echo: {exc}") from None
+        self._pools.append(leg.echo)
+        self._control = leg
+        if self.folder is not None:
+            self.events.event("control", calls=leg.concurrent, uri=leg.uri, processes=len(leg.echo.processes))
+        return leg
+
     def _start_faults(self, started: float) -> None:
         if self.scenario.faults:
             injector = FaultInjector(self.scenario.faults, processes=self._processes, events=self.events,
@@ -288,13 +322,46 @@ class Run:
 
         return [os.getpid(), *(p.pid for pool in self._pools for p in pool.processes if p.pid)]
 
+    def _engine_health(self) -> dict[str, Any]:
+        """Over every engine process of this machine: the worst pump lag and the longest a thread
+        waited for a CPU since the last call (then reset), and the drops on our own sockets so far
+        (callproof.sip.socket_drops), SIP and media."""
+        processes = [p for pool in self._pools for p in pool.processes]
+        lags = {p.name: round(p.pump_lag_ms_max, 1) for p in processes}
+        wait = max((p.cpu_wait_pct_max for p in processes), default=0.0)
+        for p in processes:
+            p.pump_lag_ms_max = p.cpu_wait_pct_max = 0.0
+        return {"pump_lag_ms_max": max(lags.values(), default=0.0), "pump_lag_ms_by_engine": lags,
+                "engine_cpu_wait_pct_max": wait,
+                "socket_drops_sip": sum(p.socket_drops["sip"] for p in processes),
+                "socket_drops_media": sum(p.socket_drops["media"] for p in processes)}
+
+    def _start_window(self) -> None:
+        """The load starts now: health samples cover from here (engine start-up is not the load's)."""
+        self._health.restart(self._generator_pids())
+        self._engine_health()  # forget the pumps' lag and threads' waits while starting
+
+    def _own_sockets_event(self) -> None:
+        """The final drops on our own sockets, per engine process, once every process has stopped."""
+        processes = [p for pool in self._pools for p in pool.processes]
+        dropped = {p.name: p.socket_drops for p in processes if any(p.socket_drops.values())}
+        total = {kind: sum(p.socket_drops[kind] for p in processes) for kind in ("sip", "media")}
+        self.events.event("own_sockets", socket_drops_sip=total["sip"], socket_drops_media=total["media"],
+                          processes=dropped)
+
     def _stop_everything(self) -> None:
         if self._faults is not None:
             self._faults.kill()
         if self._prober is not None:
             self._prober.stop(drain_s=0 if self.interrupted else plan.longest_call_s(self.scenario))
+        if self._control is not None:
+            self._control.stop(drain_s=0 if self.interrupted else plan.longest_call_s(self.scenario) + DRAIN_MARGIN_S)
         for pool in self._pools:
             pool.stop()
+        if self.folder is not None and self._pools:
+            self._own_sockets_event()
+        for fleet in self._fleets:
+            fleet.close()
         if self._capture is not None:
             self._capture.stop()  # after the engines: their last packets are in it
         if self._processes is not None:

@@ -364,6 +364,7 @@ class _Builder:
                 BreakerSettings, min_answer_rate=b["min_answer_rate"], window_s=b["window_s"], min_calls=b["min_calls"]
             ),
             processes=None if x["processes"] == "auto" else x["processes"],
+            control_fraction=x["control_fraction"],
         )
 
     def _check_caps(self, load: Load, call: Call) -> None:

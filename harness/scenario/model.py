@@ -69,6 +69,7 @@ class Load:
     max_concurrent: int
     breaker: BreakerSettings
     processes: int | None  # SIP engine processes; None: auto
+    control_fraction: float = 0.0  # share of calls also placed to our own echo (the control leg); 0: none
 
     @property
     def hold_s(self) -> float:

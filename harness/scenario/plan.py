@@ -192,6 +192,19 @@ def longest_call_s(scenario: Scenario) -> float:
     return call.ring_timeout_s + dtmf_s + (call.patience_s or 0) + longest_duration_s(call.talk_time)
 
 
+def control_calls(scenario: Scenario) -> int:
+    """Control-leg calls to keep in progress: load.control_fraction of the plan's peak calls in
+    progress (arrivals mode: rate x mean talk time, Little's law), at least 1 when it is on."""
+    load = scenario.load
+    if load.control_fraction <= 0:
+        return 0
+    if load.mode == "concurrency":
+        peak = float(planned_peak_concurrency(load))
+    else:
+        peak = planned_peak_rate(load) * expected_duration_s(scenario.call.talk_time)
+    return max(1, math.ceil(load.control_fraction * peak - _EPS))
+
+
 def provision(scenario: Scenario) -> int:
     """Concurrent calls the generator must hold (issue 5: rate x (setup timeout + longest talk))."""
     load = scenario.load

@@ -8,6 +8,9 @@ Each line carries the observed value, its 95% interval, the threshold and a verd
     INCONCLUSIVE  the interval straddles the threshold (the note says how many more calls
                   would settle it, if what was observed held), or the metric could not be
                   measured (the note says why): never PASS on what was not measured
+    INVALID       a media line (loss, MOS-CQE, one-way delay) that would FAIL while our own
+                  sockets dropped packets in the run: that loss cannot be told from the
+                  target's (the note gives the figure; callproof.harness.verdict.generator)
 
 Intervals: Wilson for proportions, the distribution-free order-statistic interval for
 percentiles (callproof.harness.verdict.stats); for the RTO, the bounds the probe grid allows
@@ -199,10 +202,11 @@ def _round(value: float | None) -> float | None:
 
 def judge(calls: Sequence[CallRecord], raw_probes: Sequence[dict[str, Any]], events: Sequence[dict[str, Any]], *,
           sla: Sla, probes: Probes, by_agent: bool, faults_planned: int, interrupted: bool = False,
-          pesq: Sequence[dict[str, Any]] = ()) -> RunVerdict:
+          pesq: Sequence[dict[str, Any]] = (), control: Sequence[CallRecord] = ()) -> RunVerdict:
     """Judge a run: the load's calls (direction "outbound"), probes.jsonl, events.jsonl and
-    pesq.jsonl entries, and the scenario's thresholds, probe settings, whether answers come
-    from the agent marker, and how many faults the scenario injects."""
+    pesq.jsonl entries, the control leg's calls (control.jsonl), and the scenario's thresholds,
+    probe settings, whether answers come from the agent marker, and how many faults the
+    scenario injects."""
     rfc = connect.rfc6076(calls)
     centre = connect.call_center(calls, by_agent=by_agent,
                                  service_level_s=sla.service_level.within_s if sla.service_level else None)
@@ -212,7 +216,7 @@ def judge(calls: Sequence[CallRecord], raw_probes: Sequence[dict[str, Any]], eve
         avail = availability(probe_calls, options, probes.consecutive_ok)
     faults = tuple(recoveries(events, probe_calls, calls, probes.consecutive_ok))
     resolution = probes.call_interval_s
-    generator = generator_health(events, calls)
+    generator = generator_health(events, calls, control)
 
     lines: list[SlaLine] = []
     not_applicable: list[dict[str, str]] = []
@@ -266,6 +270,7 @@ def judge(calls: Sequence[CallRecord], raw_probes: Sequence[dict[str, Any]], eve
         else:
             lines.append(rto_line(sla.rto_s_max, faults, faults_planned, resolution, probes.consecutive_ok))
 
+    lines = [own_loss_line(line, generator) for line in lines]
     verdict, reason = run_verdict(lines, generator, interrupted=interrupted)
     return RunVerdict(
         verdict=verdict,
@@ -282,6 +287,19 @@ def judge(calls: Sequence[CallRecord], raw_probes: Sequence[dict[str, Any]], eve
     )
 
 
+MEDIA_LINES = ("mos_cqe_p5", "one_way_delay_p95", "loss_p95")
+
+
+def own_loss_line(line: SlaLine, generator: GeneratorValidity) -> SlaLine:
+    """A media line that would FAIL while our own sockets dropped packets: INVALID, with the figure."""
+    if line.name not in MEDIA_LINES or line.verdict != Verdict.FAIL or not generator.own_drops:
+        return line
+    return dataclasses.replace(line, verdict=Verdict.INVALID, note=(
+        f"{line.note}; INVALID, not FAIL: our own sockets dropped {generator.own_drops} packets in this run "
+        f"({generator.socket_drops_media or 0} media, on {generator.calls_with_socket_drops} of the target's calls), "
+        f"so {line.name} {_value(line.observed, line.unit)} cannot be told from the target's"))
+
+
 def _first_answer_line(calls: Sequence[CallRecord], threshold_s: float) -> SlaLine:
     values = connect.first_answer_s(calls)
     # A call that rang out is known only to exceed the time we waited for it.
@@ -295,8 +313,11 @@ def _first_answer_line(calls: Sequence[CallRecord], threshold_s: float) -> SlaLi
 def run_verdict(lines: Sequence[SlaLine], generator: GeneratorValidity, *,
                 interrupted: bool = False) -> tuple[Verdict, str]:
     """(verdict, reason): INVALID for an invalid generator, else the worst line."""
+    spared = [f"{line.name} {_value(line.observed, line.unit)} would miss {line.comparison} "
+              f"{_value(line.threshold, line.unit)}, but that loss cannot be told from ours"
+              for line in lines if line.verdict == Verdict.INVALID]
     if generator.valid is False:
-        return Verdict.INVALID, generator.reason
+        return Verdict.INVALID, "; ".join([generator.reason, *spared])
     suffix = " (the run was interrupted: lines judged on the calls it made)" if interrupted else ""
     if not lines:
         return Verdict.INCONCLUSIVE, "no SLA line is switched on in the scenario: nothing was checked" + suffix
@@ -307,6 +328,8 @@ def run_verdict(lines: Sequence[SlaLine], generator: GeneratorValidity, *,
     if verdict == Verdict.FAIL:
         words = [f"{line.name} {_value(line.observed, line.unit)} misses {line.comparison} "
                  f"{_value(line.threshold, line.unit)} ({_interval(line)})" for line in chosen]
+    elif verdict == Verdict.INVALID:
+        words = spared
     else:
         words = [f"{line.name} {'not measured' if line.observed is None else 'undecided'}" for line in chosen]
     return verdict, "; ".join(words) + suffix

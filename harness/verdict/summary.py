@@ -18,12 +18,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from callproof.harness.errors import BadInput, HarnessError
 from callproof.harness.scenario.loader import load_scenario
 from callproof.harness.scenario.model import Scenario
+from callproof.harness.verdict import media
 from callproof.harness.verdict.sla import judge
 from callproof.harness.verdict.stats import percentiles
 from callproof.reports import bundle_files, layout, summary_file
@@ -71,6 +73,7 @@ def summarize(folder: Path, scenario: Scenario | None = None) -> dict[str, Any]:
         events = read_events(folder)
         probes = read_probes(folder)
         pesq = read_pesq(folder)
+        control = load_calls(folder, layout.CONTROL)
     except RecordsError as exc:
         raise BadInput(str(exc)) from None
     run = summary_file.run_facts(events)
@@ -85,11 +88,13 @@ def summarize(folder: Path, scenario: Scenario | None = None) -> dict[str, Any]:
         "setup_ms": percentiles(c.setup_ms for c in calls),  # RFC 6076 4.3 SRD
         "answer_ms": percentiles(c.answer_ms for c in calls),
         "timing_resolution_ms": timing_resolution_ms(events),
+        "control": control_summary(control),
     }
     if scenario is None:
         summary.update(verdict=None, verdict_reason=no_verdict)
     else:
-        summary.update(verdict_keys(calls, probes, events, pesq, scenario, interrupted=run.interrupted))
+        summary.update(verdict_keys(calls, probes, events, pesq, scenario, interrupted=run.interrupted,
+                                    control=control))
     unfit = summary_file.problem(summary)
     if unfit is not None:  # the verifier's own bug: never write what the report would refuse
         raise HarnessError(f"the summary the verifier made does not fit {summary_file.SCHEMA_NAME}: {unfit}")
@@ -117,12 +122,20 @@ def _scenario(folder: Path, scenario: Scenario | None) -> tuple[Scenario | None,
         return None, f"no thresholds to judge by: {exc}"
 
 
+def control_summary(control: list[CallRecord]) -> dict[str, Any]:
+    """The control leg's calls (callproof.harness.run.control) in the figures the target's calls are
+    shown in, so a report can put them side by side; never part of an SLA line."""
+    return {"calls": call_counts(control), "setup_ms": percentiles(c.setup_ms for c in control),
+            "media": media.media_summary(control)}
+
+
 def verdict_keys(calls: list[CallRecord], probes: list[dict[str, Any]], events: list[dict[str, Any]],
-                 pesq: list[dict[str, Any]], scenario: Scenario, *, interrupted: bool) -> dict[str, Any]:
+                 pesq: list[dict[str, Any]], scenario: Scenario, *, interrupted: bool,
+                 control: Sequence[CallRecord] = ()) -> dict[str, Any]:
     """The verifier's keys, judged against `scenario`'s thresholds."""
     result = judge(calls, probes, events, sla=scenario.sla, probes=scenario.probes,
                     by_agent=scenario.call.agent_marker is not None, faults_planned=len(scenario.faults),
-                    interrupted=interrupted, pesq=pesq)
+                    interrupted=interrupted, pesq=pesq, control=control)
     return result.summary()
 
 

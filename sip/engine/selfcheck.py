@@ -48,9 +48,10 @@ FIRST_RTP_WAIT_S = 2.0
 SETUP_TIMEOUT_S = 5.0
 _RTP_POLL_S = 0.002
 
-# What a fit engine must show. The pump's limit is the one a run's generator validity
-# uses (harness/verdict/generator.py PUMP_LAG_LIMIT_MS): an engine that fails it here
-# makes every run INVALID.
+# What a fit engine must show. The pump's limit is well inside the one a run's generator
+# validity uses (harness/verdict/generator.py PUMP_LAG_LIMIT_MS, 500 ms: one stall that
+# lets a peer retransmit): an idle engine held 300 ms at each hangup (2.16 without 0004)
+# is unfit although a single such stall would not make a run INVALID.
 LIMITS = {
     "setup_delay_p50_ms": 50.0,
     "media_start_p50_ms": 150.0,

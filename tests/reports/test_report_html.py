@@ -85,10 +85,12 @@ def test_chromium_shows_verdict_every_sla_line_and_decodes_every_image(built_en,
     assert images == decoded == 7
     payloads = re.findall(r'src="data:image/png;base64,([^"]+)"', dom)
     assert len(payloads) == 7
+    sizes = []
     for payload in payloads:  # and an independent decoder agrees
         with Image.open(io.BytesIO(base64.b64decode(payload, validate=True))) as picture:
             picture.load()
-            assert picture.size == (990, 396)
+            sizes.append(picture.size)
+    assert sizes == [(990, 396)] * 6 + [(990, 594)]  # the generator's health: two panels
 
     # Self-contained: nothing is fetched from anywhere.
     page = (folder / layout.REPORT_HTML).read_text(encoding="utf-8")

@@ -10,7 +10,7 @@ import pytest
 
 from tests.cli import callproof, start_callproof
 from tests.peers.net import free_port
-from tests.run.helpers import read_calls, scenario_file
+from tests.run.helpers import assert_verdict, read_calls, scenario_file
 
 pytestmark = [pytest.mark.peers, pytest.mark.e2e]  # SIPp and `callproof run` (tests/markers.py)
 
@@ -26,12 +26,13 @@ def test_poisson_arrivals_start_on_schedule_whatever_the_calls_do(tmp_path, sipp
     path = arrivals(tmp_path / "arrivals.yaml", sipp_echo.uri, duration=15, sla={"answer_rate_min": 0.9})
     out = tmp_path / "out"
     result = callproof("run", str(path), "--out", str(out), "--quiet")
-    assert result.returncode == 0, result.stderr
+    assert_verdict(json.loads((out / "summary.json").read_text()), result.returncode, "PASS")
 
     from callproof.harness.scenario import plan
     from callproof.harness.scenario.loader import load_scenario
 
-    planned = plan.load_arrival_times(load_scenario(path).load, 7)
+    scenario = load_scenario(path)
+    planned = plan.load_arrival_times(scenario.load, 7)
     calls = read_calls(out)
     assert len(calls) == len(planned)  # open loop: every planned arrival is a call, no more
     assert 6 * 15 * 0.6 < len(calls) < 6 * 15 * 1.4
@@ -39,8 +40,9 @@ def test_poisson_arrivals_start_on_schedule_whatever_the_calls_do(tmp_path, sipp
     assert all(c["scheduled_utc"] for c in calls)
     assert lateness[0] >= 0 and lateness[len(lateness) // 2] < 100  # INVITEs leave on schedule
     engine = json.loads((out / "engine.json").read_text())
-    # Provisioned for the peak rate x the longest a call can hold a slot (ring timeout + longest talk).
-    assert engine["provisioned_calls"] == min(40, int(-(-6 * (5 + 4) // 1)))
+    # Provisioned for the peak rate x the longest a call can hold a slot (ring timeout + longest talk),
+    # and for the control leg's calls beside them.
+    assert engine["provisioned_calls"] == min(40, int(-(-6 * (5 + 4) // 1))) + plan.control_calls(scenario)
 
 
 def test_web_ui_serves_locusts_page_while_the_run_goes(tmp_path, sipp_echo):

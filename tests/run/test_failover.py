@@ -20,7 +20,7 @@ from tests.cli import start_callproof
 from tests.peers.kamailio import KAMAILIO_CFG
 from tests.peers.net import free_port
 from tests.peers.sipp import SCENARIOS
-from tests.run.helpers import read_calls, sla_yaml, write_scenario
+from tests.run.helpers import assert_verdict, read_calls, sla_yaml, write_scenario
 
 pytestmark = [pytest.mark.peers, pytest.mark.e2e]  # Kamailio, SIPp and `callproof run` (tests/markers.py)
 
@@ -117,7 +117,7 @@ def test_rto_matches_an_independent_observer_and_calls_go_on_through_the_survivo
     later = [c for c in read_calls(out)
              if _utc(c["invite_utc"]) > fault_at + dt.timedelta(seconds=FR_TIMER_S + 2)]
     assert len(later) >= 8 and all(c["answer_ms"] is not None for c in later)
-    assert summary["verdict"] == "PASS" and run.returncode == 0, stderr
+    assert_verdict(summary, run.returncode, "PASS")
 
 
 def _first_fast_call_after(trace: str, fault_at: dt.datetime) -> float:

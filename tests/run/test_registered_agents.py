@@ -18,7 +18,7 @@ import pytest
 from tests.cli import callproof, start_callproof
 from tests.peers.kamailio import DEFAULT_REALM, kamailio_factory  # noqa: F401
 from tests.peers.net import free_port
-from tests.run.helpers import read_calls, sla_yaml, write_scenario
+from tests.run.helpers import assert_verdict, read_calls, sla_yaml, write_scenario
 
 pytestmark = [pytest.mark.peers, pytest.mark.e2e]  # Kamailio and `callproof run` (tests/markers.py)
 
@@ -85,7 +85,7 @@ def test_agents_register_answer_the_routed_calls_and_unregister(tmp_path, regist
         seen = registered_users(registrar)
         time.sleep(0.2)
     stdout, stderr = run.communicate(timeout=60)
-    assert run.returncode == 0, stderr
+    assert_verdict(json.loads((out / "summary.json").read_text()), run.returncode, "PASS")
 
     users = {f"agent{n}" for n in range(1, AGENTS + 1)}
     assert seen == users  # the registrar's own table, during the run

@@ -14,7 +14,7 @@ import pytest
 from callproof.reports.records import read_jsonl
 from tests.cli import callproof, start_callproof
 from tests.peers import sipp
-from tests.run.helpers import read_calls, scenario_file
+from tests.run.helpers import assert_verdict, read_calls, scenario_file
 from tests.waiting import json_lines, wait_for_lines, wait_until
 
 
@@ -101,10 +101,11 @@ def test_sigkill_loses_no_finished_call(tmp_path):
 def test_a_target_rejecting_every_call_is_a_completed_run_with_zero_answered(tmp_path, sipp_reject_503):
     out = tmp_path / "out"
     result = callproof("run", str(scenario(tmp_path, sipp_reject_503.uri, duration=4, concurrent=2)), "--out", str(out))
-    assert result.returncode == 1, result.stderr  # FAIL: the target's doing, not the generator's (INVALID)
     calls = read_calls(out)
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["verdict"] == "FAIL" and summary["generator"]["valid"] is True
+    # FAIL: the target's doing, not the generator's (INVALID only for what a busy machine did to us)
+    if assert_verdict(summary, result.returncode, "FAIL"):
+        assert summary["generator"]["valid"] is True
     assert len(calls) >= 10
     assert all(c["failure"] == "rejected" and c["final_code"] == 503 for c in calls)
     assert summary["calls"]["answered"] == 0 and summary["failures"]["rejected"] == len(calls)
@@ -118,7 +119,7 @@ def test_the_breaker_stops_a_run_whose_target_answers_too_little(tmp_path, sipp_
     path = scenario(tmp_path, sipp_reject_503.uri, duration=60, concurrent=2, floor=0.5, window=3)
     started = time.monotonic()
     result = callproof("run", str(path), "--out", str(out))
-    assert result.returncode == 1, result.stderr  # FAIL: nothing was answered
+    assert_verdict(json.loads((out / "summary.json").read_text()), result.returncode, "FAIL")  # nothing answered
     assert time.monotonic() - started < 30  # not the scenario's 60 s
     assert "circuit breaker" in result.stderr
     events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
@@ -148,5 +149,5 @@ def test_a_harness_that_cannot_start_its_processes_exits_3(tmp_path, traced_echo
     path = scenario_file(tmp_path / "control.yaml", traced_echo.uri, load={"processes": 3000})
     result = callproof("run", str(path), "--out", str(tmp_path / "out"))
     assert result.returncode == 3
-    assert result.stderr.startswith("callproof: the RTP port range 16384-32768 is full after ")
+    assert result.stderr.startswith("callproof: no free range of 16 media ports is left in 16384-")
     assert result.stderr.count("\n") == 1

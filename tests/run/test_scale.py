@@ -1,4 +1,12 @@
-"""200 concurrent two-way G.711 calls held for 30 s against SIPp's echo, no loss on our side."""
+"""200 concurrent two-way G.711 calls held for 30 s against SIPp's echo, probes beside them, on the
+machine as it is and with competing CPU load the test starts itself.
+
+What the harness guarantees, and what is asserted: PASS when its own sockets dropped nothing and
+its control leg stayed clean; otherwise INVALID with reasons the measurements back; never FAIL,
+because nothing of the target's lost anything. The echo stands in for a PBX on a machine of its
+own: it runs at a real-time priority, so the machine's load reaches only the generator, and its
+own sockets' drop counters prove it lost nothing. No assertion depends on the machine being idle.
+"""
 
 from __future__ import annotations
 
@@ -8,35 +16,76 @@ import pytest
 
 from tests.cli import callproof
 from tests.peers import sipp
-from tests.run.helpers import read_calls, scenario_file
+from tests.peers.cpu_hogs import CpuHogs
+from tests.run.helpers import read_calls, records_mentioning, scenario_file, unexplained_problems
 
 pytestmark = [pytest.mark.peers, pytest.mark.e2e]  # SIPp and `callproof run` (tests/markers.py)
+
+CALLS = 200
+LOADS = {  # busy processes bounded in time (they end by themselves), stopped by PID
+    "quiet": None,
+    "busy-at-our-priority": {"count": 2, "nice": 0},
+    "busy-at-a-higher-priority": {"count": 2, "nice": -10},
+}
 
 
 @pytest.fixture(scope="module")
 def echo(run_dir):
-    peer = sipp.echo_uas(run_dir)  # one echo holds 200 calls (field notes: up to ~400)
+    if not sipp.can_run_realtime():
+        pytest.skip("the echo needs a real-time priority (root) to stand in for a PBX on a machine of its own")
+    peer = sipp.echo_uas(run_dir, realtime=True)  # one echo holds 200 calls (field notes: up to ~400)
     yield peer
     peer.stop()
 
 
-def test_200_concurrent_calls_for_30_s_lose_nothing_on_our_side(tmp_path, echo):
+@pytest.mark.sip_engine  # on the wheel and on the built engine
+@pytest.mark.parametrize("load", LOADS)
+def test_200_calls_and_probes_pass_or_are_invalid_with_the_reason_never_fail(tmp_path, echo, load):
     out = tmp_path / "out"
     path = scenario_file(tmp_path / "scale.yaml", echo.uri,
-                         load={"peak_concurrent": 200, "duration_s": 31, "max_cps": 100, "max_concurrent": 200},
+                         load={"peak_concurrent": CALLS, "duration_s": 31, "max_cps": 100, "max_concurrent": CALLS},
                          call={"ring_timeout_s": 10, "talk_time": {"distribution": "fixed", "value_s": 30}},
+                         probes={"call_interval_s": 3, "options_interval_s": None, "call_talk_s": 2},
                          sla={"answer_rate_min": 0.95, "loss_p95_max": 0.01})
-    result = callproof("run", str(path), "--out", str(out), "--quiet", timeout=300)
-    assert result.returncode == 0, result.stderr
-    calls = read_calls(out)
-    held = [c for c in calls if c["answer_ms"] is not None and c["bye_ms"] - c["answer_ms"] >= 29_900]
-    assert len(held) >= 200
-    engine = json.loads((out / "engine.json").read_text())
-    assert engine["provisioned_calls"] == 200
+    far_before = echo.socket_drops()
+    hogs = CpuHogs(**LOADS[load], seconds=120) if LOADS[load] else None
+    try:
+        if hogs is not None:
+            hogs.start()
+        result = callproof("run", str(path), "--out", str(out), "--quiet", timeout=400)
+    finally:
+        if hogs is not None:
+            hogs.stop()
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["generator"]["valid"] is True and summary["verdict"] == "PASS"
-    for call in held:
-        media = call["media"]
-        assert media["rx_lost"] == 0 and media["rx_discard"] == 0 and media["jbuf_discard"] == 0
-        assert 1490 <= media["rx_packets"] <= 1510  # 30 s of 20 ms packets
-        assert 1490 <= media["tx_packets"] <= 1510
+    generator = summary["generator"]
+    calls = read_calls(out)
+
+    # Every media port unique across every engine process of the run (callers, probes, control).
+    assert records_mentioning(out, "Address already in use") == []
+    assert generator["refused_calls"] == 0
+    probes = [json.loads(line) for line in (out / "probes.jsonl").read_text().splitlines()]
+    assert sum(p["kind"] == "call" for p in probes) >= 9
+    # The target lost nothing: its own sockets dropped nothing, so every lost packet is ours.
+    assert echo.socket_drops() == far_before
+    lost = sum(c["media"]["rx_lost"] for c in calls if c["media"])
+    assert lost <= (generator["socket_drops_media"] or 0)
+
+    assert summary["verdict"] != "FAIL", summary["verdict_reason"]
+    if summary["verdict"] == "PASS":
+        assert result.returncode == 0 and generator["valid"] is True
+        assert generator["socket_drops_media"] == generator["socket_drops_sip"] == 0
+        assert generator["control"]["calls"] >= 4 and not generator["control"]["degraded"]
+        held = [c for c in calls if c["answer_ms"] is not None and c["bye_ms"] - c["answer_ms"] >= 29_900]
+        assert len(held) >= CALLS
+        for call in held:
+            media = call["media"]
+            assert media["rx_lost"] == 0 and media["socket_drops"] == 0
+            assert 1490 <= media["rx_packets"] <= 1510  # 30 s of 20 ms packets
+            assert 1490 <= media["tx_packets"] <= 1510
+    else:
+        assert summary["verdict"] == "INVALID" and result.returncode == 5
+        assert generator["valid"] is False and generator["problems"]
+        assert unexplained_problems(summary) == [], summary["verdict_reason"]
+    if load == "busy-at-a-higher-priority":
+        # The busy processes did take the machine: the health record says so, beside our own CPU.
+        assert generator["machine_busy_pct_max"] >= 95

@@ -10,7 +10,7 @@ import pytest
 
 from callproof.reports import keys, summary_file
 from tests.cli import ROOT, callproof
-from tests.run.helpers import read_calls
+from tests.run.helpers import assert_verdict, read_calls
 
 
 @pytest.mark.sip_engine  # the main job, on both engines
@@ -18,7 +18,7 @@ from tests.run.helpers import read_calls
 def test_smoke_scenario_runs_against_the_embedded_agents(tmp_path):
     out = tmp_path / "smoke"
     result = callproof("run", "scenarios/smoke.yaml", "--out", str(out), timeout=180)
-    assert result.returncode == 0, result.stderr
+    assert_verdict(json.loads((out / "summary.json").read_text()), result.returncode, "PASS")
 
     calls = read_calls(out)
     summary = json.loads((out / "summary.json").read_text())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import struct
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from callproof.harness.run.ports import pjsua_range
 from callproof.sip.pool import EnginePool
 from callproof.sip.settings import EngineSettings
 from tests.peers import sipp
@@ -30,13 +32,19 @@ def sipp_ringing(run_dir):
 
 
 class Engines:
-    """Starts engine pools for a test and always stops them."""
+    """Starts engine pools for a test and always stops them.
 
-    def __init__(self, log_dir: Path) -> None:
+    A process left on EngineSettings' default RTP ports gets a range claimed for it
+    (tests/conftest.py media_ports), as a run's processes do.
+    """
+
+    def __init__(self, log_dir: Path, ports) -> None:
         self.log_dir = log_dir
+        self.ports = ports
         self.pools: list[EnginePool] = []
 
     def start(self, *settings: EngineSettings) -> EnginePool:
+        settings = tuple(self._placed(s) for s in settings)
         pool = EnginePool.of(list(settings), log_dir=self.log_dir)
         self.pools.append(pool)
         pool.start()
@@ -46,10 +54,17 @@ class Engines:
         for pool in self.pools:
             pool.stop()
 
+    def _placed(self, settings: EngineSettings) -> EngineSettings:
+        default = EngineSettings()
+        if (settings.rtp_port, settings.rtp_port_range) != (default.rtp_port, default.rtp_port_range):
+            return settings
+        ports = self.ports.claim(settings.rtp_port_range + 2)
+        return dataclasses.replace(settings, rtp_port=ports.start, rtp_port_range=pjsua_range(len(ports)))
+
 
 @pytest.fixture
-def engines(run_dir):
-    engines = Engines(run_dir)
+def engines(run_dir, media_ports):
+    engines = Engines(run_dir, media_ports)
     yield engines
     engines.stop_all()
     # Orderly shutdown is part of the contract: never pjsua's abort (134).

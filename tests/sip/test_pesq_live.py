@@ -16,7 +16,7 @@ import pytest
 
 from callproof.rtp_analysis.audio import read_wav, resample
 from callproof.rtp_analysis.pesq import pesq_score
-from callproof.sip.settings import AgentSpec, CallSpec, EngineSettings
+from callproof.sip.settings import AgentSpec, CallSpec, EngineSettings, MediaSettings
 from tests.peers.relay import LossyRelay
 
 # Also run on the built engine (make test, second pass): the agent sends as soon as it
@@ -26,7 +26,6 @@ pytestmark = pytest.mark.sip_engine
 
 VOICE = "en-us+f2"  # espeak-ng's female voice: its male voice is too buzzy for PESQ (rtp_analysis tests)
 TEXT = "The quick brown fox jumps over the lazy dog. Please hold, an agent will be with you shortly."
-CALLER_RTP_PORT, AGENT_RTP_PORT = 31000, 32000  # one call per process: their RTP sockets are these
 RELAY_IP = "127.0.0.3"
 # RFC 3550 interarrival jitter the caller saw: about 0.5 ms on an undisturbed loopback; a
 # relay adding 0-10 ms of jitter gives 4.5 ms and costs the 3% step about 0.2 of PESQ.
@@ -53,38 +52,43 @@ def speech(tmp_path_factory):
     return path, pcm.size / 8000.0
 
 
-def call_and_score(engines, speech, tmp_path, loss: float):
+def call_and_score(engines, speech, tmp_path, loss: float, media_ports, *, codec: str = "PCMU",
+                   media: MediaSettings | None = None, seed: int = 20261126):
     """PESQ of one call through the relay, measured again (at most ATTEMPTS times) while the
     machine disturbed the loopback path: a stall anywhere (another process taking both cores)
     reaches the caller as jitter, and its jitter buffer then stretches and squeezes the speech,
     which PESQ scores as harshly as the loss under test."""
     path, seconds = speech
+    # One call per process: their RTP sockets are the first port of these (the relay takes the same
+    # numbers on its own address).
+    caller_port, agent_port = media_ports.claim(4).start, media_ports.claim(4).start
     for attempt in range(1, ATTEMPTS + 1):
-        agent = engines.start(EngineSettings(name="agent", codecs=("PCMU",), rtp_port=AGENT_RTP_PORT,
+        media = media or MediaSettings.for_codecs((codec,))
+        agent = engines.start(EngineSettings(name="agent", codecs=(codec,), media=media, rtp_port=agent_port,
                                              rtp_port_range=2, rtp_public_address=RELAY_IP,
                                              agent=AgentSpec(mode="prompt", prompt=str(path))))
-        caller = engines.start(EngineSettings(name="caller", codecs=("PCMU",), rtp_port=CALLER_RTP_PORT,
+        caller = engines.start(EngineSettings(name="caller", codecs=(codec,), media=media, rtp_port=caller_port,
                                               rtp_port_range=2, rtp_public_address=RELAY_IP))
-        recording = tmp_path / f"received-{loss}-{attempt}.wav"
+        recording = tmp_path / f"received-{codec}-{loss}-{attempt}.wav"
         uri = f"sip:agent@127.0.0.1:{agent.processes[0].sip_ports['udp']}"
-        with LossyRelay(relay_ip=RELAY_IP, ports=(CALLER_RTP_PORT, AGENT_RTP_PORT), lossy=CALLER_RTP_PORT,
-                        loss=loss, seed=20261126) as relay:
+        with LossyRelay(relay_ip=RELAY_IP, ports=(caller_port, agent_port), lossy=caller_port,
+                        loss=loss, seed=seed) as relay:
             record = caller.place(CallSpec(uri=uri, talk_s=seconds + 1.0, record_to=str(recording))).wait_record(60)
         agent.stop()
         caller.stop()
         assert record.failure is None, record.final_reason
         jitter = record.media.rx_jitter_max_ms
         if jitter <= CLEAN_PATH_JITTER_MS:
-            return pesq_score(path, recording), record, relay
+            return pesq_score(path, recording), record, relay, recording
         print(f"loss {loss}, attempt {attempt}: the path was disturbed (jitter up to {jitter} ms), measuring again")
     pytest.fail(f"the loopback path never ran clean in {ATTEMPTS} calls (jitter up to {jitter} ms at loss {loss}): "
                 "the machine is too busy for this measurement")
 
 
-def test_pesq_is_high_on_a_clean_call_and_falls_with_each_step_of_loss(engines, speech, tmp_path):
+def test_pesq_is_high_on_a_clean_call_and_falls_with_each_step_of_loss(engines, speech, tmp_path, media_ports):
     scores = []
     for loss in (0.0, 0.03, 0.10):
-        result, record, relay = call_and_score(engines, speech, tmp_path, loss)
+        result, record, relay, _ = call_and_score(engines, speech, tmp_path, loss, media_ports)
         media = record.media
         assert relay.forwarded > 150
         # pjsua's own count of lost packets is the relay's ground truth (the last

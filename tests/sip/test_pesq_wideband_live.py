@@ -18,11 +18,9 @@ import numpy as np
 import pytest
 
 from callproof.rtp_analysis.audio import read_wav, resample
-from callproof.rtp_analysis.pesq import pesq_score
 from callproof.sip.engine.install import install_dir
-from callproof.sip.settings import AgentSpec, CallSpec, EngineSettings, MediaSettings
-from tests.peers.relay import LossyRelay
-from tests.sip.test_pesq_live import AGENT_RTP_PORT, ATTEMPTS, CALLER_RTP_PORT, RELAY_IP, TEXT, VOICE
+from callproof.sip.settings import MediaSettings
+from tests.sip.test_pesq_live import TEXT, VOICE, call_and_score
 
 pytestmark = pytest.mark.sip_engine  # both engines (make test's second pass: the built one)
 
@@ -30,8 +28,6 @@ pytestmark = pytest.mark.sip_engine  # both engines (make test's second pass: th
 # ceiling (4.64 for identical signals); seen here on 2 busy cores: G.722 4.01 on both
 # engines, Opus 4.19 (built engine), and once G.722 3.31 on the built engine (not understood yet).
 CLEAN_WIDEBAND_MIN = 3.8
-# 16 kHz speech is more sensitive to path jitter than 8 kHz: a disturbed path is measured again.
-CLEAN_PATH_JITTER_MS = 2.0
 CODEC_NAMES = {"G722": "G722/16000", "opus": "opus/48000"}
 
 
@@ -59,38 +55,18 @@ def speech_16k(tmp_path_factory):
     return path, pcm.size / 16000.0
 
 
-def wideband_call(engines, speech, tmp_path, codec: str, loss: float):
-    path, seconds = speech
-    media = MediaSettings.for_codecs((codec,))
-    assert media.clock_rate == 16000
-    for attempt in range(1, ATTEMPTS + 1):
-        agent = engines.start(EngineSettings(name="agent", codecs=(codec,), media=media, rtp_port=AGENT_RTP_PORT,
-                                             rtp_port_range=2, rtp_public_address=RELAY_IP,
-                                             agent=AgentSpec(mode="prompt", prompt=str(path))))
-        caller = engines.start(EngineSettings(name="caller", codecs=(codec,), media=media,
-                                              rtp_port=CALLER_RTP_PORT, rtp_port_range=2,
-                                              rtp_public_address=RELAY_IP))
-        recording = tmp_path / f"received-{codec}-{loss}-{attempt}.wav"
-        uri = f"sip:agent@127.0.0.1:{agent.processes[0].sip_ports['udp']}"
-        with LossyRelay(relay_ip=RELAY_IP, ports=(CALLER_RTP_PORT, AGENT_RTP_PORT), lossy=CALLER_RTP_PORT,
-                        loss=loss, seed=20261207) as relay:
-            record = caller.place(CallSpec(uri=uri, talk_s=seconds + 1.0, record_to=str(recording))).wait_record(60)
-        agent.stop()
-        caller.stop()
-        assert record.failure is None, record.final_reason
-        if record.media.rx_jitter_max_ms <= CLEAN_PATH_JITTER_MS:
-            return pesq_score(path, recording), record, relay, read_wav(recording)[1]
-        print(f"{codec} loss {loss}, attempt {attempt}: jitter up to {record.media.rx_jitter_max_ms} ms, again")
-    pytest.fail(f"the loopback path never ran clean in {ATTEMPTS} calls: the machine is too busy for this measurement")
-
-
 @pytest.mark.parametrize("codec", ["G722", "opus"])
-def test_a_wideband_call_is_scored_wideband_and_loss_lowers_it_at_each_step(engines, speech_16k, tmp_path, codec):
+def test_a_wideband_call_is_scored_wideband_and_loss_lowers_it_at_each_step(engines, speech_16k, tmp_path, codec,
+                                                                           media_ports):
     if codec == "opus" and not built_engine_loaded():
         pytest.skip("Opus needs the built engine (callproof engine build links libopus; the PyPI wheel has none)")
     scores = []
     for loss in (0.0, 0.03, 0.10):
-        result, record, relay, rate = wideband_call(engines, speech_16k, tmp_path, codec, loss)
+        media = MediaSettings.for_codecs((codec,))
+        assert media.clock_rate == 16000
+        result, record, relay, recording = call_and_score(engines, speech_16k, tmp_path, loss, media_ports,
+                                                          codec=codec, media=media, seed=20261207)
+        rate = read_wav(recording)[1]
         assert record.media.codec == CODEC_NAMES[codec]  # the record names the codec
         assert rate == 16000  # recorded at the 16 kHz bridge
         assert result.band == "wideband" and result.method == "ITU-T P.862.2 MOS-LQO"

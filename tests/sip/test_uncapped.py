@@ -5,6 +5,7 @@ from __future__ import annotations
 import gevent
 import pytest
 
+from callproof.harness.run.ports import pjsua_range
 from callproof.sip.settings import CallSpec, EngineSettings
 from tests.peers import sipp
 
@@ -14,9 +15,10 @@ CALLS, PER_ECHO, HOLD_S = 800, 200, 30.0
 RAMP_INTERVAL_S = 0.01
 
 
-def test_one_process_holds_800_calls_with_no_loss(engines, run_dir):
-    pool = engines.start(EngineSettings(name="caller", codecs=("PCMU",), max_calls=1024, rtp_port=18000,
-                                        rtp_port_range=2 * CALLS + 8))
+def test_one_process_holds_800_calls_with_no_loss(engines, run_dir, media_ports):
+    ports = media_ports.claim(2 * CALLS + 8)
+    pool = engines.start(EngineSettings(name="caller", codecs=("PCMU",), max_calls=1024, rtp_port=ports.start,
+                                        rtp_port_range=pjsua_range(len(ports))))
     if pool.capacity < CALLS:
         pytest.skip(f"this pjsua2 holds {pool.capacity} calls per process; `make test` runs this on the built engine")
     echoes = [sipp.echo_uas(run_dir) for _ in range(CALLS // PER_ECHO)]  # one echo socket drops above ~400

@@ -41,10 +41,11 @@ def sla(**lines) -> Sla:
 
 
 def healthy() -> GeneratorValidity:
-    return GeneratorValidity(valid=True, reason="fine", cpu_pct_max=None, cpu_cores=None, loop_lag_ms_max=None,
-                           pump_lag_ms_max=None, starved_calls=0, refused_calls=0, slot_waits=0, idle_slots_max=0,
-                           capped=0, lost=0,
-                           media_starved_calls=0, media_checked_calls=0, problems=())
+    return GeneratorValidity(valid=True, reason="fine", cpu_pct_max=None, cpu_cores=None, machine_busy_pct_max=None,
+                             cpu_pressure_pct_max=None, saturated_s=0.0, loop_lag_ms_max=None, pump_lag_ms_max=None,
+                             socket_drops_media=0, socket_drops_sip=0, calls_with_socket_drops=0, control=None,
+                             starved_calls=0, refused_calls=0, slot_waits=0, idle_slots_max=0, capped=0, lost=0,
+                             media_starved_calls=0, media_checked_calls=0, problems=())
 
 
 def line(verdict: Verdict, name: str = "x") -> SlaLine:
@@ -132,9 +133,9 @@ def test_the_worst_line_wins_and_invalid_beats_fail():
     assert run_verdict([line(PASS), line(INCONCLUSIVE, "mos")], healthy())[0] == INCONCLUSIVE
     verdict, reason = run_verdict([line(INCONCLUSIVE), line(FAIL, "isa"), line(PASS)], healthy())
     assert (verdict, reason) == (FAIL, "isa 1 misses >= 1 (95% interval 1 to 1)")
-    starved = dataclasses.replace(healthy(), valid=False, reason="the load generator was the bottleneck: x",
+    starved = dataclasses.replace(healthy(), valid=False, reason="x calls were lost with their SIP engine process",
                                   starved_calls=5, problems=("x",))
-    assert run_verdict([line(FAIL)], starved) == (INVALID, "the load generator was the bottleneck: x")
+    assert run_verdict([line(FAIL)], starved) == (INVALID, "x calls were lost with their SIP engine process")
     assert run_verdict([], healthy())[0] == INCONCLUSIVE  # nothing checked is no PASS
     assert run_verdict([line(PASS)], healthy(), interrupted=True)[1].endswith(
         "(the run was interrupted: lines judged on the calls it made)")
@@ -240,6 +241,29 @@ def test_summary_without_thresholds_has_no_verdict(tmp_path):
     (tmp_path / "scenario.yaml").write_text("name: broken\nfoo: 1\n")
     summary = summarize(tmp_path)
     assert summary["verdict"] is None and summary["verdict_reason"].startswith("no thresholds to judge by: ")
+
+
+def test_loss_our_own_sockets_dropped_is_invalid_never_fail():
+    """The issue's run: about 1,090 of 1,501 packets received on every call, here with 40 of the
+    missing packets dropped by our own sockets. loss_p95 would FAIL; it is INVALID, with the figure."""
+    calls = [r.answered(i, talk_ms=30_000.0, rx_packets=1090, rx_lost=411) for i in range(3)]
+    calls.append(r.answered(9, talk_ms=30_000.0, rx_packets=1090, rx_lost=411, socket_drops=40))
+    events = [{"at_utc": r.utc(i), "kind": "health", "cpu_pct": 50.0, "cpu_cores": 2, "loop_lag_ms_max": 3.0,
+               "pump_lag_ms_max": 4.0, "interval_s": 1.0} for i in range(30)]
+    result = judge(calls, [], events, sla=sla(loss_p95_max=0.01, answer_rate_min=0.5), probes=PROBES,
+                   by_agent=False, faults_planned=0)
+    rate, loss = result.lines
+    assert rate.verdict == PASS and loss.verdict == INVALID
+    assert loss.note.endswith("INVALID, not FAIL: our own sockets dropped 40 packets in this run (40 media, on 1 of "
+                              "the target's calls), so loss_p95 27.3817 % cannot be told from the target's")
+    assert result.verdict == INVALID
+    assert result.reason == ("the load generator's own sockets dropped 40 packets (40 media (on 1 of the target's "
+                             "calls), 0 SIP): loss the target did not cause; loss_p95 27.3817 % would miss <= 1 %, "
+                             "but that loss cannot be told from ours")
+    # The same loss with none of it ours is the target's: FAIL.
+    clean = [dataclasses.replace(c, media=dataclasses.replace(c.media, socket_drops=0)) for c in calls]
+    assert judge(clean, [], events, sla=sla(loss_p95_max=0.01), probes=PROBES, by_agent=False,
+                 faults_planned=0).verdict == FAIL
 
 
 def test_media_timeout_calls_count_as_total_loss():
