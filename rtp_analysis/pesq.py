@@ -4,10 +4,16 @@ The `pesq` package implements P.862: narrowband at 8 kHz, mapped to MOS-LQO by P
 and the wideband extension P.862.2 at 16 kHz (its own MOS-LQO mapping). A wideband call
 (a recording at 16 kHz or more, from a wideband codec's 16 kHz bridge) against a wideband
 prompt is scored by P.862.2 at 16 kHz; anything else by P.862 at 8 kHz. Each result names
-its method and band. Before scoring, the recording is aligned with the prompt by
-cross-correlation (it usually starts later) and both are cut to the span of the prompt
-the recording covers (a call may end before its prompt does); inputs at other rates are
-resampled to the scoring rate first.
+its method and band. Before scoring, the recording's first PRECONDITION_S are set
+aside, the rest is aligned with the prompt by cross-correlation (it usually starts
+later) and both are cut to the span of the prompt the recording covers (a call may end
+before its prompt does); inputs at other rates are resampled to the scoring rate first.
+
+The set-aside start is the codecs' and the jitter buffer's settling time, which P.862.3
+(its application guide) asks to keep out of the measured speech by preconditioning: an
+adaptive codec such as G.722's sub-band ADPCM distorts about the first 140 ms of a
+stream (seen here: a clean G.722 call scored P.862.2 3.78 when its prompt began with
+the stream, 4.01-4.04 with that start set aside; G.711 has no such transient).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from callproof.rtp_analysis.audio import read_wav, resample, speech_seconds
 
 PESQ_RATE_HZ = 8000  # narrowband
 WIDEBAND_RATE_HZ = 16000  # P.862.2
+PRECONDITION_S = 0.25  # the recording's start set aside: codec and jitter-buffer settling
 # band -> (scoring rate, the `pesq` package's mode, the method the score follows)
 BANDS = {"narrowband": (PESQ_RATE_HZ, "nb", "ITU-T P.862 + P.862.1 MOS-LQO"),
          "wideband": (WIDEBAND_RATE_HZ, "wb", "ITU-T P.862.2 MOS-LQO")}
@@ -56,6 +63,8 @@ def pesq_of_signals(
     rate, mode, method = BANDS[band]
     ref = resample(np.asarray(reference, dtype=np.float64), reference_rate_hz, rate)
     deg = resample(np.asarray(degraded, dtype=np.float64), degraded_rate_hz, rate)
+    settle = int(PRECONDITION_S * rate)
+    deg = deg[settle:]
     lag = alignment_lag(ref, deg)
     # A call shorter than its prompt covers only part of it: score that part, not the
     # silence after the hang-up.
@@ -69,7 +78,7 @@ def pesq_of_signals(
     common = dict(
         band=band,
         method=method,
-        offset_ms=1000.0 * lag / rate,
+        offset_ms=1000.0 * (lag + settle) / rate,
         reference_speech_s=ref_speech,
         degraded_speech_s=deg_speech,
         degraded_silent=deg_speech == 0.0,

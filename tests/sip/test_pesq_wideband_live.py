@@ -74,7 +74,9 @@ def test_a_wideband_call_is_scored_wideband_and_loss_lowers_it_at_each_step(engi
         assert relay.dropped - 2 <= record.media.rx_lost <= relay.dropped
         scores.append(result.score)
         print(f"{codec} loss {loss}: relay dropped {relay.dropped} of {relay.dropped + relay.forwarded}, "
-              f"rx_lost {record.media.rx_lost}, PESQ-WB {result.score:.2f}")
+              f"rx_lost {record.media.rx_lost}, jitter max {record.media.rx_jitter_max_ms} ms, jitter buffer "
+              f"discarded {record.media.jbuf_discard}, empty {record.media.jbuf_empty}, lost {record.media.jbuf_lost}, "
+              f"delay {record.media.jbuf_delay_ms} ms, PESQ-WB {result.score:.2f}")
     clean, three, ten = scores
     assert clean >= CLEAN_WIDEBAND_MIN
     assert clean > three > ten
