@@ -41,8 +41,6 @@ def main(args: argparse.Namespace) -> int:
     from callproof.harness.scenario.loader import load_scenario
     from callproof.harness.scenario.model import ScenarioOverrides
 
-    if args.duration is not None and args.duration <= 0:
-        raise BadInput(f"--duration must be greater than 0 (got {args.duration:g})")
     if args.expect_workers < 1:
         raise BadInput(f"--expect-workers must be at least 1 (got {args.expect_workers})")
     if args.metrics_port is not None and not 0 < args.metrics_port < 65536:

@@ -24,6 +24,7 @@ import functools
 import importlib.resources
 import itertools
 import json
+import math
 import os
 import re
 import shlex
@@ -218,8 +219,10 @@ class _Builder:
             self.data["target"] = {**self.data["target"], "uri": uri}
             self.overridden[("target", "uri")] = "--target"
         if duration is not None:
-            if not duration > 0:
-                raise BadInput(f"--duration must be greater than 0 seconds (got {duration:g})")
+            longest = scenario_schema()["$defs"]["positive_seconds"]["maximum"]
+            if not (math.isfinite(duration) and 0 < duration <= longest):
+                raise BadInput(f"--duration must be a number of seconds greater than 0 and at most {longest:,} "
+                               f"(got {duration:g})")
             self.data["load"] = {**self.data["load"], "duration_s": duration}
             self.overridden[("load", "duration_s")] = "--duration"
 
@@ -392,6 +395,15 @@ class _Builder:
             raise self.fail(
                 p + ("max_cps",),
                 f"load.max_cps ({load.max_cps:g}) is below the plan's peak of {rate:g} calls/s ({how})",
+            )
+        # The arrival times are drawn at the start, as many candidates as peak rate x duration (plan.arrival_times).
+        candidates = rate * load.duration_s
+        if candidates > plan.MAX_ARRIVALS:
+            duration = p + ("duration_s",)
+            raise self.fail(
+                duration,
+                f"{self.name(duration)} ({load.duration_s:g} s) at the plan's peak of {rate:g} calls/s draws "
+                f"{candidates:,.0f} arrival times; a run draws at most {plan.MAX_ARRIVALS:,}",
             )
         # Little's law: calls in progress = arrival rate x mean holding time, and a call
         # holds at least its talk time, so this is a lower bound of what the plan needs.

@@ -443,7 +443,12 @@ OVERRIDE_BASE = edit("  duration_s: 30", "  ramp_up_s: 10\n  duration_s: 30\n  r
             ScenarioOverrides(target_uri="sip:600:hunter2@pbx"),
             "--target must not carry a password (user:password@, RFC 3261 19.1.1); use target.credentials",
         ),
-        (ScenarioOverrides(duration_s=-1), "--duration must be greater than 0 seconds (got -1)"),
+        (ScenarioOverrides(duration_s=-1),
+         "--duration must be a number of seconds greater than 0 and at most 604,800 (got -1)"),
+        (ScenarioOverrides(duration_s=float("nan")),
+         "--duration must be a number of seconds greater than 0 and at most 604,800 (got nan)"),
+        (ScenarioOverrides(duration_s=float("inf")),
+         "--duration must be a number of seconds greater than 0 and at most 604,800 (got inf)"),
         (
             ScenarioOverrides(duration_s=10),
             "x.yaml, line 8: --duration (10 s) is shorter than load.ramp_up_s + load.ramp_down_s (15 s)",
