@@ -23,9 +23,12 @@ import importlib.metadata
 import json
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from callproof.reports import bundle_files, layout
+
+if TYPE_CHECKING:
+    from callproof.reports.keys import SigningKey
 
 Notify = Callable[[str], None]
 TOOL_VERSION = importlib.metadata.version("callproof")  # one source: pyproject.toml
@@ -46,9 +49,15 @@ class BundleResult:
 
 
 def finalize(
-    folder: Path, key_path: Path | None = None, lang: str = "en", notify: Notify = notify_stderr
+    folder: Path, key_path: Path | None = None, lang: str = "en", notify: Notify = notify_stderr, *,
+    signing_key: SigningKey | None = None,
 ) -> BundleResult:
-    """Render the reports of `folder`, then write manifest, SHA256SUMS and signature."""
+    """Render the reports of `folder`, then write manifest, SHA256SUMS and signature.
+
+    `signing_key`: a key read already (`callproof run` reads it before it starts any child);
+    otherwise the key at `key_path`, or the per-user key. A folder holding the key's secret
+    (a program of the run copied it there) is refused before anything is written.
+    """
     # Imported here: `callproof run` imports this module at start; matplotlib and
     # fpdf load only when a report is built.
     from callproof.reports import html, i18n, junit, keys, manifest, model, pdf, plots, sign
@@ -59,13 +68,15 @@ def finalize(
         raise ReportInputError(f"{folder} is not a folder")
     if lang not in i18n.LANGUAGES:
         raise ReportInputError(f"language {lang!r} is not one of {', '.join(i18n.LANGUAGES)}")
-    key_path = Path(key_path) if key_path is not None else keys.ensure_default_key(notify)
+    key = signing_key if signing_key is not None else keys.open_signing_key(key_path, notify)
+    key_path = key.path
     if key_path.resolve().is_relative_to(folder.resolve()):
         raise ReportInputError(f"the signing key {key_path} is inside the bundle; keep keys outside it")
-    private_key = keys.load_private(key_path)
+    private_key = key.private
     public_key = private_key.public_key()
     fingerprint = sign.fingerprint(public_key)
-    bundle_files.check_folder(folder)  # regular files only: no link, FIFO or device to read or write through
+    files = bundle_files.check_folder(folder)  # regular files only: no link, FIFO or device to read or write through
+    refuse_leaked_key(folder, files, key)
 
     data = model.load(folder)  # bad input fails here, before anything is touched
     # A new signature is coming: the old one must not outlive a half-rewritten folder.
@@ -116,6 +127,20 @@ def finalize(
     write_file(folder, layout.SHA256SUMS, sums)
     write_file(folder, layout.SIGNATURE, sign.sign(sums, private_key, layout.SIGNATURE_NAMESPACE).encode("ascii"))
     return BundleResult(folder, len(listed), fingerprint, key_path, lang, plot_tr.lang)
+
+
+def refuse_leaked_key(folder: Path, files: list[str], key: SigningKey) -> None:
+    """One sentence, and nothing signed, when a file of the bundle holds the signing key's secret."""
+    from callproof.reports.errors import ReportInputError
+    from callproof.reports.terminal import escape
+
+    for name in files:
+        if bundle_files.contains_any(folder, name, key.secret_forms):
+            raise ReportInputError(
+                f"{bundle_files.shown(folder, name)} holds the private signing key {escape(str(key.path))}, "
+                "so callproof signs nothing with it: that key is no longer secret; make a new one "
+                "(callproof keygen) and tell whoever trusts the old one to stop"
+            )
 
 
 def write_file(folder: Path, name: str, content: bytes) -> None:

@@ -175,6 +175,19 @@ def digest(folder: Path, name: str) -> tuple[str, int]:
     return sha.hexdigest(), size
 
 
+def contains_any(folder: Path, name: str, needles: tuple[bytes, ...]) -> bool:
+    """Whether a bundle's regular file holds any of `needles` anywhere, read in blocks."""
+    overlap = max((len(n) for n in needles), default=1) - 1
+    tail = b""
+    with os.fdopen(open_regular(folder, name), "rb") as stream:
+        while block := stream.read(_BLOCK):
+            window = tail + block
+            if any(needle in window for needle in needles):
+                return True
+            tail = window[-overlap:] if overlap else b""
+    return False
+
+
 def write_new(folder: Path, name: str, content: bytes) -> None:
     """Put `content` under `name` (a file directly in `folder`): a new file, renamed into place.
 

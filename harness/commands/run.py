@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -22,6 +23,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--key", metavar="PATH", type=Path,
                         help="Ed25519 key that signs the bundle (default: your per-user key, made once)")
     parser.add_argument("--lang", choices=("en", "zh"), default="en", help="report language (default en)")
+    trust = parser.add_argument_group("what a scenario may do (docs/scenarios.md, \"What a scenario may do\")")
+    trust.add_argument("--allow-scenario-commands", action="store_true",
+                       help="let the scenario start its processes and faults, which run with your rights "
+                            "(needs --key: not your per-user key)")
+    trust.add_argument("--allow-env", action="append", default=[], metavar="NAME",
+                       help="let a *_env key name this variable too (by default only CALLPROOF_*)")
+    trust.add_argument("--allow-prompt", action="append", default=[], metavar="PATH", type=Path,
+                       help="let the scenario play this WAV file from outside its folder")
+    trust.add_argument("--allow-pid-file", action="append", default=[], metavar="PATH", type=Path,
+                       help="let a signal fault signal the PID in this file (by default only processes the run "
+                            "started)")
     dist = parser.add_argument_group("distributed mode (Locust master/worker)")
     role = dist.add_mutually_exclusive_group()
     role.add_argument("--master", action="store_true", help="run the shape and collect records; place no calls")
@@ -37,9 +49,11 @@ def main(args: argparse.Namespace) -> int:
     import locust  # noqa: F401
 
     from callproof.harness.errors import BadInput
+    from callproof.harness.run import scenario_commands
     from callproof.harness.run.runner import RunOptions, run_scenario
     from callproof.harness.scenario.loader import load_scenario
-    from callproof.harness.scenario.model import ScenarioOverrides
+    from callproof.harness.scenario.model import Permits, ScenarioOverrides
+    from callproof.reports.terminal import escape
 
     if args.expect_workers < 1:
         raise BadInput(f"--expect-workers must be at least 1 (got {args.expect_workers})")
@@ -47,11 +61,21 @@ def main(args: argparse.Namespace) -> int:
         raise BadInput(f"--metrics-port must be a port number from 1 to 65535 (got {args.metrics_port})")
     if args.metrics_port is not None and args.worker:
         raise BadInput("--metrics-port is for the master, which serves the whole run's figures, not for a worker")
+    permits = Permits(commands=args.allow_scenario_commands, env_names=frozenset(args.allow_env),
+                      prompt_files=frozenset(p.resolve() for p in args.allow_prompt),
+                      pid_files=frozenset(p.resolve() for p in args.allow_pid_file))
     scenario = load_scenario(args.scenario, overrides=ScenarioOverrides(target_uri=args.target,
-                                                                       duration_s=args.duration))
+                                                                       duration_s=args.duration), permits=permits)
     role = "master" if args.master else "worker" if args.worker else "local"
+    if role != "worker":  # a worker places calls only: the master starts the scenario's programs
+        scenario_commands.check_allowed(scenario, permits, key_path=args.key)
+        if scenario_commands.starts_programs(scenario):
+            lines = scenario_commands.listing(scenario)
+            print(f"callproof: this run starts {len(lines)} program{'s' * (len(lines) != 1)} of the scenario's, "
+                  f"with your rights, in {escape(str(scenario.base_dir))}:", *(f"  {line}" for line in lines), sep="\n",
+                  file=sys.stderr)
     options = RunOptions(out_dir=args.out, role=role, web=args.web, web_port=args.web_port, csv_prefix=args.csv,
                          master_host=args.master_host, master_port=args.master_port,
                          expect_workers=args.expect_workers, quiet=args.quiet, key_path=args.key, lang=args.lang,
-                         metrics_port=args.metrics_port, metrics_host=args.metrics_host)
+                         metrics_port=args.metrics_port, metrics_host=args.metrics_host, permits=permits)
     return run_scenario(scenario, options)

@@ -38,13 +38,13 @@ from callproof.harness.run.live import LiveFigures
 from callproof.harness.run.load import LoadContext
 from callproof.harness.run.metrics import MetricsServer
 from callproof.harness.run.probes import Prober
-from callproof.harness.run.processes import ScenarioProcesses
+from callproof.harness.run.processes import ScenarioProcesses, scenario_environment
 from callproof.harness.run.progress import Progress
 from callproof.harness.run.recorder import CallLog, EventLog, JsonLines
 from callproof.harness.run.registered_agents import RegisteredAgents
 from callproof.harness.run.safety import CircuitBreaker, RateCap
 from callproof.harness.scenario import plan
-from callproof.harness.scenario.model import Scenario
+from callproof.harness.scenario.model import Permits, Scenario
 from callproof.harness.verdict.summary import summarize, write_summary
 from callproof.reports import layout
 from callproof.sip.errors import EngineError
@@ -71,6 +71,7 @@ class RunOptions:
     lang: str = "en"
     metrics_port: int | None = None  # serve OpenMetrics on this port while the run goes
     metrics_host: str = "127.0.0.1"
+    permits: Permits = Permits()  # what the command line allows the scenario (--allow-...)
 
 
 def run_scenario(scenario: Scenario, options: RunOptions) -> int:
@@ -120,10 +121,12 @@ class Run:
         self._health = HealthSampler()
         self._live: LiveFigures | None = None  # what the live views (--metrics-port, --web) read
         self._metrics: MetricsServer | None = None
+        self._signing_key = None  # read by execute(), before any child starts
 
     # -- entry ---------------------------------------------------------------------
 
     def execute(self) -> int:
+        self._read_signing_key()  # before the folder, and before any child process starts
         self._start_live()  # before the folder: a port already taken is refused with nothing written
         try:
             code = self._execute()
@@ -133,6 +136,17 @@ class Run:
         finally:
             if self._metrics is not None:
                 self._metrics.stop()
+
+    def _read_signing_key(self) -> None:
+        """The signing key, read once, now: no child process of the run exists yet, none inherits the open
+        file (close-on-exec, and closed at once), and the key then lives only in this process's memory, which
+        this process makes unreadable to other processes of the same user (PR_SET_DUMPABLE 0: no ptrace, no
+        /proc/PID/mem). The file stays readable to them: docs/evidence-bundle.md, "Trust model"."""
+        from callproof.reports.bundle import notify_stderr
+        from callproof.reports.keys import open_signing_key
+
+        self._signing_key = open_signing_key(self.options.key_path, notify_stderr)
+        _no_memory_reads()
 
     def _start_live(self) -> None:
         options = self.options
@@ -191,7 +205,7 @@ class Run:
         score_recordings(self.folder, self.scenario)
         summary = summarize(self.folder)
         write_summary(self.folder, summary)
-        finalize(self.folder, key_path=self.options.key_path, lang=self.options.lang)
+        finalize(self.folder, lang=self.options.lang, signing_key=self._signing_key)
         if not self.options.quiet:
             Progress.print_table(summary, self.folder)
         return exit_code(summary["verdict"])
@@ -200,7 +214,8 @@ class Run:
 
     def _start_processes(self) -> None:
         if self.scenario.processes:
-            self._processes = ScenarioProcesses(self.scenario.base_dir, self.logs_dir)
+            self._processes = ScenarioProcesses(self.scenario.base_dir, self.logs_dir,
+                                                env=scenario_environment(self.scenario))
             self._processes.start_all(self.scenario.processes)
             self.events.event("processes", started=[p.name for p in self.scenario.processes])
 
@@ -280,7 +295,9 @@ class Run:
     def _start_faults(self, started: float) -> None:
         if self.scenario.faults:
             injector = FaultInjector(self.scenario.faults, processes=self._processes, events=self.events,
-                                     base_dir=self.scenario.base_dir)
+                                     base_dir=self.scenario.base_dir, log_dir=self.logs_dir,
+                                     env=scenario_environment(self.scenario),
+                                     pid_files=self.options.permits.pid_files)
             self._faults = gevent.spawn(injector.run, started)
 
     def _context(self, pool: EnginePool, choose: TargetChooser, *,
@@ -367,6 +384,14 @@ class Run:
         if self._processes is not None:
             self._processes.stop_all()
         self._health.stop()
+
+
+def _no_memory_reads() -> None:
+    """Other processes of this user may no longer read this one's memory (prctl PR_SET_DUMPABLE 0, Linux)."""
+    import ctypes
+
+    _PR_SET_DUMPABLE = 4
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
 def make_context(scenario: Scenario, pool: EnginePool, choose: TargetChooser, *,
