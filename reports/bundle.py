@@ -48,19 +48,36 @@ class BundleResult:
     plot_lang: str  # the plots' and PDF's language ("en" when Chinese had no font)
 
 
+def signing_key(folder: Path, key_path: Path | None, notify: Notify = notify_stderr) -> SigningKey:
+    """The key that will sign `folder`, read once now: readable, Ed25519, outside the folder.
+
+    `callproof run` calls this before its first call and before it starts any child
+    process, so a key that cannot sign never wastes a run, and the run signs with what
+    it read then whatever becomes of the file; the per-user default key is made here
+    on first use.
+    """
+    from callproof.reports import keys
+    from callproof.reports.errors import ReportInputError
+
+    key = keys.open_signing_key(key_path, notify)
+    if key.path.resolve().is_relative_to(Path(folder).resolve()):
+        raise ReportInputError(f"the signing key {key.path} is inside the bundle; keep keys outside it")
+    return key
+
+
 def finalize(
     folder: Path, key_path: Path | None = None, lang: str = "en", notify: Notify = notify_stderr, *,
-    signing_key: SigningKey | None = None,
+    key: SigningKey | None = None,
 ) -> BundleResult:
     """Render the reports of `folder`, then write manifest, SHA256SUMS and signature.
 
-    `signing_key`: a key read already (`callproof run` reads it before it starts any child);
+    `key`: a key read already (`callproof run` reads it before it starts any child);
     otherwise the key at `key_path`, or the per-user key. A folder holding the key's secret
     (a program of the run copied it there) is refused before anything is written.
     """
     # Imported here: `callproof run` imports this module at start; matplotlib and
     # fpdf load only when a report is built.
-    from callproof.reports import html, i18n, junit, keys, manifest, model, pdf, plots, sign
+    from callproof.reports import html, i18n, junit, manifest, model, pdf, plots, sign
     from callproof.reports.errors import ReportInputError
 
     folder = Path(folder)
@@ -68,10 +85,11 @@ def finalize(
         raise ReportInputError(f"{folder} is not a folder")
     if lang not in i18n.LANGUAGES:
         raise ReportInputError(f"language {lang!r} is not one of {', '.join(i18n.LANGUAGES)}")
-    key = signing_key if signing_key is not None else keys.open_signing_key(key_path, notify)
+    if key is None:
+        key = signing_key(folder, key_path, notify)
+    elif key.path.resolve().is_relative_to(folder.resolve()):
+        raise ReportInputError(f"the signing key {key.path} is inside the bundle; keep keys outside it")
     key_path = key.path
-    if key_path.resolve().is_relative_to(folder.resolve()):
-        raise ReportInputError(f"the signing key {key_path} is inside the bundle; keep keys outside it")
     private_key = key.private
     public_key = private_key.public_key()
     fingerprint = sign.fingerprint(public_key)

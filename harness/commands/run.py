@@ -74,6 +74,8 @@ def main(args: argparse.Namespace) -> int:
             print(f"callproof: this run starts {len(lines)} program{'s' * (len(lines) != 1)} of the scenario's, "
                   f"with your rights, in {escape(str(scenario.base_dir))}:", *(f"  {line}" for line in lines), sep="\n",
                   file=sys.stderr)
+    for note in scenario.notes:
+        print(f"callproof: {note}", file=sys.stderr)
     options = RunOptions(out_dir=args.out, role=role, web=args.web, web_port=args.web_port, csv_prefix=args.csv,
                          master_host=args.master_host, master_port=args.master_port,
                          expect_workers=args.expect_workers, quiet=args.quiet, key_path=args.key, lang=args.lang,
