@@ -42,6 +42,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     dist.add_argument("--master-host", default="127.0.0.1", metavar="HOST",
                       help="worker: the master's address; master: the address to bind (default 127.0.0.1)")
     dist.add_argument("--master-port", type=int, default=5557, metavar="PORT", help="default 5557")
+    dist.add_argument("--master-secret-file", type=Path, metavar="PATH",
+                      help="the secret master and workers share, in a file only you can read (default: "
+                           "$CALLPROOF_MASTER_SECRET); every message is authenticated with it")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -49,7 +52,7 @@ def main(args: argparse.Namespace) -> int:
     import locust  # noqa: F401
 
     from callproof.harness.errors import BadInput
-    from callproof.harness.run import scenario_commands
+    from callproof.harness.run import scenario_commands, worker_auth
     from callproof.harness.run.runner import RunOptions, run_scenario
     from callproof.harness.scenario.loader import load_scenario
     from callproof.harness.scenario.model import Permits, ScenarioOverrides
@@ -67,6 +70,9 @@ def main(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario, overrides=ScenarioOverrides(target_uri=args.target,
                                                                        duration_s=args.duration), permits=permits)
     role = "master" if args.master else "worker" if args.worker else "local"
+    if args.master_secret_file is not None and role == "local":
+        raise BadInput("--master-secret-file is for --master and --worker: a local run has no workers")
+    secret = worker_auth.read_secret(args.master_secret_file) if role != "local" else None
     if role != "worker":  # a worker places calls only: the master starts the scenario's programs
         scenario_commands.check_allowed(scenario, permits, key_path=args.key)
         if scenario_commands.starts_programs(scenario):
@@ -79,5 +85,6 @@ def main(args: argparse.Namespace) -> int:
     options = RunOptions(out_dir=args.out, role=role, web=args.web, web_port=args.web_port, csv_prefix=args.csv,
                          master_host=args.master_host, master_port=args.master_port,
                          expect_workers=args.expect_workers, quiet=args.quiet, key_path=args.key, lang=args.lang,
-                         metrics_port=args.metrics_port, metrics_host=args.metrics_host, permits=permits)
+                         metrics_port=args.metrics_port, metrics_host=args.metrics_host, permits=permits,
+                         master_secret=secret)
     return run_scenario(scenario, options)

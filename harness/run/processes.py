@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import IO
 
 from callproof.harness.errors import HarnessError
+from callproof.harness.run.worker_auth import SECRET_ENV
 from callproof.harness.scenario.model import ProcessSpec, Scenario
 
 _PR_SET_PDEATHSIG = 1
 _STOP_TIMEOUT_S = 10.0
 MAX_OUTPUT_BYTES = 1 << 20  # of one program's output in the bundle: its first and its last 512 KiB
-MASTER_SECRET_ENV = "CALLPROOF_MASTER_SECRET"  # callproof.harness.run.worker_auth's secret
 
 
 def _die_with_parent() -> None:
@@ -36,7 +36,7 @@ def _die_with_parent() -> None:
 def scenario_environment(scenario: Scenario) -> dict[str, str]:
     """The environment a scenario's programs get: ours, less the secrets the run reads from it (the SIP
     passwords and user names the scenario's *_env keys name, the master's shared secret)."""
-    secrets = {MASTER_SECRET_ENV}
+    secrets = {SECRET_ENV}
     if scenario.target.credentials is not None:
         secrets |= {scenario.target.credentials.username_env, scenario.target.credentials.password_env}
     if scenario.agents.password_env:

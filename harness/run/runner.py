@@ -92,6 +92,7 @@ class RunOptions:
     metrics_port: int | None = None  # serve OpenMetrics on this port while the run goes
     metrics_host: str = "127.0.0.1"
     permits: Permits = Permits()  # what the command line allows the scenario (--allow-...)
+    master_secret: bytes | None = dataclasses.field(default=None, repr=False)  # master and workers (worker_auth)
 
 
 def run_scenario(scenario: Scenario, options: RunOptions) -> int:
