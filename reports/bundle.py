@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -95,6 +96,7 @@ def finalize(
     fingerprint = sign.fingerprint(public_key)
     files = bundle_files.check_folder(folder)  # regular files only: no link, FIFO or device to read or write through
     refuse_leaked_key(folder, files, key)
+    refuse_files_being_written(folder, files)
 
     data = model.load(folder)  # bad input fails here, before anything is touched
     # A new signature is coming: the old one must not outlive a half-rewritten folder.
@@ -141,10 +143,37 @@ def finalize(
     write_file(folder, layout.MANIFEST, text.encode("utf-8"))
 
     listed, _ = manifest.walk(folder)
+    before = _file_states(folder, listed)
     sums = manifest.format_sums(manifest.entries(folder, listed))
+    changed = [name for name, state in _file_states(folder, listed).items() if before.get(name) != state]
+    if changed:  # what was hashed is not what is there: sign nothing
+        raise ReportInputError(f"{bundle_files.shown(folder, changed[0])} changed while callproof read it to sign "
+                               "it; whatever writes it must stop first, then run `callproof report` again")
+    refuse_files_being_written(folder, listed)
     write_file(folder, layout.SHA256SUMS, sums)
     write_file(folder, layout.SIGNATURE, sign.sign(sums, private_key, layout.SIGNATURE_NAMESPACE).encode("ascii"))
     return BundleResult(folder, len(listed), fingerprint, key_path, lang, plot_tr.lang)
+
+
+def refuse_files_being_written(folder: Path, files: list[str]) -> None:
+    """One sentence, and nothing signed, while a program still writes a file of the bundle (a dumpcap that
+    outlived a killed run kept growing its capture after the bundle was signed: issue 14, section 4)."""
+    from callproof.reports.errors import ReportInputError
+
+    found = bundle_files.being_written(folder, files)
+    if found is not None:
+        name, pid = found
+        raise ReportInputError(f"{bundle_files.shown(folder, name)} is still being written by process {pid}, so "
+                               "callproof signs nothing yet: stop that process (a capture left running by an "
+                               "interrupted run), then run `callproof report` again")
+
+
+def _file_states(folder: Path, names: list[str]) -> dict[str, tuple[int, int]]:
+    states = {}
+    for name in names:
+        facts = os.stat(folder / name, follow_symlinks=False)
+        states[name] = (facts.st_size, facts.st_mtime_ns)
+    return states
 
 
 def refuse_leaked_key(folder: Path, files: list[str], key: SigningKey) -> None:
