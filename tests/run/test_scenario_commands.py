@@ -119,13 +119,16 @@ def test_a_program_that_copies_the_signing_key_into_its_log_gets_nothing_signed(
     path = scenario(tmp_path / "theirs", processes=[{"name": "thief", "command": f"cat {run_key}"}])
     out = tmp_path / "out"
     result = run(tmp_path, str(path), "--allow-scenario-commands", "--key", str(run_key), "--out", str(out), env=env)
-    assert result.returncode == 2, result.stderr
+    # The end of a run that placed calls: summary.json is kept, the step that failed is named, exit 3.
+    assert result.returncode == 3, result.stderr
     assert result.stderr.splitlines() == [
         f"callproof: this run starts 1 program of the scenario's, with your rights, in {path.parent}:",
         f"  process thief: cat {run_key}",
-        f"callproof: {out / 'logs' / 'process-thief.log'} holds the private signing key {run_key}, so callproof "
-        "signs nothing with it: that key is no longer secret; make a new one (callproof keygen) and tell whoever "
-        "trusts the old one to stop",
+        f"callproof: writing the reports and signing the bundle failed: {out / 'logs' / 'process-thief.log'} holds "
+        f"the private signing key {run_key}, so callproof signs nothing with it: that key is no longer secret; make "
+        "a new one (callproof keygen) and tell whoever trusts the old one to stop; summary.json holds the measured "
+        f"figures, the traceback is in {out / 'logs' / 'harness.log'}; `callproof report {out}` rebuilds the "
+        "summary, the reports and the signature",
     ]
     assert (out / "logs" / "process-thief.log").read_bytes() == run_key.read_bytes()  # the copy, as the issue saw it
     assert not (out / "SHA256SUMS.sig").exists() and not (out / "SHA256SUMS").exists()
