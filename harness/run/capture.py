@@ -5,12 +5,21 @@ processes were given (callproof.harness.run.engines.Fleet). SIP stays out becaus
 headers carry digest responses, which must never reach a bundle. The capture
 runs on Linux's `any` device (cooked headers, which `callproof analyze` reads),
 so one filter serves loopback and real interfaces alike.
+
+dumpcap dies with the run (issue 14, section 4): a dumpcap left behind by a killed run
+kept writing into a bundle that was then signed. It runs under a small guard process
+that asks the kernel for SIGTERM when the run dies (PR_SET_PDEATHSIG) and passes it
+on; the request cannot be made for dumpcap itself, because the kernel drops it when a
+program with file capabilities starts (dumpcap has them wherever non-root users may
+capture). On SIGTERM dumpcap writes out what it holds and closes the file.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -19,6 +28,21 @@ from callproof.harness.run.processes import stop_processes
 from callproof.harness.scenario.model import Capture
 
 _READY_TIMEOUT_S = 10.0
+# The guard: SIGTERM when its parent (the run) dies, passed on to dumpcap; it ends with dumpcap. argv: the run's
+# PID, then dumpcap's command. If the run died before the request took hold, dumpcap never starts.
+_GUARD = """
+import ctypes, os, signal, subprocess, sys
+TERM = {signal.SIGTERM}
+signal.pthread_sigmask(signal.SIG_BLOCK, TERM)  # held until dumpcap exists to take it
+ctypes.CDLL(None).prctl(1, signal.SIGTERM)
+if os.getppid() != int(sys.argv[1]):
+    sys.exit(1)
+child = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL,
+                         preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_UNBLOCK, TERM))
+signal.signal(signal.SIGTERM, lambda *_: child.terminate())
+signal.pthread_sigmask(signal.SIG_UNBLOCK, TERM)
+sys.exit(child.wait())
+"""
 
 
 def capture_filter(address: str, ports: list[range]) -> str:
@@ -51,7 +75,8 @@ class MediaCapture:
                                "(Debian package wireshark-common, which tshark brings)")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "wb") as log:
-            self._proc = subprocess.Popen(self.command(dumpcap), stdin=subprocess.DEVNULL, stdout=log,
+            self._proc = subprocess.Popen([sys.executable, "-P", "-c", _GUARD, str(os.getpid()),
+                                           *self.command(dumpcap)], stdin=subprocess.DEVNULL, stdout=log,
                                           stderr=subprocess.STDOUT)
         # dumpcap says "File: PATH" once the device is open and the filter compiled.
         deadline = time.monotonic() + _READY_TIMEOUT_S
@@ -66,7 +91,7 @@ class MediaCapture:
             time.sleep(0.05)
 
     def stop(self) -> None:
-        """SIGTERM: dumpcap writes out what it holds and closes the file."""
+        """SIGTERM (the guard passes it on): dumpcap writes out what it holds and closes the file."""
         if self._proc is not None:
             stop_processes([self._proc])
 
