@@ -1,10 +1,14 @@
 """A packet capture of the run's media, taken by dumpcap (Wireshark's capture engine).
 
 Only RTP and RTCP: UDP to or from our own address on the RTP ports our engine
-processes were given (callproof.harness.run.engines.Fleet). SIP stays out because its Authorization
-headers carry digest responses, which must never reach a bundle. The capture
-runs on Linux's `any` device (cooked headers, which `callproof analyze` reads),
-so one filter serves loopback and real interfaces alike.
+processes were given (callproof.harness.run.engines.Fleet). pjsua picks each call's port
+inside its process's range as the call starts, so the filter can name only the ranges;
+when the run ends, `keep_only_ports` rewrites the capture to the exact ports its records
+name (each call's RTP port and the RTCP port after it): another program's RTP that
+happened to use a port in our ranges does not reach the bundle (issue 14, section 4).
+SIP stays out because its Authorization headers carry digest responses, which must
+never reach a bundle. The capture runs on Linux's `any` device (cooked headers, which
+`callproof analyze` reads), so one filter serves loopback and real interfaces alike.
 
 dumpcap dies with the run (issue 14, section 4): a dumpcap left behind by a killed run
 kept writing into a bundle that was then signed. It runs under a small guard process
@@ -23,9 +27,14 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from callproof.harness.errors import HarnessError
 from callproof.harness.run.processes import stop_processes
 from callproof.harness.scenario.model import Capture
+from callproof.rtp_analysis.errors import CaptureError
+from callproof.rtp_analysis.net import udp_datagrams
+from callproof.rtp_analysis.pcap import read_frames
 
 _READY_TIMEOUT_S = 10.0
 # The guard: SIGTERM when its parent (the run) dies, passed on to dumpcap; it ends with dumpcap. argv: the run's
@@ -43,6 +52,36 @@ signal.signal(signal.SIGTERM, lambda *_: child.terminate())
 signal.pthread_sigmask(signal.SIG_UNBLOCK, TERM)
 sys.exit(child.wait())
 """
+
+
+def keep_only_ports(path: Path, ports: set[int]) -> tuple[int, int] | None:
+    """Rewrite the pcap file at `path` with only the UDP datagrams to or from `ports`.
+
+    Returns (kept, dropped) frames, or None when there was nothing to rewrite (no file, no
+    packets, or not the plain pcap dumpcap -P writes). The file is replaced atomically.
+    """
+    try:
+        frames = read_frames(path)
+        datagrams = udp_datagrams(frames, path.name)
+    except (CaptureError, OSError):
+        return None
+    if frames.data[:4].tobytes() not in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        return None  # little-endian pcap only: what dumpcap -P writes on this machine
+    wanted = np.fromiter(ports, dtype=np.int64, count=len(ports))
+    ours = np.isin(datagrams.src_port, wanted) | np.isin(datagrams.dst_port, wanted)
+    keep = np.sort(datagrams.frame[ours])
+    partial = path.with_name(path.name + ".partial")
+    with open(partial, "wb") as out:
+        out.write(frames.data[:_PCAP_HEADER].tobytes())
+        for start, length in zip(frames.offset[keep] - _RECORD_HEADER, frames.caplen[keep] + _RECORD_HEADER,
+                                 strict=True):
+            out.write(frames.data[start:start + length].tobytes())
+    os.replace(partial, path)
+    return int(keep.size), len(frames) - int(keep.size)
+
+
+_PCAP_HEADER = 24  # pcap's file header
+_RECORD_HEADER = 16  # each record's header, just before its frame
 
 
 def capture_filter(address: str, ports: list[range]) -> str:

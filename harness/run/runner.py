@@ -46,7 +46,7 @@ import gevent.event
 from callproof.harness.errors import BadInput, HarnessError, exit_code_for
 from callproof.harness.run import web_tab
 from callproof.harness.run.calls import CallFactory, TargetChooser
-from callproof.harness.run.capture import MediaCapture, capture_filter
+from callproof.harness.run.capture import MediaCapture, capture_filter, keep_only_ports
 from callproof.harness.run.conclude import conclude, describe, log_traceback
 from callproof.harness.run.control import ControlLeg, control_off_reason
 from callproof.harness.run.engines import Fleet, caller_template
@@ -62,6 +62,7 @@ from callproof.harness.run.registered_agents import RegisteredAgents
 from callproof.harness.run.safety import CircuitBreaker, RateCap
 from callproof.harness.scenario.model import Permits, Scenario
 from callproof.reports import layout
+from callproof.reports.records import RecordsError, load_calls, read_jsonl
 from callproof.sip.errors import EngineError
 from callproof.sip.pool import EnginePool
 from callproof.sip.records import CallRecord
@@ -279,6 +280,17 @@ class Run:
         self.events.event("capture", file=str(path.relative_to(self.folder)), filter=bpf,
                           seconds=spec.seconds, max_mb=spec.max_mb)
 
+    def _trim_capture(self) -> None:
+        """Only the media ports the run's records name stay in the capture (capture.py)."""
+        try:
+            ports = recorded_media_ports(self.folder)
+        except RecordsError as exc:
+            self.events.event("capture_trimmed", kept=None, dropped=None, reason=str(exc))
+            return
+        counts = keep_only_ports(self._capture.path, ports)
+        if counts is not None:
+            self.events.event("capture_trimmed", kept=counts[0], dropped=counts[1], ports=len(ports))
+
     def _register_agents(self, fleet: Fleet) -> None:
         """The scenario's agents, registered to the target's registrar before any call."""
         agent_log = self._log(layout.AGENTS, CallLog)
@@ -426,9 +438,21 @@ class Run:
             fleet.close()
         if self._capture is not None:
             self._capture.stop()  # after the engines: their last packets are in it
+            self._trim_capture()
         if self._processes is not None:
             self._processes.stop_all()
         self._health.stop()
+
+
+def recorded_media_ports(folder: Path) -> set[int]:
+    """Every RTP port, and the RTCP port after it, that a record of the run names (calls, control
+    leg, agents, probe calls)."""
+    records = [r for name in (layout.CALLS, layout.CONTROL, layout.AGENTS) for r in load_calls(folder, name)]
+    for entry in read_jsonl(folder / layout.PROBES):
+        if entry.get("kind") == "call" and isinstance(entry.get("record"), dict):
+            records.append(CallRecord.from_dict(entry["record"]))
+    return {port + rtcp for r in records if r.media is not None and r.media.local_rtp_port
+            for port in (r.media.local_rtp_port,) for rtcp in (0, 1)}
 
 
 def _no_memory_reads() -> None:

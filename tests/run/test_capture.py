@@ -11,6 +11,7 @@ import time
 import pytest
 
 from callproof.harness.errors import ExitCode
+from callproof.harness.run.runner import recorded_media_ports
 from callproof.reports.keys import default_key_path, public_path
 from tests.cli import callproof, start_callproof
 from tests.reports.synthetic_run import make_run
@@ -41,15 +42,14 @@ def test_the_runs_media_is_captured_and_analyzed_like_any_capture(tmp_path):
 
     analyzed = callproof("analyze", str(pcap), "--json")
     assert analyzed.returncode == 0, analyzed.stderr
-    # The filter takes our engines' port ranges; another program's packets to a port of them (a stream
-    # another run left behind) may pass it: the run's streams are the ones with both ends ours.
+    # The filter takes our engines' port ranges; at the run's end the capture keeps only the ports
+    # its records name: every stream in it is one of the run's calls.
     events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
-    ranges = next(e["ranges"] for e in events if e["kind"] == "media_ports").values()
-
-    def ours(port: int) -> bool:
-        return any(first <= port <= last for first, last in ranges)
-
-    streams = [s for s in json.loads(analyzed.stdout) if ours(s["src_port"]) and ours(s["dst_port"])]
+    trimmed = next(e for e in events if e["kind"] == "capture_trimmed")
+    recorded = recorded_media_ports(out)
+    assert trimmed["ports"] == len(recorded) and trimmed["kept"] > 0
+    streams = json.loads(analyzed.stdout)
+    assert all(s["src_port"] in recorded or s["dst_port"] in recorded for s in streams)
     assert len(streams) == 2 * len(answered)  # each call: caller -> agent and the agent's echo back
     assert all(s["lost"] == 0 and s["packets"] > 20 for s in streams)
 
