@@ -39,7 +39,8 @@ class Agent:
         audio = CallAudio(self.endpoint.ep, prompt=self.spec.prompt if self.spec.mode == "prompt" else None,
                           record_to=None, echo=self.spec.mode == "echo")
         call = TrackedCall(account, call_id, audio=audio, ptime_ms=self.endpoint.settings.media.ptime_ms,
-                           media_events=self.endpoint.media_events, socket_drops=self.endpoint.socket_drops)
+                           media_events=self.endpoint.media_events, socket_drops=self.endpoint.socket_drops,
+                           ssrc_changes=self.endpoint.ssrc_changes)
         info = call.getInfo()
         call.sip_call_id = info.callIdString
         self.calls.add(call)

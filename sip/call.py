@@ -24,6 +24,7 @@ from callproof.sip.media import CallAudio, StreamSnapshot, merge_snapshots, sdp_
 from callproof.sip.records import CallRecord, Failure
 from callproof.sip.settings import CallSpec
 from callproof.sip.socket_drops import SocketDrops
+from callproof.sip.ssrc_changes import SourceChanges, SsrcChangeLog, SsrcPoller
 
 _DTMF_METHODS = {"rfc4733": pj.PJSUA_DTMF_METHOD_RFC2833, "info": pj.PJSUA_DTMF_METHOD_SIP_INFO}
 _MEDIA_CHECK_S = 1.0
@@ -57,7 +58,8 @@ class TrackedCall(pj.Call):
 
     def __init__(self, account: pj.Account, call_id: int = pj.PJSUA_INVALID_ID, *, audio: CallAudio,
                  ptime_ms: int, media_events: collections.deque, invite_timeout_s: float | None = None,
-                 socket_drops: SocketDrops | None = None) -> None:
+                 socket_drops: SocketDrops | None = None,
+                 ssrc_changes: SsrcChangeLog | SsrcPoller | None = None) -> None:
         super().__init__(account, call_id)
         self.audio = audio
         self.invite_timeout_s = invite_timeout_s
@@ -76,6 +78,8 @@ class TrackedCall(pj.Call):
         self._socket_drops = socket_drops
         self.media_ports: tuple[int, ...] = ()  # our RTP and RTCP ports
         self.drops_by_port: dict[int, int] = {}  # kernel drops on them, read as each stream ended
+        self._ssrc_changes = ssrc_changes
+        self._streams: dict[int, int] = {}  # media index -> the live pjmedia_stream's address
         self.last_code = 0
         self.last_reason = ""
         self.sip_call_id = ""
@@ -132,8 +136,15 @@ class TrackedCall(pj.Call):
         self.media_ports = media_ports(self) or self.media_ports
         self.changed.set()
 
+    def onStreamCreated(self, prm: pj.OnStreamCreatedParam) -> None:
+        if self._ssrc_changes is not None:
+            self._streams[prm.streamIdx] = int(prm.stream)
+            self._ssrc_changes.watch(int(prm.stream))
+
     def onStreamDestroyed(self, prm: pj.OnStreamDestroyedParam) -> None:
-        self.snapshots.append(snapshot_stream(self, prm.streamIdx))
+        stream = self._streams.pop(prm.streamIdx, None)
+        changes = self._ssrc_changes.take(stream) if self._ssrc_changes and stream else SourceChanges()
+        self.snapshots.append(snapshot_stream(self, prm.streamIdx, changes))
         # pjsua closes the stream's sockets right after this callback: their last count.
         if self._socket_drops is not None:
             for port in self.media_ports:
@@ -249,7 +260,7 @@ def place_call(endpoint: Endpoint, account: pj.Account, spec: CallSpec,
     call = TrackedCall(account, audio=audio, ptime_ms=endpoint.settings.media.ptime_ms,
                        media_events=endpoint.media_events,
                        invite_timeout_s=spec.ring_timeout_s + _INVITE_TIMEOUT_MARGIN_S,
-                       socket_drops=endpoint.socket_drops)
+                       socket_drops=endpoint.socket_drops, ssrc_changes=endpoint.ssrc_changes)
     param = pj.CallOpParam(True)
     param.opt.audioCount = 1
     param.opt.videoCount = 0

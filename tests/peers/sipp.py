@@ -87,8 +87,8 @@ def echo_uas(log_dir: Path, *, realtime: bool = False) -> Sipp:
     return start_sipp(log_dir, "-sn", "uas", "-rtp_echo", realtime=realtime)
 
 
-def scripted_uas(log_dir: Path, scenario: str, **fields: str) -> Sipp:
-    """A UAS from tests/sipp/<scenario>.xml with its @name@ fields filled in.
+def scripted_uas(log_dir: Path, scenario: str, *args: str, **fields: str) -> Sipp:
+    """A UAS from tests/sipp/<scenario>.xml with its @name@ fields filled in, and SIPp's `args`.
 
     (SIPp checks status codes when it parses the file, before `-key` values apply.)
     """
@@ -98,4 +98,4 @@ def scripted_uas(log_dir: Path, scenario: str, **fields: str) -> Sipp:
     suffix = "-".join(fields.values())
     path = log_dir / f"{scenario}{'-' + suffix if suffix else ''}.xml"
     path.write_text(text)
-    return start_sipp(log_dir, "-sf", str(path))
+    return start_sipp(log_dir, "-sf", str(path), *args)
