@@ -6,7 +6,11 @@ report. File names below are the only ones code may use (import them).
 
     scenario.yaml     the scenario exactly as run (with --target/--duration applied)
     calls.jsonl       one `callproof.sip.records.CallRecord.to_dict()` per line, appended and
-                      flushed as each call ends; readers tolerate a truncated last line
+                      flushed as each call ends; readers tolerate a truncated last line.
+                      Its "media" (MediaStats) holds rx_ssrc_changes (times the received SSRC
+                      changed: a new source, RFC 3550 8.2) and rx_loss_separated (false: the
+                      engine counted a change into rx_lost and the rx jitter, so the call's
+                      loss, jitter and MOS are left out; docs/sla-and-verdicts.md)
     control.jsonl     the control leg's calls (callproof.harness.run.control): CallRecord dicts
                       like calls.jsonl's, with "extra": {"leg": "control"}; placed through the
                       same engine processes to an echo of our own, never counted in an SLA line
