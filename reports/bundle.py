@@ -45,6 +45,22 @@ class BundleResult:
     plot_lang: str  # the plots' and PDF's language ("en" when Chinese had no font)
 
 
+def signing_key(folder: Path, key_path: Path | None, notify: Notify = notify_stderr) -> Path:
+    """The key that will sign `folder`, checked now: readable, Ed25519, outside the folder.
+
+    `callproof run` calls this before its first call, so a key that cannot sign
+    never wastes a run; the per-user default key is made here on first use.
+    """
+    from callproof.reports import keys
+    from callproof.reports.errors import ReportInputError
+
+    key_path = Path(key_path) if key_path is not None else keys.ensure_default_key(notify)
+    if key_path.resolve().is_relative_to(Path(folder).resolve()):
+        raise ReportInputError(f"the signing key {key_path} is inside the bundle; keep keys outside it")
+    keys.load_private(key_path)
+    return key_path
+
+
 def finalize(
     folder: Path, key_path: Path | None = None, lang: str = "en", notify: Notify = notify_stderr
 ) -> BundleResult:
@@ -59,9 +75,7 @@ def finalize(
         raise ReportInputError(f"{folder} is not a folder")
     if lang not in i18n.LANGUAGES:
         raise ReportInputError(f"language {lang!r} is not one of {', '.join(i18n.LANGUAGES)}")
-    key_path = Path(key_path) if key_path is not None else keys.ensure_default_key(notify)
-    if key_path.resolve().is_relative_to(folder.resolve()):
-        raise ReportInputError(f"the signing key {key_path} is inside the bundle; keep keys outside it")
+    key_path = signing_key(folder, key_path, notify)
     private_key = keys.load_private(key_path)
     public_key = private_key.public_key()
     fingerprint = sign.fingerprint(public_key)

@@ -7,6 +7,11 @@ report. File names below are the only ones code may use (import them).
     scenario.yaml     the scenario exactly as run (with --target/--duration applied)
     calls.jsonl       one `callproof.sip.records.CallRecord.to_dict()` per line, appended and
                       flushed as each call ends; readers tolerate a truncated last line.
+                      Every call the run placed has its line, also one the run's end hung
+                      up (failure "stopped"). A DTMF step that could not be delivered ends
+                      the call with failure "dtmf_failed" and says how in
+                      dtmf_failure_method ("rfc4733" | "info") and dtmf_failure_reason (one
+                      sentence); dtmf_sent holds the digits that were delivered.
                       Its "media" (MediaStats) holds rx_ssrc_changes (times the received SSRC
                       changed: a new source, RFC 3550 8.2) and rx_loss_separated (false: the
                       engine counted a change into rx_lost and the rx jitter, so the call's
@@ -46,7 +51,16 @@ report. File names below are the only ones code may use (import them).
                       provisioned, attempted, capped, lost, slot_waits, slot_wait_ms_max};
                       own_sockets {socket_drops_sip, socket_drops_media, processes: {name:
                       {sip, media}}} once every engine process has stopped (the final
-                      counts); run_end {reason, interrupted}
+                      counts); hang_up {calls, reason}: the run hung up the calls still up
+                      (reason "end": CALLS_END_GRACE_S after the load ended; "signal": at
+                      once); harness_error {step, message}: callproof itself failed (step
+                      "load": while calls were placed, which makes the run INVALID);
+                      run_end {reason, interrupted}
+    logs/             what the run's processes said: one log per SIP engine process
+                      (caller1.log, agent2.log, probe3.log...: pjsip's log and any traceback
+                      of a call that failed inside the engine), dumpcap.log, the scenario's
+                      processes; harness.log: the traceback of every step of the harness
+                      that failed (summary.json `harness_errors` names the steps)
     engine.json       the pjsua2 engine in use: version, per-process call capacity,
                       I/O queue, media settings
     summary.json      derived from the records (callproof.harness.verdict.summary): call
@@ -54,7 +68,9 @@ report. File names below are the only ones code may use (import them).
                       availability, failover, the generator's validity. Its every key is
                       in callproof/scenarios/summary.schema.json (JSON Schema 2020-12);
                       the verifier writes and the report reads only summaries that fit it
-                      (callproof.reports.summary_file)
+                      (callproof.reports.summary_file). harness_errors[] {step, message}:
+                      the steps of the run's end that failed (callproof.harness.run.conclude;
+                      `callproof run` then exits 3)
     audio/            recorded call samples (WAV)
     pesq.jsonl        ITU-T P.862 PESQ of each recorded call against the prompt it should
                       carry: {"call_id", "recording", "reference", "pesq": PesqResult dict,
@@ -82,6 +98,8 @@ callproof.reports.bundle_files): regular files only, no link followed, and at mo
 """
 
 SCENARIO = "scenario.yaml"
+LOGS_DIR = "logs"
+HARNESS_LOG = "harness.log"  # in LOGS_DIR
 CALLS = "calls.jsonl"
 CONTROL = "control.jsonl"
 AGENTS = "agents.jsonl"

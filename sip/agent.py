@@ -44,6 +44,7 @@ class Agent:
         info = call.getInfo()
         call.sip_call_id = info.callIdString
         self.calls.add(call)
+        self.endpoint.track(call)
         self._answer(call, 180)
         self._spawn(self._handle, call, received, utc_now_iso(), info.remoteUri)
 
@@ -62,14 +63,16 @@ class Agent:
         answered_at = bye_at = None
         hangup_by = None
         failure = None
+        marker_problem = None
         if call.wait_until(lambda: call.ended, spec.ring_delay_s) or not self._answer(call, 200):
             failure = Failure.ABANDONED  # the caller cancelled while we rang
         else:
             answered_at = time.monotonic()
             call.wait_until(lambda: call.ended or call.confirmed_at is not None, 32.0)
             if spec.pickup_marker and not call.ended:
-                # Sent after the ACK: the caller's stream exists by then.
-                call.send_dtmf(spec.pickup_marker, "rfc4733")
+                # Sent after the ACK: the caller's stream exists by then. Undelivered, it is
+                # recorded, and the agent stays on the call as a person would.
+                marker_problem = call.send_dtmf(spec.pickup_marker, "rfc4733")
             handle_s = next(self._handle_times) if self._handle_times else _LONGEST_CALL_S
             if call.wait_until(lambda: call.ended, handle_s):
                 hangup_by = "caller" if call.bye_received_at is not None else "callee"
@@ -78,6 +81,8 @@ class Agent:
                 bye_at = time.monotonic()
                 call.hang_up()
                 call.await_bye_response(self.endpoint.tap)
+            if call.stopped_at is not None and call.bye_received_at is None:
+                failure, hangup_by, bye_at = Failure.STOPPED, "callee", call.stopped_at
         call.wait_until(lambda: call.ended, 32.0)
         if hangup_by == "caller":
             bye_at = call.bye_received_at
@@ -102,8 +107,10 @@ class Agent:
             failure=failure,
             hangup_by=hangup_by,
             direction="inbound",
-            dtmf_sent=spec.pickup_marker or "",
+            dtmf_sent=(spec.pickup_marker or "") if marker_problem is None else "",
             dtmf_received=call.dtmf_text(),
+            dtmf_failure_method="rfc4733" if marker_problem else None,
+            dtmf_failure_reason=marker_problem,
             media=call.media_stats(),
         )
         self.endpoint.bury(call)

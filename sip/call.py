@@ -3,6 +3,20 @@
 Callbacks run inside `libHandleEvents` on the pump greenlet (or, for RFC 4733
 DTMF, on a pjmedia thread): they only append to lists and set a gevent event.
 The flow (`place_call`) runs in its own greenlet and waits on that event.
+
+Every call ends within the bounds its spec sets, whatever the target does:
+the ring timeout, each DTMF step's wait and delivery timeout, the patience for
+the agent marker, the talk time, the media timeout. Each wait also ends when the
+call does, so the engine can stop a call at any time (`TrackedCall.stop`, for
+the run's end), and `place_call` returns a record in every case: a target that
+answers nothing, an engine shutting down without waiting (GreenletExit), a bug
+in this code (Failure.ENGINE_ERROR, the traceback in the engine's log).
+
+DTMF: a step is delivered when pjsua takes its digits for RFC 4733 (the answer
+negotiated telephone-event) or when every INFO gets a 2xx within the step's
+`timeout_s`. A step that cannot be delivered ends the call: we hang up and record
+Failure.DTMF_FAILED with the method tried and why (the steps after it, the queue
+and the agent assume the digits arrived, so going on would measure nothing).
 """
 
 from __future__ import annotations
@@ -11,7 +25,9 @@ import collections
 import ctypes
 import dataclasses
 import datetime as dt
+import sys
 import time
+import traceback
 from typing import Callable
 
 import gevent
@@ -22,7 +38,7 @@ from callproof.sip.endpoint import Endpoint, SipMessageTap, pj_error_text
 from callproof.sip.engine.capacity import native_library
 from callproof.sip.media import CallAudio, StreamSnapshot, merge_snapshots, sdp_uses_srtp, snapshot_stream
 from callproof.sip.records import CallRecord, Failure
-from callproof.sip.settings import CallSpec
+from callproof.sip.settings import CallSpec, DtmfStep
 from callproof.sip.socket_drops import SocketDrops
 from callproof.sip.ssrc_changes import SourceChanges, SsrcChangeLog, SsrcPoller
 
@@ -35,6 +51,9 @@ BYE_RESPONSE_WAIT_S = 4.0
 # call slot, for Timer B (32 s): end the transaction this long after the ring timeout.
 _INVITE_TIMEOUT_MARGIN_S = 2.0
 _SLOT_POLL_S = 0.05
+# pjmedia's status when the answer negotiated no telephone-event: PJMEDIA_RTP_EREMNORFC2833,
+# PJMEDIA_ERRNO_START + 107 (measured with pjproject 2.12.1 and 2.15.1).
+_NO_TELEPHONE_EVENT = 220107
 
 
 def _limit_invite_transaction(tsx: pj.SipTransaction, timeout_s: float) -> None:
@@ -80,9 +99,12 @@ class TrackedCall(pj.Call):
         self.drops_by_port: dict[int, int] = {}  # kernel drops on them, read as each stream ended
         self._ssrc_changes = ssrc_changes
         self._streams: dict[int, int] = {}  # media index -> the live pjmedia_stream's address
+        self._source_changes: dict[int, SourceChanges] = {}  # media index -> changes taken before the stream ended
         self.last_code = 0
         self.last_reason = ""
         self.sip_call_id = ""
+        self.stopped_at: float | None = None  # the engine hung the call up for the run's end
+        self.info_finals: list[tuple[int, str]] = []  # final outcomes of our INFO requests, in order
 
     # -- callbacks: record, set, never block --------------------------------
 
@@ -98,6 +120,7 @@ class TrackedCall(pj.Call):
             self.confirmed_at = now
         elif state == pj.PJSIP_INV_STATE_DISCONNECTED:
             self.disconnected_at = now
+            self._stop_watching_streams()
             if self.final is None and info.role == pj.PJSIP_ROLE_UAC and info.lastStatusCode >= 300:
                 # pjsua ends the call before the INVITE transaction's callback would tell us.
                 self.final = (info.lastStatusCode, info.lastReason, now, _caused_by_message(prm.e))
@@ -110,6 +133,11 @@ class TrackedCall(pj.Call):
         if (self.invite_timeout_s and tsx.role == pj.PJSIP_ROLE_UAC and tsx.method == "INVITE"
                 and tsx.state == pj.PJSIP_TSX_STATE_CALLING):
             _limit_invite_transaction(tsx, self.invite_timeout_s)
+        if tsx.role == pj.PJSIP_ROLE_UAC and tsx.method == "INFO" and (
+                tsx.state == pj.PJSIP_TSX_STATE_COMPLETED
+                or (tsx.state == pj.PJSIP_TSX_STATE_TERMINATED and event.prevState != pj.PJSIP_TSX_STATE_COMPLETED)):
+            # One INFO's final outcome: its response, or pjsip's own (408 on Timer F, 503).
+            self.info_finals.append((tsx.statusCode, tsx.statusText))
         if event.type == pj.PJSIP_EVENT_RX_MSG:
             if tsx.role == pj.PJSIP_ROLE_UAC and tsx.method == "INVITE":
                 self._on_invite_response(tsx.statusCode, tsx.statusText, now, event.src.rdata.wholeMsg)
@@ -141,9 +169,19 @@ class TrackedCall(pj.Call):
             self._streams[prm.streamIdx] = int(prm.stream)
             self._ssrc_changes.watch(int(prm.stream))
 
+    def _stop_watching_streams(self) -> None:
+        """No stream of an ended call is read again: pjsua may free it without telling a deleted Call."""
+        for index in list(self._streams):
+            self._take_source_changes(index)
+
+    def _take_source_changes(self, index: int) -> None:
+        stream = self._streams.pop(index, None)
+        if stream is not None and self._ssrc_changes is not None:
+            self._source_changes[index] = self._ssrc_changes.take(stream)
+
     def onStreamDestroyed(self, prm: pj.OnStreamDestroyedParam) -> None:
-        stream = self._streams.pop(prm.streamIdx, None)
-        changes = self._ssrc_changes.take(stream) if self._ssrc_changes and stream else SourceChanges()
+        self._take_source_changes(prm.streamIdx)
+        changes = self._source_changes.pop(prm.streamIdx, SourceChanges())
         self.snapshots.append(snapshot_stream(self, prm.streamIdx, changes))
         # pjsua closes the stream's sockets right after this callback: their last count.
         if self._socket_drops is not None:
@@ -194,11 +232,25 @@ class TrackedCall(pj.Call):
         finally:
             tap.forget(self.sip_call_id)
 
-    def send_dtmf(self, digits: str, method: str) -> None:
+    def send_dtmf(self, digits: str, method: str) -> str | None:
+        """Hand `digits` to pjsua (RFC 4733, or one INFO per digit); None, or why it refused them."""
         param = pj.CallSendDtmfParam()
         param.digits = digits
         param.method = _DTMF_METHODS[method]
-        self.sendDtmf(param)
+        try:
+            self.sendDtmf(param)
+        except pj.Error as exc:
+            if getattr(exc, "status", None) == _NO_TELEPHONE_EVENT:
+                return "the target's answer offered no telephone-event (RFC 4733), so no DTMF can go in RTP"
+            return f"pjsua refused to send it ({pj_error_text(exc)})"
+        return None
+
+    def stop(self) -> None:
+        """Hang up for the run's end (BYE, or CANCEL while ringing); the flow records Failure.STOPPED."""
+        if self.stopped_at is None and not self.ended:
+            self.stopped_at = time.monotonic()
+            self.hang_up()
+            self.changed.set()
 
     def hang_up(self, code: int = 0) -> None:
         if self.ended:
@@ -237,11 +289,14 @@ class _Marks:
 
     invite: float
     dtmf_sent: str = ""
+    dtmf_failure: tuple[str, str] | None = None  # (method, why) of the step that could not be delivered
     cancel: float | None = None
     bye: float | None = None
     agent: float | None = None
     hangup_by: str | None = None
     failure: Failure | None = None
+    reason: str = ""  # overrides the SIP reason when the call failed on our side
+    decided: bool = False  # the flow played its plan out; what follows is waiting for the network
 
 
 def _ms(at: float | None, origin: float) -> float | None:
@@ -254,13 +309,15 @@ def place_call(endpoint: Endpoint, account: pj.Account, spec: CallSpec,
 
     `on_setup` gets a partial record as soon as the INVITE transaction is decided
     (answered, rejected or given up), so a load tool can report setup delay
-    without waiting for the talk time.
+    without waiting for the talk time. A record comes back in every case (see the
+    module docstring), also when the greenlet is killed.
     """
     audio = CallAudio(endpoint.ep, prompt=spec.prompt, record_to=spec.record_to, echo=False)
     call = TrackedCall(account, audio=audio, ptime_ms=endpoint.settings.media.ptime_ms,
                        media_events=endpoint.media_events,
                        invite_timeout_s=spec.ring_timeout_s + _INVITE_TIMEOUT_MARGIN_S,
                        socket_drops=endpoint.socket_drops, ssrc_changes=endpoint.ssrc_changes)
+    endpoint.track(call)
     param = pj.CallOpParam(True)
     param.opt.audioCount = 1
     param.opt.videoCount = 0
@@ -271,12 +328,40 @@ def place_call(endpoint: Endpoint, account: pj.Account, spec: CallSpec,
     except pj.Error as exc:
         marks.failure = Failure.TRANSPORT_ERROR
         record = _record(call, spec, marks, invite_utc, reason=pj_error_text(exc))
+        audio.release()
         endpoint.bury(call)
         return record
     call.sip_call_id = call.getInfo().callIdString
+    try:
+        _play(endpoint, call, spec, marks, on_setup, invite_utc)
+    except gevent.GreenletExit:
+        # The engine shuts down and did not wait for this flow: what happened so far is the record.
+        _stopped_mid_flow(call, marks)
+    except Exception as exc:  # noqa: BLE001 - a bug must not take the call's record with it
+        print(f"callproof: call {call.sip_call_id} failed inside the engine:", file=sys.stderr)
+        traceback.print_exc()
+        marks.failure = Failure.ENGINE_ERROR
+        marks.reason = f"callproof's SIP engine failed during the call ({type(exc).__name__}: {exc})"
+        marks.hangup_by = marks.hangup_by or ("caller" if call.final and call.final[0] < 300 else None)
+        call.hang_up()
+    record = _record(call, spec, marks, invite_utc, reason=marks.reason)
+    try:
+        audio.release()
+    except gevent.GreenletExit:
+        pass  # killed while a recording's WAV was being finished: the record still goes out
+    endpoint.bury(call)
+    return record
 
-    answered = call.wait_until(lambda: call.final is not None or call.ended, spec.ring_timeout_s)
-    if not answered:
+
+def _play(endpoint: Endpoint, call: TrackedCall, spec: CallSpec, marks: _Marks,
+          on_setup: Callable[[CallRecord], None] | None, invite_utc: str) -> None:
+    """Ring, then talk or give up; then wait (bounded) for the network to finish the call."""
+    answered = call.wait_until(lambda: call.final is not None or call.ended or call.stopped_at is not None,
+                               spec.ring_timeout_s)
+    if call.stopped_at is not None and (call.final is None or call.final[0] >= 300):
+        marks.failure = Failure.STOPPED  # stopped while it rang: its answer is undecided
+        marks.cancel = call.stopped_at
+    elif not answered:
         marks.cancel = time.monotonic()
         rang = any(code > 100 for code, _ in call.provisional)
         marks.failure = Failure.NO_ANSWER if rang else Failure.TIMEOUT
@@ -285,21 +370,35 @@ def place_call(endpoint: Endpoint, account: pj.Account, spec: CallSpec,
         _talk(call, spec, marks, on_setup, invite_utc)
     else:
         marks.failure = _failure_of_final(call.final)
+    marks.decided = True
     if on_setup is not None and (call.final is None or call.final[0] >= 300):
         on_setup(_record(call, spec, marks, invite_utc))  # setup decided: not answered
     # pjsua ends a call as soon as its BYE or CANCEL is sent; the BYE's response comes later.
-    call.wait_until(lambda: call.ended, 40.0)
+    # A stopped call does not wait for a CANCEL nobody answers: the run is ending.
+    call.wait_until(lambda: call.ended, BYE_RESPONSE_WAIT_S if call.stopped_at is not None else 40.0)
     if marks.bye is not None:
         call.await_bye_response(endpoint.tap)
+    if call.stopped_at is not None:
+        return
     # The record frees this call's slot in the parent's count: hand it over only once
     # pjsua has freed it too (a CANCEL nobody answered holds it a while longer).
     deadline = time.monotonic() + spec.ring_timeout_s + _INVITE_TIMEOUT_MARGIN_S + 1.0
     while call.sip_call_id and endpoint.holds_slot(call, call.sip_call_id) and time.monotonic() < deadline:
         gevent.sleep(_SLOT_POLL_S)
-    record = _record(call, spec, marks, invite_utc)
-    audio.release()
-    endpoint.bury(call)
-    return record
+
+
+def _stopped_mid_flow(call: TrackedCall, marks: _Marks) -> None:
+    """The flow was killed: stop the call and record it as stopped unless its plan was played out."""
+    call.stop()
+    if marks.decided:
+        return
+    marks.failure = marks.failure or Failure.STOPPED
+    now = call.stopped_at or time.monotonic()
+    if call.final is not None and call.final[0] < 300:
+        marks.hangup_by = marks.hangup_by or "caller"
+        marks.bye = marks.bye or now
+    else:
+        marks.cancel = marks.cancel or now
 
 
 def _failure_of_final(final: tuple[int, str, float, bool] | None) -> Failure:
@@ -319,9 +418,15 @@ def _talk(call: TrackedCall, spec: CallSpec, marks: _Marks,
     for step in spec.dtmf:
         if call.wait_until(lambda: call.ended, step.wait_s):
             break
-        call.send_dtmf(step.digits, step.method)
+        problem = _deliver_dtmf(call, step)
+        if call.ended:
+            break
+        if problem is not None:
+            marks.failure = Failure.DTMF_FAILED
+            marks.dtmf_failure = (step.method, problem)
+            break
         marks.dtmf_sent += step.digits
-    if spec.agent_marker and not call.ended:
+    if spec.agent_marker and marks.failure is None and not call.ended:
         patience = spec.patience_s if spec.patience_s is not None else spec.ring_timeout_s
         if call.wait_until(lambda: call.ended or spec.agent_marker in call.dtmf_text(), patience):
             marks.agent = _marker_time(call, spec.agent_marker)
@@ -329,7 +434,11 @@ def _talk(call: TrackedCall, spec: CallSpec, marks: _Marks,
             marks.failure = Failure.ABANDONED
     if marks.failure is None and not call.ended:
         _hold_with_media_watch(call, spec, marks)
-    if call.ended:
+    if call.ended and call.stopped_at is not None and call.bye_received_at is None:
+        marks.failure = marks.failure or Failure.STOPPED  # the run's end cut the plan short
+        marks.hangup_by = "caller"
+        marks.bye = call.stopped_at
+    elif call.ended:
         # Ended without our flow's BYE: by the peer's BYE, or by our engine shutting down.
         marks.hangup_by = "callee" if call.bye_received_at is not None else "caller"
         if marks.hangup_by == "caller":
@@ -338,6 +447,28 @@ def _talk(call: TrackedCall, spec: CallSpec, marks: _Marks,
         marks.hangup_by = "caller"
         marks.bye = time.monotonic()
         call.hang_up()
+
+
+def _deliver_dtmf(call: TrackedCall, step: DtmfStep) -> str | None:
+    """Send one step's digits; None when delivered (or the call ended meanwhile), else why not.
+
+    RFC 4733 is delivered once pjsua takes the digits (the peer does not acknowledge
+    them); INFO (one request per digit) once every INFO has a 2xx, within `timeout_s`.
+    """
+    before = len(call.info_finals)
+    problem = call.send_dtmf(step.digits, step.method)
+    if problem is not None or step.method != "info":
+        return problem
+    wanted = before + len(step.digits)
+    if not call.wait_until(lambda: call.ended or len(call.info_finals) >= wanted, step.timeout_s):
+        answered = len(call.info_finals) - before
+        return (f"{len(step.digits) - answered} of {len(step.digits)} INFO requests got no final response "
+                f"within {step.timeout_s:g} s")
+    refused = [(code, reason) for code, reason in call.info_finals[before:wanted] if not 200 <= code < 300]
+    if refused:
+        code, reason = refused[0]
+        return f"INFO was answered {code} {reason}".rstrip()
+    return None
 
 
 def _hold_with_media_watch(call: TrackedCall, spec: CallSpec, marks: _Marks) -> None:
@@ -398,6 +529,8 @@ def _record(call: TrackedCall, spec: CallSpec, marks: _Marks, invite_utc: str, *
         hangup_by=marks.hangup_by,
         dtmf_sent=marks.dtmf_sent,
         dtmf_received=call.dtmf_text(),
+        dtmf_failure_method=marks.dtmf_failure[0] if marks.dtmf_failure else None,
+        dtmf_failure_reason=marks.dtmf_failure[1] if marks.dtmf_failure else None,
         media=call.media_stats(),
         recording=spec.record_to,
         lateness_ms=lateness,

@@ -121,6 +121,7 @@ class Endpoint:
         self.ssrc_changes: SsrcChangeLog | SsrcPoller = (
             SsrcChangeLog() if restarts_on_new_source(loaded_engine()) else SsrcPoller(capacity.native_library()))
         self.tap = SipMessageTap(self.ssrc_changes)
+        self._live: set = set()  # TrackedCalls whose flow is running (placed or taken), for stop_calls
         self.socket_drops = SocketDrops()  # the kernel's drops on our own sockets (callproof.sip.socket_drops)
 
     # -- start -------------------------------------------------------------
@@ -275,7 +276,18 @@ class Endpoint:
             self.ep.libHandleEvents(10)
             self._after_poll()
 
-    # -- finished calls ------------------------------------------------------------
+    # -- calls ------------------------------------------------------------------------
+
+    def track(self, call) -> None:
+        """A call whose flow runs now; `bury` forgets it."""
+        self._live.add(call)
+
+    def stop_calls(self) -> int:
+        """Hang up every tracked call for the run's end (TrackedCall.stop); how many were up."""
+        calls = [call for call in self._live if not call.ended]
+        for call in calls:
+            call.stop()
+        return len(calls)
 
     def bury(self, call: pj.Call) -> None:
         """Hold a finished call until its pjsua slot is free, then let Python delete it.
@@ -284,6 +296,7 @@ class Endpoint:
         its slot *now*: deleting a finished Call after pjsua gave its slot to a new call
         kills the new call. The caller must hold no other reference to `call`.
         """
+        self._live.discard(call)
         self._graveyard.append(call)
 
     def sweep(self) -> None:

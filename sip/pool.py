@@ -135,8 +135,8 @@ class EngineProcess:
             try:
                 self._send({"op": "stop"})
                 proc.stdin.close()
-            except (OSError, ValueError):
-                pass
+            except (OSError, ValueError, EngineError):
+                pass  # already told (a second stop), or already gone
             try:
                 proc.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
@@ -162,6 +162,14 @@ class EngineProcess:
         self.in_flight += 1
         self._send({"op": "call", "id": request_id, "spec": spec.to_dict()})
         return pending
+
+    def hang_up_all(self) -> None:
+        """Stop every call of this process now (the run ends); their records still come."""
+        if self.alive:
+            try:
+                self._send({"op": "hangup"})
+            except EngineError:
+                pass  # exited meanwhile: its calls are settled by _read_events
 
     def register(self, on: bool = True, timeout_s: float = 15.0) -> tuple[int, str, int]:
         """(Re-)REGISTER or unregister; the registrar's answer."""
@@ -239,6 +247,7 @@ class EnginePool:
     def __init__(self, processes: list[EngineProcess]) -> None:
         self.processes = processes
         self._slot_free = gevent.event.Event()
+        self.closed = False  # hang_up_all: the run has ended
         self.waited_for_slot = 0  # calls that found every slot busy (generator starvation)
         for process in processes:
             process.on_slot_free = self._slot_free.set
@@ -277,6 +286,8 @@ class EnginePool:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         waited = False
         while True:
+            if self.closed:
+                raise EngineError("the run has ended: the SIP engines take no new call")
             free = [(p.capacity - p.in_flight, i) for i, p in enumerate(self.processes) if p.alive]
             best = max(free, default=(0, -1))
             if best[0] > 0:
@@ -291,6 +302,16 @@ class EnginePool:
             if remaining is not None and remaining <= 0:
                 raise EngineError("no SIP engine slot became free in time")
             self._slot_free.wait(remaining)
+
+    def hang_up_all(self) -> None:
+        """Stop every call in progress in every process; the records follow (PendingCall.done).
+
+        The pool takes no call after this: a caller still waiting for a slot gets EngineError.
+        """
+        self.closed = True
+        self._slot_free.set()
+        for process in self.processes:
+            process.hang_up_all()
 
     def stop(self) -> None:
         gevent.joinall([gevent.spawn(p.stop) for p in self.processes])

@@ -18,7 +18,12 @@ from typing import Any
 
 
 class Failure(str, enum.Enum):
-    """Why a call did not complete as planned: a closed list (SIPp's stat.cpp style)."""
+    """Why a call did not complete as planned: a closed list (SIPp's stat.cpp style).
+
+    `target_failure` tells the target's outcomes from the caller's patience and from
+    our own side: an abandoned call is the queue's figure, a stopped one was cut by
+    the run's end, an engine error is callproof's bug.
+    """
 
     NO_ANSWER = "no_answer"  # we cancelled after the ring timeout
     ABANDONED = "abandoned"  # the caller's patience ran out while queued
@@ -26,6 +31,18 @@ class Failure(str, enum.Enum):
     TIMEOUT = "timeout"  # no response at all before the ring timeout / Timer B
     TRANSPORT_ERROR = "transport_error"  # the request could not be sent or delivered
     MEDIA_TIMEOUT = "media_timeout"  # answered, but no RTP arrived
+    # Answered, but a DTMF step could not be delivered (`dtmf_failure_method`,
+    # `dtmf_failure_reason`): the rest of the flow assumes the digits arrived, so we hung up.
+    DTMF_FAILED = "dtmf_failed"
+    # The run ended (its duration, the circuit breaker or a signal) while the call was up,
+    # and callproof hung it up: what it still waited for (answer, agent, talk time) is undecided.
+    STOPPED = "stopped"
+    ENGINE_ERROR = "engine_error"  # callproof's own SIP engine failed during the call (its log says why)
+
+    @property
+    def target_failure(self) -> bool:
+        """Whether this outcome counts as a failed call of the target."""
+        return self not in (Failure.ABANDONED, Failure.STOPPED, Failure.ENGINE_ERROR)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,8 +116,13 @@ class CallRecord:
     failure: Failure | None  # None: the call completed as planned
     hangup_by: str | None  # "caller" | "callee" | None (never answered)
     direction: str = "outbound"  # "inbound": a call our agent answered (times from its INVITE)
-    dtmf_sent: str = ""
+    dtmf_sent: str = ""  # digits delivered (RFC 4733: handed to the stream; INFO: answered 2xx)
     dtmf_received: str = ""
+    # The DTMF step that could not be delivered (failure DTMF_FAILED; on an agent's
+    # record, its pickup marker): the method tried ("rfc4733" | "info") and why, in
+    # one sentence. None when every step was delivered or none was tried.
+    dtmf_failure_method: str | None = None
+    dtmf_failure_reason: str | None = None
     media: MediaStats | None = None
     recording: str | None = None  # path of the recorded WAV, relative to the run folder
     # Set by the load engine, not by the SIP stack:
@@ -113,6 +135,11 @@ class CallRecord:
     @property
     def answered(self) -> bool:
         return self.answer_ms is not None
+
+    @property
+    def failed(self) -> bool:
+        """A failed call of the target (not abandoned, not stopped by the run, not our engine's error)."""
+        return self.failure is not None and self.failure.target_failure
 
     @property
     def setup_ms(self) -> float | None:

@@ -90,15 +90,22 @@ def _check_digits(digits: str, what: str) -> None:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class DtmfStep:
-    """Wait `wait_s` after the previous step (or the answer), then send `digits`."""
+    """Wait `wait_s` after the previous step (or the answer), then send `digits`.
+
+    `timeout_s` bounds the delivery: an INFO that gets no final response within it
+    (a 2xx delivers the digit) fails the step (callproof.sip.call, "DTMF").
+    """
 
     wait_s: float
     digits: str
     method: str = "rfc4733"
+    timeout_s: float = 5.0
 
     def __post_init__(self) -> None:
         if self.wait_s < 0:
             raise SipConfigError(f"DTMF wait_s must not be negative (got {self.wait_s})")
+        if not self.timeout_s > 0:
+            raise SipConfigError(f"DTMF timeout_s must be greater than 0 (got {self.timeout_s})")
         if self.method not in DTMF_METHODS:
             raise SipConfigError(f"DTMF method {self.method!r} is not one of {', '.join(DTMF_METHODS)}")
         _check_digits(self.digits, "DTMF digits")

@@ -10,6 +10,7 @@ private duplicate).
                                            "registration": [code, reason, expires] | null}
     {"op": "call", "id", "spec": {...}}   {"ev": "setup", "id", "record"}   (INVITE decided)
                                           {"ev": "record", "id", "record"}  (call ended)
+    {"op": "hangup"}  (the run ends: stop every call; each flow still sends its record)
     {"op": "register"} / {"op": "unregister"}
                                           {"ev": "registration", "code", "reason", "expires"}
                                           {"ev": "inbound", "record"}       (a call our agent took)
@@ -23,6 +24,11 @@ private duplicate).
 
 The process dies with its parent (PR_SET_PDEATHSIG) and always shuts pjsua2
 down in order: hang up, delete every call/player/recorder/account, libDestroy.
+Every call it was given gets its "record" before the process exits: shutdown
+stops the calls, waits up to SHUTDOWN_FLOWS_S for their flows, and a flow killed
+after that still sends what it recorded (callproof.sip.call.place_call). SIGINT
+is ignored: Ctrl-C in a terminal reaches the whole process group, and the parent
+decides how its calls end (stop_calls, then stop).
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from typing import Any
 
 import gevent
 import gevent.event
+import gevent.lock
 import gevent.os
 import gevent.pool
 
@@ -47,6 +54,8 @@ from callproof.sip.settings import CallSpec, EngineSettings
 
 _PR_SET_PDEATHSIG = 1
 _HEALTH_INTERVAL_S = 1.0
+# How long shutdown lets stopped calls finish (a BYE's response is awaited 4 s at most).
+SHUTDOWN_FLOWS_S = 6.0
 
 
 class Protocol:
@@ -56,17 +65,27 @@ class Protocol:
         self._fd = os.dup(1)
         os.dup2(2, 1)
         self.parent_gone = gevent.event.Event()
+        self._lock = gevent.lock.Semaphore()
 
     def send(self, event: str, **fields: Any) -> None:
+        """Write one whole line: never interleaved with another greenlet's, never cut by a kill."""
         if self.parent_gone.is_set():
             return
         data = (json.dumps({"ev": event, **fields}, separators=(",", ":")) + "\n").encode()
-        try:
+        exit_after: BaseException | None = None
+        with self._lock:
             while data:
-                written = gevent.os.nb_write(self._fd, data)
+                try:
+                    written = gevent.os.nb_write(self._fd, data)
+                except gevent.GreenletExit as exc:  # killed while the pipe was full: finish the line first
+                    exit_after = exc
+                    continue
+                except BrokenPipeError:
+                    self.parent_gone.set()  # nobody left to tell: the worker shuts down
+                    break
                 data = data[written:]
-        except BrokenPipeError:
-            self.parent_gone.set()  # nobody left to tell: the worker shuts down
+        if exit_after is not None:
+            raise exit_after
 
 
 class LineReader:
@@ -156,6 +175,8 @@ class Worker:
             self.calls.spawn(self._register, True)
         elif op == "unregister":
             self.calls.spawn(self._register, False)
+        elif op == "hangup":
+            self.endpoint.stop_calls()
         elif op == "stop":
             self.stopping.set()
 
@@ -207,9 +228,12 @@ class Worker:
         endpoint = self.endpoint
         if endpoint is None or endpoint.ep is None:
             return
-        endpoint.ep.hangupAllCalls()
-        self.calls.join(timeout=5.0)  # flows see DISCONNECTED and release their objects
-        self.calls.kill()
+        endpoint.stop_calls()
+        endpoint.ep.hangupAllCalls()  # anything no flow tracks
+        # Flows see DISCONNECTED, send their records and release their objects; a flow
+        # killed after that (a BYE nobody answers) still sends what it recorded.
+        self.calls.join(timeout=SHUTDOWN_FLOWS_S)
+        self.calls.kill(timeout=SHUTDOWN_FLOWS_S)
         if self.agent is not None:
             self.agent.calls.clear()
         if self.account is not None:
@@ -243,6 +267,7 @@ def _raise_open_files_limit() -> None:
 
 
 def main() -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides (module docstring)
     _die_with_parent()
     _raise_open_files_limit()
     protocol = Protocol()
@@ -254,7 +279,6 @@ def main() -> int:
             raise SipConfigError("the first command to a SIP worker must be start")
         worker = Worker(EngineSettings.from_dict(first["settings"]), protocol, commands)
         gevent.signal_handler(signal.SIGTERM, worker.stopping.set)
-        gevent.signal_handler(signal.SIGINT, worker.stopping.set)
         worker.start()
         worker.run()
     except SipError as exc:

@@ -26,7 +26,7 @@ import gevent
 from callproof.harness.run.recorder import utc_now
 from callproof.sip.errors import EngineError
 from callproof.sip.pool import EnginePool, PendingCall
-from callproof.sip.records import CallRecord
+from callproof.sip.records import CallRecord, Failure
 from callproof.sip.settings import CallSpec
 from tests.verify import records
 
@@ -131,10 +131,16 @@ class FakeEngineProcess:
         self.in_flight = 0
         self.on_slot_free()
 
+    def hang_up_all(self) -> None:
+        """The run's end: calls in progress are hung up now and recorded as stopped, as EngineProcess's are."""
+        for request_id in list(self._pending):
+            pending, record, timers = self._pending[request_id]
+            self._pending[request_id] = (pending, dataclasses.replace(record, failure=Failure.STOPPED), timers)
+            self._end(request_id)
+
     def stop(self, timeout_s: float = 0.0) -> None:
         """An orderly stop: calls in progress are hung up now and their records sent, then the process exits 0."""
-        for request_id in list(self._pending):
-            self._end(request_id)
+        self.hang_up_all()
         if self.returncode is None:
             self.returncode = 0
 

@@ -28,7 +28,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from callproof.harness.verdict.summary import summarize, write_summary
+    from callproof.harness.verdict.summary import summarize, thresholds, write_summary
     from callproof.reports import bundle_files, layout
     from callproof.reports.bundle import finalize
     from callproof.reports.errors import ReportInputError
@@ -41,9 +41,11 @@ def main(args: argparse.Namespace) -> int:
     if layout.CALLS not in files:
         raise ReportInputError(f"{escape(str(args.bundle))} has no {layout.CALLS}; it is not a callproof output folder")
     read_calls(args.bundle)  # a damaged calls.jsonl is named in one sentence before anything is rewritten
-    summary = summarize(args.bundle)
-    if summary["verdict"] is None:
-        print(f"callproof report: no verdict: {escape(summary['verdict_reason'], backslash=False)}", file=sys.stderr)
+    scenario, no_thresholds = thresholds(args.bundle)
+    if scenario is None:
+        print(f"callproof report: nothing judged, INCONCLUSIVE: {escape(no_thresholds, backslash=False)}",
+              file=sys.stderr)
+    summary = summarize(args.bundle, scenario)
     write_summary(args.bundle, summary)
     result = finalize(args.bundle, key_path=args.key, lang=args.lang)
     print(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -51,6 +52,8 @@ def main(args: argparse.Namespace) -> int:
         raise BadInput("--metrics-port is for the master, which serves the whole run's figures, not for a worker")
     scenario = load_scenario(args.scenario, overrides=ScenarioOverrides(target_uri=args.target,
                                                                        duration_s=args.duration))
+    for note in scenario.notes:
+        print(f"callproof: {note}", file=sys.stderr)
     role = "master" if args.master else "worker" if args.worker else "local"
     options = RunOptions(out_dir=args.out, role=role, web=args.web, web_port=args.web_port, csv_prefix=args.csv,
                          master_host=args.master_host, master_port=args.master_port,

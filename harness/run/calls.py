@@ -26,7 +26,8 @@ class CallFactory:
         self._pending: list[float] = []
         self._numbers = itertools.count(1)
         self._stream = stream
-        self._dtmf = tuple(DtmfStep(wait_s=s.wait_s, digits=s.digits, method=s.method) for s in call.dtmf)
+        self._dtmf = tuple(DtmfStep(wait_s=s.wait_s, digits=s.digits, method=s.method, timeout_s=s.timeout_s)
+                           for s in call.dtmf)
 
     def _next_talk_s(self) -> float:
         if not self._pending:

@@ -6,9 +6,11 @@ ArrivalScheduler users and its own SIP engine processes against the target, and
 sends every finished call to the master (Locust custom message "callproof_call"),
 its recording first ("callproof_audio"), its control leg's calls ("callproof_control",
 callproof.harness.run.control: each worker's own, to an echo on its own machine), and its
-health every second. After the
-stop, once its last call has ended and that call's record is sent, a worker says so
-("callproof_drained"); the master waits for that from every worker (one channel per
+health every second. After the stop, a worker ends its calls by the local run's rule
+(harness.run.runner: they may end on their own for CALLS_END_GRACE_S, then the rest,
+control calls included, are hung up and recorded within HANG_UP_WAIT_S); once its last
+call has ended and that call's record is sent, it says so ("callproof_drained"); the
+master waits for that from every worker (one channel per
 worker keeps the order, so nothing is still in transit behind it) before it ends
 the run, and names in events.jsonl any worker that did not say it in time.
 """
@@ -34,10 +36,9 @@ from callproof.harness.run.control import ControlLeg, control_calls
 from callproof.harness.run.engines import check_registrations
 from callproof.harness.run.load import LoadContext
 from callproof.harness.run.recorder import EventLog, JsonLines
-from callproof.harness.run.runner import DRAIN_MARGIN_S, HEALTH_INTERVAL_S, Run
+from callproof.harness.run.runner import CALLS_END_GRACE_S, DRAIN_MARGIN_S, HANG_UP_WAIT_S, HEALTH_INTERVAL_S, Run
 from callproof.harness.run.users import ArrivalScheduler, PlanShape, SipCaller
 from callproof.harness.scenario import plan
-from callproof.harness.scenario.model import Scenario
 from callproof.reports import layout
 from callproof.sip.errors import EngineError
 
@@ -48,6 +49,9 @@ SETUP_MESSAGE = "callproof_setup"
 HEALTH_MESSAGE = "callproof_health"
 DRAINED_MESSAGE = "callproof_drained"  # a worker's last word: every call has ended and its record is sent
 CONTROL_MESSAGE = "callproof_control"  # a worker's control-leg call (callproof.harness.run.control)
+# How long the master waits for every worker's last word after the stop: the workers' grace and
+# hang-up, and a margin for the messages in transit.
+DRAINED_WAIT_S = CALLS_END_GRACE_S + HANG_UP_WAIT_S + DRAIN_MARGIN_S
 
 
 class WorkerLink:
@@ -70,16 +74,20 @@ class WorkerLink:
         self.send(CALL_MESSAGE, record)
         self.records_sent += 1
 
-    def finish(self, context: LoadContext, timeout_s: float) -> bool:
-        """After the stop: once every call in progress has ended and its record is sent, say so to the master.
+    def finish(self, context: LoadContext, grace_s: float, hang_up_wait_s: float) -> bool:
+        """After the stop: calls in progress may end on their own for `grace_s`, those still up are hung
+        up; once every record is sent, say so to the master.
 
-        False (and nothing said) when calls are still in progress after `timeout_s`: the master names us.
+        False (and nothing said) when records are still missing `hang_up_wait_s` after the hang-up:
+        the master names us.
         """
-        deadline = time.monotonic() + timeout_s
-        if not context.drain(timeout_s):
+        context.drain(grace_s)
+        if context.in_flight or context.placing or (self.control is not None and self.control.in_flight):
+            context.pool.hang_up_all()  # the control leg's calls too: they share the caller engines
+        if not context.drain(hang_up_wait_s):
             return False
         if self.control is not None:
-            self.control.stop(max(0.0, deadline - time.monotonic()))
+            self.control.stop(hang_up_wait_s)
         self.send(DRAINED_MESSAGE, {"records": self.records_sent, "lost": context.lost})
         return True
 
@@ -186,12 +194,13 @@ class MasterRun(Run):
         self._install_signals(state.stop)
         started = time.monotonic()
         self._start_faults(started)
+        self._calls_start()
         runner.start_shape()
         while runner.state not in (STATE_STOPPED, STATE_STOPPING) and not state.stopping:
             gevent.sleep(HEALTH_INTERVAL_S)
         state.stopping = True
         runner.stop()
-        missing = collector.wait_drained(workers, drain_timeout_s(scenario))
+        missing = collector.wait_drained(workers, DRAINED_WAIT_S)
         if missing:
             print(f"callproof: {len(missing)} of {len(workers)} workers did not say that every record was sent; "
                   "their last calls may be missing (events.jsonl: workers_not_drained)", file=sys.stderr)
@@ -259,7 +268,7 @@ class WorkerRun(Run):
             context.stopping = True
             if control is not None:
                 control.stopping = True
-            finishing.spawn(link.finish, context, drain_timeout_s(scenario))
+            finishing.spawn(link.finish, context, CALLS_END_GRACE_S, HANG_UP_WAIT_S)
 
         def report_health() -> None:
             while True:
@@ -280,11 +289,6 @@ class WorkerRun(Run):
             self._stop_everything()
             shutil.rmtree(self.audio_dir, ignore_errors=True)
         return ExitCode.PASS
-
-
-def drain_timeout_s(scenario: Scenario) -> float:
-    """How long calls may take to end after the stop: the longest call, and a margin."""
-    return plan.longest_call_s(scenario) + DRAIN_MARGIN_S
 
 
 class _MasterState:

@@ -14,6 +14,7 @@ import time
 from typing import Any, Callable
 
 import gevent
+import gevent.event
 import gevent.pool
 
 from callproof.harness.run.calls import CallFactory, TargetChooser
@@ -49,8 +50,9 @@ class LoadContext:
         self.stopping = False
         # Counters for the progress line and generator health.
         self.attempted = 0
+        self.setups = 0  # calls whose INVITE was decided (answered or not), stopped ones aside
         self.answered = 0
-        self.failed = 0
+        self.failed = 0  # the target's failures (CallRecord.failed), known when each call ends
         self.in_flight = 0
         self.placing = 0  # calls waiting for an engine slot: not in flight yet, but a record will come
         self.capped = 0  # arrivals dropped because max_concurrent was reached
@@ -77,7 +79,12 @@ class LoadContext:
         self.placing += 1
         try:
             pending = self.pool.place(spec)
-        except BaseException:  # EngineError, or Locust killing the user while it waits for a slot
+        except EngineError:
+            release()
+            if self.stopping:
+                return None  # the run's end closed the pool while this call waited for a slot
+            raise
+        except BaseException:  # Locust killing the user while it waits for a slot
             release()
             raise
         finally:
@@ -112,10 +119,14 @@ class LoadContext:
             return
         record: CallRecord = result.value
         answered = record.answered
-        if self.breaker is not None:
+        if answered or record.failure is not Failure.STOPPED:
+            self.setups += 1
+        if answered:
+            self.answered += 1  # counted at the answer: the progress line shows it while calls talk
+        if self.breaker is not None and record.failure is not Failure.STOPPED:
             self.breaker.record(time.monotonic(), answered)
         exception = None
-        if record.failure is not None and record.failure is not Failure.ABANDONED:
+        if record.failed:
             code = f" {record.final_code}" if record.final_code else ""
             exception = CallFailed(f"{record.failure.value}{code}")
         response_ms = record.setup_ms if record.setup_ms is not None else record.end_ms
@@ -132,9 +143,7 @@ class LoadContext:
                 self.lost += 1
                 return
             record: CallRecord = result.value
-            if record.answered:
-                self.answered += 1
-            if record.failure is not None and record.failure is not Failure.ABANDONED:
+            if record.failed:
                 self.failed += 1
             record = self.enrich(record)
             data = record.to_dict()
@@ -147,9 +156,12 @@ class LoadContext:
 
     # -- stopping ----------------------------------------------------------------
 
-    def drain(self, timeout_s: float) -> bool:
-        """Wait until every call in progress (or still waiting for a slot) has ended and been recorded."""
+    def drain(self, timeout_s: float, interrupt: gevent.event.Event | None = None) -> bool:
+        """Wait until every call in progress (or still waiting for a slot) has ended and been recorded,
+        or `interrupt` is set."""
         deadline = time.monotonic() + timeout_s
         while (self.in_flight or self.placing) and time.monotonic() < deadline:
+            if interrupt is not None and interrupt.is_set():
+                break
             gevent.sleep(0.05)
         return not (self.in_flight or self.placing)

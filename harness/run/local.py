@@ -1,8 +1,8 @@
 """A run on one machine: Locust's local runner, our SIP engine processes, the agents.
 
 Stopping (end of shape, circuit breaker, SIGINT/SIGTERM): no new calls; calls in
-progress finish their talk time (a signal hangs them up at once); every record is
-written before the run concludes (harness.run.runner).
+progress may end on their own for CALLS_END_GRACE_S (a signal skips it), then the
+rest are hung up and recorded within HANG_UP_WAIT_S (harness.run.runner says why).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from callproof.harness.run.load import LoadContext
 from callproof.harness.run.progress import Progress
 from callproof.harness.run.recorder import CallLog
 from callproof.harness.run.registered_agents import agent_spec
-from callproof.harness.run.runner import DRAIN_MARGIN_S, HEALTH_INTERVAL_S, Run
+from callproof.harness.run.runner import CALLS_END_GRACE_S, HANG_UP_WAIT_S, HEALTH_INTERVAL_S, Run
 from callproof.harness.run.users import ArrivalScheduler, PlanShape, SipCaller
 from callproof.harness.scenario import plan
 from callproof.reports import layout
@@ -66,6 +66,7 @@ class LocalRun(Run):
         context.arrivals_start = started
         self._start_faults(started)
         self._start_window()
+        self._calls_start()
         runner.start_shape()
         if control is not None:
             control.start()
@@ -150,17 +151,27 @@ class LocalRun(Run):
             self._health_event(context)
 
     def _finish(self, runner, context: LoadContext) -> None:
+        """No new call; calls end on their own for a grace time, then are hung up and recorded."""
         context.stopping = True
         if self._control is not None:
             self._control.stopping = True  # its calls in progress end with the load's
         runner.stop()
-        if self._signalled.is_set():
-            context.pool.stop()  # hang up now: engines end their calls and send the records
         # The calls still in progress are measured to their end: health goes on every second.
         watching = gevent.spawn(self._keep_watching, context)
-        if not context.drain(plan.longest_call_s(self.scenario) + DRAIN_MARGIN_S):
-            print(f"callproof: {context.in_flight} calls did not end in time; their records are lost",
-                  file=sys.stderr)
+        if not self._signalled.is_set():
+            context.drain(CALLS_END_GRACE_S, interrupt=self._signalled)
+        control_up = self._control.in_flight if self._control is not None else 0
+        if context.in_flight or context.placing or control_up:
+            reason = "signal" if self._signalled.is_set() else "end"
+            self.events.event("hang_up", calls=context.in_flight, control=control_up, reason=reason)
+            if not self.options.quiet:
+                print(f"callproof: hanging up the {context.in_flight} calls still up; their records follow "
+                      f"(at most {HANG_UP_WAIT_S:g} s)", file=sys.stderr)
+            context.pool.hang_up_all()  # the control leg's calls too: they share the caller engines
+            if not context.drain(HANG_UP_WAIT_S):
+                print(f"callproof: {context.in_flight} calls sent no record within {HANG_UP_WAIT_S:g} s of their "
+                      "hang-up; their engines are stopped now (a call still without a record then is counted lost)",
+                      file=sys.stderr)
         watching.kill()
         self._health_event(context)
         runner.quit()

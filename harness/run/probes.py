@@ -135,7 +135,14 @@ class Prober:
         at_utc = utc_now()
         self.out.write({"kind": "options", "at_utc": at_utc, **send_options(self.server, self.transport)})
 
-    def stop(self, drain_s: float) -> None:
+    def stop(self, grace_s: float, hang_up_wait_s: float) -> None:
+        """No new probe; probe calls in progress may end on their own for `grace_s`, then they
+        are hung up and have `hang_up_wait_s` to be recorded (as the load's calls,
+        callproof.harness.run.runner)."""
         for greenlet in self._greenlets:
             greenlet.kill()
-        self._calls.join(timeout=drain_s)
+        if self._calls.join(timeout=grace_s):
+            return
+        if self.pool is not None:
+            self.pool.hang_up_all()
+        self._calls.join(timeout=hang_up_wait_s)

@@ -6,6 +6,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from callproof.sip.records import Failure
+
 _LINE_EVERY_S = 5.0  # when stderr is not a terminal (CI logs), one line per 5 s
 
 
@@ -24,7 +26,7 @@ class Progress:
         interval = max(elapsed_s - self._last_elapsed, 1e-9)
         cps = (context.attempted - self._last_attempted) / interval
         self._last_attempted, self._last_elapsed = context.attempted, elapsed_s
-        decided = context.answered + context.failed
+        decided = context.setups
         answered = f"{100.0 * context.answered / decided:5.1f}%" if decided else "    -"
         line = (f"{elapsed_s:6.0f}s  in progress {context.in_flight:4d}  {cps:6.1f} calls/s  "
                 f"attempted {context.attempted:6d}  answered {answered}  failed {context.failed}")
@@ -48,7 +50,12 @@ class Progress:
             ("abandoned", calls["abandoned"]),
             ("failed", calls["failed"]),
         ]
-        rows += [(f"  {name}", count) for name, count in summary["failures"].items() if count]
+        failures = summary["failures"]
+        rows += [(f"  {name}", count) for name, count in failures.items() if count and Failure(name).target_failure]
+        if calls.get("stopped"):
+            rows.append(("stopped by the run's end", calls["stopped"]))
+        if failures.get(Failure.ENGINE_ERROR.value):
+            rows.append(("failed inside callproof's engine", failures[Failure.ENGINE_ERROR.value]))
         for key, label in (("setup_ms", "setup delay (SRD) ms"), ("answer_ms", "answer ms")):
             p = summary[key]
             if p["p50"] is not None:

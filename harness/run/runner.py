@@ -11,7 +11,24 @@
 `Run` holds what the roles share: the folder and its logs, the scenario's processes,
 probes, faults and capture, the load context, Locust's web UI and CSV, signals, and
 the end of a run: PESQ of the recorded sample, summary.json, the reports, and the
-signature, last.
+signature, last (callproof.harness.run.conclude).
+
+How a run ends (harness.run.local; a distributed worker does the same, harness.run.distributed):
+- When the load's duration is over (or the circuit breaker trips) no new call starts.
+  Calls in progress may end by their own rules for CALLS_END_GRACE_S; then the run
+  hangs up those still up (BYE, or CANCEL while ringing) and waits at most
+  HANG_UP_WAIT_S for their records. So the calls end at most duration + 10 s +
+  10 s after the start; the reports and the signature follow.
+- A signal (SIGINT, SIGTERM) skips the grace: the calls are hung up at once. A
+  second signal during the hang-up changes nothing: every call is still recorded.
+- A call the run hung up is recorded with failure "stopped"; the verifier judges
+  what it had decided (callproof.harness.verdict.connect).
+
+Failures: everything the end needs is checked before the first call (the scenario
+as the verifier will read it, callproof.harness.scenario.loader; the signing key).
+A failure before any call is placed ends the command at once, in one sentence. One
+after calls were placed still concludes the run: summary.json with every measured
+figure, the traceback in logs/harness.log, one sentence, exit 3.
 """
 
 from __future__ import annotations
@@ -26,10 +43,11 @@ from typing import Any, Callable
 import gevent
 import gevent.event
 
-from callproof.harness.errors import BadInput, HarnessError
+from callproof.harness.errors import BadInput, HarnessError, exit_code_for
 from callproof.harness.run import web_tab
 from callproof.harness.run.calls import CallFactory, TargetChooser
 from callproof.harness.run.capture import MediaCapture, capture_filter
+from callproof.harness.run.conclude import conclude, describe, log_traceback
 from callproof.harness.run.control import ControlLeg, control_off_reason
 from callproof.harness.run.engines import Fleet, caller_template
 from callproof.harness.run.faults import FaultInjector
@@ -39,13 +57,10 @@ from callproof.harness.run.load import LoadContext
 from callproof.harness.run.metrics import MetricsServer
 from callproof.harness.run.probes import Prober
 from callproof.harness.run.processes import ScenarioProcesses
-from callproof.harness.run.progress import Progress
 from callproof.harness.run.recorder import CallLog, EventLog, JsonLines
 from callproof.harness.run.registered_agents import RegisteredAgents
 from callproof.harness.run.safety import CircuitBreaker, RateCap
-from callproof.harness.scenario import plan
 from callproof.harness.scenario.model import Scenario
-from callproof.harness.verdict.summary import summarize, write_summary
 from callproof.reports import layout
 from callproof.sip.errors import EngineError
 from callproof.sip.pool import EnginePool
@@ -53,7 +68,9 @@ from callproof.sip.records import CallRecord
 from callproof.sip.settings import CallSpec
 
 HEALTH_INTERVAL_S = 1.0
-DRAIN_MARGIN_S = 10.0
+DRAIN_MARGIN_S = 10.0  # distributed runs: the master's margin for its workers' last messages
+CALLS_END_GRACE_S = 10.0  # after the load's end, calls may still end on their own this long
+HANG_UP_WAIT_S = 10.0  # then, how long hung-up calls have to send their records (a BYE's response: 4 s)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -112,6 +129,8 @@ class Run:
         self._fleets: list[Fleet] = []
         self._logs: list[JsonLines] = []
         self._processes: ScenarioProcesses | None = None
+        self.calls_placed = False  # a load or probe call has started: from now on a failure still concludes
+        self.key_path: Path | None = None  # checked before the first call
         self.audio_dir: Path | None = None  # where recordings are written
         self._capture: MediaCapture | None = None
         self._prober: Prober | None = None
@@ -145,23 +164,39 @@ class Run:
                 print(f"metrics (OpenMetrics): {self._metrics.address}", file=sys.stderr)
 
     def _execute(self) -> int:
-        self.folder = prepare_folder(self.options.out_dir or default_out_dir(self.scenario))
+        from callproof.reports.bundle import signing_key
+
+        folder = self.options.out_dir or default_out_dir(self.scenario)
+        self.key_path = signing_key(folder, self.options.key_path)  # a key that cannot sign wastes no run
+        self.folder = prepare_folder(folder)
         (self.folder / layout.SCENARIO).write_text(self.scenario.run_text)
-        self.logs_dir = self.folder / "logs"
+        self.logs_dir = self.folder / layout.LOGS_DIR
         self.logs_dir.mkdir()
         self.audio_dir = self.folder / layout.AUDIO_DIR
         self.events = self._log(layout.EVENTS, EventLog)
         self.calls = self._log(layout.CALLS, CallLog)
         self.events.event("run_start", scenario=self.scenario.name, seed=self.scenario.seed, role=self.options.role,
                           target=self.scenario.target.uri)
+        problems: list[dict[str, str]] = []
         try:
-            self.run()
+            try:
+                self.run()
+            except Exception as exc:  # noqa: BLE001 - after the first call, a failure still concludes the run
+                if not self.calls_placed:
+                    raise self._before_any_call(exc) from None
+                self._load_failed(exc, problems)
+            finally:
+                try:
+                    self._stop_everything()
+                except Exception as exc:  # noqa: BLE001 - the records already sent must still be concluded
+                    if not self.calls_placed:
+                        raise self._before_any_call(exc) from None
+                    self._load_failed(exc, problems, step="stopping the run's processes")
         finally:
-            self._stop_everything()
             self.events.event("run_end", reason=self.stop_reason or "completed", interrupted=self.interrupted)
             for log in self._logs:
                 log.close()
-        return self._conclude()
+        return self._conclude(problems)
 
     def run(self) -> None:
         """Place the load and return once every call has ended (subclasses)."""
@@ -183,18 +218,31 @@ class Run:
                 log.observe(observer)
         return log
 
-    def _conclude(self) -> int:
-        from callproof.harness.verdict.recordings import score_recordings
-        from callproof.harness.verdict.sla import exit_code
-        from callproof.reports.bundle import finalize
+    def _before_any_call(self, exc: Exception) -> Exception:
+        """A failure before any call: the command ends at once, in one sentence (a bug's traceback
+        goes to logs/harness.log, not to the terminal)."""
+        if exit_code_for(exc) is not None:
+            return exc
+        log = log_traceback(self.folder, "starting the run", exc)
+        return HarnessError(f"the run could not start: {describe(exc)}; the traceback is in {log}")
 
-        score_recordings(self.folder, self.scenario)
-        summary = summarize(self.folder)
-        write_summary(self.folder, summary)
-        finalize(self.folder, key_path=self.options.key_path, lang=self.options.lang)
-        if not self.options.quiet:
-            Progress.print_table(summary, self.folder)
-        return exit_code(summary["verdict"])
+    def _load_failed(self, exc: Exception, problems: list[dict[str, str]], step: str = "placing the load") -> None:
+        """A failure after calls were placed: logged, and the run concludes on what was recorded."""
+        self.stop_reason = "error"
+        log_traceback(self.folder, step, exc)
+        problems.append({"step": step, "message": describe(exc)})
+        self.events.event("harness_error", step="load", message=describe(exc))
+
+    def _conclude(self, problems: list[dict[str, str]]) -> int:
+        from callproof.harness.verdict.recordings import score_recordings
+
+        return conclude(self.folder, score=lambda: score_recordings(self.folder, self.scenario),
+                        key_path=self.key_path, lang=self.options.lang, quiet=self.options.quiet,
+                        problems=problems)
+
+    def _calls_start(self) -> None:
+        """From here on the run has placed calls: whatever fails, they are concluded."""
+        self.calls_placed = True
 
     # -- the parts of a run ----------------------------------------------------------
 
@@ -256,6 +304,7 @@ class Run:
 
     def _start_probes(self) -> None:
         if self._prober is not None:
+            self._calls_start()
             self._prober.start()
 
     def _prepare_control(self, fleet: Fleet, callers: EnginePool, sink: Callable[[dict[str, Any]], None], *,
@@ -308,6 +357,8 @@ class Run:
     def _install_signals(self, stop_load) -> None:
         def stop() -> None:
             if self._signalled.is_set():
+                print("callproof: already stopping; the calls still up are being hung up and recorded",
+                      file=sys.stderr)
                 return
             self._signalled.set()
             self.interrupted = True
@@ -353,9 +404,10 @@ class Run:
         if self._faults is not None:
             self._faults.kill()
         if self._prober is not None:
-            self._prober.stop(drain_s=0 if self.interrupted else plan.longest_call_s(self.scenario))
+            self._prober.stop(grace_s=0 if self.interrupted else CALLS_END_GRACE_S, hang_up_wait_s=HANG_UP_WAIT_S)
         if self._control is not None:
-            self._control.stop(drain_s=0 if self.interrupted else plan.longest_call_s(self.scenario) + DRAIN_MARGIN_S)
+            # Its calls were hung up with the load's (they share the caller engines): records only.
+            self._control.stop(drain_s=HANG_UP_WAIT_S)
         for pool in self._pools:
             pool.stop()
         if self.folder is not None and self._pools:

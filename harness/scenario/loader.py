@@ -5,6 +5,13 @@
     load_scenario(path, overrides=ScenarioOverrides(target_uri=..., duration_s=...))
     load_scenario(run_folder / "scenario.yaml", offline=True)   thresholds of a past run, anywhere
 
+`--target URI` on a scenario written for the embedded target (smoke) drops its
+`agents` section: embedded agents answer only `target.uri: embedded`, and agents
+for a PBX need `agents.register_to`. The drop is said in `Scenario.notes` and in
+the run folder's scenario.yaml, where the section is kept as a comment. Whatever
+the overrides, the file as run (`run_text`) is read back here exactly as the
+verifier will read it at the end (offline), before any call is placed.
+
 Validation has two layers, and both report one sentence with file, line and key
 (`callproof.harness.errors.BadInput`, exit code 2):
 1. scenarios/schema.json (JSON Schema 2020-12, the same file editors use):
@@ -33,7 +40,7 @@ import wave
 from pathlib import Path
 from typing import Any
 
-from callproof.harness.errors import BadInput
+from callproof.harness.errors import BadInput, HarnessError
 from callproof.harness.scenario import plan, schema_check
 from callproof.harness.scenario.model import (
     EMBEDDED,
@@ -90,7 +97,19 @@ def load_scenario(source: str | Path, *, overrides: ScenarioOverrides | None = N
     schema = scenario_schema()
     schema_check.check(doc, schema)
     data = schema_check.fill_defaults(doc.data, schema)
-    return _Builder(doc, data, path, overrides or ScenarioOverrides(), offline=offline).scenario()
+    scenario = _Builder(doc, data, path, overrides or ScenarioOverrides(), offline=offline).scenario()
+    if not offline:
+        _check_reads_back(scenario, label)
+    return scenario
+
+
+def _check_reads_back(scenario: Scenario, label: str) -> None:
+    """The file as run must give the verifier (reading it offline at the end, from the run folder)
+    the thresholds this run is judged by."""
+    again = load_scenario(scenario.path, offline=True, text=scenario.run_text, label=f"{label} (as run)")
+    if _judged_by(again) != _judged_by(scenario):
+        raise HarnessError(f"{label}: the scenario as run would be judged by other settings than the ones it runs "
+                           "with (a callproof bug: please report it with this file)")
 
 
 def media_settings(scenario: Scenario) -> MediaSettings:
@@ -170,6 +189,8 @@ class _Builder:
         self.base_dir = path.parent
         self.overrides = overrides
         self.overridden: dict[KeyPath, str] = {}
+        self.notes: list[str] = []
+        self.dropped: list[str] = []  # top-level sections an override made void
         self._apply_overrides()
 
     def scenario(self) -> Scenario:
@@ -198,6 +219,7 @@ class _Builder:
             source_text=self.doc.text,
             run_text=self._run_text(),
             overrides=self.overrides,
+            notes=tuple(self.notes),
         )
 
     # --- helpers -----------------------------------------------------------------
@@ -217,14 +239,29 @@ class _Builder:
                 raise BadInput(f"--target {problem}")
             self.data["target"] = {**self.data["target"], "uri": uri}
             self.overridden[("target", "uri")] = "--target"
+            self._drop_embedded_agents(uri)
         if duration is not None:
             if not duration > 0:
                 raise BadInput(f"--duration must be greater than 0 seconds (got {duration:g})")
             self.data["load"] = {**self.data["load"], "duration_s": duration}
             self.overridden[("load", "duration_s")] = "--duration"
 
+    def _drop_embedded_agents(self, uri: str) -> None:
+        """--target away from a file written for the embedded target: its agents have nobody to answer."""
+        written = self.doc.data.get("target", {}).get("uri") if isinstance(self.doc.data.get("target"), dict) else None
+        agents = self.doc.data.get("agents")
+        if uri == EMBEDDED or written != EMBEDDED or agents is None:
+            return
+        if isinstance(agents, dict) and agents.get("register_to") is not None:
+            return  # agents registered to a PBX: the --target override keeps them (and _agents judges them)
+        self.data["agents"] = schema_check.fill_defaults({"agents": {}}, scenario_schema())["agents"]
+        self.dropped.append("agents")
+        self.notes.append(f"--target {uri}: the scenario's agents section was dropped; its agents answer only "
+                          f"target.uri {EMBEDDED}, and the calls now go to {uri}")
+
     def _run_text(self) -> str:
-        """The source with each overridden value written in place, comments kept."""
+        """The source with each overridden value written in place, comments kept; dropped sections
+        turned into comments."""
         replacements = []
         if self.overrides.target_uri is not None:
             replacements.append((("target", "uri"), json.dumps(self.overrides.target_uri)))
@@ -234,6 +271,9 @@ class _Builder:
         for path, value in sorted(replacements, key=lambda r: -self.doc.spans[r[0]].start):
             span = self.doc.spans[path]
             text = text[: span.start] + value + text[span.end :]
+        for section in self.dropped:
+            text = _comment_out_section(text, self.doc.spans[(section,)].line,
+                                        f"# {section}: dropped by --target (it applies only to target.uri {EMBEDDED})")
         if replacements:
             flags = " ".join(f"{self.overridden[p]} {value}" for p, value in replacements)
             text = f"# as run with: {flags}\n{text}"
@@ -427,7 +467,8 @@ class _Builder:
             patience_s=c["patience_s"],
             talk_time=self._distribution(p + ("talk_time",), c["talk_time"]),
             prompt=self._prompt(p + ("prompt",), c["prompt"]),
-            dtmf=tuple(_typed(DtmfStep, wait_s=s["wait_s"], digits=s["digits"], method=s["method"]) for s in c["dtmf"]),
+            dtmf=tuple(_typed(DtmfStep, wait_s=s["wait_s"], digits=s["digits"], method=s["method"],
+                             timeout_s=s["timeout_s"]) for s in c["dtmf"]),
             agent_marker=c["agent_marker"],
             record_fraction=c["record_fraction"],
             media_timeout_s=c["media_timeout_s"],
@@ -437,7 +478,8 @@ class _Builder:
         p = ("agents",)
         written_target = self.doc.data["target"]["uri"]
         register_to = self._sip_uri(p + ("register_to",), a["register_to"], "agents.password_env")
-        if register_to is None and "agents" in self.doc.data and written_target != EMBEDDED:
+        written = "agents" in self.doc.data and "agents" not in self.dropped
+        if register_to is None and written and written_target != EMBEDDED:
             raise self.fail(
                 p,
                 f"agents applies only when target.uri is {EMBEDDED} or agents.register_to names the PBX's registrar "
@@ -551,6 +593,28 @@ class _Builder:
             **{k: v for k, v in s.items() if k != "service_level"},
             service_level=None if level is None else _typed(ServiceLevel, within_s=level["within_s"], min=level["min"]),
         )
+
+
+def _judged_by(scenario: Scenario) -> tuple:
+    """What the verifier takes from a scenario (callproof.harness.verdict.summary.verdict_keys)."""
+    return (scenario.sla, scenario.probes, scenario.call.agent_marker, len(scenario.faults), scenario.target.uri)
+
+
+def _comment_out_section(text: str, line: int, header: str) -> str:
+    """Turn the top-level section whose key is on `line` (1-based) into comments, under `header`.
+
+    The section runs to the next line that starts a top-level key (line replacements
+    made before keep their line count: they replace values within one line).
+    """
+    lines = text.split("\n")
+    first = line - 1
+    last = first + 1
+    while last < len(lines) and (not lines[last].strip() or lines[last][0] in " \t#"):
+        last += 1
+    while last - 1 > first and not lines[last - 1].strip():
+        last -= 1  # leave the blank lines between sections alone
+    section = [f"# {text_line}" if text_line else "#" for text_line in lines[first:last]]
+    return "\n".join([*lines[:first], header, *section, *lines[last:]])
 
 
 def _typed(cls: type, **values: Any) -> Any:

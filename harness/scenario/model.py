@@ -93,6 +93,7 @@ class DtmfStep:
     wait_s: float  # after the previous step; the first after the answer
     digits: str
     method: str  # rfc4733 | info
+    timeout_s: float = 5.0  # delivery: each INFO's 2xx within it (callproof.sip.call)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -229,6 +230,7 @@ class Scenario:
     source_text: str  # the file exactly as read
     run_text: str  # the file with the overrides written in: the run folder's scenario.yaml
     overrides: ScenarioOverrides
+    notes: tuple[str, ...] = ()  # what the overrides changed beyond their own values, for the user
 
     @property
     def base_dir(self) -> Path:

@@ -188,7 +188,7 @@ def _phi(z: float) -> float:
 def longest_call_s(scenario: Scenario) -> float:
     """How long one call can hold a slot within the scenario's own timeouts."""
     call = scenario.call
-    dtmf_s = sum(step.wait_s for step in call.dtmf)
+    dtmf_s = sum(step.wait_s + step.timeout_s for step in call.dtmf)
     return call.ring_timeout_s + dtmf_s + (call.patience_s or 0) + longest_duration_s(call.talk_time)
 
 

@@ -22,6 +22,11 @@ Call center view: a call is offered when its INVITE is sent; it is answered when
 agent picked up (the in-band marker, `agent_ms`, when the scenario has one; otherwise
 the 200 OK); a caller whose patience ran out in the queue abandoned it, which is
 neither an answer nor a failure of the system.
+
+A call the run's end hung up (Failure.STOPPED) counts only where its outcome was
+already decided: answered calls in RFC 6076, calls the agent had picked up in the
+call center view. One stopped while it rang, or queued for an agent, is left out
+of both: its outcome is unknown, not a failure of the target.
 """
 
 from __future__ import annotations
@@ -45,6 +50,11 @@ def invite_sent(call: CallRecord) -> bool:
     way to the target comes later, with a time."""
     return not (call.failure is Failure.TRANSPORT_ERROR and call.end_ms == 0 and call.final_ms is None
                 and not call.provisional_ms)
+
+
+def undecided(call: CallRecord, by_agent: bool = False) -> bool:
+    """Stopped by the run's end before its answer (by the agent, with `by_agent`) was known."""
+    return call.failure is Failure.STOPPED and not agent_answered(call, by_agent)
 
 
 def rfc6076_code(call: CallRecord) -> int | None:
@@ -118,7 +128,7 @@ class Rfc6076:
 
 
 def rfc6076(all_calls: Sequence[CallRecord]) -> Rfc6076:
-    calls = [c for c in all_calls if invite_sent(c)]
+    calls = [c for c in all_calls if invite_sent(c) and not undecided(c)]
     codes = [rfc6076_code(c) for c in calls]
     invites = len(calls)
     redirected = sum(1 for code in codes if code is not None and 300 <= code < 400)
@@ -130,7 +140,7 @@ def rfc6076(all_calls: Sequence[CallRecord]) -> Rfc6076:
     sent_bye = [c for c in calls if c.hangup_by == "caller" and c.bye_ms is not None]
     answered_with_bye = [c for c in calls if c.answered and c.bye_ms is not None]
     return Rfc6076(
-        not_sent=len(all_calls) - invites,
+        not_sent=sum(not invite_sent(c) for c in all_calls),
         invites=invites,
         redirected=redirected,
         codes=dict(sorted(counted.items())),
@@ -186,7 +196,7 @@ class CallCenter:
 
 
 def call_center(all_calls: Sequence[CallRecord], *, by_agent: bool, service_level_s: float | None) -> CallCenter:
-    calls = [c for c in all_calls if invite_sent(c)]
+    calls = [c for c in all_calls if invite_sent(c) and not undecided(c, by_agent)]
     offered = len(calls)
     answered = [c for c in calls if agent_answered(c, by_agent)]
     abandoned = sum(c.failure is Failure.ABANDONED for c in calls)

@@ -51,6 +51,8 @@ Any of these makes the generator invalid, and the run INVALID:
                   engine's wait for a BYE response the target never sent): the load it
                   offered fell short of what it held (local runs only).
     lost          calls whose engine process died (no record).
+    errors        calls that failed inside callproof's own SIP engine (Failure.ENGINE_ERROR: a
+                  bug, the traceback in the engine's log under logs/).
     refused       calls its own SIP stack refused before sending any INVITE (pjsua's
                   makeCall failed at once: PJ_ETOOMANY, a port it could not bind).
     media         more than MEDIA_STARVED_SHARE of answered calls sent fewer RTP packets
@@ -110,10 +112,11 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from callproof.harness.verdict import connect
 from callproof.harness.verdict.connect import invite_sent
 from callproof.harness.verdict.stats import percentiles
 from callproof.rtp_analysis import call_figures
-from callproof.sip.records import CallRecord
+from callproof.sip.records import CallRecord, Failure
 
 MACHINE_BUSY_LIMIT = 0.95
 OUR_WAIT_LIMIT = 0.25
@@ -309,8 +312,12 @@ def ours_pct_of_machine(sample: dict[str, Any]) -> float:
 
 
 def judge_control(calls: Sequence[CallRecord]) -> ControlLeg:
-    """The control leg's calls against CONTROL_LOSS_MAX, CONTROL_JITTER_MS and CONTROL_SETUP_MS."""
-    failed = [c for c in calls if not c.answered or c.failure is not None]
+    """The control leg's calls against CONTROL_LOSS_MAX, CONTROL_JITTER_MS and CONTROL_SETUP_MS.
+
+    A call the run's end stopped (Failure.STOPPED) did not fail: its media up to the stop
+    counts, and one stopped before its answer has nothing to say."""
+    calls = [c for c in calls if not connect.undecided(c)]
+    failed = [c for c in calls if not c.answered or (c.failure is not None and c.failure is not Failure.STOPPED)]
     losses = [v for c in calls if (v := call_figures.loss_fraction(c)) is not None]
     jitters = [v for c in calls if (v := call_figures.jitter_ms(c)) is not None]
     setups = [v for c in calls if (v := c.setup_ms) is not None]
@@ -444,6 +451,10 @@ def generator_health(events: Sequence[dict[str, Any]], calls: Sequence[CallRecor
         problems.append(f"{len(refused)} calls were refused by the load generator's own SIP stack before any "
                         "INVITE was sent" + (f" ({'; '.join(reasons)})" if reasons else ""))
         starved = (starved or 0) + len(refused)
+
+    engine_errors = sum(c.failure is Failure.ENGINE_ERROR for c in calls)
+    if engine_errors:
+        problems.append(f"{engine_errors} calls failed inside its own SIP engine (see the engine logs in logs/)")
 
     checked = [c for c in calls if expected_tx_packets(c) is not None]
     short = sum(media_starved(c) for c in checked)

@@ -39,6 +39,7 @@ from callproof.harness.verdict import connect, media
 from callproof.harness.verdict.availability import Availability, availability, parse_probes
 from callproof.harness.verdict.connect import CallCenter, Ratio, Rfc6076
 from callproof.harness.verdict.failover import Recovery, recoveries
+from callproof.harness.verdict.flow import flow_notes
 from callproof.harness.verdict.generator import GeneratorValidity, generator_health
 from callproof.harness.verdict.stats import (
     QuantileEstimate,
@@ -202,11 +203,14 @@ def _round(value: float | None) -> float | None:
 
 def judge(calls: Sequence[CallRecord], raw_probes: Sequence[dict[str, Any]], events: Sequence[dict[str, Any]], *,
           sla: Sla, probes: Probes, by_agent: bool, faults_planned: int, interrupted: bool = False,
-          pesq: Sequence[dict[str, Any]] = (), control: Sequence[CallRecord] = ()) -> RunVerdict:
+          pesq: Sequence[dict[str, Any]] = (), control: Sequence[CallRecord] = (),
+          agent_marker: str | None = None) -> RunVerdict:
     """Judge a run: the load's calls (direction "outbound"), probes.jsonl, events.jsonl and
     pesq.jsonl entries, the control leg's calls (control.jsonl), and the scenario's thresholds,
-    probe settings, whether answers come from the agent marker, and how many faults the
-    scenario injects."""
+    probe settings, whether answers come from the agent marker (`agent_marker`, named in the
+    reason when it never came), and how many faults the scenario injects. The reason starts
+    with what the call flow could not do (callproof.harness.verdict.flow), when the records
+    show it."""
     rfc = connect.rfc6076(calls)
     centre = connect.call_center(calls, by_agent=by_agent,
                                  service_level_s=sla.service_level.within_s if sla.service_level else None)
@@ -273,6 +277,8 @@ def judge(calls: Sequence[CallRecord], raw_probes: Sequence[dict[str, Any]], eve
 
     lines = [own_loss_line(line, generator) for line in lines]
     verdict, reason = run_verdict(lines, generator, interrupted=interrupted)
+    if verdict != Verdict.PASS:
+        reason = "; ".join([*flow_notes(calls, agent_marker=agent_marker), reason])
     return RunVerdict(
         verdict=verdict,
         reason=reason,

@@ -11,6 +11,14 @@ call_center, service_level, media, availability_pct, availability, outages,
 rto_s, rto_resolution_s, failover, generator) judge the records against the
 thresholds of the folder's own scenario.yaml, read offline (callproof.harness.scenario.loader):
 credentials named there need not be set on the machine that reports.
+
+`verdict` is always one of PASS, FAIL, INCONCLUSIVE, INVALID: without thresholds to
+judge by (no readable scenario.yaml) every line is off and the run is INCONCLUSIVE,
+the reason saying why; when callproof itself failed during the load (events.jsonl
+`harness_error`, step "load") the run is INVALID: the target is not judged on a load
+the harness broke. The steps of `summarize` (`read_run`, `thresholds`, `figures`,
+`verdict_keys`, `check_fits`) are separate so the end of a run
+(callproof.harness.run.conclude) keeps the figures when the verifier fails.
 """
 
 from __future__ import annotations
@@ -18,28 +26,31 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from callproof.harness.errors import BadInput, HarnessError
 from callproof.harness.scenario.loader import load_scenario
-from callproof.harness.scenario.model import Scenario
+from callproof.harness.scenario.model import Probes, Scenario, Sla
 from callproof.harness.verdict import media
 from callproof.harness.verdict.sla import judge
 from callproof.harness.verdict.stats import percentiles
 from callproof.reports import bundle_files, layout, summary_file
 from callproof.reports.errors import ReportInputError
 from callproof.reports.records import RecordsError, load_calls, read_events, read_pesq, read_probes
+from callproof.reports.summary_file import Verdict
 from callproof.sip.records import CallRecord, Failure
 
 
 def call_counts(calls: list[CallRecord]) -> dict[str, int]:
+    """`failed` counts the target's failures (CallRecord.failed); `stopped`, the calls the run's
+    end hung up; callproof's own engine errors are in `failures` and the generator's reason."""
     return {
         "attempted": len(calls),
         "answered": sum(c.answered for c in calls),
         "abandoned": sum(c.failure is Failure.ABANDONED for c in calls),
-        "failed": sum(c.failure is not None and c.failure is not Failure.ABANDONED for c in calls),
+        "failed": sum(c.failed for c in calls),
+        "stopped": sum(c.failure is Failure.STOPPED for c in calls),
     }
 
 
@@ -65,43 +76,64 @@ def timing_resolution_ms(events: list[dict[str, Any]]) -> float | None:
     return round(max(lags), 3) if lags else None
 
 
-def summarize(folder: Path, scenario: Scenario | None = None) -> dict[str, Any]:
-    """summary.json's content for a run folder; `scenario` defaults to the folder's scenario.yaml."""
-    folder = Path(folder)
+@dataclasses.dataclass(frozen=True)
+class RunFiles:
+    """What the verifier reads from a run folder."""
+
+    calls: list[CallRecord]  # the load's calls (direction "outbound")
+    events: list[dict[str, Any]]
+    probes: list[dict[str, Any]]
+    pesq: list[dict[str, Any]]
+    control: list[CallRecord]  # the control leg's (control.jsonl)
+
+
+def read_run(folder: Path) -> RunFiles:
     try:
-        calls = [c for c in load_calls(folder) if c.direction == "outbound"]
-        events = read_events(folder)
-        probes = read_probes(folder)
-        pesq = read_pesq(folder)
-        control = load_calls(folder, layout.CONTROL)
+        return RunFiles(calls=[c for c in load_calls(folder) if c.direction == "outbound"],
+                        events=read_events(folder), probes=read_probes(folder), pesq=read_pesq(folder),
+                        control=load_calls(folder, layout.CONTROL))
     except RecordsError as exc:
         raise BadInput(str(exc)) from None
-    run = summary_file.run_facts(events)
-    scenario, no_verdict = _scenario(folder, scenario)
+
+
+def figures(files: RunFiles, scenario: Scenario | None = None) -> dict[str, Any]:
+    """The measured figures, which need no thresholds (summary.json's keys before the verifier's)."""
+    run = summary_file.run_facts(files.events)
     if run.seed is None and scenario is not None:  # killed before its run_start event
         run = dataclasses.replace(run, seed=scenario.seed)
-    summary = {
+    calls = files.calls
+    return {
         "run": run.to_dict(),
         "calls": call_counts(calls),
         "failures": failure_counts(calls),
         "rejected_codes": rejected_codes(calls),
         "setup_ms": percentiles(c.setup_ms for c in calls),  # RFC 6076 4.3 SRD
         "answer_ms": percentiles(c.answer_ms for c in calls),
-        "timing_resolution_ms": timing_resolution_ms(events),
-        "control": control_summary(control),
+        "timing_resolution_ms": timing_resolution_ms(files.events),
+        "control": control_summary(files.control),
     }
-    if scenario is None:
-        summary.update(verdict=None, verdict_reason=no_verdict)
-    else:
-        summary.update(verdict_keys(calls, probes, events, pesq, scenario, interrupted=run.interrupted,
-                                    control=control))
-    unfit = summary_file.problem(summary)
-    if unfit is not None:  # the verifier's own bug: never write what the report would refuse
-        raise HarnessError(f"the summary the verifier made does not fit {summary_file.SCHEMA_NAME}: {unfit}")
+
+
+def summarize(folder: Path, scenario: Scenario | None = None) -> dict[str, Any]:
+    """summary.json's content for a run folder; `scenario` defaults to the folder's scenario.yaml."""
+    folder = Path(folder)
+    files = read_run(folder)
+    scenario, no_verdict = thresholds(folder, scenario)
+    summary = figures(files, scenario)
+    summary.update(verdict_keys(files, scenario, interrupted=summary["run"]["interrupted"], no_verdict=no_verdict))
+    check_fits(summary)
     return summary
 
 
-def _scenario(folder: Path, scenario: Scenario | None) -> tuple[Scenario | None, str]:
+def check_fits(summary: dict[str, Any]) -> None:
+    """HarnessError unless `summary` fits summary.schema.json: the verifier's own bug, never
+    written silently (callproof.harness.run.conclude still writes the figures, and says so)."""
+    unfit = summary_file.problem(summary)
+    if unfit is not None:
+        raise HarnessError(f"the summary the verifier made does not fit {summary_file.SCHEMA_NAME}: {unfit}")
+
+
+def thresholds(folder: Path, scenario: Scenario | None = None) -> tuple[Scenario | None, str]:
     """The thresholds to judge by: `scenario`, else the folder's scenario.yaml; without one, why not."""
     if scenario is not None:
         return scenario, ""
@@ -129,14 +161,51 @@ def control_summary(control: list[CallRecord]) -> dict[str, Any]:
             "media": media.media_summary(control)}
 
 
-def verdict_keys(calls: list[CallRecord], probes: list[dict[str, Any]], events: list[dict[str, Any]],
-                 pesq: list[dict[str, Any]], scenario: Scenario, *, interrupted: bool,
-                 control: Sequence[CallRecord] = ()) -> dict[str, Any]:
-    """The verifier's keys, judged against `scenario`'s thresholds."""
-    result = judge(calls, probes, events, sla=scenario.sla, probes=scenario.probes,
-                    by_agent=scenario.call.agent_marker is not None, faults_planned=len(scenario.faults),
-                    interrupted=interrupted, pesq=pesq, control=control)
-    return result.summary()
+def verdict_keys(files: RunFiles, scenario: Scenario | None, *, interrupted: bool,
+                 no_verdict: str = "") -> dict[str, Any]:
+    """The verifier's keys, judged against `scenario`'s thresholds; without them
+    (`no_verdict` says why), `unjudged_keys`."""
+    if scenario is None:
+        return unjudged_keys(files, interrupted=interrupted, reason=no_verdict)
+    result = judge(files.calls, files.probes, files.events, sla=scenario.sla, probes=scenario.probes,
+                   by_agent=scenario.call.agent_marker is not None, faults_planned=len(scenario.faults),
+                   interrupted=interrupted, pesq=files.pesq, control=files.control,
+                   agent_marker=scenario.call.agent_marker)
+    keys = result.summary()
+    failed = load_failure(files.events)
+    if failed is not None:
+        keys["verdict"] = Verdict.INVALID.value
+        keys["verdict_reason"] = (f"callproof itself failed during the load ({failed}): no verdict on the "
+                                  "target; the figures are those of the calls it recorded")
+    return keys
+
+
+def unjudged_keys(files: RunFiles, *, interrupted: bool, reason: str) -> dict[str, Any]:
+    """The verifier's keys with every SLA line off: its figures (RFC 6076, call center, media, the
+    generator's validity) without thresholds. No probe is judged up or down: that needs the
+    scenario's setup cap. INCONCLUSIVE because of `reason`; INVALID when the generator was the
+    bottleneck all the same."""
+    result = judge(files.calls, [], files.events, sla=_NO_LINES, probes=_NO_PROBES, by_agent=False,
+                   faults_planned=0, interrupted=interrupted, pesq=files.pesq, control=files.control)
+    keys = result.summary()
+    if keys["verdict"] == Verdict.INVALID.value:
+        keys["verdict_reason"] = f"{reason}; {keys['verdict_reason']}"
+    else:
+        keys["verdict"], keys["verdict_reason"] = Verdict.INCONCLUSIVE.value, reason
+    return keys
+
+
+_NO_LINES = Sla(**{field.name: None for field in dataclasses.fields(Sla)})
+_NO_PROBES = Probes(call_interval_s=None, options_interval_s=None, setup_cap_ms=0.0, call_talk_s=0.0,
+                    consecutive_ok=1, uri=None)
+
+
+def load_failure(events: list[dict[str, Any]]) -> str | None:
+    """What broke the harness while calls were being placed (events.jsonl `harness_error`), or None."""
+    for event in events:
+        if event.get("kind") == "harness_error" and event.get("step") == "load":
+            return str(event.get("message") or "no message")
+    return None
 
 
 def write_summary(folder: Path, summary: dict[str, Any]) -> Path:

@@ -84,7 +84,7 @@ def test_a_worker_sends_each_record_and_then_that_all_are_sent(tmp_path, master)
     for _ in range(5):
         context.place()
     context.stopping = True
-    gevent.spawn(link.finish, context, 5.0)
+    gevent.spawn(link.finish, context, 5.0, 5.0)
     assert master.wait_drained(["node-a"], 5.0) == []
 
     assert [kind for kind, _ in wire.sent] == [CALL_MESSAGE] * 5 + [DRAINED_MESSAGE]
@@ -95,15 +95,31 @@ def test_a_worker_sends_each_record_and_then_that_all_are_sent(tmp_path, master)
     assert (drained["worker"], drained["records_sent"], drained["records_received"]) == ("node-a", 5, 5)
 
 
-def test_a_worker_says_nothing_while_a_call_is_still_in_progress(tmp_path, master):
+def test_a_worker_hangs_up_a_call_still_up_after_the_grace_then_says_all_is_sent(tmp_path, master):
     wire = Wire(master, "node-a")
     context, link = worker(tmp_path, wire, script=lambda spec: Outcome.answered(talk_s=10.0))
     context.place()
-    assert link.finish(context, 0.05) is False
+    context.stopping = True
+    started = time.monotonic()
+    assert link.finish(context, 0.05, 5.0) is True  # not the call's 10 s: the run's end is bounded
+    assert time.monotonic() - started < 1.0
+    assert [kind for kind, _ in wire.sent] == [CALL_MESSAGE, DRAINED_MESSAGE]
+    assert wire.sent[0][1]["failure"] == "stopped"
+
+
+def test_a_worker_says_nothing_while_a_record_is_missing(tmp_path, master):
+    wire = Wire(master, "node-a")
+    context, link = worker(tmp_path, wire, script=lambda spec: Outcome.answered(talk_s=10.0))
+    context.place()
+    context.stopping = True
+    for process in context.pool.processes:
+        process.hang_up_all = lambda: None  # an engine that does not answer the hang-up
+    assert link.finish(context, 0.05, 0.05) is False
     assert [kind for kind, _ in wire.sent] == []
     for process in context.pool.processes:
+        del process.hang_up_all
         process.stop()  # hung up: the record goes, then the worker may say it is done
-    assert link.finish(context, 10) is True
+    assert link.finish(context, 0.05, 10) is True
     assert [kind for kind, _ in wire.sent] == [CALL_MESSAGE, DRAINED_MESSAGE]
 
 
@@ -114,8 +130,8 @@ def test_the_master_names_the_worker_that_never_said_it_had_sent_everything(tmp_
     for context in (quick_context, stuck_context):
         context.place()
         context.stopping = True
-    gevent.spawn(quick_link.finish, quick_context, 5.0)
-    gevent.spawn(stuck_link.finish, stuck_context, 5.0)
+    gevent.spawn(quick_link.finish, quick_context, 5.0, 5.0)
+    gevent.spawn(stuck_link.finish, stuck_context, 5.0, 5.0)
     started = time.monotonic()
     assert master.wait_drained(["node-a", "node-b"], 0.3) == ["node-b"]
     assert 0.3 <= time.monotonic() - started < 10  # bounded by the drain deadline

@@ -81,7 +81,7 @@ def test_the_counts_are_the_records(live):
     outcomes = {s.labels["outcome"]: s.value for s in got["callproof_calls"].samples if s.name.endswith("_total")}
     assert sum(outcomes.values()) == len(records)
     assert outcomes == {"completed": 20, "no_answer": 1, "abandoned": 0, "rejected": 1, "timeout": 0,
-                        "transport_error": 0, "media_timeout": 0}
+                        "transport_error": 0, "media_timeout": 0, "dtmf_failed": 0, "stopped": 0, "engine_error": 0}
     assert value(got["callproof_calls_answered"]) == 20
     assert value(got["callproof_calls_in_flight"], source="worker0") == 3
     assert live.health_total("in_flight") == 5 and live.health_total("attempted") == 25

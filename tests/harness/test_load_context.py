@@ -184,3 +184,30 @@ def test_a_user_killed_while_waiting_for_a_slot_gives_its_target_back(scenario, 
     assert (context.placing, len(released)) == (0, 1)
     pool.stop()
     assert context.drain(10) and len(released) == 2
+
+
+def test_the_runs_end_hangs_up_calls_in_progress_and_records_them_as_stopped(scenario, tmp_path):
+    pool = fake_pool(capacity=4, script=lambda spec: Outcome.answered(talk_s=60))
+    context, records, requests = context_for(scenario(), pool, tmp_path)
+    for _ in range(3):
+        context.place()
+    gevent.sleep(0.01)  # answered and talking
+    context.stopping = True
+    pool.hang_up_all()  # what LocalRun._finish does after the grace
+    assert context.drain(1) and [r["failure"] for r in records] == ["stopped"] * 3
+    assert (context.answered, context.failed, context.lost) == (3, 0, 0)  # stopped is no failure of the target
+    assert all(r["exception"] is None for r in requests)
+
+
+def test_an_arrival_still_waiting_for_a_slot_at_the_hang_up_is_never_placed(scenario, tmp_path):
+    released = []
+    pool = fake_pool(capacity=1, script=lambda spec: Outcome.answered(talk_s=60))
+    context, records, _ = context_for(scenario(), pool, tmp_path, release=lambda: released.append(1))
+    context.place()
+    context.arrive_at(time.monotonic())  # finds the only slot busy
+    gevent.sleep(0)
+    assert context.placing == 1
+    context.stopping = True
+    pool.hang_up_all()
+    assert context.drain(1) and len(records) == 1 and len(placed(pool)) == 1
+    assert (context.placing, context.attempted, len(released)) == (0, 1, 2)  # its target was given back

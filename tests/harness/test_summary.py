@@ -32,7 +32,7 @@ def test_summary_counts_and_tolerates_a_truncated_last_line(tmp_path):
     (tmp_path / "calls.jsonl").write_text("\n".join(lines) + "\n" + lines[0][:40])  # killed mid-write
     summary = summarize(tmp_path)
 
-    assert summary["calls"] == {"attempted": 11, "answered": 9, "abandoned": 1, "failed": 2}
+    assert summary["calls"] == {"attempted": 11, "answered": 9, "abandoned": 1, "failed": 2, "stopped": 0}
     assert summary["failures"]["rejected"] == 1 and summary["failures"]["abandoned"] == 1
     assert summary["failures"]["timeout"] == 1
     assert summary["rejected_codes"] == {"486": 1}
@@ -50,7 +50,7 @@ def test_the_summary_schema_is_a_2020_12_schema_that_knows_every_failure_reason(
     jsonschema.Draft202012Validator.check_schema(schema)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert set(schema["properties"]["failures"]["required"]) == {f.value for f in Failure}
-    assert schema["properties"]["verdict"]["enum"] == [v.value for v in summary_file.Verdict] + [None]
+    assert schema["properties"]["verdict"]["enum"] == [v.value for v in summary_file.Verdict]  # never null
     # Shipped beside the scenario schema, in the installed package.
     assert (bundled_dir() / summary_file.SCHEMA_NAME).is_file()
 

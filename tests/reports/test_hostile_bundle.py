@@ -248,9 +248,9 @@ def test_report_judges_nothing_by_a_hostile_scenario_and_says_why(received):
     assert time.monotonic() - started < 60
     assert result.returncode == 0, result.stderr
     reason = f"no thresholds to judge by: scenario.yaml, {sentence}"
-    assert result.stderr == f"callproof report: no verdict: {reason}\n"
+    assert result.stderr == f"callproof report: nothing judged, INCONCLUSIVE: {reason}\n"
     summary = json.loads((received.folder / layout.SUMMARY).read_text())
-    assert (summary["verdict"], summary["verdict_reason"]) == (None, reason)
+    assert (summary["verdict"], summary["verdict_reason"]) == ("INCONCLUSIVE", reason)  # never null (issue 13)
     assert received.verify().returncode == 0  # rebuilt, re-signed and consistent
     received.unchanged_outside()
 
@@ -264,7 +264,7 @@ def test_the_verifier_reads_a_hostile_scenario_as_no_thresholds(received, case):
     summary = summarize(received.folder)
     assert time.monotonic() - started < 10
     assert (summary["verdict"], summary["verdict_reason"]) == (
-        None, f"no thresholds to judge by: scenario.yaml, {sentence}")
+        "INCONCLUSIVE", f"no thresholds to judge by: scenario.yaml, {sentence}")
     received.unchanged_outside()
 
 

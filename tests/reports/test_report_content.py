@@ -93,12 +93,15 @@ def test_junit_shows_an_invalid_run_and_a_run_without_lines_as_errors(tmp_path):
     assert suite.findall("testcase")[-1].get("name") == "run verdict"
     assert error.get("message") == f"INVALID: {summary['verdict_reason']}"
 
-    (tmp_path / layout.SCENARIO).unlink()  # nothing to judge by: no line, no verdict
+    # Nothing to judge by: no line, never a null verdict (issue 13). The generator is still judged:
+    # the lost calls keep the run INVALID, and the reason says both.
+    (tmp_path / layout.SCENARIO).unlink()
     empty = summarize(tmp_path)
     suite = ET.fromstring(junit.render(model.parse_summary(empty, tmp_path))).find("testsuite")
     assert suite.get("tests") == "1" and suite.find("testcase").get("name") == "run verdict"
     assert suite.find("testcase/error").get("message") == (
-        "NO VERDICT: the folder has no scenario.yaml: no thresholds to judge by")
+        "INVALID: the folder has no scenario.yaml: no thresholds to judge by; 3 calls were lost with their SIP "
+        "engine process")
 
 
 def test_worst_calls_are_the_lowest_mos_and_each_failure_reason(built_en):
@@ -174,7 +177,7 @@ def _without(data: dict, key: str) -> dict:
     "change, message",
     [
         (lambda s: {**s, "verdict": "MAYBE"},
-         'verdict must be one of "PASS", "INCONCLUSIVE", "FAIL", "INVALID", null (got "MAYBE")'),
+         'verdict must be one of "PASS", "INCONCLUSIVE", "FAIL", "INVALID" (got "MAYBE")'),
         (lambda s: {**s, "sla": [{**s["sla"][0], "verdict": "OK"}]},
          'sla[0].verdict must be one of "PASS", "INCONCLUSIVE", "FAIL", "INVALID" (got "OK")'),
         (lambda s: {**s, "sla": [_without(s["sla"][0], "name")]}, "sla[0].name is missing"),
@@ -206,10 +209,10 @@ def test_the_report_command_refuses_a_summary_that_does_not_fit_with_exit_2(tmp_
 
     make_run(tmp_path, calls=20)
     made = json.loads((tmp_path / layout.SUMMARY).read_text())
-    monkeypatch.setattr(verdict_summary, "summarize", lambda folder: {**made, "verdict": "MAYBE"})
+    monkeypatch.setattr(verdict_summary, "summarize", lambda folder, scenario=None: {**made, "verdict": "MAYBE"})
     assert cli.main(["report", str(tmp_path), "--key", str(signing_key)]) == 2
     assert capsys.readouterr().err == (f'callproof: {tmp_path}/summary.json: verdict must be one of "PASS", '
-                                       f'"INCONCLUSIVE", "FAIL", "INVALID", null (got "MAYBE")\n')
+                                       f'"INCONCLUSIVE", "FAIL", "INVALID" (got "MAYBE")\n')
     assert not (tmp_path / layout.REPORT_HTML).exists()
     (tmp_path / layout.SUMMARY).write_text(json.dumps(made).replace('"rto_s": 6.0', '"rto_s": NaN'))
     with pytest.raises(ReportInputError, match=r"summary.json holds NaN, which is not a JSON number$"):
@@ -322,11 +325,11 @@ def test_a_bare_killed_run_still_gets_a_signed_report(tmp_path, signing_key):
     result = bundle.finalize(tmp_path, key_path=signing_key, notify=lambda m: None)
     assert result.files == 7  # calls, summary, the capture, 3 reports, manifest
     page = (tmp_path / layout.REPORT_HTML).read_text(encoding="utf-8")
-    assert '<div id="verdict" class="verdict verdict-none" data-verdict="NONE">' in page
+    assert '<div id="verdict" class="verdict verdict-inconclusive" data-verdict="INCONCLUSIVE">' in page
     assert 'id="interrupted"' in page and page.count('<img class="plot"') == 7
     facts = json.loads((tmp_path / layout.MANIFEST).read_text())
     assert facts["run"]["interrupted"] is True and facts["engine"] is None and facts["run"]["seed"] is None
-    assert facts["run"]["verdict"] is None
+    assert facts["run"]["verdict"] == "INCONCLUSIVE"  # nothing to judge by, and said so (never null)
     assert check_bundle(tmp_path, [keys.TrustedKey(keys.load_public(keys.public_path(signing_key)), "v")]).ok
 
 

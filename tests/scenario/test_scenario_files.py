@@ -108,7 +108,7 @@ def test_schema_sections_and_model_fields_agree():
     media |= {f"jb_{k}" for k in defs["media"]["properties"]["jitter_buffer"]["properties"]}
     assert media == _fields(type(load_scenario("smoke").media))
     top = set(scenario_schema()["properties"])
-    assert top == _fields(Scenario) - {"path", "source_text", "run_text", "overrides"}
+    assert top == _fields(Scenario) - {"path", "source_text", "run_text", "overrides", "notes"}
 
 
 # --- what the shipped scenarios promise ---------------------------------------------
@@ -315,3 +315,27 @@ def test_the_documented_registered_agents_example_loads(tmp_path):
     defaults = scenario_schema()["$defs"]["agents"]["properties"]
     assert (defaults["register_to"]["default"], defaults["username_pattern"]["default"]) == (None, "agent{n}")
     assert defaults["realm"]["default"] == "*"
+
+
+def test_target_override_drops_the_embedded_agents_and_says_so(tmp_path):
+    """`callproof run smoke --target URI` (issue 13): the verifier reads the run's file back, offline."""
+    s = load_scenario("smoke", overrides=ScenarioOverrides(target_uri="sip:600@10.0.0.5:5070"))
+    assert s.target.uri == "sip:600@10.0.0.5:5070" and not s.target.embedded
+    assert s.agents == load_scenario(_written(tmp_path, MINIMAL)).agents  # the defaults, as if never written
+    assert s.notes == ("--target sip:600@10.0.0.5:5070: the scenario's agents section was dropped; its agents "
+                       "answer only target.uri embedded, and the calls now go to sip:600@10.0.0.5:5070",)
+    lines = s.run_text.splitlines()
+    header = lines.index("# agents: dropped by --target (it applies only to target.uri embedded)")
+    assert lines[header + 1] == "# agents:" and lines[header + 2].startswith("#   count: 16")
+    assert lines[header + 5] == "#   mode: echo" and lines[header + 6] == "" and lines[header + 7] == "probes:"
+    again = load_scenario(_written(tmp_path, s.run_text), offline=True)  # as summarize() reads it
+    assert again.target.uri == s.target.uri and again.sla == s.sla and again.agents == s.agents
+    # The embedded target keeps its agents, and nothing else is noted.
+    kept = load_scenario("smoke", overrides=ScenarioOverrides(duration_s=20))
+    assert kept.agents.count == 16 and kept.notes == () and "# agents" not in kept.run_text
+
+
+def _written(folder: Path, text: str) -> Path:
+    path = folder / f"s{len(list(folder.glob('s*.yaml')))}.yaml"
+    path.write_text(text)
+    return path

@@ -52,8 +52,8 @@ def test_an_unresolvable_host_is_a_transport_error(engines):
      'target URI must be a SIP URI such as sip:600@pbx.example.com (got "sip:@@bad")'),
     (lambda tmp: CallSpec(uri="sip:a@b", prompt=str(tmp / "missing.wav")),
      "prompt WAV file {tmp}/missing.wav does not exist"),
-    (lambda tmp: EngineSettings(codecs=("opus",)),
-     "codec 'opus' is not supported (choose from PCMU, PCMA, G722, GSM, iLBC, speex, L16)"),
+    (lambda tmp: EngineSettings(codecs=("G729",)),
+     "codec 'G729' is not supported (choose from PCMU, PCMA, G722, opus, GSM, iLBC, speex, L16)"),
     (lambda tmp: EngineSettings(transports=("sctp",)), "transport 'sctp' is not one of udp, tcp, tls"),
     (lambda tmp: AgentSpec(mode="prompt"), "agent mode prompt needs a prompt WAV"),
 ])

@@ -234,13 +234,15 @@ def test_summary_judges_a_folder_whose_credentials_are_not_set_here(tmp_path, mo
     assert summary["generator"]["valid"] is True  # from the records' media alone
 
 
-def test_summary_without_thresholds_has_no_verdict(tmp_path):
+def test_summary_without_thresholds_is_inconclusive_and_says_why(tmp_path):
     (tmp_path / "calls.jsonl").write_text(json.dumps(r.answered().to_dict()) + "\n")
     summary = summarize(tmp_path)
-    assert summary["verdict"] is None and summary["verdict_reason"].startswith("the folder has no scenario.yaml")
+    assert summary["verdict"] == INCONCLUSIVE  # never null (issue 13)
+    assert summary["verdict_reason"].startswith("the folder has no scenario.yaml")
+    assert summary["calls"]["attempted"] == 1  # the figures need no thresholds
     (tmp_path / "scenario.yaml").write_text("name: broken\nfoo: 1\n")
     summary = summarize(tmp_path)
-    assert summary["verdict"] is None and summary["verdict_reason"].startswith("no thresholds to judge by: ")
+    assert summary["verdict"] == INCONCLUSIVE and summary["verdict_reason"].startswith("no thresholds to judge by: ")
 
 
 def test_loss_our_own_sockets_dropped_is_invalid_never_fail():
