@@ -103,7 +103,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "failed": {"en": "failed", "zh": "失败"},
     "setup_delay": {"en": "Setup delay (RFC 6076 SRD)", "zh": "呼叫建立时延（RFC 6076 SRD）"},
     "answer_delay": {"en": "Time to answer (200 OK)", "zh": "应答时间（200 OK）"},
-    "timing_resolution": {"en": "timing resolution", "zh": "计时分辨率"},
+    "timing_resolution": {
+        "en": "Timing resolution (the SIP engines' worst event-pump lag while the calls ran)",
+        "zh": "计时分辨率（呼叫进行期间 SIP 引擎事件泵的最大延迟）",
+    },
     "failures_by_reason": {"en": "Failures by reason", "zh": "按原因统计的失败"},
     "availability": {"en": "Availability", "zh": "可用性"},
     "outages": {"en": "Outages", "zh": "中断"},
