@@ -57,7 +57,8 @@ report. File names below are the only ones code may use (import them).
                       "load": while calls were placed, which makes the run INVALID);
                       run_end {reason, interrupted}
     logs/             what the run's processes said: one log per SIP engine process
-                      (caller1.log, agent2.log, probe3.log...: pjsip's log and any traceback
+                      (caller1.log, agent2.log, probe1.log...: numbered per kind from 1,
+                      agentN the registered agent N; pjsip's log and any traceback
                       of a call that failed inside the engine), dumpcap.log, the scenario's
                       processes; harness.log: the traceback of every step of the harness
                       that failed (summary.json `harness_errors` names the steps)
