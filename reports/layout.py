@@ -20,8 +20,12 @@ report. File names below are the only ones code may use (import them).
                       like calls.jsonl's, with "extra": {"leg": "control"}; placed through the
                       same engine processes to an echo of our own, never counted in an SLA line
     agents.jsonl      the record of every call our agents took (direction "inbound"), as
-                      they saw it; agents registered to the target (agents.register_to)
-                      add "agent": their user name
+                      they saw it: "target" the INVITE's From as pjsua reads it, "extra"
+                      {"from": the From header as received (tag left out),
+                      "asserted_identity": P-Asserted-Identity or Remote-Party-ID, null
+                      when none}, "hangup_by" "caller" when the far end's BYE ended it,
+                      "callee" when the agent's did; agents registered to the target
+                      (agents.register_to) add "agent": their user name
     probes.jsonl      availability probes beside the load, raw (the verifier decides
                       up/down), one JSON object per line:
                       {"kind": "call", "at_utc", "record": CallRecord dict}

@@ -114,7 +114,10 @@ class CallRecord:
     final_code: int | None  # final SIP status of the INVITE; None when none arrived
     final_reason: str
     failure: Failure | None  # None: the call completed as planned
-    hangup_by: str | None  # "caller" | "callee" | None (never answered)
+    # "caller" | "callee" | None (never answered). On an agent's record (inbound), as the agent saw
+    # it: "caller" when the BYE came from the far end (the caller, or the PBX on its behalf),
+    # "callee" when the agent sent it (its handle time, or the run's end).
+    hangup_by: str | None
     direction: str = "outbound"  # "inbound": a call our agent answered (times from its INVITE)
     dtmf_sent: str = ""  # digits delivered (RFC 4733: handed to the stream; INFO: answered 2xx)
     dtmf_received: str = ""

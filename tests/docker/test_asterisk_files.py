@@ -199,6 +199,13 @@ def test_caller_and_agents_authenticate_with_the_default_credentials(pjsip):
         assert (auth.get("username"), auth.get("password")) == (f"agent{n}", "callproof-agent")
 
 
+def test_agents_are_told_who_calls(pjsip):
+    """An anonymised From still names the caller to our agents, in P-Asserted-Identity (their records)."""
+    for n in range(1, 5):
+        agent = instances(pjsip, "endpoint")[f"agent{n}"]
+        assert (agent.get("send_pai"), agent.get("trust_id_outbound")) == ("yes", "yes")
+
+
 def test_agents_hold_one_registration_each_and_may_replace_it(pjsip):
     aors = instances(pjsip, "aor")
     assert aors.keys() == {"agent1", "agent2", "agent3", "agent4"}
