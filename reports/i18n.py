@@ -71,6 +71,11 @@ MESSAGES: dict[str, dict[str, str]] = {
     "not_measured": {"en": "not measured", "zh": "未测得"},
     "no_sla": {"en": "No SLA line was evaluated.", "zh": "没有评估任何 SLA 指标。"},
     "generator": {"en": "Load generator", "zh": "负载发生器"},
+    "pesq": {
+        "en": "PESQ of the recorded calls (ITU-T P.862.1 MOS-LQO)", "zh": "录制呼叫的 PESQ（ITU-T P.862.1 MOS-LQO）",
+    },
+    "pesq_calls": {"en": "calls scored", "zh": "个呼叫已评分"},
+    "pesq_unscored": {"en": "no call scored", "zh": "没有呼叫被评分"},
     "generator_valid": {"en": "valid: its own measurements held", "zh": "有效：发生器自身的测量可靠"},
     "generator_invalid": {
         "en": "INVALID: its own measurements cannot be trusted", "zh": "无效：发生器自身的测量不可信",
@@ -213,6 +218,14 @@ class Translator:
     def __call__(self, key: str, **values: object) -> str:
         text = MESSAGES[key][self.lang]
         return text.format(**values) if values else text
+
+    def sentence(self, text: str) -> str:
+        """One of the verifier's sentences (summary.json, written in English) in this language."""
+        if self.lang == "zh":
+            from callproof.reports.sentences import to_chinese
+
+            return to_chinese(text)
+        return text
 
 
 @dataclasses.dataclass(frozen=True)

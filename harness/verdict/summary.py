@@ -33,6 +33,7 @@ from callproof.harness.errors import BadInput, HarnessError
 from callproof.harness.scenario.loader import load_scenario
 from callproof.harness.scenario.model import Probes, Scenario, Sla
 from callproof.harness.verdict import media
+from callproof.harness.verdict.recordings import why_not_scored
 from callproof.harness.verdict.sla import judge
 from callproof.harness.verdict.stats import percentiles
 from callproof.reports import bundle_files, layout, summary_file
@@ -192,6 +193,7 @@ def verdict_keys(files: RunFiles, scenario: Scenario | None, *, interrupted: boo
                    interrupted=interrupted, pesq=files.pesq, control=files.control,
                    agent_marker=scenario.call.agent_marker)
     keys = result.summary()
+    keys["media"]["pesq_unscored"] = why_not_scored(scenario, files.calls, files.pesq)
     failed = load_failure(files.events)
     if failed is not None:
         keys["verdict"] = Verdict.INVALID.value
@@ -208,6 +210,7 @@ def unjudged_keys(files: RunFiles, *, interrupted: bool, reason: str) -> dict[st
     result = judge(files.calls, [], files.events, sla=_NO_LINES, probes=_NO_PROBES, by_agent=False,
                    faults_planned=0, interrupted=interrupted, pesq=files.pesq, control=files.control)
     keys = result.summary()
+    keys["media"]["pesq_unscored"] = why_not_scored(None, files.calls, files.pesq)
     if keys["verdict"] == Verdict.INVALID.value:
         keys["verdict_reason"] = f"{reason}; {keys['verdict_reason']}"
     else:
