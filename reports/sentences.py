@@ -145,7 +145,12 @@ def _rules() -> list[_Rule]:
         (r"the (?P<n>\d+) recorded calls were not scored \(the run ended before PESQ ran, or PESQ failed\)",
          "{n} 个已录制的呼叫未评分（运行在 PESQ 之前结束，或 PESQ 失败）"),
         (r"PESQ could not score any of the (?P<n>\d+) recorded calls: (?P<why>.+)",
-         "PESQ 无法为 {n} 个已录制呼叫中的任何一个评分：{why}"),
+         lambda m: f"PESQ 无法为 {m['n']} 个已录制呼叫中的任何一个评分：{translate_clause(m['why'])}"),
+        (r"the recording is silent", "录音无声"),
+        (r"PESQ found no utterances in the recording", "PESQ 在录音中未找到语音段"),
+        (r"the prompt is too short for PESQ \(it needs about 0\.25 s\)", "提示音对 PESQ 而言过短（约需 0.25 秒）"),
+        (r"the recording is no longer than the (?P<s>[\d.]+) s set aside for settling",
+         "录音不长于为稳定而略去的 {s} 秒"),
     ]
     rules: list[_Rule] = []
     for pattern, out in table:
