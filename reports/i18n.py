@@ -71,6 +71,11 @@ MESSAGES: dict[str, dict[str, str]] = {
     "not_measured": {"en": "not measured", "zh": "未测得"},
     "no_sla": {"en": "No SLA line was evaluated.", "zh": "没有评估任何 SLA 指标。"},
     "generator": {"en": "Load generator", "zh": "负载发生器"},
+    "pesq": {
+        "en": "PESQ of the recorded calls (ITU-T P.862.1 MOS-LQO)", "zh": "录制呼叫的 PESQ（ITU-T P.862.1 MOS-LQO）",
+    },
+    "pesq_calls": {"en": "calls scored", "zh": "个呼叫已评分"},
+    "pesq_unscored": {"en": "no call scored", "zh": "没有呼叫被评分"},
     "generator_valid": {"en": "valid: its own measurements held", "zh": "有效：发生器自身的测量可靠"},
     "generator_invalid": {
         "en": "INVALID: its own measurements cannot be trusted", "zh": "无效：发生器自身的测量不可信",
@@ -103,7 +108,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "failed": {"en": "failed", "zh": "失败"},
     "setup_delay": {"en": "Setup delay (RFC 6076 SRD)", "zh": "呼叫建立时延（RFC 6076 SRD）"},
     "answer_delay": {"en": "Time to answer (200 OK)", "zh": "应答时间（200 OK）"},
-    "timing_resolution": {"en": "timing resolution", "zh": "计时分辨率"},
+    "timing_resolution": {
+        "en": "Timing resolution (the SIP engines' worst event-pump lag while the calls ran)",
+        "zh": "计时分辨率（呼叫进行期间 SIP 引擎事件泵的最大延迟）",
+    },
     "failures_by_reason": {"en": "Failures by reason", "zh": "按原因统计的失败"},
     "availability": {"en": "Availability", "zh": "可用性"},
     "outages": {"en": "Outages", "zh": "中断"},
@@ -210,6 +218,14 @@ class Translator:
     def __call__(self, key: str, **values: object) -> str:
         text = MESSAGES[key][self.lang]
         return text.format(**values) if values else text
+
+    def sentence(self, text: str) -> str:
+        """One of the verifier's sentences (summary.json, written in English) in this language."""
+        if self.lang == "zh":
+            from callproof.reports.sentences import to_chinese
+
+            return to_chinese(text)
+        return text
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,13 +11,21 @@ report. File names below are the only ones code may use (import them).
                       up (failure "stopped"). A DTMF step that could not be delivered ends
                       the call with failure "dtmf_failed" and says how in
                       dtmf_failure_method ("rfc4733" | "info") and dtmf_failure_reason (one
-                      sentence); dtmf_sent holds the digits that were delivered
+                      sentence); dtmf_sent holds the digits that were delivered.
+                      Its "media" (MediaStats) holds rx_ssrc_changes (times the received SSRC
+                      changed: a new source, RFC 3550 8.2) and rx_loss_separated (false: the
+                      engine counted a change into rx_lost and the rx jitter, so the call's
+                      loss, jitter and MOS are left out; docs/sla-and-verdicts.md)
     control.jsonl     the control leg's calls (callproof.harness.run.control): CallRecord dicts
                       like calls.jsonl's, with "extra": {"leg": "control"}; placed through the
                       same engine processes to an echo of our own, never counted in an SLA line
     agents.jsonl      the record of every call our agents took (direction "inbound"), as
-                      they saw it; agents registered to the target (agents.register_to)
-                      add "agent": their user name
+                      they saw it: "target" the INVITE's From as pjsua reads it, "extra"
+                      {"from": the From header as received (tag left out),
+                      "asserted_identity": P-Asserted-Identity or Remote-Party-ID, null
+                      when none}, "hangup_by" "caller" when the far end's BYE ended it,
+                      "callee" when the agent's did; agents registered to the target
+                      (agents.register_to) add "agent": their user name
     probes.jsonl      availability probes beside the load, raw (the verifier decides
                       up/down), one JSON object per line:
                       {"kind": "call", "at_utc", "record": CallRecord dict}
@@ -53,7 +61,8 @@ report. File names below are the only ones code may use (import them).
                       "load": while calls were placed, which makes the run INVALID);
                       run_end {reason, interrupted}
     logs/             what the run's processes said: one log per SIP engine process
-                      (caller1.log, agent2.log, probe3.log...: pjsip's log and any traceback
+                      (caller1.log, agent2.log, probe1.log...: numbered per kind from 1,
+                      agentN the registered agent N; pjsip's log and any traceback
                       of a call that failed inside the engine), dumpcap.log, the scenario's
                       processes; harness.log: the traceback of every step of the harness
                       that failed (summary.json `harness_errors` names the steps)

@@ -77,6 +77,9 @@ class Summary:
     probes_undecided_utc: tuple[str, ...]
     # The target's calls and the control leg's (callproof.harness.run.control); None: no control leg ran.
     legs: tuple[LegFigures, LegFigures] | None = None
+    pesq_calls: int = 0  # recorded calls PESQ scored (media.pesq_mos_lqo)
+    pesq_p50: float | None = None  # their median MOS-LQO
+    pesq_unscored: str | None = None  # why none was scored (media.pesq_unscored)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -275,7 +278,14 @@ def parse_summary(data: dict[str, Any], folder: Path) -> Summary:
         probes_down_utc=tuple(availability["down_utc"]) if availability else (),
         probes_undecided_utc=tuple(availability["undecided_utc"]) if availability else (),
         legs=_legs(data),
+        **_pesq(data.get("media") or {}),
     )
+
+
+def _pesq(media: dict[str, Any]) -> dict[str, Any]:
+    scores = media.get("pesq_mos_lqo") or {}
+    return {"pesq_calls": int(scores.get("calls") or 0), "pesq_p50": _number(scores.get("p50")),
+            "pesq_unscored": media.get("pesq_unscored")}
 
 
 def _whole(*values: Any) -> int | None:

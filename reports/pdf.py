@@ -104,7 +104,7 @@ def render(
     colour, fill = VERDICT_COLOURS[summary.verdict]
     word = summary.verdict or tr("no_verdict")
     meaning = f" ({tr('verdict_' + summary.verdict)})" if summary.verdict else ""
-    reason = summary.verdict_reason if summary.verdict else tr("no_verdict_reason")
+    reason = tr.sentence(summary.verdict_reason) if summary.verdict else tr("no_verdict_reason")
     pdf.set_draw_color(*colour)
     pdf.set_fill_color(*fill)
     pdf.set_text_color(*colour)
@@ -134,7 +134,7 @@ def render(
                 row.cell(text.threshold(line))
                 row.cell(text.interval(line))
                 row.cell(line.verdict, style=FontFace(emphasis="BOLD", color=line_colour, fill_color=line_fill))
-                row.cell(line.note)
+                row.cell(tr.sentence(line.note))
     else:
         _paragraph(pdf, tr("no_sla"))
     _paragraph(pdf, f"{tr('generator')}: {text.generator_line(summary.generator, tr)}")
@@ -153,6 +153,9 @@ def render(
     )
     if summary.timing_resolution_ms is not None:
         _paragraph(pdf, f"{tr('timing_resolution')}: {text.number(summary.timing_resolution_ms)} ms")
+    pesq = text.pesq_line(summary, tr)
+    if pesq:
+        _paragraph(pdf, pesq)
     legs = text.leg_rows(summary, tr)
     if legs:
         _paragraph(pdf, tr("control_leg"), bold=True)

@@ -54,7 +54,7 @@ def generator_line(generator: Generator | None, tr: Translator) -> str:
         words = [tr("generator_valid") if generator.valid else tr("generator_invalid")]
     if generator is not None:
         if generator.reason:
-            words.append(generator.reason)
+            words.append(tr.sentence(generator.reason))
         if generator.cpu_pct_max is not None:
             words.append(f"{tr('cpu_max')} {number(generator.cpu_pct_max)} %")
         if generator.machine_busy_pct_max is not None:
@@ -66,6 +66,16 @@ def generator_line(generator: Generator | None, tr: Translator) -> str:
         if generator.starved_calls is not None:
             words.append(f"{tr('starved')}: {generator.starved_calls}")
     return " · ".join(words)
+
+
+def pesq_line(summary: Summary, tr: Translator) -> str | None:
+    """The recorded sample's PESQ (ITU-T P.862.1 MOS-LQO), or why no call was scored; None when the
+    summary says neither (one from before the reason was recorded)."""
+    if summary.pesq_calls:
+        return f"{tr('pesq')}: p50 {number(summary.pesq_p50)} ({summary.pesq_calls} {tr('pesq_calls')})"
+    if summary.pesq_unscored:
+        return f"{tr('pesq')}: {tr('pesq_unscored')}: {tr.sentence(summary.pesq_unscored)}"
+    return None
 
 
 def leg_rows(summary: Summary, tr: Translator) -> list[list[str]]:

@@ -15,6 +15,12 @@ package's StreamQuality dicts per direction ({"rx": ..., "tx": ...}, callproof.r
 A figure that was not measured is None, never a default: a peer that sends no RTCP
 leaves the round trip unknown, and the line that needs it cannot pass. Only finite
 numbers are read from `quality` (a bundle's records are input from the other party).
+
+A change of the received SSRC is a new source (RFC 3550 8.2), never loss. An engine that
+restarts its receive statistics at the change (the built engine) keeps loss and jitter
+apart from it; one that cannot (the PyPI wheel) marks the call `rx_loss_separated`
+False, and such a call has no loss, jitter or MOS-CQE here (`loss_separated`): left out
+of the figures and the SLA lines, which say how many, rather than counted wrong.
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ class MediaCounts(Protocol):
     def rtcp_rr_received(self) -> int: ...
     @property
     def rtt_ms(self) -> float | None: ...
+    @property
+    def rx_loss_separated(self) -> bool: ...  # False: an SSRC change is counted into rx loss and jitter
 
 
 class Call(Protocol):
@@ -54,6 +62,16 @@ class Call(Protocol):
     def quality(self) -> Mapping[str, Any] | None: ...
 
 
+def loss_separated(call: Call) -> bool:
+    """Whether the call's received loss and jitter leave out every change of the received SSRC.
+
+    False when the SSRC changed on an engine that counted the jump between the two sources'
+    sequence numbers as lost packets and their timestamps' jump as jitter (the PyPI wheel's
+    pjmedia; callproof.sip.records.MediaStats): the call's loss, jitter and MOS-CQE are unknown.
+    """
+    return call.media is None or call.media.rx_loss_separated
+
+
 def loss_fraction(call: Call) -> float | None:
     """RFC 3550 A.3 cumulative lost / expected, the worse direction; None for a call without media.
 
@@ -64,7 +82,7 @@ def loss_fraction(call: Call) -> float | None:
     (StreamQuality.loss_fraction, callproof.rtp_analysis.quality) counts them.
     """
     media = call.media
-    if media is None or not call.answered:
+    if media is None or not call.answered or not media.rx_loss_separated:
         return None
     expected = media.rx_packets + media.rx_lost
     worst = media.rx_lost / expected if expected > 0 else 1.0
@@ -85,7 +103,7 @@ def jitter_ms(call: Call) -> float | None:
     A.8 needs two packets to measure a transit-time difference: with fewer, none was measured.
     """
     media = call.media
-    if media is None or not call.answered or media.rx_packets < 2:
+    if media is None or not call.answered or media.rx_packets < 2 or not media.rx_loss_separated:
         return None
     return media.rx_jitter_mean_ms
 
@@ -96,7 +114,12 @@ def rtt_ms(call: Call) -> float | None:
 
 
 def mos_cqe(call: Call) -> float | None:
-    """ITU-T G.107 Annex B MOS-CQE of the call: the worse of the directions that were rated."""
+    """ITU-T G.107 Annex B MOS-CQE of the call: the worse of the directions that were rated.
+
+    None when the received loss is not separated from an SSRC change: the worse direction is unknown.
+    """
+    if not loss_separated(call):
+        return None
     values = [mos for d in _directions(call) if (mos := _finite(d.get("mos_cqe"))) is not None]
     return min(values) if values else None
 

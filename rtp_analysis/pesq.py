@@ -65,6 +65,10 @@ def pesq_of_signals(
     deg = resample(np.asarray(degraded, dtype=np.float64), degraded_rate_hz, rate)
     settle = int(PRECONDITION_S * rate)
     deg = deg[settle:]
+    if deg.size == 0:  # a call that ended (or a recording that stopped) within the settling time
+        return PesqResult(score=None, offset_ms=0.0, reference_speech_s=speech_seconds(ref, rate),
+                          degraded_speech_s=0.0, degraded_silent=True, band=band, method=method,
+                          reason=f"the recording is no longer than the {PRECONDITION_S:g} s set aside for settling")
     lag = alignment_lag(ref, deg)
     # A call shorter than its prompt covers only part of it: score that part, not the
     # silence after the hang-up.

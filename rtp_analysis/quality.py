@@ -91,7 +91,7 @@ def call_quality(media: Mapping[str, Any], *, concealment: bool, echo_path: bool
         delay_method=rx_method,
         concealment=concealment,
         round_trip=echo_path,
-        unrated=None if media["rx_packets"] else "no RTP was received",
+        unrated=_rx_unrated(media),
     )
     reports = int(media.get("rtcp_rr_received") or 0)
     tx_jitter = media.get("tx_jitter_mean_ms")
@@ -162,6 +162,16 @@ def capture_quality(
         round_trip=False,
         unrated=unrated,
     )
+
+
+def _rx_unrated(media: Mapping[str, Any]) -> str | None:
+    """Why the received direction cannot be rated, or None."""
+    if not media["rx_packets"]:
+        return "no RTP was received"
+    if not media.get("rx_loss_separated", True):
+        return ("the received SSRC changed and this engine counted the change as lost packets and jitter, "
+                "so the received stream's own loss is unknown")
+    return None
 
 
 def _rate(

@@ -19,7 +19,7 @@ from callproof.sip.settings import AccountSpec
 
 class SipAccount(pj.Account):
     def __init__(self, endpoint: Endpoint, spec: AccountSpec,
-                 on_incoming: Callable[["SipAccount", int], None] | None = None,
+                 on_incoming: Callable[["SipAccount", int, str], None] | None = None,
                  on_registration: Callable[[int, str, int], None] | None = None) -> None:
         super().__init__()
         self.endpoint = endpoint
@@ -82,7 +82,7 @@ class SipAccount(pj.Account):
 
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
         if self._on_incoming is not None:
-            self._on_incoming(self, prm.callId)
+            self._on_incoming(self, prm.callId, prm.rdata.wholeMsg)  # the INVITE as received
             return
         # A caller-only identity turns incoming calls away.
         call = pj.Call(self, prm.callId)

@@ -15,6 +15,7 @@ import pjsua2 as pj
 
 from callproof.sip.call import TrackedCall, _ms, utc_now_iso
 from callproof.sip.endpoint import Endpoint, pj_error_text
+from callproof.sip.identity import caller_identity
 from callproof.sip.media import CallAudio
 from callproof.sip.records import CallRecord, Failure
 from callproof.sip.settings import AgentSpec
@@ -33,19 +34,21 @@ class Agent:
         self._handle_times = itertools.cycle(spec.handle_s) if spec.handle_s else None
         self.calls: set[TrackedCall] = set()
 
-    def on_incoming(self, account: pj.Account, call_id: int) -> None:
-        """pjsua2's onIncomingCall: the Call object must be made here, then answered later."""
+    def on_incoming(self, account: pj.Account, call_id: int, invite: str = "") -> None:
+        """pjsua2's onIncomingCall: the Call object must be made here, then answered later.
+        `invite`: the INVITE as received, for the caller's identity (`caller_identity`)."""
         received = time.monotonic()
         audio = CallAudio(self.endpoint.ep, prompt=self.spec.prompt if self.spec.mode == "prompt" else None,
                           record_to=None, echo=self.spec.mode == "echo")
         call = TrackedCall(account, call_id, audio=audio, ptime_ms=self.endpoint.settings.media.ptime_ms,
-                           media_events=self.endpoint.media_events, socket_drops=self.endpoint.socket_drops)
+                           media_events=self.endpoint.media_events, socket_drops=self.endpoint.socket_drops,
+                           ssrc_changes=self.endpoint.ssrc_changes)
         info = call.getInfo()
         call.sip_call_id = info.callIdString
         self.calls.add(call)
         self.endpoint.track(call)
         self._answer(call, 180)
-        self._spawn(self._handle, call, received, utc_now_iso(), info.remoteUri)
+        self._spawn(self._handle, call, received, utc_now_iso(), info.remoteUri, caller_identity(invite))
 
     def _answer(self, call: TrackedCall, code: int) -> bool:
         param = pj.CallOpParam()
@@ -57,7 +60,8 @@ class Agent:
             call.last_reason = f"answering {code} failed: {pj_error_text(exc)}"
             return False
 
-    def _handle(self, call: TrackedCall, received: float, invite_utc: str, caller: str) -> None:
+    def _handle(self, call: TrackedCall, received: float, invite_utc: str, caller: str,
+                identity: dict[str, str | None]) -> None:
         spec = self.spec
         answered_at = bye_at = None
         hangup_by = None
@@ -111,7 +115,9 @@ class Agent:
             dtmf_failure_method="rfc4733" if marker_problem else None,
             dtmf_failure_reason=marker_problem,
             media=call.media_stats(),
+            extra=identity,  # who called, as the agent saw it (caller_identity)
         )
         self.endpoint.bury(call)
         call = None  # the graveyard must hold the last reference before anything can yield
         self._on_record(record)
+

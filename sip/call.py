@@ -40,6 +40,7 @@ from callproof.sip.media import CallAudio, StreamSnapshot, merge_snapshots, sdp_
 from callproof.sip.records import CallRecord, Failure
 from callproof.sip.settings import CallSpec, DtmfStep
 from callproof.sip.socket_drops import SocketDrops
+from callproof.sip.ssrc_changes import SourceChanges, SsrcChangeLog, SsrcPoller
 
 _DTMF_METHODS = {"rfc4733": pj.PJSUA_DTMF_METHOD_RFC2833, "info": pj.PJSUA_DTMF_METHOD_SIP_INFO}
 _MEDIA_CHECK_S = 1.0
@@ -76,7 +77,8 @@ class TrackedCall(pj.Call):
 
     def __init__(self, account: pj.Account, call_id: int = pj.PJSUA_INVALID_ID, *, audio: CallAudio,
                  ptime_ms: int, media_events: collections.deque, invite_timeout_s: float | None = None,
-                 socket_drops: SocketDrops | None = None) -> None:
+                 socket_drops: SocketDrops | None = None,
+                 ssrc_changes: SsrcChangeLog | SsrcPoller | None = None) -> None:
         super().__init__(account, call_id)
         self.audio = audio
         self.invite_timeout_s = invite_timeout_s
@@ -95,6 +97,9 @@ class TrackedCall(pj.Call):
         self._socket_drops = socket_drops
         self.media_ports: tuple[int, ...] = ()  # our RTP and RTCP ports
         self.drops_by_port: dict[int, int] = {}  # kernel drops on them, read as each stream ended
+        self._ssrc_changes = ssrc_changes
+        self._streams: dict[int, int] = {}  # media index -> the live pjmedia_stream's address
+        self._source_changes: dict[int, SourceChanges] = {}  # media index -> changes taken before the stream ended
         self.last_code = 0
         self.last_reason = ""
         self.sip_call_id = ""
@@ -115,6 +120,7 @@ class TrackedCall(pj.Call):
             self.confirmed_at = now
         elif state == pj.PJSIP_INV_STATE_DISCONNECTED:
             self.disconnected_at = now
+            self._stop_watching_streams()
             if self.final is None and info.role == pj.PJSIP_ROLE_UAC and info.lastStatusCode >= 300:
                 # pjsua ends the call before the INVITE transaction's callback would tell us.
                 self.final = (info.lastStatusCode, info.lastReason, now, _caused_by_message(prm.e))
@@ -158,8 +164,25 @@ class TrackedCall(pj.Call):
         self.media_ports = media_ports(self) or self.media_ports
         self.changed.set()
 
+    def onStreamCreated(self, prm: pj.OnStreamCreatedParam) -> None:
+        if self._ssrc_changes is not None:
+            self._streams[prm.streamIdx] = int(prm.stream)
+            self._ssrc_changes.watch(int(prm.stream))
+
+    def _stop_watching_streams(self) -> None:
+        """No stream of an ended call is read again: pjsua may free it without telling a deleted Call."""
+        for index in list(self._streams):
+            self._take_source_changes(index)
+
+    def _take_source_changes(self, index: int) -> None:
+        stream = self._streams.pop(index, None)
+        if stream is not None and self._ssrc_changes is not None:
+            self._source_changes[index] = self._ssrc_changes.take(stream)
+
     def onStreamDestroyed(self, prm: pj.OnStreamDestroyedParam) -> None:
-        self.snapshots.append(snapshot_stream(self, prm.streamIdx))
+        self._take_source_changes(prm.streamIdx)
+        changes = self._source_changes.pop(prm.streamIdx, SourceChanges())
+        self.snapshots.append(snapshot_stream(self, prm.streamIdx, changes))
         # pjsua closes the stream's sockets right after this callback: their last count.
         if self._socket_drops is not None:
             for port in self.media_ports:
@@ -294,7 +317,7 @@ def place_call(endpoint: Endpoint, account: pj.Account, spec: CallSpec,
     call = TrackedCall(account, audio=audio, ptime_ms=endpoint.settings.media.ptime_ms,
                        media_events=endpoint.media_events,
                        invite_timeout_s=spec.ring_timeout_s + _INVITE_TIMEOUT_MARGIN_S,
-                       socket_drops=endpoint.socket_drops)
+                       socket_drops=endpoint.socket_drops, ssrc_changes=endpoint.ssrc_changes)
     endpoint.track(call)
     param = pj.CallOpParam(True)
     param.opt.audioCount = 1

@@ -23,6 +23,8 @@ from callproof.sip.engine import capacity
 from callproof.sip.errors import EngineError, SipConfigError
 from callproof.sip.settings import EngineSettings
 from callproof.sip.socket_drops import SocketDrops
+from callproof.sip.ssrc_changes import MARKER as SSRC_CHANGE_MARKER
+from callproof.sip.ssrc_changes import SsrcChangeLog, SsrcPoller, restarts_on_new_source
 
 _TRANSPORT_TYPES = {
     "udp": pj.PJSIP_TRANSPORT_UDP,
@@ -52,16 +54,19 @@ _CALL_ID = re.compile(r"^(?:Call-ID|i)[ \t]*:[ \t]*(\S+)", re.IGNORECASE | re.MU
 
 
 class SipMessageTap(pj.LogWriter):
-    """Reads pjsip's message log for what pjsua2 hides: the response to our BYE.
+    """Reads pjsip's level-4 log for what pjsua2 hides: the response to our BYE, SSRC changes.
 
     pjsua reports a call DISCONNECTED as soon as its BYE is sent, so the BYE's
     response (RFC 6076 SDD) never reaches the call's callbacks. pjsip logs every
     message at level 4 on the thread that handles it (here, the main thread).
+    The built engine logs a change of a stream's received SSRC on a pjmedia thread: those
+    lines go to `ssrc_changes`, which touches no gevent object.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, ssrc_changes: SsrcChangeLog | SsrcPoller) -> None:
         super().__init__()
         self._responses: dict[str, gevent.event.AsyncResult] = {}
+        self.ssrc_changes = ssrc_changes
 
     def bye_response(self, call_id: str) -> gevent.event.AsyncResult:
         """Resolves to (status code, monotonic time) when the response to this call's BYE is read."""
@@ -73,6 +78,8 @@ class SipMessageTap(pj.LogWriter):
     def write(self, entry: pj.LogEntry) -> None:
         message = entry.msg
         if "Response msg" not in message:  # most log lines: cheap way out
+            if SSRC_CHANGE_MARKER in message:
+                self.ssrc_changes.read(message)
             return
         match = _BYE_RESPONSE.search(message)
         if match:
@@ -107,8 +114,14 @@ class Endpoint:
         # the pump wakes their flows.
         self.media_events: collections.deque = collections.deque()
         self._graveyard: list[pj.Call] = []
+        # Changes of each stream's received SSRC: logged by an engine that restarts its statistics
+        # for the new source (patch 0005), else read after every poll (callproof.sip.ssrc_changes).
+        from callproof.sip.engine.info import loaded_engine
+
+        self.ssrc_changes: SsrcChangeLog | SsrcPoller = (
+            SsrcChangeLog() if restarts_on_new_source(loaded_engine()) else SsrcPoller(capacity.native_library()))
+        self.tap = SipMessageTap(self.ssrc_changes)
         self._live: set = set()  # TrackedCalls whose flow is running (placed or taken), for stop_calls
-        self.tap = SipMessageTap()
         self.socket_drops = SocketDrops()  # the kernel's drops on our own sockets (callproof.sip.socket_drops)
 
     # -- start -------------------------------------------------------------
@@ -250,6 +263,7 @@ class Endpoint:
             gevent.sleep(_LOOP_TURN_S)
 
     def _after_poll(self) -> None:
+        self.ssrc_changes.poll()
         while self.media_events:  # calls that heard DTMF on a pjmedia thread
             self.media_events.popleft().changed.set()
         if self._graveyard:

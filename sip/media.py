@@ -2,7 +2,8 @@
 
 Statistics come from pjsua2's `getStreamStat`, taken when pjsua is about to
 destroy the stream (`onStreamDestroyed`) and summed over the stream's
-lifetimes (a re-INVITE or UPDATE can recreate it).
+lifetimes (a re-INVITE or UPDATE can recreate it), with the changes of the
+received SSRC that pjsip's log reported meanwhile (callproof.sip.ssrc_changes).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import gevent
 import pjsua2 as pj
 
 from callproof.sip.records import MediaStats
+from callproof.sip.ssrc_changes import SourceChanges
 
 
 @dataclasses.dataclass
@@ -42,9 +44,10 @@ class StreamSnapshot:
     jbuf_lost: int
     jbuf_discard: int
     jbuf_empty: int
+    source_changes: SourceChanges = SourceChanges()
 
 
-def snapshot_stream(call: pj.Call, index: int) -> StreamSnapshot:
+def snapshot_stream(call: pj.Call, index: int, source_changes: SourceChanges) -> StreamSnapshot:
     stat = call.getStreamStat(index)
     info = call.getStreamInfo(index)
     rx, tx, rtt = stat.rtcp.rxStat, stat.rtcp.txStat, stat.rtcp.rttUsec
@@ -71,6 +74,7 @@ def snapshot_stream(call: pj.Call, index: int) -> StreamSnapshot:
         jbuf_lost=stat.jbuf.lost,
         jbuf_discard=stat.jbuf.discard,
         jbuf_empty=stat.jbuf.empty,
+        source_changes=source_changes,
     )
 
 
@@ -113,6 +117,8 @@ def merge_snapshots(snaps: list[StreamSnapshot], *, ptime_ms: int, srtp: bool, l
         srtp=srtp,
         local_rtp_port=local_rtp_port,
         socket_drops=socket_drops,
+        rx_ssrc_changes=sum(s.source_changes.changes for s in snaps),
+        rx_loss_separated=all(s.source_changes.separated for s in snaps),
     )
 
 

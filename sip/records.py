@@ -52,6 +52,18 @@ class MediaStats:
     rx_* is what we received (RFC 3550 receiver side, our own count); tx_* is what the
     peer reported about our stream in its RTCP receiver reports. `rtt_ms` is None when
     the peer sent no RTCP RR (SIPp's echo sends none).
+
+    A change of the received SSRC is a new source (RFC 3550 8.2), as when a PBX's native
+    bridge switches us from its own stream to an agent's: `rx_ssrc_changes` counts them
+    (pjsip's log, callproof.sip.ssrc_changes). The built engine restarts its receive
+    statistics at each change (its patch 0005): rx_lost is the sum of each source's own
+    expected - received, the jump between the two sources' sequence numbers counts as
+    nothing, and the A.8 jitter estimate starts again with the new source (rx_jitter_* are
+    over the samples of all sources). The PyPI wheel cannot: it counts that jump as lost
+    packets (or, past 3,000, forgets the old source's loss) and the timestamp jump as
+    jitter, so `rx_loss_separated` is False after a change, and the verdict leaves the
+    call's loss, jitter and MOS out rather than count a wrong number
+    (callproof.rtp_analysis.call_figures).
     """
 
     codec: str  # e.g. "PCMU/8000"
@@ -79,6 +91,9 @@ class MediaStats:
     # Datagrams the kernel dropped on our RTP and RTCP sockets, their receive buffers full
     # (callproof.sip.socket_drops): loss on our side, read when the stream ended. None: not read.
     socket_drops: int | None = None
+    rx_ssrc_changes: int = 0  # times the received SSRC changed (a new source each time)
+    # False: the SSRC changed and this engine counted the change into rx_lost and rx_jitter_* (the wheel).
+    rx_loss_separated: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,7 +114,10 @@ class CallRecord:
     final_code: int | None  # final SIP status of the INVITE; None when none arrived
     final_reason: str
     failure: Failure | None  # None: the call completed as planned
-    hangup_by: str | None  # "caller" | "callee" | None (never answered)
+    # "caller" | "callee" | None (never answered). On an agent's record (inbound), as the agent saw
+    # it: "caller" when the BYE came from the far end (the caller, or the PBX on its behalf),
+    # "callee" when the agent sent it (its handle time, or the run's end).
+    hangup_by: str | None
     direction: str = "outbound"  # "inbound": a call our agent answered (times from its INVITE)
     dtmf_sent: str = ""  # digits delivered (RFC 4733: handed to the stream; INFO: answered 2xx)
     dtmf_received: str = ""

@@ -88,6 +88,17 @@ def test_cache_key_changes_with_our_patches_and_their_selection(monkeypatch: pyt
     assert engine_build.cache_key(a_source(), BuildConfig()) != key
 
 
+def test_an_engine_cached_before_patch_0005_is_not_a_hit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine whose cache holds an engine built without 0005 (a new SSRC is a new source) builds again."""
+    key = engine_build.cache_key(a_source(), BuildConfig())
+    texts = patches.our_patches()
+    monkeypatch.setattr(patches, "our_patches",
+                        lambda: {name: text for name, text in texts.items() if not name.startswith("0005-")})
+    for tree, names in list(patches.PATCH_SETS.items()):
+        monkeypatch.setitem(patches.PATCH_SETS, tree, tuple(n for n in names if not n.startswith("0005-")))
+    assert engine_build.cache_key(a_source(), BuildConfig()) != key
+
+
 def test_cache_root_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert engine_build.cache_root() == tmp_path / "callproof" / "engine"

@@ -15,6 +15,9 @@ import pytest
 from callproof.sip.engine import patches
 from callproof.sip.engine.patches import (
     MEDIA_POLL_TIMEOUT,
+    NEW_SOURCE_2_12,
+    NEW_SOURCE_2_15,
+    NEW_SOURCE_2_16,
     NO_TEXT_STREAM,
     REFUSE_UNSUITABLE_TRANSPORT,
     TLS_WITHOUT_LISTENER,
@@ -22,6 +25,7 @@ from callproof.sip.engine.patches import (
 )
 from callproof.sip.engine.source import tree_version
 from callproof.sip.errors import EngineError, SipConfigError
+from callproof.sip.ssrc_changes import RESTARTED
 
 # version.mak's lines as the releases write them: 2.15, 2.16 and 2.17 leave REV empty.
 VERSION_MAK = {
@@ -58,18 +62,19 @@ def fixture_tree(root: Path, version: str, *, jami: bool = False) -> Path:
     return root
 
 
-# (tree, the patches it gets) with the reason, as docs/engine.md tabulates it.
+# (tree, the patches it gets) with the reason, as docs/engine.md tabulates it. Every tree counts the
+# jump between two SSRCs' sequence numbers as loss: each gets 0005 in the shape of its receive path.
 EXPECTED = [
     # Jami's fork (the default source): its TLS change reverted; upstream's later fixes backported.
-    (("2.12.1", True), (TLS_WITHOUT_LISTENER, REFUSE_UNSUITABLE_TRANSPORT, MEDIA_POLL_TIMEOUT)),
+    (("2.12.1", True), (TLS_WITHOUT_LISTENER, REFUSE_UNSUITABLE_TRANSPORT, MEDIA_POLL_TIMEOUT, NEW_SOURCE_2_12)),
     # Upstream 2.12.1 never had Jami's TLS change.
-    (("2.12.1", False), (REFUSE_UNSUITABLE_TRANSPORT, MEDIA_POLL_TIMEOUT)),
+    (("2.12.1", False), (REFUSE_UNSUITABLE_TRANSPORT, MEDIA_POLL_TIMEOUT, NEW_SOURCE_2_12)),
     # 2.15 and 2.15.1 carry upstream's transport fix (#4192, 2.15) and 10 ms media poll (#3086, 2.13).
-    (("2.15", False), ()),
-    (("2.15.1", False), ()),
+    (("2.15", False), (NEW_SOURCE_2_15,)),
+    (("2.15.1", False), (NEW_SOURCE_2_15,)),
     # 2.16 and 2.17 offer a real-time text stream on every call, which hangups block on.
-    (("2.16", False), (NO_TEXT_STREAM,)),
-    (("2.17", False), (NO_TEXT_STREAM,)),
+    (("2.16", False), (NO_TEXT_STREAM, NEW_SOURCE_2_16)),
+    (("2.17", False), (NO_TEXT_STREAM, NEW_SOURCE_2_16)),
 ]
 
 
@@ -124,6 +129,9 @@ def test_each_patch_opens_with_one_paragraph_that_names_where_it_is_needed_and_w
         "0002-refuse-unsuitable-transport.patch",
         "0003-media-poll-timeout.patch",
         "0004-no-text-stream-by-default.patch",
+        "0005-new-ssrc-is-a-new-source-2.12.1.patch",
+        "0005-new-ssrc-is-a-new-source-2.15.patch",
+        "0005-new-ssrc-is-a-new-source-2.16.patch",
     ]
     for name, text in texts.items():
         why = preamble(text)
@@ -138,6 +146,30 @@ def test_each_patch_opens_with_one_paragraph_that_names_where_it_is_needed_and_w
     assert "#4192" in preamble(texts[REFUSE_UNSUITABLE_TRANSPORT])
     assert "#3086" in preamble(texts[MEDIA_POLL_TIMEOUT])
     assert "earlier trees have no text streams" in preamble(texts[NO_TEXT_STREAM])
+    for shape in (NEW_SOURCE_2_12, NEW_SOURCE_2_15, NEW_SOURCE_2_16):
+        assert "get the same change" in preamble(texts[shape]), shape
+
+
+def added_code(text: str) -> list[str]:
+    """A patch's added lines, blanks and indentation dropped, written the same for every tree's names."""
+    lines = [line[1:].strip() for line in text.splitlines() if line.startswith("+") and not line.startswith("+++")]
+    return [line.replace("c_strm->si->", "stream->si.").replace("c_strm->", "stream->") for line in lines if line]
+
+
+def test_the_three_shapes_of_0005_make_one_change():
+    # 2.12.1 indents with tabs, 2.15 with spaces, 2.16 moved the receive path to stream_imp_common.c
+    # (and renamed the stream): one change, three contexts it must match exactly.
+    texts = patches.our_patches()
+    shapes = [texts[name] for name in (NEW_SOURCE_2_12, NEW_SOURCE_2_15, NEW_SOURCE_2_16)]
+    assert added_code(shapes[0]) == added_code(shapes[1]) == added_code(shapes[2])
+    # The common paragraph is one text: only the last sentence (which shape this file is) differs.
+    common = {preamble(text).rsplit("This file is", 1)[0] for text in shapes}
+    assert len(common) == 1
+    code = added_code(shapes[0])
+    # The log line says the statistics restarted: that is how callproof tells a separated loss.
+    start = code.index("PJ_LOG(4,(stream->port.info.name.ptr,") + 1
+    line = "".join(part.rstrip(",").strip('"') for part in code[start:start + 2])
+    assert line == "Changed RTP peer SSRC %d (previously %d)" + RESTARTED
 
 
 def run_patch(tree: Path):

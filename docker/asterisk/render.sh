@@ -36,6 +36,7 @@ fail() {
 # lines, where ";" would start a comment.
 case $CALLPROOF_SIP_USER in
   *[!A-Za-z0-9_.-]*) fail "CALLPROOF_SIP_USER may hold only letters, digits, '_', '.' and '-'" ;;
+  probe) fail "CALLPROOF_SIP_USER may not be probe (the probes' endpoint)" ;;
 esac
 for name in CALLPROOF_SIP_PASSWORD CALLPROOF_AGENT_PASSWORD; do
   eval "value=\$$name"

@@ -13,6 +13,7 @@ no agent process is offered more calls than it can hold.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import math
 import os
@@ -88,7 +89,9 @@ class Fleet:
         self.template = template
         self.log_dir = log_dir
         self.ports = ports or PortRegistry(template.bind_ip)
-        self._count = 0
+        # Processes are numbered per prefix from 1 (caller1, caller2; agent n for registered agent n),
+        # so a process's name, its log (logs/NAME.log) and the agent it plays agree.
+        self._counts: collections.Counter[str] = collections.Counter()
 
     @property
     def rtp_ports(self) -> list[range]:
@@ -102,8 +105,9 @@ class Fleet:
     def _settings(self, prefix: str, stride: int, **changes) -> EngineSettings:
         ports = self.ports.claim(stride)
         values = self.template.to_dict() | changes
-        values.update(name=f"{prefix}{self._count}", rtp_port=ports.start, rtp_port_range=pjsua_range(len(ports)))
-        self._count += 1
+        self._counts[prefix] += 1
+        values.update(name=f"{prefix}{self._counts[prefix]}", rtp_port=ports.start,
+                      rtp_port_range=pjsua_range(len(ports)))
         return EngineSettings.from_dict(values)
 
     def start_pool(self, prefix: str, calls: int, *, exact: int | None = None, spread: bool = True,

@@ -93,8 +93,8 @@ class RegisteredAgents:
         except EngineError as exc:
             raise HarnessError(f"could not start the agents that register to {agents.register_to}: {exc}") from None
         try:
-            for user, process in zip(users, processes, strict=True):
-                check_registration(user, process.registration, agents)
+            for before, (user, process) in enumerate(zip(users, processes, strict=True)):
+                check_registration(user, process.registration, agents, registered_before=before)
         except (BadInput, HarnessError):
             pool.stop()
             raise
@@ -105,11 +105,15 @@ class RegisteredAgents:
         return self.pool.capacity
 
 
-def check_registration(user: str, registration: tuple[int, str, int] | None, agents: Agents) -> None:
+def check_registration(user: str, registration: tuple[int, str, int] | None, agents: Agents, *,
+                       registered_before: int = 0) -> None:
     """Raise unless the registrar accepted `user`'s REGISTER with a 2xx (RFC 3261 10.3).
 
     A 4xx or 6xx is the registrar refusing what the scenario gave it (user name,
     password): bad input. No answer, or a 5xx, is the registrar failing: a harness failure.
+    `registered_before`: how many agents before this one registered with the same password;
+    a challenge refused after them most likely means the PBX defines fewer agents than the
+    scenario registers (Asterisk challenges an unknown user as it does a known one).
     """
     registrar = agents.register_to
     # pjsip answers 408 by itself when the REGISTER's transaction times out (RFC 3261 17.1.2.2).
@@ -121,6 +125,14 @@ def check_registration(user: str, registration: tuple[int, str, int] | None, age
         return
     if 500 <= code < 600:
         raise HarnessError(f"the registrar {registrar} failed agent {user}'s REGISTER with {code} {reason}")
+    if code in (401, 407) and registered_before > 0 and agents.password:
+        first, last = agents.username(1), agents.username(registered_before)
+        registered = first if registered_before == 1 else f"{first} to {last}"
+        raise BadInput(f"the registrar {registrar} refused agent {user} with {code} {reason} while {registered} "
+                       f"registered with the same password: the PBX most likely defines only {registered_before} "
+                       f"of the {agents.count} agents the scenario registers (agents.count); with callproof's "
+                       f"compose recipe, set CALLPROOF_AGENT_COUNT to {agents.count} or more "
+                       "(docs/ci-against-asterisk.md)")
     where = f"the password in {agents.password_env} (agents.password_env)" if agents.password_env else (
         "agents.password_env (no password was sent)")
     raise BadInput(f"the registrar {registrar} refused agent {user} with {code} {reason}; "

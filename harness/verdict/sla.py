@@ -250,9 +250,10 @@ def judge(calls: Sequence[CallRecord], raw_probes: Sequence[dict[str, Any]], eve
         "setup_delay_p95", "setup_delay_ms_p95", [v for c in calls if (v := c.setup_ms) is not None],
         0.95, t, "<=", "ms", "RFC 6076 4.3 SRD, INVITE to the first non-100 provisional or final response, p95",
         unmeasured="no call got a response"))
+    left_out = source_change_note(calls)
     add(sla.mos_cqe_p5_min, lambda t: quantile_line(
         "mos_cqe_p5", "mos_cqe_p5", [v for c in calls if (v := call_figures.mos_cqe(c)) is not None],
-        0.05, t, ">=", "MOS", "ITU-T G.107 Annex B MOS-CQE per call (worse direction), 5th percentile",
+        0.05, t, ">=", "MOS", "ITU-T G.107 Annex B MOS-CQE per call (worse direction), 5th percentile" + left_out,
         unmeasured="no call carries a MOS-CQE (no answered call, or no quality figures in the records)"))
     add(sla.one_way_delay_p95_ms_max, lambda t: quantile_line(
         "one_way_delay_p95", "one_way_delay_ms_p95",
@@ -261,7 +262,7 @@ def judge(calls: Sequence[CallRecord], raw_probes: Sequence[dict[str, Any]], eve
         unmeasured="no call had an RTCP round-trip time (the peer sent no receiver reports)"))
     add(sla.loss_p95_max, lambda t: quantile_line(
         "loss_p95", "loss_pct_p95", [v for c in calls if (v := call_figures.loss_fraction(c)) is not None],
-        0.95, t, "<=", "%", "RFC 3550 A.3 packet loss per call (worse direction), 95th percentile",
+        0.95, t, "<=", "%", "RFC 3550 A.3 packet loss per call (worse direction), 95th percentile" + left_out,
         unmeasured="no call was answered with media", scale=100.0))
     add(sla.availability_min, lambda t: proportion_line(
         "availability", "availability_pct", avail.ratio if avail else Ratio(0, 0), t, ">=",
@@ -294,6 +295,16 @@ def judge(calls: Sequence[CallRecord], raw_probes: Sequence[dict[str, Any]], eve
 
 
 MEDIA_LINES = ("mos_cqe_p5", "one_way_delay_p95", "loss_p95")
+
+
+def source_change_note(calls: Sequence[CallRecord]) -> str:
+    """What the loss and MOS lines add when calls were left out: their loss is mixed with an SSRC change."""
+    count = sum(1 for c in calls if c.answered and not call_figures.loss_separated(c))
+    if not count:
+        return ""
+    return (f"; {count} call{'' if count == 1 else 's'} left out: the received SSRC changed (a new source, "
+            "RFC 3550 8.2) and the engine that measured them (the PyPI wheel) counts the change as lost packets, "
+            "so their own loss is unknown")
 
 
 def own_loss_line(line: SlaLine, generator: GeneratorValidity) -> SlaLine:

@@ -33,6 +33,7 @@ from callproof.harness.errors import BadInput, HarnessError
 from callproof.harness.scenario.loader import load_scenario
 from callproof.harness.scenario.model import Probes, Scenario, Sla
 from callproof.harness.verdict import media
+from callproof.harness.verdict.recordings import why_not_scored
 from callproof.harness.verdict.sla import judge
 from callproof.harness.verdict.stats import percentiles
 from callproof.reports import bundle_files, layout, summary_file
@@ -70,9 +71,29 @@ def rejected_codes(calls: list[CallRecord]) -> dict[str, int]:
     return dict(sorted(codes.items()))
 
 
-def timing_resolution_ms(events: list[dict[str, Any]]) -> float | None:
-    """How late the slowest engine's event pump was: the resolution of every SIP timestamp."""
-    lags = [e["pump_lag_ms_max"] for e in events if e.get("kind") == "health" and e.get("pump_lag_ms_max") is not None]
+def timing_resolution_ms(events: list[dict[str, Any]], calls: list[CallRecord]) -> float | None:
+    """The resolution of the calls' SIP timestamps: the worst lag of an engine's event pump (a
+    message waits for the next poll) in the health samples taken while the calls ran.
+
+    A health sample covers (at_utc - interval_s, at_utc]. Those that began at or after the
+    first INVITE and before the last call ended count; engine start-up, registrations and
+    the wait before the first call are not the calls' (they showed 82-162 ms where the calls
+    saw 16-20 ms). A run shorter than one sample takes the samples that overlap its calls.
+    None without calls or without such a sample."""
+    if not calls:
+        return None
+
+    def _utc(text: str) -> float:
+        return summary_file.parse_utc(text, layout.EVENTS).timestamp()
+
+    first = min(_utc(c.invite_utc) for c in calls)
+    last = max(_utc(c.invite_utc) + c.end_ms / 1000.0 for c in calls)
+    windows = [(_utc(e["at_utc"]) - float(e.get("interval_s") or 0.0), _utc(e["at_utc"]), e["pump_lag_ms_max"])
+               for e in events if e.get("kind") == "health" and e.get("pump_lag_ms_max") is not None
+               and isinstance(e.get("at_utc"), str)]
+    lags = [lag for begin, _, lag in windows if first <= begin < last]
+    if not lags:
+        lags = [lag for begin, end, lag in windows if begin < last and end > first]
     return round(max(lags), 3) if lags else None
 
 
@@ -109,7 +130,7 @@ def figures(files: RunFiles, scenario: Scenario | None = None) -> dict[str, Any]
         "rejected_codes": rejected_codes(calls),
         "setup_ms": percentiles(c.setup_ms for c in calls),  # RFC 6076 4.3 SRD
         "answer_ms": percentiles(c.answer_ms for c in calls),
-        "timing_resolution_ms": timing_resolution_ms(files.events),
+        "timing_resolution_ms": timing_resolution_ms(files.events, calls),
         "control": control_summary(files.control),
     }
 
@@ -172,6 +193,7 @@ def verdict_keys(files: RunFiles, scenario: Scenario | None, *, interrupted: boo
                    interrupted=interrupted, pesq=files.pesq, control=files.control,
                    agent_marker=scenario.call.agent_marker)
     keys = result.summary()
+    keys["media"]["pesq_unscored"] = why_not_scored(scenario, files.calls, files.pesq)
     failed = load_failure(files.events)
     if failed is not None:
         keys["verdict"] = Verdict.INVALID.value
@@ -188,6 +210,7 @@ def unjudged_keys(files: RunFiles, *, interrupted: bool, reason: str) -> dict[st
     result = judge(files.calls, [], files.events, sla=_NO_LINES, probes=_NO_PROBES, by_agent=False,
                    faults_planned=0, interrupted=interrupted, pesq=files.pesq, control=files.control)
     keys = result.summary()
+    keys["media"]["pesq_unscored"] = why_not_scored(None, files.calls, files.pesq)
     if keys["verdict"] == Verdict.INVALID.value:
         keys["verdict_reason"] = f"{reason}; {keys['verdict_reason']}"
     else:

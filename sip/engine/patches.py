@@ -29,15 +29,19 @@ TLS_WITHOUT_LISTENER = "0001-tls-without-listener.patch"
 REFUSE_UNSUITABLE_TRANSPORT = "0002-refuse-unsuitable-transport.patch"
 MEDIA_POLL_TIMEOUT = "0003-media-poll-timeout.patch"
 NO_TEXT_STREAM = "0004-no-text-stream-by-default.patch"
+# One change (a new SSRC is a new source) in the three shapes pjmedia's receive path has had.
+NEW_SOURCE_2_12 = "0005-new-ssrc-is-a-new-source-2.12.1.patch"
+NEW_SOURCE_2_15 = "0005-new-ssrc-is-a-new-source-2.15.patch"
+NEW_SOURCE_2_16 = "0005-new-ssrc-is-a-new-source-2.16.patch"
 
 # (fork, version) -> our patches, in order. Why each is or is not in a row: the patch's first paragraph.
 PATCH_SETS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("jami", "2.12.1"): (TLS_WITHOUT_LISTENER, REFUSE_UNSUITABLE_TRANSPORT, MEDIA_POLL_TIMEOUT),
-    ("upstream", "2.12.1"): (REFUSE_UNSUITABLE_TRANSPORT, MEDIA_POLL_TIMEOUT),
-    ("upstream", "2.15"): (),
-    ("upstream", "2.15.1"): (),
-    ("upstream", "2.16"): (NO_TEXT_STREAM,),
-    ("upstream", "2.17"): (NO_TEXT_STREAM,),
+    ("jami", "2.12.1"): (TLS_WITHOUT_LISTENER, REFUSE_UNSUITABLE_TRANSPORT, MEDIA_POLL_TIMEOUT, NEW_SOURCE_2_12),
+    ("upstream", "2.12.1"): (REFUSE_UNSUITABLE_TRANSPORT, MEDIA_POLL_TIMEOUT, NEW_SOURCE_2_12),
+    ("upstream", "2.15"): (NEW_SOURCE_2_15,),
+    ("upstream", "2.15.1"): (NEW_SOURCE_2_15,),
+    ("upstream", "2.16"): (NO_TEXT_STREAM, NEW_SOURCE_2_16),
+    ("upstream", "2.17"): (NO_TEXT_STREAM, NEW_SOURCE_2_16),
 }
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from callproof.harness.run.probes import options_request
 from tests.docker.asterisk_config import Section, dialplan, parse, resolve_goto
 from tests.docker.conftest import (
     ASTERISK_DIR,
@@ -44,6 +45,12 @@ REQUIRED_MODULES = {
     "chan_pjsip", "res_rtp_asterisk", "codec_ulaw", "codec_alaw", "format_wav", "format_pcm",
     "format_sln", "pbx_config", "app_echo", "app_playback", "app_queue", "bridge_simple",
     "bridge_native_rtp", "res_musiconhold",
+}  # fmt: skip
+# Every module modules.conf may name: each is a source file of Asterisk 22 (res/, channels/,
+# codecs/, formats/, bridges/, pbx/, apps/ at 22.9.0). A name outside it fails to load with an
+# ERROR at every start, as res_pjsip_options.so did (its code has been inside res_pjsip since 13).
+ASTERISK_22_MODULES = REQUIRED_MODULES | {
+    "res_pjproject", "res_sorcery_config", "res_sorcery_memory", "res_sorcery_astdb", "res_timing_timerfd",
 }  # fmt: skip
 
 
@@ -112,7 +119,7 @@ def test_rendering_takes_credentials_and_agent_count_from_the_environment(tmp_pa
     assert completed.returncode == 0, completed.stderr
     sections = parse(tmp_path / "pjsip.conf")
     assert instances(sections, "auth")["ci-caller-auth"].get("password") == r"p&ss\word"
-    assert instances(sections, "endpoint").keys() == {"ci-caller", "agent1", "agent2"}
+    assert instances(sections, "endpoint").keys() == {"ci-caller", "agent1", "agent2", "probe"}
     assert instances(sections, "auth")["agent2-auth"].get("password") == "agent-secret"
     members = next(s for s in parse(tmp_path / "queues.conf") if s.name == "support").get_all("member")
     assert members == ["PJSIP/agent1", "PJSIP/agent2"]
@@ -124,6 +131,7 @@ def test_rendering_takes_credentials_and_agent_count_from_the_environment(tmp_pa
         ({"CALLPROOF_SIP_PASSWORD": "a;b"}, "CALLPROOF_SIP_PASSWORD may not contain ';' or a newline"),
         ({"CALLPROOF_AGENT_PASSWORD": "a\nb"}, "CALLPROOF_AGENT_PASSWORD may not contain ';' or a newline"),
         ({"CALLPROOF_SIP_USER": "a b"}, "CALLPROOF_SIP_USER may hold only letters, digits, '_', '.' and '-'"),
+        ({"CALLPROOF_SIP_USER": "probe"}, "CALLPROOF_SIP_USER may not be probe (the probes' endpoint)"),
         ({"CALLPROOF_AGENT_COUNT": "0"}, "CALLPROOF_AGENT_COUNT must be a whole number from 1 to 200"),
         ({"CALLPROOF_AGENT_COUNT": "four"}, "CALLPROOF_AGENT_COUNT must be a whole number from 1 to 200"),
     ],
@@ -146,10 +154,28 @@ def test_modules_are_loaded_explicitly(rendered_asterisk):
     loaded = {name.removesuffix(".so") for name in modules.get_all("load")}
     assert REQUIRED_MODULES <= loaded
     assert len(loaded) == len(modules.get_all("load")), "a module is loaded twice"
+    assert loaded <= ASTERISK_22_MODULES, f"no Asterisk 22 module: {sorted(loaded - ASTERISK_22_MODULES)}"
+
+
+def test_the_console_log_is_plain_text(rendered_asterisk):
+    """The console is the container's log (printed by a failing CI job): no ANSI colour codes."""
+    (options,) = [s for s in conf(rendered_asterisk, "asterisk.conf") if s.name == "options"]
+    assert options.get("nocolor") == "yes"
+
+
+def test_the_probes_options_have_an_endpoint_that_answers_them(pjsip, contexts):
+    """callproof's OPTIONS come From <sip:probe@...>: identified by that user, without a challenge
+    (no auth, so Asterisk answers 200 and logs no "No matching endpoint found"), and unable to call."""
+    request, _ = options_request("sip:asterisk:5060", ("192.0.2.7", 5062), "udp")
+    (from_user,) = re.findall(rb"^From: <sip:([^@>]+)@", request, re.M)
+    probe = instances(pjsip, "endpoint")[from_user.decode()]
+    assert "username" in probe.get("identify_by").split(",")
+    assert probe.get("auth") is None
+    assert [(s.app, s.args) for steps in contexts[probe.get("context")].values() for s in steps] == [("Hangup", "21")]
 
 
 def test_every_endpoint_is_set_up_for_a_load_tool(pjsip, contexts):
-    endpoints = instances(pjsip, "endpoint")
+    endpoints = {name: e for name, e in instances(pjsip, "endpoint").items() if name != "probe"}
     auths, aors = instances(pjsip, "auth"), instances(pjsip, "aor")
     assert endpoints.keys() == {"caller", "agent1", "agent2", "agent3", "agent4"}
     for name, endpoint in endpoints.items():
@@ -173,6 +199,13 @@ def test_caller_and_agents_authenticate_with_the_default_credentials(pjsip):
         assert (auth.get("username"), auth.get("password")) == (f"agent{n}", "callproof-agent")
 
 
+def test_agents_are_told_who_calls(pjsip):
+    """An anonymised From still names the caller to our agents, in P-Asserted-Identity (their records)."""
+    for n in range(1, 5):
+        agent = instances(pjsip, "endpoint")[f"agent{n}"]
+        assert (agent.get("send_pai"), agent.get("trust_id_outbound")) == ("yes", "yes")
+
+
 def test_agents_hold_one_registration_each_and_may_replace_it(pjsip):
     aors = instances(pjsip, "aor")
     assert aors.keys() == {"agent1", "agent2", "agent3", "agent4"}
@@ -190,6 +223,12 @@ def test_rtp_ports_are_the_range_compose_publishes(rendered_asterisk, compose):
     (general,) = conf(rendered_asterisk, "rtp.conf")
     published = f"{general.get('rtpstart')}-{general.get('rtpend')}"
     assert f"{published}:{published}/udp" in compose["services"]["asterisk"]["ports"]
+
+
+def test_asterisks_service_level_is_the_ci_scenarios_window(queues):
+    """Asterisk's own service level (queue show, queue_log) and the scenario's SLA line count the same calls."""
+    within_s = load_scenario("asterisk-ci")["sla"]["service_level"]["within_s"]
+    assert queues["support"].get("servicelevel") == str(within_s)
 
 
 def test_the_queue_rings_free_agents_round_robin(queues, pjsip):

@@ -55,3 +55,21 @@ def test_a_challenge_without_a_password_points_at_password_env():
         "the registrar sip:pbx.example.com:5060 refused agent agent1 with 401 Unauthorized; "
         "check agents.username_pattern and agents.password_env (no password was sent)"
     )
+
+
+def test_a_challenge_after_agents_that_registered_names_the_pbxs_agent_count():
+    """Asterisk challenges an agent it does not define as one with a wrong password: when agents 1..4
+    registered with the same password, agent 5's 401 most likely means the PBX defines only 4."""
+    eight = dataclasses.replace(AGENTS, count=8)
+    with pytest.raises(BadInput) as caught:
+        check_registration("agent5", (401, "Unauthorized", 0), eight, registered_before=4)
+    assert str(caught.value) == (
+        "the registrar sip:pbx.example.com:5060 refused agent agent5 with 401 Unauthorized while agent1 to agent4 "
+        "registered with the same password: the PBX most likely defines only 4 of the 8 agents the scenario "
+        "registers (agents.count); with callproof's compose recipe, set CALLPROOF_AGENT_COUNT to 8 or more "
+        "(docs/ci-against-asterisk.md)"
+    )
+    assert caught.value.exit_code == ExitCode.BAD_INPUT
+    # The first agent refused: the credentials, as before.
+    with pytest.raises(BadInput, match="check agents.username_pattern and the password in CP_AGENT_PW"):
+        check_registration("agent1", (401, "Unauthorized", 0), eight, registered_before=0)

@@ -59,8 +59,25 @@ def test_the_verifier_never_makes_a_summary_its_schema_refuses(tmp_path, monkeyp
     calls = [r.answered(i) for i in range(3)]
     (tmp_path / "calls.jsonl").write_text("".join(json.dumps(c.to_dict()) + "\n" for c in calls))
     assert summary_file.problem(summarize(tmp_path)) is None
-    monkeypatch.setattr(summary_module, "timing_resolution_ms", lambda events: "fine")
+    monkeypatch.setattr(summary_module, "timing_resolution_ms", lambda events, calls: "fine")
     with pytest.raises(HarnessError) as caught:
         summarize(tmp_path)
     assert str(caught.value) == ('the summary the verifier made does not fit summary.schema.json: '
                                  'timing_resolution_ms must be a number or null (got "fine")')
+
+
+def test_timing_resolution_is_the_pump_lag_while_the_calls_ran():
+    """Engine start-up (a 120 ms pump lag before the first INVITE) is not the calls' resolution; a sample
+    that began while a call was up is, also the last one that overlaps its end."""
+    calls = [r.answered(10.0, talk_ms=5000.0), r.answered(12.0, talk_ms=5000.0)]  # up from 10 s to 17.2 s
+    lag = {8.0: 120.0, 9.0: 90.0, 10.0: 60.0, 11.0: 12.0, 15.0: 18.0, 17.0: 14.0, 18.0: 400.0}
+    events = [{"kind": "health", "at_utc": r.utc(at), "interval_s": 1.0, "pump_lag_ms_max": ms}
+              for at, ms in lag.items()]
+    # Samples are named by their end: those of (10, 11], (14, 15], (16, 17] and (17, 18] began in 10-17.2 s.
+    assert summary_module.timing_resolution_ms(events, calls) == 400.0
+    events = [e for e in events if e["at_utc"] != r.utc(18.0)]
+    assert summary_module.timing_resolution_ms(events, calls) == 18.0
+    assert summary_module.timing_resolution_ms(events, []) is None
+    # A run shorter than one sample: the samples that overlap its calls.
+    short = [r.answered(10.2, talk_ms=300.0)]
+    assert summary_module.timing_resolution_ms(events, short) == 12.0

@@ -11,9 +11,9 @@ from callproof.sip.records import Failure
 from tests.verify import records as r
 
 
-def media(*, rx_packets=150, rx_lost=0, tx_packets=150, tx_lost=0, rr=0, jitter=0.5, rtt=None):
+def media(*, rx_packets=150, rx_lost=0, tx_packets=150, tx_lost=0, rr=0, jitter=0.5, rtt=None, separated=True):
     return SimpleNamespace(rx_packets=rx_packets, rx_lost=rx_lost, rx_jitter_mean_ms=jitter, tx_packets=tx_packets,
-                           tx_lost=tx_lost, rtcp_rr_received=rr, rtt_ms=rtt)
+                           tx_lost=tx_lost, rtcp_rr_received=rr, rtt_ms=rtt, rx_loss_separated=separated)
 
 
 def call(answered=True, quality=None, **media_kw):
@@ -69,3 +69,16 @@ def test_call_records_fit_as_they_are():
         0.0, 4.3, 12.5, 40.0)
     assert (f.loss_pct(silent), f.jitter_ms(silent)) == (100.0, None)
     assert f.loss_fraction(r.rejected(486)) is None
+
+
+def test_a_call_whose_loss_is_mixed_with_an_ssrc_change_has_no_loss_jitter_or_mos():
+    # The wheel's count after a source change: the jump between the two sources' sequence numbers
+    # (500) is in rx_lost, the jump between their timestamps in the jitter (measured: 33 s).
+    quality = {"rx": {"mos_cqe": 1.0}, "tx": {"mos_cqe": 4.4}}
+    mixed = call(rx_packets=330, rx_lost=500, jitter=33212.3, rr=4, separated=False, quality=quality)
+    assert not f.loss_separated(mixed)
+    assert (f.loss_fraction(mixed), f.loss_pct(mixed), f.jitter_ms(mixed), f.mos_cqe(mixed)) == (None,) * 4
+    # The built engine restarted its statistics at the change: its figures stand.
+    separated = call(rx_packets=330, rx_lost=0, rr=4, quality={"rx": {"mos_cqe": 4.3}, "tx": {"mos_cqe": 4.4}})
+    assert f.loss_separated(separated) and f.loss_fraction(separated) == 0.0 and f.mos_cqe(separated) == 4.3
+    assert f.loss_separated(SimpleNamespace(answered=True, media=None, quality=None))

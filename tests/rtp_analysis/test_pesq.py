@@ -71,6 +71,15 @@ def test_silent_recording_has_no_score_and_says_so(speech_8k):
     assert result.score is None and result.degraded_silent and result.reason == "the recording is silent"
 
 
+def test_a_recording_within_the_settling_time_has_no_score_and_says_so(speech_8k):
+    """A call hung up (or starved of media under load) within 0.25 s: an empty signal once the settling
+    time is set aside, which scipy's correlation cannot take (an IndexError ended the whole PESQ step)."""
+    for samples in (0, 1000, 2000):
+        result = pesq_of_signals(speech_8k, 8000, np.zeros(samples), 8000)
+        assert result.score is None and result.degraded_silent
+        assert result.reason == "the recording is no longer than the 0.25 s set aside for settling"
+
+
 def test_unreadable_wav_is_one_sentence(tmp_path):
     path = tmp_path / "not.wav"
     path.write_bytes(b"RIFF....WAVEjunk")

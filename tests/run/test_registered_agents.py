@@ -98,6 +98,8 @@ def test_agents_register_answer_the_routed_calls_and_unregister(tmp_path, regist
     ]
     assert all(r["expires_s"] > 0 for r in agents_event["registrations"])
     assert all((out / "logs" / f"{r['process']}.log").is_file() for r in agents_event["registrations"])
+    # Registered agent n runs as process agentN (logs/agentN.log).
+    assert [r["process"] for r in agents_event["registrations"]] == [f"agent{n}" for n in range(1, AGENTS + 1)]
 
     calls = read_calls(out)
     taken = [json.loads(line) for line in (out / "agents.jsonl").read_text().splitlines()]
@@ -108,6 +110,8 @@ def test_agents_register_answer_the_routed_calls_and_unregister(tmp_path, regist
     assert sorted(c["call_id"] for c in calls) == sorted(t["call_id"] for t in taken)
     assert {t["agent"] for t in taken} == {"agent1"}
     assert all(t["direction"] == "inbound" and t["dtmf_sent"] == "*9" for t in taken)
+    # Who called, as the agent saw it: the caller's From through the proxy, its tag left out.
+    assert all("sip:" in t["extra"]["from"] and ";tag=" not in t["extra"]["from"] for t in taken)
     files = [path for path in out.rglob("*") if path.is_file()]
     assert len(files) >= 10 and not [path for path in files if PASSWORD.encode() in path.read_bytes()]
 

@@ -50,8 +50,11 @@ def test_rtt_is_reported_and_the_agents_prompt_arrives(engines, tone_wav, tmp_pa
     (inbound,) = inbound_records(agent, 1)
     assert inbound.direction == "inbound"
     assert inbound.call_id == record.call_id
-    assert inbound.hangup_by == "caller"
+    assert inbound.hangup_by == "caller"  # as the agent saw it: the far end's BYE
     assert inbound.media.rx_packets > 300
+    # Who called, as the INVITE named the caller (no PBX between: nothing asserted).
+    assert inbound.extra["from"] == "sip:callproof@127.0.0.1"  # the caller's account, its tag left out
+    assert inbound.extra["asserted_identity"] is None
 
 
 def test_without_a_prompt_the_recording_is_silent(engines, tmp_path):
@@ -73,6 +76,7 @@ def test_agent_rings_then_answers_and_hangs_up_after_its_handle_time(engines):
     assert record.hangup_by == "callee"
     assert [code for code, _ in record.provisional_ms] == [100, 180]  # pjsua sends 100 Trying itself
     (inbound,) = inbound_records(agent, 1)
+    assert inbound.hangup_by == "callee"  # as the agent saw it: its own BYE
     assert 0 < inbound.bye_response_ms - inbound.bye_ms < 500  # the agent's own BYE, answered
     assert 500 <= record.answer_ms < 700
     assert 1000 <= record.bye_ms - record.answer_ms < 1300

@@ -20,12 +20,14 @@ def utc(seconds: float) -> str:
 
 
 def media(*, tx_packets: int = 150, rx_packets: int = 150, rx_lost: int = 0, tx_lost: int = 0, rr: int = 0,
-          rtt_ms: float | None = None, socket_drops: int | None = 0) -> MediaStats:
+          rtt_ms: float | None = None, socket_drops: int | None = 0, ssrc_changes: int = 0,
+          separated: bool = True) -> MediaStats:
     return MediaStats(codec="PCMU/8000", clock_rate=8000, ptime_ms=20, rx_packets=rx_packets, rx_lost=rx_lost,
                       rx_dup=0, rx_discard=0, rx_jitter_mean_ms=0.5, rx_jitter_max_ms=1.0, rx_loss_bursts=0,
                       tx_packets=tx_packets, tx_lost=tx_lost, tx_jitter_mean_ms=None, rtcp_rr_received=rr,
                       rtt_ms=rtt_ms, rtt_max_ms=rtt_ms, jbuf_delay_ms=20.0, jbuf_lost=0, jbuf_discard=0,
-                      jbuf_empty=0, srtp=False, socket_drops=socket_drops)
+                      jbuf_empty=0, srtp=False, socket_drops=socket_drops, rx_ssrc_changes=ssrc_changes,
+                      rx_loss_separated=separated)
 
 
 def answered(at_s: float = 0.0, *, answer_ms: float = 200.0, talk_ms: float = 3000.0, ringing_ms: float = 50.0,

@@ -268,6 +268,32 @@ def test_loss_our_own_sockets_dropped_is_invalid_never_fail():
                  faults_planned=0).verdict == FAIL
 
 
+def test_calls_whose_loss_is_mixed_with_an_ssrc_change_are_left_out_and_the_lines_say_so():
+    """The issue's Asterisk run: 10 of 317 calls switched source mid-call (native bridge), and the wheel
+    counted the jump between the two sources' sequence numbers as 50-86% loss. A capture showed 0 lost
+    in every SSRC: those calls' loss is unknown, never the target's."""
+    clean = [r.answered(i, quality=r.quality(4.4, 4.4), rr=3, rtt_ms=1.0) for i in range(307)]
+    mixed = [r.answered(400 + i, rx_packets=150, rx_lost=150 + 50 * (i % 5), ssrc_changes=1, separated=False,
+                        quality=r.quality(1.0, 4.4), rr=3, rtt_ms=1.0) for i in range(10)]
+    result = judge(clean + mixed, [], [], sla=sla(loss_p95_max=0.01, mos_cqe_p5_min=3.6), probes=PROBES,
+                   by_agent=False, faults_planned=0)
+    mos, loss = result.lines
+    assert (mos.verdict, mos.observed, loss.verdict, loss.observed) == (PASS, 4.4, PASS, 0.0)
+    left_out = ("; 10 calls left out: the received SSRC changed (a new source, RFC 3550 8.2) and the engine that "
+                "measured them (the PyPI wheel) counts the change as lost packets, so their own loss is unknown")
+    assert left_out + "; 307 calls;" in loss.note and left_out + "; 307 calls;" in mos.note
+    assert result.media["loss_pct"]["calls"] == 307 and result.media["mos_cqe"]["calls"] == 307
+    assert result.media["source_changes"] == {"calls": 10, "loss_not_separated": 10}
+    # The built engine restarts its statistics at the change: the same calls count, their loss is 0.
+    built = [dataclasses.replace(c, media=dataclasses.replace(c.media, rx_lost=0, rx_loss_separated=True),
+                                 quality=r.quality(4.4, 4.4)) for c in mixed]
+    result = judge(clean + built, [], [], sla=sla(loss_p95_max=0.01), probes=PROBES, by_agent=False,
+                   faults_planned=0)
+    [loss] = result.lines
+    assert "left out" not in loss.note and "; 317 calls;" in loss.note
+    assert result.media["source_changes"] == {"calls": 10, "loss_not_separated": 0}
+
+
 def test_media_timeout_calls_count_as_total_loss():
     calls = [r.answered(i) for i in range(95)]
     calls += [r.answered(100 + i, failure=Failure.MEDIA_TIMEOUT, rx_packets=0) for i in range(5)]
