@@ -45,6 +45,9 @@ REQUIRED_MODULES = {
     "chan_pjsip", "res_rtp_asterisk", "codec_ulaw", "codec_alaw", "format_wav", "format_pcm",
     "format_sln", "pbx_config", "app_echo", "app_playback", "app_queue", "bridge_simple",
     "bridge_native_rtp", "res_musiconhold",
+    # res_pjsip's optional modules: a source-built Asterisk 22.9.0 with autoload = no refused
+    # res_pjsip ("missing dependencies: res_geolocation, res_statsd") until both were named.
+    "res_geolocation", "res_statsd",
 }  # fmt: skip
 # Every module modules.conf may name: each is a source file of Asterisk 22 (res/, channels/,
 # codecs/, formats/, bridges/, pbx/, apps/ at 22.9.0). A name outside it fails to load with an
