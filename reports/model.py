@@ -96,6 +96,7 @@ class Summary:
     # The target's calls and the control leg's (callproof.harness.run.control); None: no control leg ran.
     legs: tuple[LegFigures, LegFigures] | None = None
     queue: Queue | None = None  # None: a summary without the verifier's keys
+    harness_errors: tuple[dict[str, str], ...] = ()  # steps of the run's end that failed (exit 3)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -297,6 +298,7 @@ def parse_summary(data: dict[str, Any], folder: Path) -> Summary:
         probes_undecided_utc=tuple(availability["undecided_utc"]) if availability else (),
         legs=_legs(data),
         queue=_queue(data),
+        harness_errors=tuple(dict(e) for e in data.get("harness_errors", ())),
     )
 
 

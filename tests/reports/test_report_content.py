@@ -57,17 +57,21 @@ def test_junit_has_one_case_per_sla_line(built_en):
     assert {line["verdict"] for line in lines} == {"PASS", "FAIL", "INCONCLUSIVE"}  # every mapping is exercised
     suite = ET.parse(folder / layout.JUNIT).getroot().find("testsuite")
     count = collections.Counter(line["verdict"] for line in lines)
+    # INCONCLUSIVE is an error, as the exit code (4) fails a CI job: never a green "skipped".
     assert {k: suite.get(k) for k in ("tests", "failures", "errors", "skipped")} == {
         "tests": str(len(lines)),
         "failures": str(count["FAIL"]),
-        "errors": "0",
-        "skipped": str(count["INCONCLUSIVE"]),
+        "errors": str(count["INCONCLUSIVE"]),
+        "skipped": "0",
     }
     cases = suite.findall("testcase")
     assert [c.get("name") for c in cases] == [line["name"] for line in lines]
-    tags = {"PASS": ["system-out"], "FAIL": ["failure"], "INCONCLUSIVE": ["skipped"]}
+    tags = {"PASS": ["system-out"], "FAIL": ["failure"], "INCONCLUSIVE": ["error"]}
     assert {c.get("name"): [child.tag for child in c] for c in cases} == {
         line["name"]: tags[line["verdict"]] for line in lines
+    }
+    assert {c.get("name"): [child.get("type") for child in c if child.tag != "system-out"] for c in cases} == {
+        line["name"]: [] if line["verdict"] == "PASS" else [line["verdict"]] for line in lines
     }
     isa = next(c for c in cases if c.get("name") == "isa").find("failure")
     note = next(line["note"] for line in lines if line["name"] == "isa")
@@ -88,10 +92,11 @@ def test_junit_shows_an_invalid_run_and_a_run_without_lines_as_errors(tmp_path):
     assert summary["verdict"] == "INVALID" and {line["verdict"] for line in summary["sla"]} <= {"PASS", "FAIL",
                                                                                                  "INCONCLUSIVE"}
     suite = ET.fromstring(junit.render(model.parse_summary(summary, tmp_path))).find("testsuite")
-    [error] = suite.findall("testcase/error")
-    assert suite.get("errors") == "1" and suite.get("tests") == str(len(summary["sla"]) + 1)
+    inconclusive = sum(line["verdict"] == "INCONCLUSIVE" for line in summary["sla"])
+    error = suite.findall("testcase")[-1].find("error")
+    assert suite.get("errors") == str(inconclusive + 1) and suite.get("tests") == str(len(summary["sla"]) + 1)
     assert suite.findall("testcase")[-1].get("name") == "run verdict"
-    assert error.get("message") == f"INVALID: {summary['verdict_reason']}"
+    assert error.get("message") == f"INVALID: {summary['verdict_reason']}" and error.get("type") == "INVALID"
 
     # Nothing to judge by: no line, never a null verdict (issue 13). The generator is still judged:
     # the lost calls keep the run INVALID, and the reason says both.
@@ -102,6 +107,37 @@ def test_junit_shows_an_invalid_run_and_a_run_without_lines_as_errors(tmp_path):
     assert suite.find("testcase/error").get("message") == (
         "INVALID: the folder has no scenario.yaml: no thresholds to judge by; 3 calls were lost with their SIP "
         "engine process")
+
+
+@pytest.mark.parametrize("verdicts", [("PASS", "PASS"), ("PASS", "FAIL"), ("PASS", "INCONCLUSIVE"),
+                                      ("FAIL", "INCONCLUSIVE"), ("INVALID", "PASS"), (None, None)])
+@pytest.mark.parametrize("harness_failed", [False, True])
+def test_junit_is_green_exactly_when_the_exit_code_is_0(tmp_path, verdicts, harness_failed):
+    """A CI system reading junit.xml sees what one reading the exit code sees (docs/sla-and-verdicts.md)."""
+    from callproof.harness.errors import ExitCode
+    from callproof.harness.verdict.sla import exit_code
+    from callproof.reports import junit
+
+    make_run(tmp_path, calls=40)
+    summary = summarize(tmp_path)
+    run_verdict, line_verdict = verdicts
+    lines = summary["sla"][:2]
+    if run_verdict is None:  # no line, nothing judged: INCONCLUSIVE
+        summary["sla"], summary["verdict"] = [], "INCONCLUSIVE"
+    else:
+        for line, verdict in zip(lines, ("PASS", line_verdict), strict=True):
+            line["verdict"] = verdict
+        summary["sla"] = lines
+        worst = "INVALID" if run_verdict == "INVALID" else max(
+            (line["verdict"] for line in lines), key=["PASS", "INCONCLUSIVE", "FAIL"].index)
+        summary["verdict"] = worst
+    if harness_failed:
+        summary["harness_errors"] = [{"step": "scoring the recorded calls with PESQ", "message": "no such file"}]
+    code = ExitCode.HARNESS_ERROR if harness_failed else exit_code(summary["verdict"])
+    suite = ET.fromstring(junit.render(model.parse_summary(summary, tmp_path))).find("testsuite")
+    green = suite.get("failures") == "0" and suite.get("errors") == "0"
+    assert green == (code == ExitCode.PASS)
+    assert suite.get("skipped") == "0"
 
 
 def test_worst_calls_are_the_lowest_mos_and_each_failure_reason(built_en):
