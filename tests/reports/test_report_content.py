@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 
+import numpy as np
 import pytest
 
 from callproof.harness import __version__
@@ -396,3 +397,39 @@ def test_a_bad_time_in_the_timeline_is_named(tmp_path, signing_key):
     sentence = rf"^{tmp_path / layout.EVENTS}: line \d+: at_utc must be an ISO 8601 time$"
     with pytest.raises(ReportInputError, match=sentence):
         bundle.finalize(tmp_path, key_path=signing_key, notify=lambda m: None)
+
+
+def test_the_report_shows_the_queue_as_summary_json_does(tmp_path):
+    """With an agent marker the report's queue section and its time-to-agent plot read the marker."""
+    import markupsafe
+
+    from callproof.reports import html, i18n, plots
+
+    make_run(tmp_path, calls=80)
+    scenario = tmp_path / layout.SCENARIO
+    scenario.write_text(scenario.read_text().replace("call: {", "call: {agent_marker: '*9', ", 1))
+    records = [json.loads(line) for line in (tmp_path / layout.CALLS).read_text().splitlines()]
+    for i, record in enumerate(records):  # agents pick up 4 s after the IVR's 200 OK
+        if record["direction"] == "outbound" and record["answer_ms"] is not None and record["failure"] is None:
+            record["agent_ms"] = record["answer_ms"] + 4_000.0 + 10.0 * i
+    (tmp_path / layout.CALLS).write_text("".join(json.dumps(r) + "\n" for r in records))
+    summary = summarize(tmp_path)
+    write_summary(tmp_path, summary)
+    centre = summary["call_center"]
+    assert centre["by_agent_marker"] and centre["time_to_agent_ms"]["p50"] > 4_000.0
+    data = model.load(tmp_path)
+    tr = i18n.Translator("en")
+    rows = dict(text.queue_rows(data.summary, tr))
+    assert rows["offered"] == str(centre["offered"])
+    for label, key in (("reached an agent", "answer_rate"), ("abandoned", "abandonment")):
+        assert rows[label] == f"{centre[key + '_count']} ({text.with_unit(centre[key + '_pct'], '%')})"
+    p50, p95, p99 = (centre["time_to_agent_ms"][p] / 1000.0 for p in ("p50", "p95", "p99"))
+    assert rows["Time to agent (first answer, ASA)"] == (f"p50 {text.number(p50)} s · p95 {text.number(p95)} s · "
+                                                        f"p99 {text.number(p99)} s")
+    assert rows["average handle time"] == text.with_unit(centre["handle_time_s"]["mean"], "s")
+    # The plot counts the same calls: those whose marker arrived.
+    assert int((~np.isnan(data.calls.agent_ms)).sum()) == centre["answer_rate_count"]
+    drawn = plots.render_all(data, tr, ["DejaVu Sans"])
+    assert "time_to_agent" in [p.key for p in drawn]
+    page = html.render(data, drawn, tr, version="test", signer_fingerprint="SHA256:test")
+    assert 'id="queue"' in page and str(markupsafe.escape(tr("queue_by_marker"))) in page
