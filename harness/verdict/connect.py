@@ -34,7 +34,7 @@ is neither an answer nor a failure of the system.
                       average speed of answer's distribution; the first_answer line's figure)
     service level     reached an agent within N s / offered
     handle time       the agent's pickup to the call's end, over the calls that reached one
-                      and ended as planned; "average handle time" is its mean
+                      and were not cut by the run's end; "average handle time" is its mean
 
 A call the run's end hung up (Failure.STOPPED) counts only where its outcome was
 already decided: answered calls in RFC 6076, calls the agent had picked up in the
@@ -190,8 +190,8 @@ def time_to_abandon_ms(call: CallRecord) -> float | None:
 
 def handle_time_s(call: CallRecord, by_agent: bool) -> float | None:
     """The agent's pickup to the call's end (the BYE, either side's), in s: what the agent spent on
-    the call as the caller saw it. None unless the call reached an agent and ended as planned (a
-    call the run's end cut has no handle time of its own)."""
+    the call as the caller saw it. None unless the call reached an agent; a call the run's end cut
+    (failure stopped) has no handle time of its own."""
     picked_up = time_to_agent_ms(call, by_agent)
     if picked_up is None or call.failure is Failure.STOPPED or not agent_answered(call, by_agent):
         return None
