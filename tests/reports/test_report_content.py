@@ -363,7 +363,7 @@ def test_a_bare_killed_run_still_gets_a_signed_report(tmp_path, signing_key):
     assert result.files == 7  # calls, summary, the capture, 3 reports, manifest
     page = (tmp_path / layout.REPORT_HTML).read_text(encoding="utf-8")
     assert '<div id="verdict" class="verdict verdict-inconclusive" data-verdict="INCONCLUSIVE">' in page
-    assert 'id="interrupted"' in page and page.count('<img class="plot"') == 7
+    assert 'id="interrupted"' in page and page.count('<img class="plot"') == 8
     facts = json.loads((tmp_path / layout.MANIFEST).read_text())
     assert facts["run"]["interrupted"] is True and facts["engine"] is None and facts["run"]["seed"] is None
     assert facts["run"]["verdict"] == "INCONCLUSIVE"  # nothing to judge by, and said so (never null)
