@@ -274,6 +274,7 @@ class _Marks:
     failure: Failure | None = None
     reason: str = ""  # overrides the SIP reason when the call failed on our side
     decided: bool = False  # the flow played its plan out; what follows is waiting for the network
+    released: float | None = None  # pjsua let the call go: its slot is free
 
 
 def _ms(at: float | None, origin: float) -> float | None:
@@ -311,6 +312,7 @@ def place_call(endpoint: Endpoint, account: pj.Account, spec: CallSpec,
     call.sip_call_id = call.getInfo().callIdString
     try:
         _play(endpoint, call, spec, marks, on_setup, invite_utc)
+        marks.released = time.monotonic()
     except gevent.GreenletExit:
         # The engine shuts down and did not wait for this flow: what happened so far is the record.
         _stopped_mid_flow(call, marks)
@@ -508,6 +510,7 @@ def _record(call: TrackedCall, spec: CallSpec, marks: _Marks, invite_utc: str, *
         dtmf_received=call.dtmf_text(),
         dtmf_failure_method=marks.dtmf_failure[0] if marks.dtmf_failure else None,
         dtmf_failure_reason=marks.dtmf_failure[1] if marks.dtmf_failure else None,
+        released_ms=_ms(marks.released, origin),
         media=call.media_stats(),
         recording=spec.record_to,
         lateness_ms=lateness,

@@ -108,6 +108,9 @@ class CallRecord:
     # one sentence. None when every step was delivered or none was tried.
     dtmf_failure_method: str | None = None
     dtmf_failure_reason: str | None = None
+    # When the engine let the call go and freed its slot (ms from the INVITE): later than
+    # end_ms when pjsua held the call for a CANCEL nobody answered. None on partial records.
+    released_ms: float | None = None
     media: MediaStats | None = None
     recording: str | None = None  # path of the recorded WAV, relative to the run folder
     # Set by the load engine, not by the SIP stack:

@@ -48,8 +48,10 @@ Any of these makes the generator invalid, and the run INVALID:
     held          for SUSTAINED_S in a row, more than IDLE_SLOT_SHARE (and at least
                   IDLE_SLOTS_MIN) of the calls it counted in flight had not yet sent their
                   INVITE or had ended (per their records, plus HANGUP_GRACE_S, plus the
-                  engine's wait for a BYE response the target never sent): the load it
-                  offered fell short of what it held (local runs only).
+                  engine's wait for a BYE response the target never sent, or until the
+                  record's `released_ms` when pjsua held the call longer: an INVITE nobody
+                  answered is held until its transaction times out): the load it offered
+                  fell short of what it held (local runs only).
     lost          calls whose engine process died (no record).
     errors        calls that failed inside callproof's own SIP engine (Failure.ENGINE_ERROR: a
                   bug, the traceback in the engine's log under logs/).
@@ -253,8 +255,11 @@ def calls_up_counter(calls: Sequence[CallRecord]):
     for call in calls:
         start = _utc(call.invite_utc)
         wait = BYE_RESPONSE_WAIT_S if call.hangup_by == "caller" and call.bye_response_ms is None else 0.0
+        end = call.end_ms / 1000.0 + wait
+        if call.released_ms is not None:  # the engine held the call longer (a CANCEL nobody answered)
+            end = max(end, call.released_ms / 1000.0)
         starts.append(start)
-        ends.append(start + call.end_ms / 1000.0 + HANGUP_GRACE_S + wait)
+        ends.append(start + end + HANGUP_GRACE_S)
     starts.sort()
     ends.sort()
     return lambda at: bisect.bisect_right(starts, at) - bisect.bisect_right(ends, at)

@@ -64,6 +64,8 @@ def test_a_silent_target_fails_and_is_not_invalid(tmp_path):
     finally:
         silent.close()
     assert calls and all(c["failure"] == "timeout" for c in calls)
+    # pjsua holds an INVITE nobody answered past our ring timeout: each record says when it let go.
+    assert all(c["released_ms"] >= c["cancel_ms"] for c in calls)
     if assert_verdict(summary, result.returncode, "FAIL"):  # never INVALID for a dead target's silence
         assert summary["generator"]["valid"] is True
     isa = next(line for line in summary["sla"] if line["name"] == "isa")

@@ -55,7 +55,8 @@ def rejected(code: int, at_s: float = 0.0, *, final_ms: float = 80.0, reason: st
     )
 
 
-def timed_out(at_s: float = 0.0, *, cancel_ms: float = 10_000.0, answered_487: bool = False) -> CallRecord:
+def timed_out(at_s: float = 0.0, *, cancel_ms: float = 10_000.0, answered_487: bool = False,
+              released_ms: float | None = None) -> CallRecord:
     """No status-indicative response before the ring timeout: we cancelled (a 487 may follow)."""
     return CallRecord(
         call_id=f"timeout-{at_s}", target="sip:t@127.0.0.1", invite_utc=utc(at_s),
@@ -63,7 +64,7 @@ def timed_out(at_s: float = 0.0, *, cancel_ms: float = 10_000.0, answered_487: b
         ack_ms=None, answer_ms=None, agent_ms=None, cancel_ms=cancel_ms, bye_ms=None, bye_response_ms=None,
         end_ms=cancel_ms + 5, final_code=487 if answered_487 else None,
         final_reason="Request Terminated" if answered_487 else "Request Timeout", failure=Failure.TIMEOUT,
-        hangup_by=None,
+        hangup_by=None, released_ms=released_ms,
     )
 
 

@@ -176,6 +176,16 @@ def test_slots_held_for_calls_that_are_not_up():
     assert run(samples[:5], unanswered).valid is True  # up to 2.2 + 0.5 + 4 = 6.7 s
 
 
+def test_slots_pjsua_held_for_an_invite_nobody_answered_count_as_up():
+    """A dead target: we give up at the 10 s ring timeout, but pjsua keeps each INVITE until its
+    transaction times out; the engine hands the slot back then (released_ms), here 4 s later."""
+    samples = [health(i, in_flight=12) for i in range(1, 15)]
+    held_by_pjsua = [r.timed_out(0.0, cancel_ms=10_000.0, released_ms=14_000.0) for _ in range(12)]
+    assert run(samples, held_by_pjsua).valid is True
+    # Without the release time the same records would blame the generator (10.5 s to 14 s).
+    assert run(samples, [r.timed_out(0.0, cancel_ms=10_000.0) for _ in range(12)]).valid is False
+
+
 def test_capped_arrivals_are_reported_not_invalidating():
     result = run([health(0), health(1, capped=7)])
     assert result.valid is True and result.capped == 7
