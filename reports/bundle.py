@@ -21,11 +21,15 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 import json
+import os
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from callproof.reports import bundle_files, layout
+
+if TYPE_CHECKING:
+    from callproof.reports.keys import SigningKey
 
 Notify = Callable[[str], None]
 TOOL_VERSION = importlib.metadata.version("callproof")  # one source: pyproject.toml
@@ -45,29 +49,36 @@ class BundleResult:
     plot_lang: str  # the plots' and PDF's language ("en" when Chinese had no font)
 
 
-def signing_key(folder: Path, key_path: Path | None, notify: Notify = notify_stderr) -> Path:
-    """The key that will sign `folder`, checked now: readable, Ed25519, outside the folder.
+def signing_key(folder: Path, key_path: Path | None, notify: Notify = notify_stderr) -> SigningKey:
+    """The key that will sign `folder`, read once now: readable, Ed25519, outside the folder.
 
-    `callproof run` calls this before its first call, so a key that cannot sign
-    never wastes a run; the per-user default key is made here on first use.
+    `callproof run` calls this before its first call and before it starts any child
+    process, so a key that cannot sign never wastes a run, and the run signs with what
+    it read then whatever becomes of the file; the per-user default key is made here
+    on first use.
     """
     from callproof.reports import keys
     from callproof.reports.errors import ReportInputError
 
-    key_path = Path(key_path) if key_path is not None else keys.ensure_default_key(notify)
-    if key_path.resolve().is_relative_to(Path(folder).resolve()):
-        raise ReportInputError(f"the signing key {key_path} is inside the bundle; keep keys outside it")
-    keys.load_private(key_path)
-    return key_path
+    key = keys.open_signing_key(key_path, notify)
+    if key.path.resolve().is_relative_to(Path(folder).resolve()):
+        raise ReportInputError(f"the signing key {key.path} is inside the bundle; keep keys outside it")
+    return key
 
 
 def finalize(
-    folder: Path, key_path: Path | None = None, lang: str = "en", notify: Notify = notify_stderr
+    folder: Path, key_path: Path | None = None, lang: str = "en", notify: Notify = notify_stderr, *,
+    key: SigningKey | None = None,
 ) -> BundleResult:
-    """Render the reports of `folder`, then write manifest, SHA256SUMS and signature."""
+    """Render the reports of `folder`, then write manifest, SHA256SUMS and signature.
+
+    `key`: a key read already (`callproof run` reads it before it starts any child);
+    otherwise the key at `key_path`, or the per-user key. A folder holding the key's secret
+    (a program of the run copied it there) is refused before anything is written.
+    """
     # Imported here: `callproof run` imports this module at start; matplotlib and
     # fpdf load only when a report is built.
-    from callproof.reports import html, i18n, junit, keys, manifest, model, pdf, plots, sign
+    from callproof.reports import html, i18n, junit, manifest, model, pdf, plots, sign
     from callproof.reports.errors import ReportInputError
 
     folder = Path(folder)
@@ -75,11 +86,17 @@ def finalize(
         raise ReportInputError(f"{folder} is not a folder")
     if lang not in i18n.LANGUAGES:
         raise ReportInputError(f"language {lang!r} is not one of {', '.join(i18n.LANGUAGES)}")
-    key_path = signing_key(folder, key_path, notify)
-    private_key = keys.load_private(key_path)
+    if key is None:
+        key = signing_key(folder, key_path, notify)
+    elif key.path.resolve().is_relative_to(folder.resolve()):
+        raise ReportInputError(f"the signing key {key.path} is inside the bundle; keep keys outside it")
+    key_path = key.path
+    private_key = key.private
     public_key = private_key.public_key()
     fingerprint = sign.fingerprint(public_key)
-    bundle_files.check_folder(folder)  # regular files only: no link, FIFO or device to read or write through
+    files = bundle_files.check_folder(folder)  # regular files only: no link, FIFO or device to read or write through
+    refuse_leaked_key(folder, files, key)
+    refuse_files_being_written(folder, files)
 
     data = model.load(folder)  # bad input fails here, before anything is touched
     # A new signature is coming: the old one must not outlive a half-rewritten folder.
@@ -126,10 +143,51 @@ def finalize(
     write_file(folder, layout.MANIFEST, text.encode("utf-8"))
 
     listed, _ = manifest.walk(folder)
+    before = _file_states(folder, listed)
     sums = manifest.format_sums(manifest.entries(folder, listed))
+    changed = [name for name, state in _file_states(folder, listed).items() if before.get(name) != state]
+    if changed:  # what was hashed is not what is there: sign nothing
+        raise ReportInputError(f"{bundle_files.shown(folder, changed[0])} changed while callproof read it to sign "
+                               "it; whatever writes it must stop first, then run `callproof report` again")
+    refuse_files_being_written(folder, listed)
     write_file(folder, layout.SHA256SUMS, sums)
     write_file(folder, layout.SIGNATURE, sign.sign(sums, private_key, layout.SIGNATURE_NAMESPACE).encode("ascii"))
     return BundleResult(folder, len(listed), fingerprint, key_path, lang, plot_tr.lang)
+
+
+def refuse_files_being_written(folder: Path, files: list[str]) -> None:
+    """One sentence, and nothing signed, while a program still writes a file of the bundle (a dumpcap that
+    outlived a killed run kept growing its capture after the bundle was signed: issue 14, section 4)."""
+    from callproof.reports.errors import ReportInputError
+
+    found = bundle_files.being_written(folder, files)
+    if found is not None:
+        name, pid = found
+        raise ReportInputError(f"{bundle_files.shown(folder, name)} is still being written by process {pid}, so "
+                               "callproof signs nothing yet: stop that process (a capture left running by an "
+                               "interrupted run), then run `callproof report` again")
+
+
+def _file_states(folder: Path, names: list[str]) -> dict[str, tuple[int, int]]:
+    states = {}
+    for name in names:
+        facts = os.stat(folder / name, follow_symlinks=False)
+        states[name] = (facts.st_size, facts.st_mtime_ns)
+    return states
+
+
+def refuse_leaked_key(folder: Path, files: list[str], key: SigningKey) -> None:
+    """One sentence, and nothing signed, when a file of the bundle holds the signing key's secret."""
+    from callproof.reports.errors import ReportInputError
+    from callproof.reports.terminal import escape
+
+    for name in files:
+        if bundle_files.contains_any(folder, name, key.secret_forms):
+            raise ReportInputError(
+                f"{bundle_files.shown(folder, name)} holds the private signing key {escape(str(key.path))}, "
+                "so callproof signs nothing with it: that key is no longer secret; make a new one "
+                "(callproof keygen) and tell whoever trusts the old one to stop"
+            )
 
 
 def write_file(folder: Path, name: str, content: bytes) -> None:

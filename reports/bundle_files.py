@@ -175,6 +175,51 @@ def digest(folder: Path, name: str) -> tuple[str, int]:
     return sha.hexdigest(), size
 
 
+def contains_any(folder: Path, name: str, needles: tuple[bytes, ...]) -> bool:
+    """Whether a bundle's regular file holds any of `needles` anywhere, read in blocks."""
+    overlap = max((len(n) for n in needles), default=1) - 1
+    tail = b""
+    with os.fdopen(open_regular(folder, name), "rb") as stream:
+        while block := stream.read(_BLOCK):
+            window = tail + block
+            if any(needle in window for needle in needles):
+                return True
+            tail = window[-overlap:] if overlap else b""
+    return False
+
+
+def being_written(folder: Path, names: list[str]) -> tuple[str, int] | None:
+    """A file of `names` that some other process holds open for writing, and that process's PID (the first
+    found); None when none is. Read from /proc: the processes this user may see (all of them, for root)."""
+    wanted = {}
+    for name in names:
+        try:
+            facts = os.stat(Path(folder) / name, follow_symlinks=False)
+        except OSError:
+            continue
+        wanted[(facts.st_dev, facts.st_ino)] = name
+    me = os.getpid()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            descriptors = os.listdir(f"/proc/{entry.name}/fd")
+        except OSError:  # gone, or not ours to see
+            continue
+        for fd in descriptors:
+            try:
+                facts = os.stat(f"/proc/{entry.name}/fd/{fd}")
+                if (facts.st_dev, facts.st_ino) not in wanted:
+                    continue
+                with open(f"/proc/{entry.name}/fdinfo/{fd}", "rb") as info:
+                    flags = int(next(line for line in info if line.startswith(b"flags:")).split()[1], 8)
+            except (OSError, StopIteration, ValueError):
+                continue
+            if flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR):
+                return wanted[(facts.st_dev, facts.st_ino)], int(entry.name)
+    return None
+
+
 def write_new(folder: Path, name: str, content: bytes) -> None:
     """Put `content` under `name` (a file directly in `folder`): a new file, renamed into place.
 

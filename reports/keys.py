@@ -13,6 +13,7 @@ public key or allowed_signers file is read up to MAX_PUBLIC_BYTES (a pipe, as fr
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import os
 import re
@@ -71,9 +72,34 @@ def generate(path: Path) -> Ed25519PublicKey:
     return key.public_key()
 
 
+@dataclasses.dataclass(frozen=True)
+class SigningKey:
+    """A private key read once, and where from (`callproof run` reads it before it starts any child).
+
+    `secret_forms` are byte strings that betray the key wherever they appear: its file's text around the
+    secret half, and that half (the 32-byte Ed25519 seed) raw, in hex and in base64 at each alignment. A
+    bundle holding one is never signed (callproof.reports.bundle): a program the run started copied the key.
+    """
+
+    private: Ed25519PrivateKey = dataclasses.field(repr=False)
+    path: Path
+    secret_forms: tuple[bytes, ...] = dataclasses.field(repr=False, default=())
+
+
+def open_signing_key(path: Path | None, notify: Callable[[str], None]) -> SigningKey:
+    """The key at `path`, or the per-user key (made on first use), read once."""
+    path = Path(path) if path is not None else ensure_default_key(notify)
+    data = _read_private(path)
+    key = _parse_private(data, escape(str(path)))
+    return SigningKey(key, path, _secret_forms(key, data))
+
+
 def load_private(path: Path) -> Ed25519PrivateKey:
     """Read an unencrypted OpenSSH Ed25519 private key, or say in one sentence why not."""
-    path = Path(path)
+    return _parse_private(_read_private(Path(path)), escape(str(path)))
+
+
+def _read_private(path: Path) -> bytes:
     shown = escape(str(path))
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
@@ -95,6 +121,10 @@ def load_private(path: Path) -> Ed25519PrivateKey:
         data = stream.read(MAX_PRIVATE_BYTES + 1)
     if len(data) > MAX_PRIVATE_BYTES:
         raise ReportInputError(f"{shown} is larger than {MAX_PRIVATE_BYTES:,} bytes: it is not an OpenSSH private key")
+    return data
+
+
+def _parse_private(data: bytes, shown: str) -> Ed25519PrivateKey:
     try:
         key = load_ssh_private_key(data, password=None)
     except TypeError:  # cryptography's word for "encrypted, and no password given"
@@ -106,6 +136,40 @@ def load_private(path: Path) -> Ed25519PrivateKey:
     if not isinstance(key, Ed25519PrivateKey):
         raise ReportInputError(f"{shown} is not an Ed25519 key; callproof signs with Ed25519 (`callproof keygen`)")
     return key
+
+
+def _secret_forms(key: Ed25519PrivateKey, text: bytes) -> tuple[bytes, ...]:
+    seed = key.private_bytes_raw()
+    forms = [seed, seed.hex().encode(), seed.hex().upper().encode()]
+    for shift in range(3):  # base64 of the seed wherever it sits in a longer encoded blob
+        encoded = base64.b64encode(bytes(shift) + seed + bytes(2))
+        inner = encoded[(4 * shift + 5) // 3: (4 * (shift + 32)) // 3 - 1]  # the characters only the seed decides
+        forms += [inner, inner.replace(b"+", b"-").replace(b"/", b"_")]
+    # The key file's own text around the seed, line breaks included: `cat signing_key` gives exactly this.
+    body = b"".join(line.strip() for line in text.splitlines() if line.strip() and not line.startswith(b"-----"))
+    try:
+        blob = base64.b64decode(body)
+    except ValueError:
+        return tuple(forms)
+    at = blob.find(seed)
+    if at >= 0:
+        first, last = (4 * at + 5) // 3, (4 * (at + 32)) // 3 - 1
+        parts = text.split(b"-----")  # "", BEGIN..., the body, END..., the end
+        wrapped = parts[2] if len(parts) >= 4 else b""
+        kept, count = bytearray(), 0
+        for byte in wrapped:
+            if count >= last:
+                break
+            if byte in b"\r\n":
+                if kept:
+                    kept.append(byte)
+                continue
+            if count >= first:
+                kept.append(byte)
+            count += 1
+        if len(kept) >= 16:
+            forms.append(bytes(kept))
+    return tuple(forms)
 
 
 def ensure_default_key(notify: Callable[[str], None]) -> Path:

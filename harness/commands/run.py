@@ -23,6 +23,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--key", metavar="PATH", type=Path,
                         help="Ed25519 key that signs the bundle (default: your per-user key, made once)")
     parser.add_argument("--lang", choices=("en", "zh"), default="en", help="report language (default en)")
+    trust = parser.add_argument_group("what a scenario may do (docs/scenarios.md, \"What a scenario may do\")")
+    trust.add_argument("--allow-scenario-commands", action="store_true",
+                       help="let the scenario start its processes and faults, which run with your rights "
+                            "(needs --key: not your per-user key)")
+    trust.add_argument("--allow-env", action="append", default=[], metavar="NAME",
+                       help="let a *_env key name this variable too (by default only CALLPROOF_*)")
+    trust.add_argument("--allow-prompt", action="append", default=[], metavar="PATH", type=Path,
+                       help="let the scenario play this WAV file from outside its folder")
+    trust.add_argument("--allow-pid-file", action="append", default=[], metavar="PATH", type=Path,
+                       help="let a signal fault signal the PID in this file (by default only processes the run "
+                            "started)")
     dist = parser.add_argument_group("distributed mode (Locust master/worker)")
     role = dist.add_mutually_exclusive_group()
     role.add_argument("--master", action="store_true", help="run the shape and collect records; place no calls")
@@ -31,6 +42,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     dist.add_argument("--master-host", default="127.0.0.1", metavar="HOST",
                       help="worker: the master's address; master: the address to bind (default 127.0.0.1)")
     dist.add_argument("--master-port", type=int, default=5557, metavar="PORT", help="default 5557")
+    dist.add_argument("--master-secret-file", type=Path, metavar="PATH",
+                      help="the secret master and workers share, in a file only you can read (default: "
+                           "$CALLPROOF_MASTER_SECRET); every message is authenticated with it")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -38,25 +52,39 @@ def main(args: argparse.Namespace) -> int:
     import locust  # noqa: F401
 
     from callproof.harness.errors import BadInput
+    from callproof.harness.run import scenario_commands, worker_auth
     from callproof.harness.run.runner import RunOptions, run_scenario
     from callproof.harness.scenario.loader import load_scenario
-    from callproof.harness.scenario.model import ScenarioOverrides
+    from callproof.harness.scenario.model import Permits, ScenarioOverrides
+    from callproof.reports.terminal import escape
 
-    if args.duration is not None and args.duration <= 0:
-        raise BadInput(f"--duration must be greater than 0 (got {args.duration:g})")
     if args.expect_workers < 1:
         raise BadInput(f"--expect-workers must be at least 1 (got {args.expect_workers})")
     if args.metrics_port is not None and not 0 < args.metrics_port < 65536:
         raise BadInput(f"--metrics-port must be a port number from 1 to 65535 (got {args.metrics_port})")
     if args.metrics_port is not None and args.worker:
         raise BadInput("--metrics-port is for the master, which serves the whole run's figures, not for a worker")
+    permits = Permits(commands=args.allow_scenario_commands, env_names=frozenset(args.allow_env),
+                      prompt_files=frozenset(p.resolve() for p in args.allow_prompt),
+                      pid_files=frozenset(p.resolve() for p in args.allow_pid_file))
     scenario = load_scenario(args.scenario, overrides=ScenarioOverrides(target_uri=args.target,
-                                                                       duration_s=args.duration))
+                                                                       duration_s=args.duration), permits=permits)
+    role = "master" if args.master else "worker" if args.worker else "local"
+    if args.master_secret_file is not None and role == "local":
+        raise BadInput("--master-secret-file is for --master and --worker: a local run has no workers")
+    secret = worker_auth.read_secret(args.master_secret_file) if role != "local" else None
+    if role != "worker":  # a worker places calls only: the master starts the scenario's programs
+        scenario_commands.check_allowed(scenario, permits, key_path=args.key)
+        if scenario_commands.starts_programs(scenario):
+            lines = scenario_commands.listing(scenario)
+            print(f"callproof: this run starts {len(lines)} program{'s' * (len(lines) != 1)} of the scenario's, "
+                  f"with your rights, in {escape(str(scenario.base_dir))}:", *(f"  {line}" for line in lines), sep="\n",
+                  file=sys.stderr)
     for note in scenario.notes:
         print(f"callproof: {note}", file=sys.stderr)
-    role = "master" if args.master else "worker" if args.worker else "local"
     options = RunOptions(out_dir=args.out, role=role, web=args.web, web_port=args.web_port, csv_prefix=args.csv,
                          master_host=args.master_host, master_port=args.master_port,
                          expect_workers=args.expect_workers, quiet=args.quiet, key_path=args.key, lang=args.lang,
-                         metrics_port=args.metrics_port, metrics_host=args.metrics_host)
+                         metrics_port=args.metrics_port, metrics_host=args.metrics_host, permits=permits,
+                         master_secret=secret)
     return run_scenario(scenario, options)

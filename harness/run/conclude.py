@@ -24,10 +24,13 @@ from __future__ import annotations
 import sys
 import traceback
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from callproof.harness.errors import ExitCode, exit_code_for
 from callproof.reports import layout
+
+if TYPE_CHECKING:
+    from callproof.reports.keys import SigningKey
 
 T = TypeVar("T")
 
@@ -88,8 +91,11 @@ class Conclusion:
 
 
 def conclude(folder: Path, *, score: Callable[[], Any], key_path: Path | None, lang: str, quiet: bool,
-             problems: list[dict[str, str]] | None = None) -> int:
+             problems: list[dict[str, str]] | None = None, key: SigningKey | None = None) -> int:
     """Steps 1-6 of the module docstring for a run folder; the run's exit code.
+
+    `key`: the signing key `callproof run` read before it started (callproof.reports.bundle.signing_key);
+    without it, the key at `key_path` is read at the end.
 
     `score` runs PESQ on the recorded sample; `problems` are failures met before the
     end (the load's), already logged: they make the exit code 3 as well.
@@ -126,7 +132,8 @@ def conclude(folder: Path, *, score: Callable[[], Any], key_path: Path | None, l
     written = end.step("writing summary.json", summaries.write_summary, folder, summary)
     if written is not None:
         before = len(end.problems)
-        end.step("writing the reports and signing the bundle", finalize, folder, key_path=key_path, lang=lang)
+        end.step("writing the reports and signing the bundle", finalize, folder, key_path=key_path, lang=lang,
+                 key=key)
         if len(end.problems) > before:
             summary["harness_errors"] = list(end.problems)
             end.step("rewriting summary.json", summaries.write_summary, folder, summary)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import math
+import re
 import shutil
 import sys
 import tempfile
@@ -38,9 +39,11 @@ from callproof.harness.run.load import LoadContext
 from callproof.harness.run.recorder import EventLog, JsonLines
 from callproof.harness.run.runner import CALLS_END_GRACE_S, DRAIN_MARGIN_S, HANG_UP_WAIT_S, HEALTH_INTERVAL_S, Run
 from callproof.harness.run.users import ArrivalScheduler, PlanShape, SipCaller
+from callproof.harness.run.worker_auth import Refusals, authenticated_locust
 from callproof.harness.scenario import plan
 from callproof.reports import layout
 from callproof.sip.errors import EngineError
+from callproof.sip.records import CallRecord
 
 WORKERS_TIMEOUT_S = 60.0
 CALL_MESSAGE = "callproof_call"
@@ -49,6 +52,28 @@ SETUP_MESSAGE = "callproof_setup"
 HEALTH_MESSAGE = "callproof_health"
 DRAINED_MESSAGE = "callproof_drained"  # a worker's last word: every call has ended and its record is sent
 CONTROL_MESSAGE = "callproof_control"  # a worker's control-leg call (callproof.harness.run.control)
+MAX_RECORDING_BYTES = 128 << 20  # an hour of 16 kHz 16-bit audio is 115 MB
+_RECORDING_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}\.wav")
+_HEALTH_KEY = re.compile(r"[a-z][a-z0-9_]{0,47}")
+_EVENT_KEYS = {"kind", "at_utc", "worker"}  # the event's own: a field may not replace them
+
+
+def _health_problem(data: Any) -> str | None:
+    """Why a worker's health sample is not one (None when it is): named numbers, or one level of named numbers."""
+    if not isinstance(data, dict) or not 0 < len(data) <= 64:
+        return "not an object of at most 64 fields"
+    for key, value in data.items():
+        if not isinstance(key, str) or not _HEALTH_KEY.fullmatch(key) or key in _EVENT_KEYS:
+            return f"field name {str(key)[:40]!r}"
+        values = value.values() if isinstance(value, dict) else (value,)
+        if isinstance(value, dict) and (len(value) > 256 or not all(
+                isinstance(k, str) and 0 < len(k) <= 64 and k.isprintable() for k in value)):
+            return f"{key}: not an object of at most 256 named numbers"
+        if not all(v is None or (isinstance(v, int | float) and math.isfinite(v)) for v in values):
+            return f"{key}: not a finite number"
+    return None
+
+
 # How long the master waits for every worker's last word after the stop: the workers' grace and
 # hang-up, and a margin for the messages in transit.
 DRAINED_WAIT_S = CALLS_END_GRACE_S + HANG_UP_WAIT_S + DRAIN_MARGIN_S
@@ -94,39 +119,96 @@ class WorkerLink:
 
 class Collector:
     """The master's side of the wire: the workers' records and recordings into the run folder, their health
-    into events.jsonl, and which of them have said that every record is sent."""
+    into events.jsonl, and which of them have said that every record is sent.
+
+    What comes from a worker is checked field by field before it is written: a call record by
+    CallRecord.from_dict (as a bundle's records are), its Call-ID not seen before, a recording by its
+    name and size, health as numbers. A worker that has not reported its health yet (a real worker
+    does, before its first call) contributes nothing. Whatever fails is refused and counted in
+    events.jsonl (callproof.harness.run.worker_auth.Refusals), never written.
+    """
 
     def __init__(self, *, calls: JsonLines, events: EventLog, audio_dir: Path,
-                 control: JsonLines | None = None) -> None:
+                 control: JsonLines | None = None, refusals: Refusals | None = None) -> None:
         self.calls = calls
         self.control = control
         self.events = events
         self.audio_dir = audio_dir
+        self.refusals = refusals or Refusals(events)
         self.received: collections.Counter[str] = collections.Counter()  # records written, per worker
+        self.reporting: set[str] = set()  # workers that reported their health: only they contribute calls
         self.drained: dict[str, dict[str, Any]] = {}
+        self._call_ids: set[str] = set()
         self._drained_one = gevent.event.Event()
 
-    def on_call(self, worker: str, record: dict) -> None:
+    def _accepts(self, worker: str, kind: str) -> bool:
+        if worker in self.reporting:
+            return True
+        self.refusals.refuse(worker, "from a worker that never reported its health", kind=kind)
+        return False
+
+    def _record(self, worker: str, data: Any, kind: str) -> dict | None:
+        """The record as written: checked field by field, a Call-ID not seen before, the worker's own name."""
+        try:
+            record = CallRecord.from_dict(data)
+        except (ValueError, TypeError) as exc:
+            self.refusals.refuse(worker, f"malformed call record ({str(exc)[:120]})", kind=kind)
+            return None
+        if record.call_id in self._call_ids:
+            self.refusals.refuse(worker, "a call record whose Call-ID was received already", kind=kind)
+            return None
+        self._call_ids.add(record.call_id)
+        out = record.to_dict()
+        if out.get("recording"):  # by its file name only: never a path from the wire
+            out["recording"] = str(self.audio_dir / Path(out["recording"]).name)
+        return out
+
+    def on_call(self, worker: str, record: Any) -> None:
         """A worker's record, its recording path pointing into this run's audio/."""
-        if record.get("recording"):
-            record = {**record, "recording": str(self.audio_dir / Path(record["recording"]).name)}
-        self.calls.write(record)
+        if not self._accepts(worker, CALL_MESSAGE) or (checked := self._record(worker, record, CALL_MESSAGE)) is None:
+            return
+        self.calls.write(checked)
         self.received[worker] += 1
 
-    def on_control(self, worker: str, record: dict) -> None:
+    def on_control(self, worker: str, record: Any) -> None:
         """A worker's control-leg call: control.jsonl, never calls.jsonl."""
-        if self.control is not None:
-            self.control.write(record)
+        if self.control is None or not self._accepts(worker, CONTROL_MESSAGE):
+            return
+        if (checked := self._record(worker, record, CONTROL_MESSAGE)) is not None:
+            self.control.write(checked)
 
-    def on_audio(self, worker: str, message: dict) -> None:
-        """A worker's recording, into this run's audio/ (by its file name only: never a path from the wire)."""
+    def on_audio(self, worker: str, message: Any) -> None:
+        """A worker's recording, into this run's audio/ (by its file name only: never a path from the wire), as
+        a new file."""
+        if not self._accepts(worker, AUDIO_MESSAGE):
+            return
+        name = Path(message.get("name", "")).name if isinstance(message, dict) and isinstance(
+            message.get("name"), str) else ""
+        data = message.get("data") if isinstance(message, dict) else None
+        if not _RECORDING_NAME.fullmatch(name) or not isinstance(data, bytes) or len(data) > MAX_RECORDING_BYTES:
+            self.refusals.refuse(worker, "malformed recording (a .wav name, bytes, at most "
+                                         f"{MAX_RECORDING_BYTES >> 20} MiB)", kind=AUDIO_MESSAGE)
+            return
         self.audio_dir.mkdir(exist_ok=True)
-        (self.audio_dir / Path(message["name"]).name).write_bytes(message["data"])
+        try:
+            with open(self.audio_dir / name, "xb") as out:
+                out.write(data)
+        except FileExistsError:
+            self.refusals.refuse(worker, "a recording whose name was received already", kind=AUDIO_MESSAGE)
 
-    def on_health(self, worker: str, data: dict) -> None:
+    def on_health(self, worker: str, data: Any) -> None:
+        problem = _health_problem(data)
+        if problem is not None:
+            self.refusals.refuse(worker, f"malformed health ({problem})", kind=HEALTH_MESSAGE)
+            return
+        self.reporting.add(worker)
         self.events.event("health", worker=worker, **data)
 
-    def on_drained(self, worker: str, data: dict) -> None:
+    def on_drained(self, worker: str, data: Any) -> None:
+        if not (isinstance(data, dict) and set(data) == {"records", "lost"}
+                and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in data.values())):
+            self.refusals.refuse(worker, "malformed end of records", kind=DRAINED_MESSAGE)
+            return
         self.drained[worker] = data
         self.events.event("worker_drained", worker=worker, records_sent=data.get("records"),
                           records_received=self.received[worker], lost=data.get("lost"))
@@ -159,6 +241,14 @@ class MasterRun(Run):
         return super().execute()
 
     def run(self) -> None:
+        refusals = Refusals(self.events)
+        try:
+            with authenticated_locust(self.options.master_secret or b"", refusals):
+                self._run(refusals)
+        finally:
+            refusals.close()
+
+    def _run(self, refusals: Refusals) -> None:
         from locust.env import Environment
         from locust.runners import STATE_STOPPED, STATE_STOPPING
 
@@ -169,7 +259,7 @@ class MasterRun(Run):
                                                         schedulers=lambda: max(1, runner.worker_count)))
         runner = environment.create_master_runner(self.options.master_host, self.options.master_port)
         collector = Collector(calls=self.calls, events=self.events, audio_dir=self.audio_dir,
-                              control=self._log(layout.CONTROL))
+                              control=self._log(layout.CONTROL), refusals=refusals)
         for kind, handle in ((CALL_MESSAGE, collector.on_call), (AUDIO_MESSAGE, collector.on_audio),
                              (HEALTH_MESSAGE, collector.on_health), (DRAINED_MESSAGE, collector.on_drained),
                              (CONTROL_MESSAGE, collector.on_control)):
@@ -229,11 +319,19 @@ class WorkerRun(Run):
         check_registrations(pool, "caller")
         # Each worker's own control leg, to an echo on its own machine; its records go to the master.
         control = self._prepare_control(
-            fleet, pool, lambda record: runner.send_message(CONTROL_MESSAGE, {**record, "worker": context.worker}))
+            fleet, pool,
+            lambda record: environment.runner.send_message(CONTROL_MESSAGE, {**record, "worker": context.worker}))
         # Everything a user needs exists before we connect: the master may start the load at once.
         context = self._context(pool, fixed_target(scenario.target.uri), sink=lambda record: None)
         context.fire_request = environment.events.request.fire
         environment.callproof = context
+        # Every socket to the master seals what it sends and checks what it receives, until the end.
+        with authenticated_locust(self.options.master_secret or b"", Refusals()):
+            return self._work(environment, context, pool, control)
+
+    def _work(self, environment, context: LoadContext, pool, control: ControlLeg | None) -> int:
+        """Connected to the master: take the setup, place calls, send records and health until the master quits."""
+        scenario = self.scenario
         runner = environment.create_worker_runner(self.options.master_host, self.options.master_port)
 
         link = WorkerLink(runner.send_message)
@@ -271,14 +369,14 @@ class WorkerRun(Run):
             finishing.spawn(link.finish, context, CALLS_END_GRACE_S, HANG_UP_WAIT_S)
 
         def report_health() -> None:
-            while True:
-                gevent.sleep(HEALTH_INTERVAL_S)
+            while True:  # at once first: the master takes no call from a worker before its health
                 runner.send_message(HEALTH_MESSAGE, {
                     **self._health.sample(self._generator_pids()), **self._engine_health(),
                     "in_flight": context.in_flight + (control.in_flight if control else 0),
                     "provisioned": pool.capacity, "attempted": context.attempted,
                     "capped": context.capped, "lost": context.lost, "slot_waits": pool.waited_for_slot,
                     "slot_wait_ms_max": round(context.slot_wait_ms_max, 3)})
+                gevent.sleep(HEALTH_INTERVAL_S)
 
         health = gevent.spawn(report_health)
         try:

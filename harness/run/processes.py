@@ -1,27 +1,125 @@
 """Processes a scenario starts itself (proxies, backends), and stops by PID.
 
-Each starts from the scenario's folder with stdin on /dev/null, its output in
-the run's logs/ folder, and dies with us (PR_SET_PDEATHSIG). A process with a
-`ready_port` counts as started once something has bound that port.
+They run only when the person running the scenario allowed it
+(callproof.harness.run.scenario_commands). Each starts from the scenario's folder with
+stdin on /dev/null, the environment without the run's secrets (scenario_environment),
+and dies with us (PR_SET_PDEATHSIG). Its output goes to the run's logs/ folder, at most
+MAX_OUTPUT_BYTES of it (CappedOutput): a log is part of the signed bundle. Whatever else
+a process writes, wherever, is its own doing: callproof writes only inside the run folder.
+A process with a `ready_port` counts as started once something has bound that port.
 """
 
 from __future__ import annotations
 
 import ctypes
+import os
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
+from typing import IO
 
 from callproof.harness.errors import HarnessError
-from callproof.harness.scenario.model import ProcessSpec
+from callproof.harness.run.worker_auth import SECRET_ENV
+from callproof.harness.scenario.model import ProcessSpec, Scenario
 
 _PR_SET_PDEATHSIG = 1
 _STOP_TIMEOUT_S = 10.0
+MAX_OUTPUT_BYTES = 1 << 20  # of one program's output in the bundle: its first and its last 512 KiB
 
 
 def _die_with_parent() -> None:
     ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def scenario_environment(scenario: Scenario) -> dict[str, str]:
+    """The environment a scenario's programs get: ours, less the secrets the run reads from it (the SIP
+    passwords and user names the scenario's *_env keys name, the master's shared secret)."""
+    secrets = {SECRET_ENV}
+    if scenario.target.credentials is not None:
+        secrets |= {scenario.target.credentials.username_env, scenario.target.credentials.password_env}
+    if scenario.agents.password_env:
+        secrets.add(scenario.agents.password_env)
+    return {name: value for name, value in os.environ.items() if name not in secrets}
+
+
+class CappedOutput:
+    """A program's output into `path`, at most `limit` bytes of it: the first half as it comes, the last half
+    when the output ends, and between them one line saying how many bytes were left out."""
+
+    def __init__(self, path: Path, limit: int = MAX_OUTPUT_BYTES) -> None:
+        self.path = path
+        self.head_limit = limit // 2
+        self.tail_limit = limit - self.head_limit
+        self.left_out = 0
+        self._file = open(path, "wb")
+        self._head = 0
+        self._tail = bytearray()
+        self._lock = threading.Lock()  # close() may come from the run while the copier still writes
+
+    def write(self, chunk: bytes) -> None:
+        with self._lock:
+            if not self._file.closed:
+                self._write(chunk)
+
+    def _write(self, chunk: bytes) -> None:
+        room = self.head_limit - self._head
+        if room > 0:
+            self._file.write(chunk[:room])
+            self._file.flush()  # a killed run keeps what came
+            self._head += min(room, len(chunk))
+            chunk = chunk[room:]
+        if chunk:
+            self._tail += chunk
+            excess = len(self._tail) - self.tail_limit
+            if excess > 0:
+                del self._tail[:excess]
+                self.left_out += excess
+
+    def close(self) -> None:
+        """Write the last part and close the log; what comes after is dropped (a grandchild of the program
+        may hold its output open after it ended: the log must not change once the run is signed)."""
+        with self._lock:
+            if not self._file.closed:
+                self._close()
+
+    def _close(self) -> None:
+        if self.left_out:
+            self._file.write(f"\n[callproof: {self.left_out:,} bytes of output left out here; a log keeps the "
+                             f"first {self.head_limit:,} and the last {self.tail_limit:,}]\n".encode())
+        self._file.write(self._tail)
+        self._file.close()
+
+    def copy(self, stream: IO[bytes]) -> None:
+        """Copy a pipe to its end, then close both (run in a thread: under gevent, a greenlet)."""
+        try:
+            while chunk := stream.read1(1 << 16):
+                self.write(chunk)
+        finally:
+            stream.close()
+            self.close()
+
+
+class LoggedProgram:
+    """A scenario's program, its output copied to a CappedOutput by a thread that ends when the output does."""
+
+    def __init__(self, argv: list[str], log_path: Path, *, cwd: Path, env: dict[str, str] | None) -> None:
+        self.output = CappedOutput(log_path)
+        try:
+            self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                         stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        except OSError:
+            self.output.close()
+            raise
+        self._copier = threading.Thread(target=self.output.copy, args=(self.proc.stdout,), daemon=True,
+                                        name=f"output of {log_path.name}")
+        self._copier.start()
+
+    def close_log(self, timeout_s: float = _STOP_TIMEOUT_S) -> None:
+        """Once the program has ended: wait for the end of its output (at most `timeout_s`), close the log."""
+        self._copier.join(timeout=timeout_s)
+        self.output.close()
 
 
 def _bound_ports(protocol: str) -> set[int]:
@@ -37,25 +135,26 @@ def _bound_ports(protocol: str) -> set[int]:
 
 
 class ScenarioProcesses:
-    def __init__(self, base_dir: Path, log_dir: Path) -> None:
+    def __init__(self, base_dir: Path, log_dir: Path, *, env: dict[str, str] | None = None) -> None:
         self.base_dir = base_dir
         self.log_dir = log_dir
+        self.env = env
         self.running: dict[str, subprocess.Popen] = {}
+        self._programs: list[LoggedProgram] = []
 
     def start_all(self, specs: tuple[ProcessSpec, ...]) -> None:
         for spec in specs:
             self.start(spec)
 
     def start(self, spec: ProcessSpec) -> None:
-        log = open(self.log_dir / f"process-{spec.name}.log", "wb")
         try:
-            proc = subprocess.Popen(list(spec.command), cwd=self.base_dir, stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+            program = LoggedProgram(list(spec.command), self.log_dir / f"process-{spec.name}.log",
+                                    cwd=self.base_dir, env=self.env)
         except OSError as exc:
             raise HarnessError(f"cannot start process {spec.name} ({spec.command[0]}): {exc.strerror}") from None
-        finally:
-            log.close()
+        proc = program.proc
         self.running[spec.name] = proc
+        self._programs.append(program)
         if spec.ready_port is None:
             return
         deadline = time.monotonic() + spec.ready_timeout_s
@@ -75,8 +174,15 @@ class ScenarioProcesses:
             proc.send_signal(signum)
         return proc.pid
 
+    def pids(self) -> set[int]:
+        """The PIDs of the processes we started that have not been reaped."""
+        return {proc.pid for proc in self.running.values() if proc.returncode is None}
+
     def stop_all(self) -> None:
         stop_processes(list(self.running.values()))
+        deadline = time.monotonic() + _STOP_TIMEOUT_S
+        for program in self._programs:  # the output's end, then the log's last part and its note
+            program.close_log(max(0.0, deadline - time.monotonic()))
 
 
 def stop_processes(procs: list[subprocess.Popen], timeout_s: float = _STOP_TIMEOUT_S) -> None:

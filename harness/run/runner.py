@@ -38,7 +38,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import gevent
 import gevent.event
@@ -46,7 +46,7 @@ import gevent.event
 from callproof.harness.errors import BadInput, HarnessError, exit_code_for
 from callproof.harness.run import web_tab
 from callproof.harness.run.calls import CallFactory, TargetChooser
-from callproof.harness.run.capture import MediaCapture, capture_filter
+from callproof.harness.run.capture import MediaCapture, capture_filter, keep_only_ports
 from callproof.harness.run.conclude import conclude, describe, log_traceback
 from callproof.harness.run.control import ControlLeg, control_off_reason
 from callproof.harness.run.engines import Fleet, caller_template
@@ -56,16 +56,20 @@ from callproof.harness.run.live import LiveFigures
 from callproof.harness.run.load import LoadContext
 from callproof.harness.run.metrics import MetricsServer
 from callproof.harness.run.probes import Prober
-from callproof.harness.run.processes import ScenarioProcesses
+from callproof.harness.run.processes import ScenarioProcesses, scenario_environment
 from callproof.harness.run.recorder import CallLog, EventLog, JsonLines
 from callproof.harness.run.registered_agents import RegisteredAgents
 from callproof.harness.run.safety import CircuitBreaker, RateCap
-from callproof.harness.scenario.model import Scenario
+from callproof.harness.scenario.model import Permits, Scenario
 from callproof.reports import layout
+from callproof.reports.records import RecordsError, load_calls, read_jsonl
 from callproof.sip.errors import EngineError
 from callproof.sip.pool import EnginePool
 from callproof.sip.records import CallRecord
 from callproof.sip.settings import CallSpec
+
+if TYPE_CHECKING:
+    from callproof.reports.keys import SigningKey
 
 HEALTH_INTERVAL_S = 1.0
 DRAIN_MARGIN_S = 10.0  # distributed runs: the master's margin for its workers' last messages
@@ -88,6 +92,8 @@ class RunOptions:
     lang: str = "en"
     metrics_port: int | None = None  # serve OpenMetrics on this port while the run goes
     metrics_host: str = "127.0.0.1"
+    permits: Permits = Permits()  # what the command line allows the scenario (--allow-...)
+    master_secret: bytes | None = dataclasses.field(default=None, repr=False)  # master and workers (worker_auth)
 
 
 def run_scenario(scenario: Scenario, options: RunOptions) -> int:
@@ -130,7 +136,7 @@ class Run:
         self._logs: list[JsonLines] = []
         self._processes: ScenarioProcesses | None = None
         self.calls_placed = False  # a load or probe call has started: from now on a failure still concludes
-        self.key_path: Path | None = None  # checked before the first call
+        self.signing_key: SigningKey | None = None  # read before the first call and before any child starts
         self.audio_dir: Path | None = None  # where recordings are written
         self._capture: MediaCapture | None = None
         self._prober: Prober | None = None
@@ -167,7 +173,9 @@ class Run:
         from callproof.reports.bundle import signing_key
 
         folder = self.options.out_dir or default_out_dir(self.scenario)
-        self.key_path = signing_key(folder, self.options.key_path)  # a key that cannot sign wastes no run
+        # Read once, now: a key that cannot sign wastes no run, and no child of the run exists yet.
+        self.signing_key = signing_key(folder, self.options.key_path)
+        _no_memory_reads()
         self.folder = prepare_folder(folder)
         (self.folder / layout.SCENARIO).write_text(self.scenario.run_text)
         self.logs_dir = self.folder / layout.LOGS_DIR
@@ -237,8 +245,8 @@ class Run:
         from callproof.harness.verdict.recordings import score_recordings
 
         return conclude(self.folder, score=lambda: score_recordings(self.folder, self.scenario),
-                        key_path=self.key_path, lang=self.options.lang, quiet=self.options.quiet,
-                        problems=problems)
+                        key_path=self.signing_key.path, key=self.signing_key, lang=self.options.lang,
+                        quiet=self.options.quiet, problems=problems)
 
     def _calls_start(self) -> None:
         """From here on the run has placed calls: whatever fails, they are concluded."""
@@ -248,7 +256,8 @@ class Run:
 
     def _start_processes(self) -> None:
         if self.scenario.processes:
-            self._processes = ScenarioProcesses(self.scenario.base_dir, self.logs_dir)
+            self._processes = ScenarioProcesses(self.scenario.base_dir, self.logs_dir,
+                                                env=scenario_environment(self.scenario))
             self._processes.start_all(self.scenario.processes)
             self.events.event("processes", started=[p.name for p in self.scenario.processes])
 
@@ -270,6 +279,17 @@ class Run:
         self._capture.start()
         self.events.event("capture", file=str(path.relative_to(self.folder)), filter=bpf,
                           seconds=spec.seconds, max_mb=spec.max_mb)
+
+    def _trim_capture(self) -> None:
+        """Only the media ports the run's records name stay in the capture (capture.py)."""
+        try:
+            ports = recorded_media_ports(self.folder)
+        except RecordsError as exc:
+            self.events.event("capture_trimmed", kept=None, dropped=None, reason=str(exc))
+            return
+        counts = keep_only_ports(self._capture.path, ports)
+        if counts is not None:
+            self.events.event("capture_trimmed", kept=counts[0], dropped=counts[1], ports=len(ports))
 
     def _register_agents(self, fleet: Fleet) -> None:
         """The scenario's agents, registered to the target's registrar before any call."""
@@ -329,7 +349,9 @@ class Run:
     def _start_faults(self, started: float) -> None:
         if self.scenario.faults:
             injector = FaultInjector(self.scenario.faults, processes=self._processes, events=self.events,
-                                     base_dir=self.scenario.base_dir)
+                                     base_dir=self.scenario.base_dir, log_dir=self.logs_dir,
+                                     env=scenario_environment(self.scenario),
+                                     pid_files=self.options.permits.pid_files)
             self._faults = gevent.spawn(injector.run, started)
 
     def _context(self, pool: EnginePool, choose: TargetChooser, *,
@@ -416,9 +438,29 @@ class Run:
             fleet.close()
         if self._capture is not None:
             self._capture.stop()  # after the engines: their last packets are in it
+            self._trim_capture()
         if self._processes is not None:
             self._processes.stop_all()
         self._health.stop()
+
+
+def recorded_media_ports(folder: Path) -> set[int]:
+    """Every RTP port, and the RTCP port after it, that a record of the run names (calls, control
+    leg, agents, probe calls)."""
+    records = [r for name in (layout.CALLS, layout.CONTROL, layout.AGENTS) for r in load_calls(folder, name)]
+    for entry in read_jsonl(folder / layout.PROBES):
+        if entry.get("kind") == "call" and isinstance(entry.get("record"), dict):
+            records.append(CallRecord.from_dict(entry["record"]))
+    return {port + rtcp for r in records if r.media is not None and r.media.local_rtp_port
+            for port in (r.media.local_rtp_port,) for rtcp in (0, 1)}
+
+
+def _no_memory_reads() -> None:
+    """Other processes of this user may no longer read this one's memory (prctl PR_SET_DUMPABLE 0, Linux)."""
+    import ctypes
+
+    _PR_SET_DUMPABLE = 4
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
 def make_context(scenario: Scenario, pool: EnginePool, choose: TargetChooser, *,

@@ -31,6 +31,7 @@ import functools
 import importlib.resources
 import itertools
 import json
+import math
 import os
 import re
 import shlex
@@ -53,6 +54,7 @@ from callproof.harness.scenario.model import (
     Fault,
     Load,
     MediaOverrides,
+    Permits,
     Probes,
     ProcessSpec,
     Scenario,
@@ -70,11 +72,16 @@ from callproof.sip.uri import EXAMPLE as SIP_URI_EXAMPLE
 from callproof.sip.uri import SipUri, SipUriError
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
+# The environment variables a scenario's *_env keys may name without --allow-env: CALLPROOF_ and capitals, digits
+# or underscores, but not callproof's own settings (the master's shared secret would go to the target in clear).
+CREDENTIAL_ENV = re.compile(r"CALLPROOF_[A-Z0-9_]+")
+CALLPROOF_SETTINGS = frozenset({"CALLPROOF_ENGINE", "CALLPROOF_MASTER_SECRET"})
 _PROMPT_RATES = (8000, 16000)
 
 
 def load_scenario(source: str | Path, *, overrides: ScenarioOverrides | None = None,
-                  offline: bool = False, text: str | None = None, label: str | None = None) -> Scenario:
+                  offline: bool = False, text: str | None = None, label: str | None = None,
+                  permits: Permits | None = None) -> Scenario:
     """Read, validate and type a scenario file, or a bundled scenario given by name.
 
     offline=True reads a scenario as a run folder recorded it, on any machine (the
@@ -85,6 +92,10 @@ def load_scenario(source: str | Path, *, overrides: ScenarioOverrides | None = N
     text: the file's content, when the caller read it already (a bundle's scenario.yaml,
     read through callproof.reports.bundle_files); `source` is then its path, and `label`
     how messages name it.
+
+    permits: what the command line allows beyond the defaults: *_env names other than
+    CALLPROOF_*, prompt files outside the scenario's folder (whether its processes and
+    faults may run is the run's to check: callproof.harness.run.scenario_commands).
     """
     if text is None:
         path, label = _locate(source)
@@ -97,7 +108,8 @@ def load_scenario(source: str | Path, *, overrides: ScenarioOverrides | None = N
     schema = scenario_schema()
     schema_check.check(doc, schema)
     data = schema_check.fill_defaults(doc.data, schema)
-    scenario = _Builder(doc, data, path, overrides or ScenarioOverrides(), offline=offline).scenario()
+    scenario = _Builder(doc, data, path, overrides or ScenarioOverrides(), offline=offline,
+                        permits=permits or Permits()).scenario()
     if not offline:
         _check_reads_back(scenario, label)
     return scenario
@@ -181,9 +193,10 @@ class _Builder:
     """Turns validated, defaulted data into the frozen model, checking rules across keys."""
 
     def __init__(self, doc: YamlDocument, data: dict[str, Any], path: Path, overrides: ScenarioOverrides, *,
-                 offline: bool = False) -> None:
+                 offline: bool = False, permits: Permits | None = None) -> None:
         self.doc = doc
         self.offline = offline
+        self.permits = permits or Permits()
         self.data = data
         self.path = path
         self.base_dir = path.parent
@@ -241,8 +254,10 @@ class _Builder:
             self.overridden[("target", "uri")] = "--target"
             self._drop_embedded_agents(uri)
         if duration is not None:
-            if not duration > 0:
-                raise BadInput(f"--duration must be greater than 0 seconds (got {duration:g})")
+            longest = scenario_schema()["$defs"]["positive_seconds"]["maximum"]
+            if not (math.isfinite(duration) and 0 < duration <= longest):
+                raise BadInput(f"--duration must be a number of seconds greater than 0 and at most {longest:,} "
+                               f"(got {duration:g})")
             self.data["load"] = {**self.data["load"], "duration_s": duration}
             self.overridden[("load", "duration_s")] = "--duration"
 
@@ -292,10 +307,16 @@ class _Builder:
         return (self.base_dir / value).resolve()
 
     def _prompt(self, path: KeyPath, value: str | None) -> Path | None:
-        """A prompt WAV that exists and that the media bridge plays as is."""
+        """A prompt WAV inside the scenario's folder (or named on the command line) that exists and that the
+        media bridge plays as is."""
         file = self._file(path, value)
         if file is None or self.offline:
             return file
+        # Resolved: a link inside the folder to a file outside it is outside. A prompt goes to the target as
+        # audio, so a scenario must not pick any file of the machine's to send.
+        if not file.is_relative_to(self.base_dir.resolve()) and file not in self.permits.prompt_files:
+            raise self.fail(path, f"{dotted(path)} names {value}, which is outside the scenario's folder; "
+                                  f"callproof plays such a file only when you name it with --allow-prompt {file}")
         if not file.is_file():
             raise self.fail(path, f"{dotted(path)} names {value}, which does not exist ({file})")
         try:
@@ -328,6 +349,13 @@ class _Builder:
     def _env(self, path: KeyPath, variable: str) -> str:
         if self.offline:
             return ""
+        if variable not in self.permits.env_names:
+            if variable in CALLPROOF_SETTINGS:
+                raise self.fail(path, f"{dotted(path)} names {variable}, callproof's own setting, not a credential")
+            if CREDENTIAL_ENV.fullmatch(variable) is None:
+                raise self.fail(path, f"{dotted(path)} names the environment variable {variable}, which a scenario "
+                                      f"may not read: name a CALLPROOF_ variable, or allow this one with "
+                                      f"--allow-env {variable}")
         value = os.environ.get(variable)
         if not value:
             state = "is empty" if value == "" else "is not set"
@@ -432,6 +460,15 @@ class _Builder:
             raise self.fail(
                 p + ("max_cps",),
                 f"load.max_cps ({load.max_cps:g}) is below the plan's peak of {rate:g} calls/s ({how})",
+            )
+        # The arrival times are drawn at the start, as many candidates as peak rate x duration (plan.arrival_times).
+        candidates = rate * load.duration_s
+        if candidates > plan.MAX_ARRIVALS:
+            duration = p + ("duration_s",)
+            raise self.fail(
+                duration,
+                f"{self.name(duration)} ({load.duration_s:g} s) at the plan's peak of {rate:g} calls/s draws "
+                f"{candidates:,.0f} arrival times; a run draws at most {plan.MAX_ARRIVALS:,}",
             )
         # Little's law: calls in progress = arrival rate x mean holding time, and a call
         # holds at least its talk time, so this is a lower bound of what the plan needs.

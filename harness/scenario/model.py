@@ -205,6 +205,18 @@ class Sla:
 
 
 @dataclasses.dataclass(frozen=True)
+class Permits:
+    """What the person running a scenario allows it beyond the defaults, on the command line
+    (`callproof run --allow-...`): a scenario may come from the other party (docs/scenarios.md, "What a
+    scenario may do")."""
+
+    commands: bool = False  # processes and faults may run (--allow-scenario-commands)
+    env_names: frozenset[str] = frozenset()  # *_env names beyond CALLPROOF_* (--allow-env)
+    prompt_files: frozenset[Path] = frozenset()  # prompts outside the scenario's folder, resolved (--allow-prompt)
+    pid_files: frozenset[Path] = frozenset()  # PID files a signal fault may act on, resolved (--allow-pid-file)
+
+
+@dataclasses.dataclass(frozen=True)
 class ScenarioOverrides:
     """Values from the command line that replace the file's (`callproof run --target/--duration`)."""
 

@@ -31,6 +31,9 @@ from callproof.harness.scenario.model import Load, Scenario, TalkTime
 # Floating-point slack for stair boundaries: 5 s into a 20 s ramp of 4 stairs
 # is exactly the second stair, even when 5 * 4 / 20 rounds to 0.9999999999.
 _EPS = 1e-9
+# Arrival times are drawn for the whole run at its start (arrival_times): at most this many candidates,
+# 80 MB of instants (the loader refuses a plan that needs more).
+MAX_ARRIVALS = 10_000_000
 
 
 def rng(seed: int, purpose: str) -> np.random.Generator:
@@ -61,9 +64,10 @@ def _ramp(x_s: np.ndarray, length_s: float, stairs: int | None, *, rising: bool)
     """Level x_s seconds into a ramp up (rising) or x_s seconds before its end (falling)."""
     if length_s <= 0:
         return np.ones_like(x_s)
-    if stairs is None:
-        return np.clip(x_s / length_s, 0.0, 1.0)
-    position = x_s * stairs / length_s
+    with np.errstate(over="ignore"):  # a ramp of 1e-300 s: its slope is infinite, its level clipped to 1
+        if stairs is None:
+            return np.clip(x_s / length_s, 0.0, 1.0)
+        position = x_s * stairs / length_s
     if rising:  # stair k (1..stairs) covers [(k-1), k) ramp slices from the start
         stair = np.floor(position + _EPS) + 1
     else:  # mirror image: stair k covers ((k-1), k] slices before the end

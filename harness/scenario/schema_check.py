@@ -19,12 +19,20 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import math
 from typing import Any
 
 import jsonschema
 
 from callproof.harness.scenario.yaml_source import KeyPath, YamlDocument, dotted
 from callproof.sip.uri import redact
+
+# JSON Schema counts 2.0 as an integer; Python does not (`range(2.0)`, numpy's seeds): a whole number is an int.
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda checker, value: isinstance(value, int) and not isinstance(value, bool)),
+)
 
 _TYPE_WORDS = {
     "integer": "a whole number",
@@ -41,8 +49,10 @@ _ABSENT = object()
 
 def check(doc: YamlDocument, schema: dict[str, Any]) -> None:
     """Raise BadInput for the first violation of `schema` in `doc.data`."""
-    validator = jsonschema.Draft202012Validator(schema)
-    found = [_Finding.of(doc, schema, error) for error in validator.iter_errors(doc.data)]
+    validator = _Validator(schema)
+    # Non-finite numbers first: on their line they are the problem, whatever a range says of them.
+    found = _non_finite(doc, doc.data, ())
+    found += [_Finding.of(doc, schema, error) for error in validator.iter_errors(doc.data)]
     if found:
         first = min(found, key=lambda f: f.rank)
         raise doc.error_at(first.line, first.sentence)
@@ -141,6 +151,22 @@ class _Finding:
         )
 
 
+def _non_finite(doc: YamlDocument, value: Any, path: KeyPath) -> list[_Finding]:
+    """A finding for each NaN or infinity (`.nan`, `.inf`, `1e400`): JSON Schema's ranges compare false with
+    NaN and infinity passes every minimum, so a run would take them; no scenario number may be one."""
+    if isinstance(value, float) and not math.isfinite(value):
+        span = doc.spans.get(path)
+        written = " ".join(doc.text[span.start:span.end].split()) if span else repr(value)
+        written = written if len(written) <= 40 else written[:37] + "..."
+        sentence = f"{dotted(path) or 'the scenario'} must be a finite number (got {written})"
+        return [_Finding(doc.line(path), sentence, unknown_key=False, conditional=False, depth=len(path))]
+    if isinstance(value, dict):
+        return [f for key, item in value.items() for f in _non_finite(doc, item, path + (key,))]
+    if isinstance(value, list):
+        return [f for index, item in enumerate(value) for f in _non_finite(doc, item, path + (index,))]
+    return []
+
+
 def _extra_keys(error: jsonschema.ValidationError) -> list[str]:
     known = set(error.schema.get("properties", {}))
     return [k for k in error.instance if k not in known]
@@ -220,7 +246,8 @@ def _sentence(error: jsonschema.ValidationError, path: KeyPath, when: str) -> st
     kind = error.validator
     value = error.validator_value
     # A value written where an environment variable's name belongs may be the secret itself.
-    got = "" if path and str(path[-1]).endswith("_env") else f" (got {_show(error.instance)})"
+    shown = json.dumps(error.instance) if kind == "type" and isinstance(error.instance, float) else None
+    got = "" if path and str(path[-1]).endswith("_env") else f" (got {shown or _show(error.instance)})"
     suffix = f" when {when}" if when else ""
     if when and (kind == "not" or (kind == "type" and value == "null")):
         return f"{name} does not apply when {when} (remove it)"
@@ -264,7 +291,7 @@ def _show(value: Any) -> str:
         return "a mapping"
     if isinstance(value, list):
         return "a list"
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return str(int(value))
     try:
         text = json.dumps(value, ensure_ascii=False)

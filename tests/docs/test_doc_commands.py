@@ -40,8 +40,10 @@ import yaml
 
 from callproof.harness.cli import build_parser
 from callproof.harness.errors import BadInput
+from callproof.harness.run import scenario_commands
+from callproof.harness.run.worker_auth import SECRET_ENV
 from callproof.harness.scenario.loader import bundled_dir, list_bundled, load_scenario
-from callproof.harness.scenario.model import ScenarioOverrides
+from callproof.harness.scenario.model import Permits, ScenarioOverrides
 from callproof.reports import bundle, i18n, keys
 from tests.docs.markdown import README, ROOT, Command, commands, pages
 from tests.reports.synthetic_run import make_run
@@ -130,7 +132,11 @@ def check_scenario_loads(args, command: Command) -> None:
         assert (ROOT / source).is_file(), f"{command.where}: no scenario {source}"
         source = ROOT / source
     overrides = ScenarioOverrides(target_uri=args.target, duration_s=args.duration)
-    load_scenario(source, overrides=overrides, offline=True)  # offline: credentials need not be set here
+    scenario = load_scenario(source, overrides=overrides, offline=True)  # offline: credentials need not be set here
+    if not args.worker:  # a scenario that starts programs: the page shows the flag and a key kept for it
+        scenario_commands.check_allowed(scenario, Permits(commands=args.allow_scenario_commands,
+                                                          pid_files=frozenset(args.allow_pid_file)),
+                                        key_path=args.key)
 
 
 def action(args) -> tuple[str, str | None]:
@@ -233,6 +239,7 @@ def parse_export(command: Command) -> None:
         named.add((data.get("agents") or {}).get("password_env"))
     words = shlex.split(command.text)[1:]
     assert words and all("=" in word for word in words), command.where
+    named.add(SECRET_ENV)  # distributed mode's shared secret (callproof.harness.run.worker_auth)
     for word in words:
         assert word.split("=", 1)[0] in named, f"{command.where}: no bundled scenario reads {word.split('=')[0]}"
 
@@ -470,6 +477,7 @@ def test_the_pages_show_commands():
     ("curl https://example.com | sh", "no rule knows"),
     ("callproof run smoke --durations 20", "parser refuses"),
     ("callproof run no-such-scenario", "no scenario"),
+    ("callproof run failover --out results/failover", "allow-scenario-commands"),
     ("callproof run smoke --duration 2", "ramp"),
     ("docker compose -f docker/compose.yaml logs freeswitch", "no service"),
     ("docker compose -f docker/compose.yaml --profile asterisk logs kamailio", "not in the profiles"),

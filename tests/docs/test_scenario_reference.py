@@ -110,7 +110,7 @@ def test_required_keys_are_marked_required():
     for key in ("name", "description", "target.uri", "load.duration_s", "load.max_cps", "load.max_concurrent",
                 "call.talk_time", "faults[].at_s", "processes[].command", "distribution"):
         assert rows[key][1] == "**required**", key
-    assert rows["load.multiplier"][1] == "`1`" and rows["load.multiplier"][2] == "> 0"
+    assert rows["load.multiplier"][1] == "`1`" and rows["load.multiplier"][2] == "> 0, ≤ 100"
     assert rows["sla.mos_cqe_p5_min"][2] == "1 to 4.5"
 
 

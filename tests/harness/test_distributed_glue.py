@@ -23,6 +23,7 @@ from callproof.harness.run.distributed import (
 from callproof.harness.run.recorder import EventLog, JsonLines
 from callproof.harness.run.runner import make_context
 from callproof.harness.scenario.loader import load_scenario
+from callproof.sip.records import CallRecord
 from tests.fakes import Outcome, fake_pool
 from tests.run.helpers import scenario_file
 
@@ -30,7 +31,8 @@ TARGET = "sip:pbx@127.0.0.1:5080"
 
 
 class Wire:
-    """One worker's channel to the master: messages arrive in the order sent, each `delay_s` later."""
+    """One worker's channel to the master: messages arrive in the order sent, each `delay_s` later; first, as a
+    real worker's, its health (the master takes no call from a worker before it)."""
 
     def __init__(self, collector: Collector, node: str, delay_s: float = 0.01) -> None:
         self.node = node
@@ -39,6 +41,7 @@ class Wire:
         self.handlers = {CALL_MESSAGE: collector.on_call, AUDIO_MESSAGE: collector.on_audio,
                          HEALTH_MESSAGE: collector.on_health, DRAINED_MESSAGE: collector.on_drained}
         self._queue: gevent.queue.Queue = gevent.queue.Queue()
+        self._queue.put((HEALTH_MESSAGE, {"cpu_pct": 1.0, "in_flight": 0}))
         self._pump = gevent.spawn(self._deliver)
 
     def send(self, kind: str, data: object = None) -> None:
@@ -60,6 +63,14 @@ def master(tmp_path):
     yield collector
     collector.calls.close()
     collector.events.close()
+
+
+def call_record(call_id: str, **fields) -> dict:
+    """A call record as a worker sends it (CallRecord.to_dict): the master checks every field."""
+    return {**CallRecord(call_id=call_id, target=TARGET, invite_utc="2026-12-07T06:00:00.000000Z", provisional_ms=(),
+                         final_ms=1.0, ack_ms=1.5, answer_ms=1.0, agent_ms=None, cancel_ms=None, bye_ms=900.0,
+                         bye_response_ms=901.0, end_ms=901.0, final_code=200, final_reason="OK", failure=None,
+                         hangup_by="caller").to_dict(), "worker": "worker0", **fields}
 
 
 def lines(path: Path) -> list[dict]:
@@ -148,10 +159,10 @@ def test_a_recording_goes_before_its_record_and_lands_in_the_masters_audio_by_na
     recording = tmp_path / "worker-audio" / "call-1-000001.wav"
     recording.parent.mkdir()
     recording.write_bytes(b"RIFF....WAVE")
-    link.record({"call_id": "c1", "recording": str(recording)})
+    link.record(call_record("c1", recording=str(recording)))
     assert [kind for kind, _ in wire.sent] == [AUDIO_MESSAGE, CALL_MESSAGE]
     assert not recording.exists()  # sent: the worker keeps no copy
-    link.record({"call_id": "c2", "recording": None})
+    link.record(call_record("c2"))
     gevent.spawn(link.send, DRAINED_MESSAGE, {"records": 2, "lost": 0})
     assert master.wait_drained(["node-a"], 10) == []
     assert (master.audio_dir / "call-1-000001.wav").read_bytes() == b"RIFF....WAVE"
@@ -159,8 +170,9 @@ def test_a_recording_goes_before_its_record_and_lands_in_the_masters_audio_by_na
 
 
 def test_a_path_from_the_wire_never_leaves_the_masters_audio_folder(tmp_path, master):
+    master.on_health("node-a", {"cpu_pct": 1.0})
     master.on_audio("node-a", {"name": "../../../escape.wav", "data": b"x"})
-    master.on_call("node-a", {"call_id": "c", "recording": "/etc/passwd"})
+    master.on_call("node-a", call_record("c", recording="/etc/passwd"))
     assert [p.name for p in master.audio_dir.iterdir()] == ["escape.wav"]
     assert lines(master.calls.path)[0]["recording"] == str(master.audio_dir / "passwd")
 

@@ -16,15 +16,15 @@ target:
   uri: sip:600@127.0.0.1:5080;transport=tcp
   transport: tcp
   register: true
-  credentials: {username_env: CP_URI_TEST_USER, password_env: CP_URI_TEST_PASSWORD}
+  credentials: {username_env: CALLPROOF_URI_TEST_USER, password_env: CALLPROOF_URI_TEST_PASSWORD}
 load: {mode: concurrency, peak_concurrent: 2, duration_s: 10, max_cps: 5, max_concurrent: 4}
 call: {talk_time: {distribution: fixed, value_s: 3}}
 """
 
 
 def test_the_registrar_is_the_target_s_server(tmp_path, monkeypatch):
-    monkeypatch.setenv("CP_URI_TEST_USER", "alice")
-    monkeypatch.setenv("CP_URI_TEST_PASSWORD", "pw")
+    monkeypatch.setenv("CALLPROOF_URI_TEST_USER", "alice")
+    monkeypatch.setenv("CALLPROOF_URI_TEST_PASSWORD", "pw")
     (tmp_path / "s.yaml").write_text(SCENARIO)
     template = caller_template(load_scenario(tmp_path / "s.yaml"))
     assert template.account.registrar == "sip:127.0.0.1:5080"  # user and params dropped, port kept

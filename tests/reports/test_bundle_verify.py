@@ -10,6 +10,7 @@ import pytest
 
 from callproof.reports import bundle, i18n, keys, layout, manifest, sign
 from callproof.reports.check import check_bundle, describe
+from callproof.reports.errors import ReportInputError
 from callproof.reports.keys import TrustedKey
 from tests.cli import callproof
 
@@ -231,3 +232,26 @@ def test_sha256sums_is_byte_identical_to_coreutils(bundle_copy, signing_key):
     )
     assert check.returncode == 0, check.stdout
     assert check_bundle(bundle_copy, trusted(signing_key)).ok
+
+
+@pytest.mark.parametrize("leak", ["the key file", "its seed in hex", "its seed in base64, mid-line"])
+def test_a_bundle_holding_the_signing_key_is_never_signed(bundle_copy, signing_key, leak):
+    """Issue 14, section 1: a scenario's process `cat`ed the signing key into logs/process-*.log, the run signed
+    it, and with that key a forged bundle verified. Now nothing is signed, and the sentence names the file."""
+    import base64
+
+    secret = keys.load_private(signing_key).private_bytes_raw()
+    content = {"the key file": signing_key.read_bytes(),
+               "its seed in hex": b"debug: seed=" + secret.hex().encode() + b"\n",
+               "its seed in base64, mid-line": b"x" + base64.b64encode(b"\x01\x02" + secret + b"tail")}[leak]
+    (bundle_copy / "logs").mkdir(exist_ok=True)
+    (bundle_copy / "logs" / "process-thief.log").write_bytes(b"some output\n" * 100_000 + content + b"more\n")
+    for name in ("SHA256SUMS", "SHA256SUMS.sig"):
+        (bundle_copy / name).unlink()
+    with pytest.raises(ReportInputError) as refused:
+        bundle.finalize(bundle_copy, key_path=signing_key, notify=lambda m: None)
+    assert str(refused.value) == (
+        f"{bundle_copy / 'logs' / 'process-thief.log'} holds the private signing key {signing_key}, so callproof "
+        "signs nothing with it: that key is no longer secret; make a new one (callproof keygen) and tell whoever "
+        "trusts the old one to stop")
+    assert not (bundle_copy / "SHA256SUMS.sig").exists()

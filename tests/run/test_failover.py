@@ -16,6 +16,7 @@ import subprocess
 
 import pytest
 
+from callproof.reports import keys
 from tests.cli import start_callproof
 from tests.peers.kamailio import KAMAILIO_CFG
 from tests.peers.net import free_port
@@ -87,7 +88,9 @@ def test_rto_matches_an_independent_observer_and_calls_go_on_through_the_survivo
                            sla=sla_yaml(rto_s_max=10))
     scenario = write_scenario(tmp_path / "failover.yaml", text)
     out = tmp_path / "out"
-    run = start_callproof("run", str(scenario), "--out", str(out), "--quiet")
+    keys.generate(tmp_path / "key")  # a scenario that starts programs signs with a key kept for it (issue 14)
+    run = start_callproof("run", str(scenario), "--out", str(out), "--quiet", "--allow-scenario-commands",
+                          "--key", str(tmp_path / "key"))
     observer = None
     try:
         _wait_bound(proxy, run)

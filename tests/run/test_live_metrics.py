@@ -77,6 +77,9 @@ def test_prometheus_scrapes_a_run_and_holds_its_call_count(tmp_path, prometheus)
     assert [v["metric"]["verdict"] for v in verdicts] == [summary["verdict"]]
 
 
+SHARED_SECRET = {"CALLPROOF_MASTER_SECRET": "live-metrics-test-secret-0123456789abcdef"}
+
+
 @pytest.mark.peers  # Prometheus and SIPp
 def test_the_master_serves_the_whole_distributed_run(tmp_path, prometheus, sipp_echo):
     port = prometheus.target_ports[1]
@@ -85,9 +88,9 @@ def test_the_master_serves_the_whole_distributed_run(tmp_path, prometheus, sipp_
                              sla={"answer_rate_min": 0.5})
     master_port, out = str(free_port(socket.SOCK_STREAM)), tmp_path / "out"
     master = start_callproof("run", str(scenario), "--master", "--expect-workers", "2", "--master-port", master_port,
-                             "--out", str(out), "--quiet", "--metrics-port", str(port))
-    workers = [start_callproof("run", str(scenario), "--worker", "--master-port", master_port, "--quiet")
-               for _ in range(2)]
+                             "--out", str(out), "--quiet", "--metrics-port", str(port), env=SHARED_SECRET)
+    workers = [start_callproof("run", str(scenario), "--worker", "--master-port", master_port, "--quiet",
+                               env=SHARED_SECRET) for _ in range(2)]
     try:
         finish(master)
         for worker in workers:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -41,7 +42,8 @@ def engine_processes(parent: int) -> dict[str, int]:
 
 @pytest.mark.sip_engine
 def test_loss_our_stalled_engine_dropped_makes_the_run_invalid_never_fail(tmp_path):
-    prompt = Path(__file__).resolve().parents[2] / "scenarios" / "prompts" / "hello.wav"
+    # In the scenario's folder: a prompt outside it needs --allow-prompt (issue 14, section 1).
+    prompt = shutil.copy(Path(__file__).resolve().parents[2] / "scenarios" / "prompts" / "hello.wav", tmp_path)
     out = tmp_path / "out"
     path = scenario_file(tmp_path / "own-loss.yaml", "embedded",
                          load={"peak_concurrent": 8, "duration_s": 16, "max_cps": 20},

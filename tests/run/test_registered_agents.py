@@ -23,7 +23,7 @@ from tests.run.helpers import assert_verdict, read_calls, sla_yaml, write_scenar
 pytestmark = [pytest.mark.peers, pytest.mark.e2e]  # Kamailio and `callproof run` (tests/markers.py)
 
 AGENTS = 3
-PASSWORD_ENV = "CP_TEST_AGENT_PASSWORD"
+PASSWORD_ENV = "CALLPROOF_TEST_AGENT_PASSWORD"
 PASSWORD = "Zr8-agent-secret-17"  # distinctive: the bundle is searched for it
 
 SCENARIO = """\

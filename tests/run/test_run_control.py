@@ -135,7 +135,8 @@ def test_bad_input_exits_2_with_one_sentence(tmp_path):
     assert missing.stderr.count("\n") == 1 and missing.stderr.startswith("callproof: ")
     bad_arg = callproof("run", "smoke", "--duration", "-3")
     assert bad_arg.returncode == 2
-    assert bad_arg.stderr == "callproof: --duration must be greater than 0 (got -3)\n"
+    assert bad_arg.stderr == ("callproof: --duration must be a number of seconds greater than 0 and at most 604,800 "
+                              "(got -3)\n")
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("x")
     not_empty = callproof("run", "smoke", "--out", str(tmp_path / "full"))

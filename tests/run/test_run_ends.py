@@ -160,7 +160,7 @@ def test_smoke_against_a_uri_drops_its_agents_and_ends_in_a_verdict(tmp_path, si
     assert not (out / "agents.jsonl").exists() or (out / "agents.jsonl").read_text() == ""
 
 
-def test_a_signing_key_that_fails_after_the_load_keeps_the_figures_and_exits_3(tmp_path, sipp_echo):
+def test_signing_that_fails_after_the_load_keeps_the_figures_and_exits_3(tmp_path, sipp_echo):
     key = tmp_path / "key"
     assert callproof("keygen", "--out", str(key)).returncode == 0
     out = tmp_path / "out"
@@ -168,19 +168,22 @@ def test_a_signing_key_that_fails_after_the_load_keeps_the_figures_and_exits_3(t
     run = start_callproof("run", str(path), "--out", str(out), "--key", str(key), "--quiet")
     try:
         wait_for_lines(out / "calls.jsonl", 1, 60)
-        key.write_text("garbage\n")  # the key breaks while the run goes
+        # The key breaks while the run goes: no matter, the run read it before it started (issue 14, section 1).
+        key.write_text("garbage\n")
+        (out / "report.html").mkdir()  # but the report cannot be written
         stdout, stderr = run.communicate(timeout=90)
     finally:
         run.kill()
     assert run.returncode == 3, stderr
     assert stderr.count("\n") == 1 and "Traceback" not in stdout + stderr
-    assert stderr.startswith(f"callproof: writing the reports and signing the bundle failed: {key} is not an "
-                             "OpenSSH private key; summary.json holds the measured figures")
+    message = f"cannot write {out / 'report.html'} (Is a directory)"
+    assert stderr.startswith(f"callproof: writing the reports and signing the bundle failed: {message}; "
+                             "summary.json holds the measured figures")
     _, summary = assert_every_call_recorded(out)
     assert summary["calls"]["answered"] > 0 and summary["setup_ms"]["p50"] is not None
-    assert summary["harness_errors"] == [{"step": "writing the reports and signing the bundle",
-                                          "message": f"{key} is not an OpenSSH private key"}]
+    assert summary["harness_errors"] == [{"step": "writing the reports and signing the bundle", "message": message}]
     assert "Traceback (most recent call last)" in (out / "logs" / "harness.log").read_text()
+    (out / "report.html").rmdir()
     # Repaired, `callproof report` finishes the bundle from what was recorded.
     assert callproof("keygen", "--out", str(tmp_path / "key2")).returncode == 0
     assert callproof("report", str(out), "--key", str(tmp_path / "key2")).returncode == 0

@@ -28,8 +28,8 @@ target:
   register: true
   from_user: caller
   credentials:
-    username_env: SECRETS_TEST_USER
-    password_env: SECRETS_TEST_PASSWORD
+    username_env: CALLPROOF_SECRETS_TEST_USER
+    password_env: CALLPROOF_SECRETS_TEST_PASSWORD
     realm: callproof
 load:
   mode: concurrency
@@ -78,7 +78,7 @@ def test_neither_the_password_nor_the_digest_response_reaches_the_bundle(tmp_pat
         assert capture.poll() is None, said.read_text()
         out = tmp_path / "bundle"
         result = callproof("run", str(scenario), "--out", str(out), "--quiet",
-                           env={"SECRETS_TEST_USER": "caller", "SECRETS_TEST_PASSWORD": PASSWORD})
+                           env={"CALLPROOF_SECRETS_TEST_USER": "caller", "CALLPROOF_SECRETS_TEST_PASSWORD": PASSWORD})
     finally:
         capture.send_signal(signal.SIGINT)
         capture.wait(timeout=10)

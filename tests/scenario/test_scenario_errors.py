@@ -351,33 +351,34 @@ def test_bad_file_gives_one_located_sentence(text, expected, tmp_path, monkeypat
 
 def test_missing_environment_variable_is_named(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("CP_TEST_USER", "alice")
-    monkeypatch.delenv("CP_TEST_PASSWORD", raising=False)
+    monkeypatch.setenv("CALLPROOF_TEST_USER", "alice")
+    monkeypatch.delenv("CALLPROOF_TEST_PASSWORD", raising=False)
     (tmp_path / "x.yaml").write_text(
-        edit("  uri: embedded", CREDENTIALS.format(user="CP_TEST_USER", password="CP_TEST_PASSWORD"))
+        edit("  uri: embedded", CREDENTIALS.format(user="CALLPROOF_TEST_USER", password="CALLPROOF_TEST_PASSWORD"))
     )
     with pytest.raises(BadInput) as caught:
         load_scenario("x.yaml")
     assert str(caught.value) == (
-        "x.yaml, line 7: target.credentials.password_env names the environment variable CP_TEST_PASSWORD, "
+        "x.yaml, line 7: target.credentials.password_env names the environment variable CALLPROOF_TEST_PASSWORD, "
         "which is not set"
     )
-    monkeypatch.setenv("CP_TEST_PASSWORD", "")
-    with pytest.raises(BadInput, match="CP_TEST_PASSWORD, which is empty$"):
+    monkeypatch.setenv("CALLPROOF_TEST_PASSWORD", "")
+    with pytest.raises(BadInput, match="CALLPROOF_TEST_PASSWORD, which is empty$"):
         load_scenario("x.yaml")
 
 
 def test_missing_agent_password_variable_is_named(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("CP_TEST_AGENT_PASSWORD", raising=False)
+    monkeypatch.delenv("CALLPROOF_TEST_AGENT_PASSWORD", raising=False)
     text = edit("uri: embedded", "uri: sip:600@pbx.example.com") + (
-        "agents:\n  register_to: sip:pbx.example.com\n  password_env: CP_TEST_AGENT_PASSWORD\n"
+        "agents:\n  register_to: sip:pbx.example.com\n  password_env: CALLPROOF_TEST_AGENT_PASSWORD\n"
     )
     (tmp_path / "x.yaml").write_text(text)
     with pytest.raises(BadInput) as caught:
         load_scenario("x.yaml")
     assert str(caught.value) == (
-        "x.yaml, line 14: agents.password_env names the environment variable CP_TEST_AGENT_PASSWORD, which is not set"
+        "x.yaml, line 14: agents.password_env names the environment variable CALLPROOF_TEST_AGENT_PASSWORD, "
+        "which is not set"
     )
 
 
@@ -443,7 +444,12 @@ OVERRIDE_BASE = edit("  duration_s: 30", "  ramp_up_s: 10\n  duration_s: 30\n  r
             ScenarioOverrides(target_uri="sip:600:hunter2@pbx"),
             "--target must not carry a password (user:password@, RFC 3261 19.1.1); use target.credentials",
         ),
-        (ScenarioOverrides(duration_s=-1), "--duration must be greater than 0 seconds (got -1)"),
+        (ScenarioOverrides(duration_s=-1),
+         "--duration must be a number of seconds greater than 0 and at most 604,800 (got -1)"),
+        (ScenarioOverrides(duration_s=float("nan")),
+         "--duration must be a number of seconds greater than 0 and at most 604,800 (got nan)"),
+        (ScenarioOverrides(duration_s=float("inf")),
+         "--duration must be a number of seconds greater than 0 and at most 604,800 (got inf)"),
         (
             ScenarioOverrides(duration_s=10),
             "x.yaml, line 8: --duration (10 s) is shorter than load.ramp_up_s + load.ramp_down_s (15 s)",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import shutil
 from pathlib import Path
 
 import jsonschema
@@ -74,7 +75,8 @@ def test_bundled_lookup_by_name():
 def test_a_local_file_wins_over_a_bundled_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "smoke").write_text((REPO_SCENARIOS / "smoke.yaml").read_text().replace("seed: 1", "seed: 99"))
-    (tmp_path / "prompts").symlink_to(REPO_SCENARIOS / "prompts")
+    # A copy: a link to the checkout's prompts would name files outside the scenario's folder (issue 14).
+    shutil.copytree(REPO_SCENARIOS / "prompts", tmp_path / "prompts")
     assert load_scenario("smoke").seed == 99
 
 
@@ -294,7 +296,8 @@ def test_relative_paths_and_commands(tmp_path):
 
 def test_the_documented_example_loads(tmp_path):
     example = fenced_block(doc("scenarios.md").read_text(), "An annotated example", "yaml")
-    (tmp_path / "prompts").symlink_to(REPO_SCENARIOS / "prompts")
+    # A copy: a link to the checkout's prompts would name files outside the scenario's folder (issue 14).
+    shutil.copytree(REPO_SCENARIOS / "prompts", tmp_path / "prompts")
     (tmp_path / "ivr-peak.yaml").write_text(example)
     s = load_scenario(tmp_path / "ivr-peak.yaml")
     assert (s.load.mode, s.load.shape, s.load.steps, s.target.srtp) == ("arrivals", "step", 3, "mandatory")
