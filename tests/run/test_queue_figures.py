@@ -37,7 +37,7 @@ PATIENCE_S = 4.2  # waits from 4.4 s abandon; those up to 3.5 s reach an agent f
 REACHED_WITHIN, REACHED_LATE, ABANDONS = (0.0, 1.58), (2.5, 3.5), 4.4
 CHECKED_DRAWS = 40  # more than a 15 s run with 3 calls of at least 1 s at a time can take
 LATE_BY_S = 0.4  # how late the agent's own timer may fire on a busy machine and still tell the classes apart
-PASSWORD_ENV = "CP_TEST_AGENT_PASSWORD"
+PASSWORD_ENV = "CALLPROOF_TEST_AGENT_PASSWORD"
 PASSWORD = "queue-agent-pw-4"
 
 SCENARIO = {
