@@ -101,7 +101,33 @@ MESSAGES: dict[str, dict[str, str]] = {
     "target_calls": {"en": "target's calls", "zh": "目标呼叫"},
     "control_calls": {"en": "control leg (our own echo)", "zh": "对照呼叫（自身回声）"},
     "setup_delay_short": {"en": "setup delay", "zh": "建立时延"},
-    "calls": {"en": "Calls", "zh": "呼叫"},
+    "calls": {"en": "Calls: the SIP dialog (RFC 6076)", "zh": "呼叫：SIP 对话（RFC 6076）"},
+    "answered_200": {"en": "answered (200 OK)", "zh": "应答（200 OK）"},
+    "queue": {"en": "The queue, as a call center reads it", "zh": "排队：呼叫中心视角"},
+    "queue_by_marker": {
+        "en": ("A call reached an agent when the agent's pickup marker arrived. The 200 OK, which an IVR or "
+               "a queue sends long before any agent, describes the SIP dialog: it is counted under Calls and in "
+               "RFC 6076's figures, never as an answer here."),
+        "zh": ("当坐席的接听标记到达时，呼叫才算接通坐席。IVR 或队列在坐席接听之前早已发送的 200 OK 只描述 SIP 对话："
+               "它计入“呼叫”与 RFC 6076 指标，在此不算作应答。"),
+    },
+    "queue_by_200": {
+        "en": "The scenario has no agent marker: a call reached an agent when the 200 OK arrived.",
+        "zh": "场景未设置坐席标记：收到 200 OK 即视为接通坐席。",
+    },
+    "offered": {"en": "offered", "zh": "呼入"},
+    "reached_agent": {"en": "reached an agent", "zh": "接通坐席"},
+    "time_to_agent": {"en": "Time to agent (first answer, ASA)", "zh": "接通坐席时间（首次应答，ASA）"},
+    "time_to_abandon": {"en": "Time to abandon", "zh": "放弃前等待时间"},
+    "service_level": {"en": "service level", "zh": "服务水平"},
+    "service_level_value": {"en": "{pct} reached an agent within {within} s", "zh": "{pct} 在 {within} 秒内接通坐席"},
+    "average_handle_time": {"en": "average handle time", "zh": "平均处理时长"},
+    "plot_time_to_agent": {
+        "en": "Time to agent and time to abandon, distribution",
+        "zh": "接通坐席时间与放弃前等待时间的分布",
+    },
+    "seconds_after_invite": {"en": "seconds after the INVITE", "zh": "INVITE 之后的秒数"},
+    "abandoned_calls": {"en": "abandoned", "zh": "放弃"},
     "attempted": {"en": "attempted", "zh": "发起"},
     "answered": {"en": "answered", "zh": "应答"},
     "abandoned": {"en": "abandoned", "zh": "放弃"},
@@ -181,6 +207,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "jitter_axis": {"en": "mean jitter per call (ms)", "zh": "每次呼叫平均抖动（毫秒）"},
     "loss_axis": {"en": "packet loss per call, worse direction (%)", "zh": "每次呼叫丢包率，较差方向（%）"},
     "share_of_calls": {"en": "share of calls", "zh": "呼叫占比"},
+    "share_of_offered": {"en": "share of offered calls", "zh": "占呼入呼叫的比例"},
     "plot_availability": {"en": "Availability probes, outages and RTO", "zh": "可用性探测、中断与 RTO"},
     "probe_call": {"en": "probe call", "zh": "探测呼叫"},
     "probe_options": {"en": "SIP OPTIONS", "zh": "SIP OPTIONS"},

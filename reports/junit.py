@@ -1,16 +1,20 @@
-"""junit.xml: one test case per SLA line, so any CI system shows pass and fail natively.
+"""junit.xml: one test case per SLA line, telling a CI system what `callproof run`'s exit code tells.
 
-Mapping (the JUnit XML schema's own meanings):
-    PASS          a passed test case
-    FAIL          <failure>: the system under test missed the threshold
-    INCONCLUSIVE  <skipped>: too few calls to decide; the message says what would settle it
-    INVALID       <error>: the load generator, not the target, was the bottleneck
+Mapping, chosen so the suite is green (no failure, no error) exactly when the exit code is 0:
+    PASS          a passed test case                                    exit 0 when every line passes
+    FAIL          <failure type="FAIL">: the target missed the threshold    exit 1
+    INCONCLUSIVE  <error type="INCONCLUSIVE">: the line could not be decided  exit 4
+                  (too few calls, or not measured); the message says what would settle it
+    INVALID       <error type="INVALID">: the load generator, not the target, was the bottleneck  exit 5
 
-The verifier never marks a line INVALID: an invalid generator makes the run's
-verdict INVALID. Such a run, and a summary with no SLA line (no thresholds to
-judge by), get one more test case for the run's verdict, so CI never shows an
-INVALID run or an empty suite green. Verdicts are written as summary.json writes
-them (callproof.reports.summary_file.Verdict).
+INCONCLUSIVE is an error, not <skipped>: a CI system counts skipped cases as green, while
+the run exits 4 and the job fails; and it is not a <failure>, which would say the target
+missed a threshold it may well meet. The verifier never marks a line INVALID: an invalid
+generator makes the run's verdict INVALID. Such a run, and a summary with no SLA line (no
+thresholds to judge by), get one more test case for the run's verdict, so CI never shows
+an INVALID run or an empty suite green; a step of the run's end that failed
+(summary.json's `harness_errors`, exit 3) gets an error case of its own. Verdicts are
+written as summary.json writes them (callproof.reports.summary_file.Verdict).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from callproof.reports import text
 from callproof.reports.model import Summary
 from callproof.reports.summary_file import SlaLine, Verdict
 
-_OUTCOME_TAG = {Verdict.PASS: None, Verdict.FAIL: "failure", Verdict.INCONCLUSIVE: "skipped", Verdict.INVALID: "error"}
+_OUTCOME_TAG = {Verdict.PASS: None, Verdict.FAIL: "failure", Verdict.INCONCLUSIVE: "error", Verdict.INVALID: "error"}
 
 
 def _message(line: SlaLine) -> str:
@@ -32,13 +36,19 @@ def _message(line: SlaLine) -> str:
 
 def render(summary: Summary) -> bytes:
     suite_name = f"callproof {summary.run.scenario_name}" if summary.run.scenario_name else "callproof"
-    cases: list[tuple[str, str, str | None, str]] = []  # name, classname, outcome tag, message
+    # name, classname, outcome tag, its type (the verdict word), message
+    cases: list[tuple[str, str, str | None, str, str]] = []
     for line in summary.sla:
-        cases.append((line.name, f"callproof.sla.{line.metric}", _OUTCOME_TAG[line.verdict], _message(line)))
+        cases.append((line.name, f"callproof.sla.{line.metric}", _OUTCOME_TAG[line.verdict], str(line.verdict),
+                      _message(line)))
     if not summary.sla or summary.verdict is Verdict.INVALID:
         reason = summary.verdict_reason or "the summary holds no SLA line"
         tag = "error" if summary.verdict is None else _OUTCOME_TAG[summary.verdict]
-        cases.append(("run verdict", "callproof.run", tag, f"{summary.verdict or 'NO VERDICT'}: {reason}"))
+        word = str(summary.verdict or "NO VERDICT")
+        cases.append(("run verdict", "callproof.run", tag, word, f"{word}: {reason}"))
+    for problem in summary.harness_errors:
+        cases.append((f"callproof: {problem['step']}", "callproof.run.harness", "error", "HARNESS_ERROR",
+                      f"callproof itself failed {problem['step']}: {problem['message']}"))
 
     suites = ET.Element("testsuites", name=suite_name)
     suite = ET.SubElement(
@@ -46,9 +56,9 @@ def render(summary: Summary) -> bytes:
         "testsuite",
         name=suite_name,
         tests=str(len(cases)),
-        failures=str(sum(tag == "failure" for _, _, tag, _ in cases)),
-        errors=str(sum(tag == "error" for _, _, tag, _ in cases)),
-        skipped=str(sum(tag == "skipped" for _, _, tag, _ in cases)),
+        failures=str(sum(tag == "failure" for _, _, tag, _, _ in cases)),
+        errors=str(sum(tag == "error" for _, _, tag, _, _ in cases)),
+        skipped="0",
         time="0",
         **({"timestamp": summary.run.start_utc} if summary.run.start_utc else {}),
     )
@@ -60,10 +70,10 @@ def render(summary: Summary) -> bytes:
         ("seed", "" if summary.run.seed is None else str(summary.run.seed)),
     ):
         ET.SubElement(properties, "property", name=name, value=value)
-    for name, classname, tag, message in cases:
+    for name, classname, tag, kind, message in cases:
         case = ET.SubElement(suite, "testcase", name=name, classname=classname, time="0")
         if tag is not None:
-            ET.SubElement(case, tag, message=message, type=tag).text = message
+            ET.SubElement(case, tag, message=message, type=kind).text = message
         else:
             ET.SubElement(case, "system-out").text = message
     ET.indent(suites)

@@ -56,6 +56,24 @@ class LegFigures:
 
 
 @dataclasses.dataclass(frozen=True)
+class Queue:
+    """The calls as a call center reads them: summary.json's `call_center` and `service_level`."""
+
+    by_agent: bool  # an agent's pickup is the agent marker; False: the 200 OK
+    offered: int
+    reached_agent: int
+    answer_rate_pct: float | None  # reached an agent / offered
+    abandoned: int
+    abandonment_pct: float | None
+    time_to_abandon_ms: dict[str, float | None]
+    time_to_agent_ms: dict[str, float | None]  # the first answer (ASA's distribution)
+    service_level_s: float | None  # None: no service level line in the scenario
+    service_level_pct: float | None
+    handle_time_mean_s: float | None  # the average handle time
+    system_answer_ms: dict[str, float | None]  # the 200 OK
+
+
+@dataclasses.dataclass(frozen=True)
 class Summary:
     verdict: Verdict | None  # None: no thresholds to judge by (verdict_reason says why)
     verdict_reason: str
@@ -80,6 +98,8 @@ class Summary:
     pesq_calls: int = 0  # recorded calls PESQ scored (media.pesq_mos_lqo)
     pesq_p50: float | None = None  # their median MOS-LQO
     pesq_unscored: str | None = None  # why none was scored (media.pesq_unscored)
+    queue: Queue | None = None  # None: a summary without the verifier's keys
+    harness_errors: tuple[dict[str, str], ...] = ()  # steps of the run's end that failed (exit 3)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +125,8 @@ class CallTable:
     invite_s: np.ndarray  # INVITE time, seconds after the run's start
     setup_ms: np.ndarray  # RFC 6076 4.1 SRD
     answer_ms: np.ndarray  # 200 OK to the INVITE
+    agent_ms: np.ndarray  # INVITE to the agent marker (NaN: none arrived)
+    abandon_ms: np.ndarray  # INVITE to the abandoning caller's hang-up (NaN: not abandoned)
     end_ms: np.ndarray  # the call's last event, after the INVITE
     answered: np.ndarray  # bool
     failed: np.ndarray  # bool: a failure other than the caller's own abandonment
@@ -279,6 +301,29 @@ def parse_summary(data: dict[str, Any], folder: Path) -> Summary:
         probes_undecided_utc=tuple(availability["undecided_utc"]) if availability else (),
         legs=_legs(data),
         **_pesq(data.get("media") or {}),
+        queue=_queue(data),
+        harness_errors=tuple(dict(e) for e in data.get("harness_errors", ())),
+    )
+
+
+def _queue(data: dict[str, Any]) -> Queue | None:
+    centre, level = data.get("call_center"), data.get("service_level")
+    if not centre:
+        return None
+    handle = centre.get("handle_time_s") or {}
+    return Queue(
+        by_agent=centre["by_agent_marker"],
+        offered=centre["offered"],
+        reached_agent=centre["answer_rate_count"],
+        answer_rate_pct=_number(centre["answer_rate_pct"]),
+        abandoned=centre["abandonment_count"],
+        abandonment_pct=_number(centre["abandonment_pct"]),
+        time_to_abandon_ms=_percentiles(centre["time_to_abandon_ms"]),
+        time_to_agent_ms=_percentiles(centre["time_to_agent_ms"]),
+        service_level_s=None if level is None else _number(level["within_s"]),
+        service_level_pct=None if level is None else _number(level["answered_within_pct"]),
+        handle_time_mean_s=_number(handle.get("mean")),
+        system_answer_ms=_percentiles(centre["system_answer_ms"]),
     )
 
 
@@ -357,6 +402,9 @@ def call_table(records: list[Any], origin: dt.datetime) -> CallTable:
         invite_s=column([_seconds(r.invite_utc, origin, layout.CALLS) for r in records]),
         setup_ms=column([r.setup_ms for r in records]),
         answer_ms=column([r.answer_ms for r in records]),
+        agent_ms=column([r.agent_ms for r in records]),
+        abandon_ms=column([(r.bye_ms if r.bye_ms is not None else r.end_ms) if r.failure is Failure.ABANDONED
+                           else None for r in records]),
         end_ms=column([r.end_ms for r in records]),
         answered=np.array([r.answered for r in records], dtype=bool),
         failed=np.array([r.failure not in (None, Failure.ABANDONED) for r in records], dtype=bool),

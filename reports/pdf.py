@@ -139,9 +139,15 @@ def render(
         _paragraph(pdf, tr("no_sla"))
     _paragraph(pdf, f"{tr('generator')}: {text.generator_line(summary.generator, tr)}")
 
+    queue = text.queue_rows(summary, tr)
+    if queue:
+        _heading(pdf, tr("queue"))
+        _paragraph(pdf, tr("queue_by_marker") if summary.queue and summary.queue.by_agent else tr("queue_by_200"))
+        _simple_table(pdf, queue, (60, 110), heading=False)
     _heading(pdf, tr("calls"))
     keys = ("attempted", "answered", "abandoned", "failed")
-    _simple_table(pdf, [[tr(k) for k in keys], [str(summary.calls[k]) for k in keys]], (30, 30, 30, 30))
+    _simple_table(pdf, [[tr("answered_200" if k == "answered" else k) for k in keys],
+                        [str(summary.calls[k]) for k in keys]], (30, 30, 30, 30))
     _simple_table(
         pdf,
         [

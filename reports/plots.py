@@ -194,7 +194,9 @@ def _draw_answer_rate(fig: Figure, data: ReportData, tr: Translator) -> None:
     scale, xlabel = _time_axis(data, tr)
     edges = _edges(data.duration_s, 60, 5.0)
     offered, _ = np.histogram(calls.invite_s, edges)
-    answered, _ = np.histogram(calls.invite_s[calls.answered], edges)
+    # Answered as summary.json's answer rate counts it: by the agent marker when the scenario has one.
+    by_agent = data.summary.queue is not None and data.summary.queue.by_agent
+    answered, _ = np.histogram(calls.invite_s[~np.isnan(calls.agent_ms) if by_agent else calls.answered], edges)
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = np.where(offered > 0, 100.0 * answered / offered, np.nan)
     centres = (edges[:-1] + edges[1:]) / 2 / scale
@@ -205,6 +207,41 @@ def _draw_answer_rate(fig: Figure, data: ReportData, tr: Translator) -> None:
     ax.set_ylim(-2, 102)
     ax.set_xlim(0, data.duration_s / scale)
     ax.legend(loc="lower left", fontsize=8)
+
+
+def _draw_time_to_agent(fig: Figure, data: ReportData, tr: Translator) -> None:
+    """Cumulative share of the offered calls that reached an agent by t s after the INVITE (the curve
+    ends at the answer rate), and of those that abandoned by then; the service level window and the
+    first_answer threshold as lines, so the service level reads where the curve crosses its window."""
+    ax = fig.add_subplot()
+    calls, queue = data.calls, data.summary.queue
+    pickup_ms = calls.agent_ms if queue is None or queue.by_agent else calls.answer_ms
+    offered = queue.offered if queue is not None and queue.offered else len(calls)
+    series = (("reached_agent", pickup_ms, "answered"), ("abandoned_calls", calls.abandon_ms, "failed"))
+    drawn = False
+    for label, values_ms, colour in series:
+        values = np.sort(values_ms[~np.isnan(values_ms)]) / 1000.0
+        if not len(values) or not offered:
+            continue
+        share = np.arange(1, len(values) + 1) / offered
+        ax.step(np.concatenate(([0.0], values)), np.concatenate(([0.0], share)), where="post",
+                color=COLOURS[colour], label=f"{tr(label)} ({len(values)})")
+        drawn = True
+    if not drawn:
+        return _no_data(ax, tr)
+    if queue is not None and queue.service_level_s is not None:
+        ax.axvline(queue.service_level_s, color=COLOURS["target"], linestyle=":",
+                   label=f"{tr('service_level')} {text.number(queue.service_level_s)} s")
+    for line in data.summary.sla:
+        if line.name == "first_answer" and line.threshold is not None:
+            ax.axvline(line.threshold, color=COLOURS["threshold"], linestyle="--",
+                       label=f"{line.name} p95 {text.threshold(line)}")
+    ax.set_xlabel(tr("seconds_after_invite"))
+    ax.set_ylabel(tr("share_of_offered"))
+    ax.set_xlim(left=0)
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
 
 
 def _draw_mos(fig: Figure, data: ReportData, tr: Translator) -> None:
@@ -342,6 +379,7 @@ _PLOTS: tuple[tuple[str, str, Callable[[Figure, ReportData, Translator], None]],
     ("load", "plot_load", _draw_load),
     ("setup", "plot_setup", _draw_setup),
     ("answer_rate", "plot_answer_rate", _draw_answer_rate),
+    ("time_to_agent", "plot_time_to_agent", _draw_time_to_agent),
     ("mos", "plot_mos", _draw_mos),
     ("media", "plot_media", _draw_media),
     ("availability", "plot_availability", _draw_availability),

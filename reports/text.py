@@ -90,6 +90,32 @@ def leg_rows(summary: Summary, tr: Translator) -> list[list[str]]:
     return rows
 
 
+def queue_rows(summary: Summary, tr: Translator) -> list[list[str]]:
+    """The queue as a call center reads it, one [label, value] row per figure (summary.json's
+    `call_center` and `service_level`); empty for a summary without them."""
+    queue = summary.queue
+    if queue is None:
+        return []
+
+    def share(count: int, pct: float | None) -> str:
+        return f"{count} ({with_unit(pct, '%')})"
+
+    def seconds(values: dict[str, float | None]) -> str:
+        return " · ".join(f"{p} {with_unit(None if values[p] is None else values[p] / 1000.0, 's')}"
+                          for p in ("p50", "p95", "p99"))
+
+    rows = [[tr("offered"), str(queue.offered)],
+            [tr("reached_agent"), share(queue.reached_agent, queue.answer_rate_pct)],
+            [tr("abandoned"), share(queue.abandoned, queue.abandonment_pct)],
+            [tr("time_to_agent"), seconds(queue.time_to_agent_ms)],
+            [tr("time_to_abandon"), seconds(queue.time_to_abandon_ms)]]
+    if queue.service_level_s is not None:
+        rows.append([tr("service_level"), tr("service_level_value", pct=with_unit(queue.service_level_pct, "%"),
+                                              within=number(queue.service_level_s))])
+    rows.append([tr("average_handle_time"), with_unit(queue.handle_time_mean_s, "s")])
+    return rows
+
+
 def rejected_codes(summary: Summary) -> str:
     """"486: 10, 503: 14": the final SIP status of the rejected calls."""
     return ", ".join(f"{code}: {count}" for code, count in sorted(summary.rejected_codes.items()))

@@ -32,6 +32,7 @@ class Agent:
         self._on_record = on_record
         self._spawn = spawn
         self._handle_times = itertools.cycle(spec.handle_s) if spec.handle_s else None
+        self._queue_waits = itertools.cycle(spec.queue_wait_s) if spec.queue_wait_s else None
         self.calls: set[TrackedCall] = set()
 
     def on_incoming(self, account: pj.Account, call_id: int, invite: str = "") -> None:
@@ -63,7 +64,7 @@ class Agent:
     def _handle(self, call: TrackedCall, received: float, invite_utc: str, caller: str,
                 identity: dict[str, str | None]) -> None:
         spec = self.spec
-        answered_at = bye_at = None
+        answered_at = bye_at = marker_at = None
         hangup_by = None
         failure = None
         marker_problem = None
@@ -72,9 +73,14 @@ class Agent:
         else:
             answered_at = time.monotonic()
             call.wait_until(lambda: call.ended or call.confirmed_at is not None, 32.0)
+            if self._queue_waits is not None and not call.ended:
+                # A queue in front of the agent: the caller waits, answered, for the marker.
+                if call.wait_until(lambda: call.ended, next(self._queue_waits)) and call.bye_received_at is not None:
+                    failure = Failure.ABANDONED  # the caller hung up while queued
             if spec.pickup_marker and not call.ended:
                 # Sent after the ACK: the caller's stream exists by then. Undelivered, it is
                 # recorded, and the agent stays on the call as a person would.
+                marker_at = time.monotonic()
                 marker_problem = call.send_dtmf(spec.pickup_marker, "rfc4733")
             handle_s = next(self._handle_times) if self._handle_times else _LONGEST_CALL_S
             if call.wait_until(lambda: call.ended, handle_s):
@@ -100,7 +106,7 @@ class Agent:
             final_ms=_ms(answered_at, received),
             ack_ms=_ms(call.confirmed_at, received),
             answer_ms=_ms(answered_at, received),
-            agent_ms=None,
+            agent_ms=_ms(marker_at, received),  # when this agent sent its pickup marker
             cancel_ms=None,
             bye_ms=_ms(bye_at, received),
             bye_response_ms=_ms(call.bye_response_at, received),
@@ -110,7 +116,7 @@ class Agent:
             failure=failure,
             hangup_by=hangup_by,
             direction="inbound",
-            dtmf_sent=(spec.pickup_marker or "") if marker_problem is None else "",
+            dtmf_sent=(spec.pickup_marker or "") if marker_at is not None and marker_problem is None else "",
             dtmf_received=call.dtmf_text(),
             dtmf_failure_method="rfc4733" if marker_problem else None,
             dtmf_failure_reason=marker_problem,

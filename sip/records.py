@@ -106,7 +106,7 @@ class CallRecord:
     final_ms: float | None  # first final response received (any code)
     ack_ms: float | None
     answer_ms: float | None  # 200 OK to the INVITE
-    agent_ms: float | None  # the agent's in-band pickup marker arrived (queues, IVRs)
+    agent_ms: float | None  # the agent's in-band pickup marker arrived (queues, IVRs); inbound: our agent sent it
     cancel_ms: float | None
     bye_ms: float | None  # BYE sent by us or received from the peer
     bye_response_ms: float | None  # response to our BYE

@@ -156,7 +156,9 @@ class AgentSpec:
     handle_s: tuple[float, ...] = ()  # hang up after these times, in turn; empty: wait for BYE
     mode: str = "echo"  # echo | prompt
     prompt: str | None = None
-    pickup_marker: str | None = None  # DTMF token sent right after answering
+    pickup_marker: str | None = None  # DTMF token sent right after answering (after queue_wait_s)
+    # A queue in front of the agent: answer at once, send the marker after these waits, in turn.
+    queue_wait_s: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if self.mode not in ("echo", "prompt"):
@@ -168,6 +170,9 @@ class AgentSpec:
         object.__setattr__(self, "handle_s", tuple(float(h) for h in self.handle_s))
         if any(h < 0 for h in self.handle_s):
             raise SipConfigError("agent handle times must not be negative")
+        object.__setattr__(self, "queue_wait_s", tuple(float(w) for w in self.queue_wait_s))
+        if any(w < 0 for w in self.queue_wait_s):
+            raise SipConfigError("agent queue waits must not be negative")
         if self.ring_delay_s < 0:
             raise SipConfigError(f"agent ring_delay_s must not be negative (got {self.ring_delay_s})")
         if self.pickup_marker is not None:

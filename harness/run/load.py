@@ -20,6 +20,7 @@ import gevent.pool
 from callproof.harness.run.calls import CallFactory, TargetChooser
 from callproof.harness.run.recorder import utc_at_monotonic
 from callproof.harness.run.safety import CircuitBreaker, RateCap
+from callproof.harness.verdict import connect
 from callproof.sip.errors import EngineError
 from callproof.sip.pool import EnginePool, PendingCall
 from callproof.sip.records import CallRecord, Failure
@@ -53,6 +54,10 @@ class LoadContext:
         self.setups = 0  # calls whose INVITE was decided (answered or not), stopped ones aside
         self.answered = 0
         self.failed = 0  # the target's failures (CallRecord.failed), known when each call ends
+        # The queue's figures, known when each call ends (connect: the agent marker decides):
+        self.queued_ended = 0  # ended calls whose outcome is decided (not cut by the run's end before an agent)
+        self.reached_agent = 0
+        self.abandoned = 0
         self.in_flight = 0
         self.placing = 0  # calls waiting for an engine slot: not in flight yet, but a record will come
         self.capped = 0  # arrivals dropped because max_concurrent was reached
@@ -145,6 +150,10 @@ class LoadContext:
             record: CallRecord = result.value
             if record.failed:
                 self.failed += 1
+            if connect.invite_sent(record) and not connect.undecided(record, by_agent=True):
+                self.queued_ended += 1
+                self.reached_agent += record.agent_ms is not None
+                self.abandoned += record.failure is Failure.ABANDONED
             record = self.enrich(record)
             data = record.to_dict()
             data["worker"] = self.worker

@@ -118,7 +118,7 @@ class LocalRun(Run):
     def _watch(self, runner, context: LoadContext, started: float) -> None:
         from locust.runners import STATE_STOPPED, STATE_STOPPING
 
-        progress = Progress(quiet=self.options.quiet)
+        progress = Progress(quiet=self.options.quiet, by_agent=self.scenario.call.agent_marker is not None)
         if context.breaker is not None:
             context.breaker.start(started)
         while runner.state not in (STATE_STOPPED, STATE_STOPPING) and not context.stopping:

@@ -31,7 +31,7 @@ from callproof.sip.settings import AccountSpec, AgentSpec
 # A person takes one call at a time, but the PBX may offer the next call while
 # the last one's BYE is still in flight; past this pjsua answers 486 Busy Here.
 CALLS_PER_AGENT = 4
-# Handle times drawn once and cycled by every agent, as for the embedded agents.
+# Handle times and queue waits drawn once and cycled by every agent, as for the embedded agents.
 _HANDLE_DRAWS = 1000
 
 
@@ -42,9 +42,13 @@ def agent_spec(scenario: Scenario) -> AgentSpec:
     if agents.handle_time is not None:
         gen = plan.rng(scenario.seed, "agent-handle-time")
         handle = tuple(float(x) for x in plan.sample_durations(agents.handle_time, _HANDLE_DRAWS, gen))
+    queue: tuple[float, ...] = ()
+    if agents.queue_wait is not None:
+        gen = plan.rng(scenario.seed, "agent-queue-wait")
+        queue = tuple(float(x) for x in plan.sample_durations(agents.queue_wait, _HANDLE_DRAWS, gen))
     return AgentSpec(ring_delay_s=agents.ring_delay_s, handle_s=handle, mode=agents.mode,
                      prompt=str(agents.prompt) if agents.prompt else None,
-                     pickup_marker=scenario.call.agent_marker)
+                     pickup_marker=scenario.call.agent_marker, queue_wait_s=queue)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -62,7 +62,7 @@ def rows(figures: dict[str, Any]) -> list[dict[str, str]]:
     row("calls", "in flight", calls["in_flight"])
     row("calls", "attempted", calls["attempted"])
     row("calls", "ended", ended, "finished: every record is in" if figures["finished"] else "records so far")
-    row("calls", "answered", calls["answered"], _share(calls["answered"], ended))
+    row("calls", "answered (200 OK)", calls["answered"], _share(calls["answered"], ended))
     row("calls", "reached an agent", calls["reached_agent"], _share(calls["reached_agent"], ended))
     for outcome, count in calls["outcomes"].items():
         if outcome != "completed":

@@ -220,7 +220,7 @@ class _Builder:
             target=target,
             load=load,
             call=call,
-            agents=self._agents(d["agents"], target),
+            agents=self._agents(d["agents"], target, call),
             media=self._media(d["media"], call.codecs),
             probes=self._probes(d["probes"]),
             capture=_typed(Capture, enabled=d["capture"]["enabled"], seconds=d["capture"]["seconds"],
@@ -511,7 +511,7 @@ class _Builder:
             media_timeout_s=c["media_timeout_s"],
         )
 
-    def _agents(self, a: dict[str, Any], target: Target) -> Agents:
+    def _agents(self, a: dict[str, Any], target: Target, call: Call) -> Agents:
         p = ("agents",)
         written_target = self.doc.data["target"]["uri"]
         register_to = self._sip_uri(p + ("register_to",), a["register_to"], "agents.password_env")
@@ -528,6 +528,9 @@ class _Builder:
                 f"agents.register_to does not apply when {self.name(('target', 'uri'))} is {EMBEDDED} (remove it)",
             )
         password_env = a.get("password_env")
+        if a.get("queue_wait") is not None and call.agent_marker is None:
+            raise self.fail(p + ("queue_wait",), "agents.queue_wait delays the agent marker: set call.agent_marker "
+                                                 "(the DTMF the agents send on pickup) or remove agents.queue_wait")
         return _typed(
             Agents,
             count=a["count"],
@@ -540,6 +543,7 @@ class _Builder:
             password_env=password_env,
             realm=a["realm"],
             password=self._env(p + ("password_env",), password_env) if password_env else None,
+            queue_wait=self._distribution(p + ("queue_wait",), a["queue_wait"]),
         )
 
     def _media(self, m: dict[str, Any], codecs: tuple[str, ...]) -> MediaOverrides:

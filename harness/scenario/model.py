@@ -121,6 +121,7 @@ class Agents:
     password_env: str | None
     realm: str
     password: str | None = dataclasses.field(default=None, repr=False)  # resolved from password_env
+    queue_wait: TalkTime | None = None  # answer at once, send the agent marker after this; None: at once
 
     def username(self, n: int) -> str:
         """User (and digest user) of agent n, counted from 1."""

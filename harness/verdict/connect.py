@@ -18,10 +18,23 @@ own CANCEL is not the target's outcome: a call we gave up on while it rang has n
     SCR  4.9  completed sessions / INVITEs: answered, ended by a BYE that was
               answered (ours) or received (theirs), media not timed out
 
-Call center view: a call is offered when its INVITE is sent; it is answered when an
-agent picked up (the in-band marker, `agent_ms`, when the scenario has one; otherwise
-the 200 OK); a caller whose patience ran out in the queue abandoned it, which is
-neither an answer nor a failure of the system.
+Call center view, the queue as a call center reads it: a call is offered when its
+INVITE is sent; it reached an agent when the agent picked up (the in-band marker,
+`agent_ms`, when the scenario has one; otherwise the 200 OK). Through an IVR or a
+queue the 200 OK comes from the PBX long before any agent, so with a marker the 200 OK
+says nothing about answering: it stays in RFC 6076's figures above, which describe
+the SIP dialog. A caller whose patience ran out in the queue abandoned the call, which
+is neither an answer nor a failure of the system.
+
+    offered           INVITEs sent
+    reached an agent  answer rate = reached an agent / offered
+    abandoned         abandonment = abandoned / offered; time to abandon, INVITE to the
+                      caller's hang-up
+    time to agent     INVITE to the agent's pickup, over the calls that reached one (the
+                      average speed of answer's distribution; the first_answer line's figure)
+    service level     reached an agent within N s / offered
+    handle time       the agent's pickup to the call's end, over the calls that reached one
+                      and were not cut by the run's end; "average handle time" is its mean
 
 A call the run's end hung up (Failure.STOPPED) counts only where its outcome was
 already decided: answered calls in RFC 6076, calls the agent had picked up in the
@@ -159,7 +172,7 @@ def rfc6076(all_calls: Sequence[CallRecord]) -> Rfc6076:
 
 
 def agent_answered(call: CallRecord, by_agent: bool) -> bool:
-    """Answered as a call center counts it: the agent's marker arrived, or (no marker) the 200 OK."""
+    """Reached an agent, as a call center counts it: the agent's marker arrived, or (no marker) the 200 OK."""
     return call.agent_ms is not None if by_agent else call.answered
 
 
@@ -168,16 +181,36 @@ def time_to_agent_ms(call: CallRecord, by_agent: bool) -> float | None:
     return call.agent_ms if by_agent else call.answer_ms
 
 
+def time_to_abandon_ms(call: CallRecord) -> float | None:
+    """INVITE to the abandoning caller's hang-up (our BYE); None for a call not abandoned."""
+    if call.failure is not Failure.ABANDONED:
+        return None
+    return call.bye_ms if call.bye_ms is not None else call.end_ms
+
+
+def handle_time_s(call: CallRecord, by_agent: bool) -> float | None:
+    """The agent's pickup to the call's end (the BYE, either side's), in s: what the agent spent on
+    the call as the caller saw it. None unless the call reached an agent; a call the run's end cut
+    (failure stopped) has no handle time of its own."""
+    picked_up = time_to_agent_ms(call, by_agent)
+    if picked_up is None or call.failure is Failure.STOPPED or not agent_answered(call, by_agent):
+        return None
+    end = call.bye_ms if call.bye_ms is not None else call.end_ms
+    return max(0.0, end - picked_up) / 1000.0
+
+
 @dataclasses.dataclass(frozen=True)
 class CallCenter:
     by_agent: bool  # answers counted from the agent marker (the scenario has one)
     offered: int
-    answered: Ratio  # answer rate: answered / offered
+    answered: Ratio  # answer rate: reached an agent / offered
     abandoned: Ratio  # abandonment rate: abandoned / offered
-    system_failed: int  # not answered, not abandoned
+    system_failed: int  # neither reached an agent nor abandoned
     service_level_s: float | None
-    service_level: Ratio | None  # answered by an agent within service_level_s / offered
-    time_to_agent_ms: dict[str, float | None]
+    service_level: Ratio | None  # reached an agent within service_level_s / offered
+    time_to_agent_ms: dict[str, float | None]  # over the calls that reached an agent
+    time_to_abandon_ms: dict[str, float | None]  # over the abandoned calls
+    handle_time_s: dict[str, float | None]  # mean (average handle time), p50, p95, p99
     system_answer_ms: dict[str, float | None]  # the 200 OK (an IVR or queue may send it)
 
     def to_dict(self) -> dict[str, object]:
@@ -186,6 +219,8 @@ class CallCenter:
         out.update(self.abandoned.to_dict("abandonment"))
         out["system_failed"] = self.system_failed
         out["time_to_agent_ms"] = self.time_to_agent_ms
+        out["time_to_abandon_ms"] = self.time_to_abandon_ms
+        out["handle_time_s"] = self.handle_time_s
         out["system_answer_ms"] = self.system_answer_ms
         return out
 
@@ -204,6 +239,7 @@ def call_center(all_calls: Sequence[CallRecord], *, by_agent: bool, service_leve
     if service_level_s is not None:
         limit_ms = service_level_s * 1000.0
         within = Ratio(sum(time_to_agent_ms(c, by_agent) <= limit_ms for c in answered), offered)
+    handled = [v for c in answered if (v := handle_time_s(c, by_agent)) is not None]
     return CallCenter(
         by_agent=by_agent,
         offered=offered,
@@ -213,24 +249,39 @@ def call_center(all_calls: Sequence[CallRecord], *, by_agent: bool, service_leve
         service_level_s=service_level_s,
         service_level=within,
         time_to_agent_ms=percentiles([time_to_agent_ms(c, by_agent) for c in answered]),
+        time_to_abandon_ms=percentiles([time_to_abandon_ms(c) for c in calls]),
+        handle_time_s={"mean": round(sum(handled) / len(handled), 3) if handled else None, **percentiles(handled)},
         system_answer_ms=percentiles([c.answer_ms for c in calls if c.answered]),
     )
 
 
-def first_answer_s(calls: Sequence[CallRecord]) -> list[float]:
-    """INVITE to the first answer (the 200 OK), in s, per call that rang or was answered.
+def first_answer_s(calls: Sequence[CallRecord], by_agent: bool = False) -> list[float]:
+    """The first answer (ASA's distribution), in s, per call that was answered or waited in vain:
+    INVITE to the agent's pickup (`time_to_agent_ms`: the marker with `by_agent`, else the 200 OK).
 
-    A call that rang until we gave up was not answered within the ring timeout: it
-    counts as longer than every answer (math.inf), not as missing. Calls the system
-    rejected or never responded to have no answer time; the answer rate and ISA count them.
+    A call that rang until we gave up, or (with the marker) whose caller abandoned the
+    queue, was not answered within the time it waited: it counts as longer than every
+    answer (math.inf), not as missing. Calls the system rejected or never responded to
+    have no answer time; the answer rate and ISA count them. Calls the run's end cut
+    before an agent came are left out (`undecided`).
     """
     out = []
     for call in calls:
-        if call.answered:
-            out.append(call.answer_ms / 1000.0)
-        elif call.failure is Failure.NO_ANSWER:
+        if undecided(call, by_agent):
+            continue
+        if agent_answered(call, by_agent):
+            out.append(time_to_agent_ms(call, by_agent) / 1000.0)
+        elif call.failure is Failure.NO_ANSWER or (by_agent and call.failure is Failure.ABANDONED):
             out.append(math.inf)
     return out
+
+
+def first_answer_waits_s(calls: Sequence[CallRecord], by_agent: bool = False) -> list[float]:
+    """How long each call counted as math.inf by `first_answer_s` waited, in s: what it is known to exceed."""
+    waits = [c.cancel_ms / 1000.0 for c in calls if c.failure is Failure.NO_ANSWER and c.cancel_ms is not None]
+    if by_agent:
+        waits += [v / 1000.0 for c in calls if (v := time_to_abandon_ms(c)) is not None]
+    return waits
 
 
 def _round(value: float | None) -> float | None:

@@ -232,17 +232,18 @@ def judge(calls: Sequence[CallRecord], raw_probes: Sequence[dict[str, Any]], eve
     answered_by = "the agent marker arrived" if by_agent else "the 200 OK arrived"
     add(sla.answer_rate_min, lambda t: proportion_line(
         "answer_rate", "answer_rate_pct", centre.answered, t, ">=",
-        f"answered ({answered_by}) / offered; calls abandoned in the queue count as offered, not as failures"))
+        f"reached an agent ({answered_by}) / offered; calls abandoned in the queue count as offered, "
+        "not as failures"))
     add(sla.isa_max, lambda t: proportion_line(
         "isa", "isa_pct", rfc.isa, t, "<=",
         "RFC 6076 4.8 ineffective session attempts: INVITEs ending in 408, 500, 503 or 504 "
         "(no response counts as 408, a transport error as 503: RFC 3261 8.1.3.1)"))
-    add(sla.first_answer_s_max, lambda t: _first_answer_line(calls, t))
+    add(sla.first_answer_s_max, lambda t: _first_answer_line(calls, t, by_agent))
     if sla.service_level is not None:
         level = sla.service_level
         lines.append(proportion_line(
             "service_level", "service_level_pct", centre.service_level, level.min, ">=",
-            f"answered by an agent within {level.within_s:g} s ({answered_by}) / offered"))
+            f"reached an agent within {level.within_s:g} s of the INVITE ({answered_by}) / offered"))
     add(sla.abandonment_max, lambda t: proportion_line(
         "abandonment", "abandonment_pct", centre.abandoned, t, "<=",
         "calls abandoned in the queue (the caller's patience ran out) / offered"))
@@ -317,14 +318,21 @@ def own_loss_line(line: SlaLine, generator: GeneratorValidity) -> SlaLine:
         f"so {line.name} {_value(line.observed, line.unit)} cannot be told from the target's"))
 
 
-def _first_answer_line(calls: Sequence[CallRecord], threshold_s: float) -> SlaLine:
-    values = connect.first_answer_s(calls)
-    # A call that rang out is known only to exceed the time we waited for it.
-    waits = [c.cancel_ms / 1000.0 for c in calls if c.answer_ms is None and c.cancel_ms is not None]
-    return quantile_line(
-        "first_answer", "first_answer_s_p95", values, 0.95, threshold_s, "<=", "s",
-        "INVITE to the first answer (the 200 OK), p95 over calls answered or rung out",
-        unmeasured="no call was answered or rang", floor=min(waits) if waits else None)
+def _first_answer_line(calls: Sequence[CallRecord], threshold_s: float, by_agent: bool) -> SlaLine:
+    """The first answer, p95: time to agent with the marker (ASA's distribution), else the 200 OK."""
+    values = connect.first_answer_s(calls, by_agent)
+    waits = connect.first_answer_waits_s(calls, by_agent)
+    if by_agent:
+        metric, definition = "time_to_agent_s_p95", (
+            "first answer: INVITE to the agent's pickup (the agent marker), p95 over calls that reached an "
+            "agent, abandoned the queue or rang out (those two count as longer than every answer)")
+    else:
+        metric, definition = "first_answer_s_p95", (
+            "first answer: INVITE to the 200 OK, p95 over calls answered or rung out "
+            "(a rung-out call counts as longer than every answer)")
+    # A call that rang out or abandoned is known only to exceed the time it waited.
+    return quantile_line("first_answer", metric, values, 0.95, threshold_s, "<=", "s", definition,
+                         unmeasured="no call was answered or waited", floor=min(waits) if waits else None)
 
 
 def run_verdict(lines: Sequence[SlaLine], generator: GeneratorValidity, *,

@@ -93,4 +93,4 @@ def test_the_availability_plot_marks_each_probe_as_the_verifier_judged_it(built_
     write_summary(tmp_path / "run", summarize(tmp_path / "run"))
     unjudged = model.load(tmp_path / "run")
     assert {p.state for p in unjudged.probes if p.kind == "call"} == {"undecided"}
-    assert len(plots.render_all(unjudged, i18n.Translator("en"), ["DejaVu Sans"])) == 7
+    assert len(plots.render_all(unjudged, i18n.Translator("en"), ["DejaVu Sans"])) == 8

@@ -106,7 +106,7 @@ def test_chinese_plots_use_the_cjk_font_with_no_missing_glyph(built_zh):
         figures = plots.render_all(data, i18n.Translator("zh"), families)
     missing = [str(w.message) for w in caught if "missing from font" in str(w.message)]
     assert missing == []
-    assert len(figures) == 7 and all(f.png.startswith(b"\x89PNG\r\n\x1a\n") for f in figures)
+    assert len(figures) == 8 and all(f.png.startswith(b"\x89PNG\r\n\x1a\n") for f in figures)
     # matplotlib resolves a Chinese label to the Noto file, not to a fallback.
     prop = font_manager.FontProperties(family=families)
     assert font_manager.findfont(prop, fallback_to_default=False) == cjk.path

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 
+import numpy as np
 import pytest
 
 from callproof.harness import __version__
@@ -57,17 +58,21 @@ def test_junit_has_one_case_per_sla_line(built_en):
     assert {line["verdict"] for line in lines} == {"PASS", "FAIL", "INCONCLUSIVE"}  # every mapping is exercised
     suite = ET.parse(folder / layout.JUNIT).getroot().find("testsuite")
     count = collections.Counter(line["verdict"] for line in lines)
+    # INCONCLUSIVE is an error, as the exit code (4) fails a CI job: never a green "skipped".
     assert {k: suite.get(k) for k in ("tests", "failures", "errors", "skipped")} == {
         "tests": str(len(lines)),
         "failures": str(count["FAIL"]),
-        "errors": "0",
-        "skipped": str(count["INCONCLUSIVE"]),
+        "errors": str(count["INCONCLUSIVE"]),
+        "skipped": "0",
     }
     cases = suite.findall("testcase")
     assert [c.get("name") for c in cases] == [line["name"] for line in lines]
-    tags = {"PASS": ["system-out"], "FAIL": ["failure"], "INCONCLUSIVE": ["skipped"]}
+    tags = {"PASS": ["system-out"], "FAIL": ["failure"], "INCONCLUSIVE": ["error"]}
     assert {c.get("name"): [child.tag for child in c] for c in cases} == {
         line["name"]: tags[line["verdict"]] for line in lines
+    }
+    assert {c.get("name"): [child.get("type") for child in c if child.tag != "system-out"] for c in cases} == {
+        line["name"]: [] if line["verdict"] == "PASS" else [line["verdict"]] for line in lines
     }
     isa = next(c for c in cases if c.get("name") == "isa").find("failure")
     note = next(line["note"] for line in lines if line["name"] == "isa")
@@ -88,10 +93,11 @@ def test_junit_shows_an_invalid_run_and_a_run_without_lines_as_errors(tmp_path):
     assert summary["verdict"] == "INVALID" and {line["verdict"] for line in summary["sla"]} <= {"PASS", "FAIL",
                                                                                                  "INCONCLUSIVE"}
     suite = ET.fromstring(junit.render(model.parse_summary(summary, tmp_path))).find("testsuite")
-    [error] = suite.findall("testcase/error")
-    assert suite.get("errors") == "1" and suite.get("tests") == str(len(summary["sla"]) + 1)
+    inconclusive = sum(line["verdict"] == "INCONCLUSIVE" for line in summary["sla"])
+    error = suite.findall("testcase")[-1].find("error")
+    assert suite.get("errors") == str(inconclusive + 1) and suite.get("tests") == str(len(summary["sla"]) + 1)
     assert suite.findall("testcase")[-1].get("name") == "run verdict"
-    assert error.get("message") == f"INVALID: {summary['verdict_reason']}"
+    assert error.get("message") == f"INVALID: {summary['verdict_reason']}" and error.get("type") == "INVALID"
 
     # Nothing to judge by: no line, never a null verdict (issue 13). The generator is still judged:
     # the lost calls keep the run INVALID, and the reason says both.
@@ -102,6 +108,37 @@ def test_junit_shows_an_invalid_run_and_a_run_without_lines_as_errors(tmp_path):
     assert suite.find("testcase/error").get("message") == (
         "INVALID: the folder has no scenario.yaml: no thresholds to judge by; 3 calls were lost with their SIP "
         "engine process")
+
+
+@pytest.mark.parametrize("verdicts", [("PASS", "PASS"), ("PASS", "FAIL"), ("PASS", "INCONCLUSIVE"),
+                                      ("FAIL", "INCONCLUSIVE"), ("INVALID", "PASS"), (None, None)])
+@pytest.mark.parametrize("harness_failed", [False, True])
+def test_junit_is_green_exactly_when_the_exit_code_is_0(tmp_path, verdicts, harness_failed):
+    """A CI system reading junit.xml sees what one reading the exit code sees (docs/sla-and-verdicts.md)."""
+    from callproof.harness.errors import ExitCode
+    from callproof.harness.verdict.sla import exit_code
+    from callproof.reports import junit
+
+    make_run(tmp_path, calls=40)
+    summary = summarize(tmp_path)
+    run_verdict, line_verdict = verdicts
+    lines = summary["sla"][:2]
+    if run_verdict is None:  # no line, nothing judged: INCONCLUSIVE
+        summary["sla"], summary["verdict"] = [], "INCONCLUSIVE"
+    else:
+        for line, verdict in zip(lines, ("PASS", line_verdict), strict=True):
+            line["verdict"] = verdict
+        summary["sla"] = lines
+        worst = "INVALID" if run_verdict == "INVALID" else max(
+            (line["verdict"] for line in lines), key=["PASS", "INCONCLUSIVE", "FAIL"].index)
+        summary["verdict"] = worst
+    if harness_failed:
+        summary["harness_errors"] = [{"step": "scoring the recorded calls with PESQ", "message": "no such file"}]
+    code = ExitCode.HARNESS_ERROR if harness_failed else exit_code(summary["verdict"])
+    suite = ET.fromstring(junit.render(model.parse_summary(summary, tmp_path))).find("testsuite")
+    green = suite.get("failures") == "0" and suite.get("errors") == "0"
+    assert green == (code == ExitCode.PASS)
+    assert suite.get("skipped") == "0"
 
 
 def test_worst_calls_are_the_lowest_mos_and_each_failure_reason(built_en):
@@ -326,7 +363,7 @@ def test_a_bare_killed_run_still_gets_a_signed_report(tmp_path, signing_key):
     assert result.files == 7  # calls, summary, the capture, 3 reports, manifest
     page = (tmp_path / layout.REPORT_HTML).read_text(encoding="utf-8")
     assert '<div id="verdict" class="verdict verdict-inconclusive" data-verdict="INCONCLUSIVE">' in page
-    assert 'id="interrupted"' in page and page.count('<img class="plot"') == 7
+    assert 'id="interrupted"' in page and page.count('<img class="plot"') == 8
     facts = json.loads((tmp_path / layout.MANIFEST).read_text())
     assert facts["run"]["interrupted"] is True and facts["engine"] is None and facts["run"]["seed"] is None
     assert facts["run"]["verdict"] == "INCONCLUSIVE"  # nothing to judge by, and said so (never null)
@@ -360,3 +397,39 @@ def test_a_bad_time_in_the_timeline_is_named(tmp_path, signing_key):
     sentence = rf"^{tmp_path / layout.EVENTS}: line \d+: at_utc must be an ISO 8601 time$"
     with pytest.raises(ReportInputError, match=sentence):
         bundle.finalize(tmp_path, key_path=signing_key, notify=lambda m: None)
+
+
+def test_the_report_shows_the_queue_as_summary_json_does(tmp_path):
+    """With an agent marker the report's queue section and its time-to-agent plot read the marker."""
+    import markupsafe
+
+    from callproof.reports import html, i18n, plots
+
+    make_run(tmp_path, calls=80)
+    scenario = tmp_path / layout.SCENARIO
+    scenario.write_text(scenario.read_text().replace("call: {", "call: {agent_marker: '*9', ", 1))
+    records = [json.loads(line) for line in (tmp_path / layout.CALLS).read_text().splitlines()]
+    for i, record in enumerate(records):  # agents pick up 4 s after the IVR's 200 OK
+        if record["direction"] == "outbound" and record["answer_ms"] is not None and record["failure"] is None:
+            record["agent_ms"] = record["answer_ms"] + 4_000.0 + 10.0 * i
+    (tmp_path / layout.CALLS).write_text("".join(json.dumps(r) + "\n" for r in records))
+    summary = summarize(tmp_path)
+    write_summary(tmp_path, summary)
+    centre = summary["call_center"]
+    assert centre["by_agent_marker"] and centre["time_to_agent_ms"]["p50"] > 4_000.0
+    data = model.load(tmp_path)
+    tr = i18n.Translator("en")
+    rows = dict(text.queue_rows(data.summary, tr))
+    assert rows["offered"] == str(centre["offered"])
+    for label, key in (("reached an agent", "answer_rate"), ("abandoned", "abandonment")):
+        assert rows[label] == f"{centre[key + '_count']} ({text.with_unit(centre[key + '_pct'], '%')})"
+    p50, p95, p99 = (centre["time_to_agent_ms"][p] / 1000.0 for p in ("p50", "p95", "p99"))
+    assert rows["Time to agent (first answer, ASA)"] == (f"p50 {text.number(p50)} s · p95 {text.number(p95)} s · "
+                                                        f"p99 {text.number(p99)} s")
+    assert rows["average handle time"] == text.with_unit(centre["handle_time_s"]["mean"], "s")
+    # The plot counts the same calls: those whose marker arrived.
+    assert int((~np.isnan(data.calls.agent_ms)).sum()) == centre["answer_rate_count"]
+    drawn = plots.render_all(data, tr, ["DejaVu Sans"])
+    assert "time_to_agent" in [p.key for p in drawn]
+    page = html.render(data, drawn, tr, version="test", signer_fingerprint="SHA256:test")
+    assert 'id="queue"' in page and str(markupsafe.escape(tr("queue_by_marker"))) in page

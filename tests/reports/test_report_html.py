@@ -82,15 +82,15 @@ def test_chromium_shows_verdict_every_sla_line_and_decodes_every_image(built_en,
 
     images = int(re.search(r'data-images="(\d+)"', dom).group(1))
     decoded = int(re.search(r'data-decoded="(\d+)"', dom).group(1))
-    assert images == decoded == 7
+    assert images == decoded == 8
     payloads = re.findall(r'src="data:image/png;base64,([^"]+)"', dom)
-    assert len(payloads) == 7
+    assert len(payloads) == 8
     sizes = []
     for payload in payloads:  # and an independent decoder agrees
         with Image.open(io.BytesIO(base64.b64decode(payload, validate=True))) as picture:
             picture.load()
             sizes.append(picture.size)
-    assert sizes == [(990, 396)] * 6 + [(990, 594)]  # the generator's health: two panels
+    assert sizes == [(990, 396)] * 7 + [(990, 594)]  # the generator's health: two panels
 
     # Self-contained: nothing is fetched from anywhere.
     page = (folder / layout.REPORT_HTML).read_text(encoding="utf-8")
@@ -104,4 +104,4 @@ def test_chinese_page_renders_in_chinese(built_zh, tmp_path):
     assert "<h1>callproof 负载测试报告</h1>" in dom
     assert 'data-verdict="FAIL"' in dom and "(未通过)" in dom
     assert len(re.findall(r'<tr class="sla-line', dom)) == len(truth["summary"]["sla"])
-    assert re.search(r'data-images="7" data-decoded="7"|data-decoded="7" data-images="7"', dom)
+    assert re.search(r'data-images="8" data-decoded="8"|data-decoded="8" data-images="8"', dom)

@@ -484,3 +484,16 @@ def test_unknown_source(tmp_path, monkeypatch):
     (tmp_path / "folder").mkdir()
     with pytest.raises(BadInput, match="^folder is a folder, not a scenario file$"):
         load_scenario("folder")
+
+
+def test_a_queue_wait_without_an_agent_marker_is_refused():
+    from callproof.harness.errors import BadInput
+    from callproof.harness.scenario.loader import bundled_dir, load_scenario
+
+    smoke = (bundled_dir() / "smoke.yaml").read_text()
+    wait = "  queue_wait: {distribution: fixed, value_s: 2}\n"
+    text = smoke.replace("  ring_delay_s: 0.2\n", "  ring_delay_s: 0.2\n" + wait)
+    assert text != smoke
+    with pytest.raises(BadInput) as caught:
+        load_scenario(bundled_dir() / "smoke.yaml", text=text, label="q.yaml")  # its prompts resolve there
+    assert "agents.queue_wait delays the agent marker: set call.agent_marker" in str(caught.value)

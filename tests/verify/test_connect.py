@@ -8,6 +8,8 @@ from callproof.harness.verdict.connect import (
     call_center,
     completed,
     first_answer_s,
+    first_answer_waits_s,
+    handle_time_s,
     invite_sent,
     rfc6076,
     rfc6076_code,
@@ -120,3 +122,25 @@ def test_call_center_without_a_marker_counts_the_200_ok():
 def test_first_answer_counts_rung_out_calls_as_longer_than_any_answer():
     calls = [r.answered(answer_ms=1500.0), r.not_answered(), r.rejected(503), r.timed_out()]
     assert first_answer_s(calls) == [1.5, float("inf")]
+
+
+def test_the_queue_figures_read_the_agent_marker_never_the_200_ok():
+    """The IVR answers in 300 ms; agents pick up 5-16 s later; 3 callers abandon after 60 s."""
+    calls = [r.answered(i, answer_ms=300.0, agent_ms=5_000.0 + 1_000.0 * i, talk_ms=30_000.0) for i in range(12)]
+    calls += [r.abandoned(30 + i, patience_ms=60_000.0 + 1_000.0 * i) for i in range(3)]
+    calls += [r.answered(40, answer_ms=300.0, agent_ms=None, failure=Failure.STOPPED)]  # queued at the run's end
+    centre = call_center(calls, by_agent=True, service_level_s=10.0)
+    assert centre.offered == 15  # the call cut while queued is undecided: not offered
+    assert (centre.answered.count, centre.abandoned.count, centre.service_level.count) == (12, 3, 6)
+    assert centre.time_to_agent_ms == {"p50": 10_000.0, "p95": 16_000.0, "p99": 16_000.0}
+    # Abandoned: INVITE (0) to our BYE at 300 ms + patience.
+    assert centre.time_to_abandon_ms == {"p50": 61_300.0, "p95": 62_300.0, "p99": 62_300.0}
+    # Handle time: the marker to the BYE at 300 + 30,000 ms: 25.3 s down to 14.3 s, mean 19.8 s.
+    assert centre.handle_time_s["mean"] == pytest.approx(19.8) and centre.handle_time_s["p50"] == 19.3
+    assert centre.system_answer_ms["p50"] == 300.0  # the 200 OK, the SIP dialog's figure
+    out = centre.to_dict()
+    assert out["time_to_abandon_ms"] == centre.time_to_abandon_ms and out["handle_time_s"]["mean"] == 19.8
+    # The first answer: time to agent for those who reached one, the abandoned as longer than any.
+    assert sorted(first_answer_s(calls, by_agent=True)) == [5.0 + i for i in range(12)] + [float("inf")] * 3
+    assert first_answer_waits_s(calls, by_agent=True) == [60.3, 61.3, 62.3]
+    assert handle_time_s(calls[-1], by_agent=True) is None and handle_time_s(calls[12], by_agent=True) is None

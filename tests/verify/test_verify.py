@@ -315,3 +315,31 @@ def test_service_level_line_uses_the_agent_marker():
     assert (level.name, level.verdict, level.observed) == ("service_level", PASS, 95.0)
     assert level.ci_low == pytest.approx(91.0423, abs=1e-3)
     assert (abandonment.verdict, abandonment.observed) == (PASS, 5.0)
+
+
+def test_with_an_agent_marker_the_first_answer_is_the_time_to_agent_not_the_ivrs_200_ok():
+    """Issue 12: through an IVR the 200 OK came in 9 ms while callers waited 12-14 s for an agent."""
+    calls = [r.answered(i, answer_ms=9.0, agent_ms=12_000.0 + 20.0 * i, talk_ms=20_000.0) for i in range(100)]
+    result = judge(calls, [], [], sla=sla(first_answer_s_max=10.0), probes=PROBES, by_agent=True,
+                   faults_planned=0)
+    [first] = result.lines
+    assert (first.name, first.metric) == ("first_answer", "time_to_agent_s_p95")
+    # p95 is rank 95 of the agent times 12.000 .. 13.980 s: 13.88 s, above 10 s on every rank: FAIL.
+    assert (first.verdict, first.observed) == (FAIL, pytest.approx(13.88))
+    assert "agent marker" in first.note
+    # The same calls without the marker: the 200 OK is the answer.
+    plain = judge(calls, [], [], sla=sla(first_answer_s_max=10.0), probes=PROBES, by_agent=False,
+                  faults_planned=0).lines[0]
+    assert (plain.metric, plain.verdict, plain.observed) == ("first_answer_s_p95", PASS, pytest.approx(0.009))
+
+
+def test_abandoned_callers_count_as_longer_than_every_time_to_agent():
+    calls = [r.answered(i, answer_ms=9.0, agent_ms=2_000.0) for i in range(80)]
+    calls += [r.abandoned(100 + i, answer_ms=9.0, patience_ms=40_000.0) for i in range(20)]
+    result = judge(calls, [], [], sla=sla(first_answer_s_max=30.0, abandonment_max=0.2), probes=PROBES,
+                   by_agent=True, faults_planned=0)
+    first, abandonment = result.lines
+    # Ranks 81 and up are callers who gave up after 40.009 s: known only to exceed it. p95 and its
+    # lower bound (rank 90) land on them: above 30 s: FAIL.
+    assert (first.verdict, first.observed, first.ci_low, first.ci_high) == (FAIL, 40.009, 40.009, None)
+    assert (abandonment.verdict, abandonment.observed) == (INCONCLUSIVE, 20.0)  # 20 of 100: Wilson [13.3, 28.9]
