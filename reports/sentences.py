@@ -57,19 +57,25 @@ def _rules() -> list[_Rule]:
          r"the threshold", "观测值恰在阈值上，再多的样本也无法判定"),
         (r"more than (?P<pct>[\d.]+)% of calls were never answered: the percentile is above what is shown",
          "超过 {pct}% 的呼叫从未被接听：该百分位高于所示值"),
-        (r"answered \(the agent marker arrived\) / offered", "由坐席接听（收到坐席标记）/ 呼入总数"),
-        (r"answered \(the 200 OK arrived\) / offered", "已接听（收到 200 OK）/ 呼入总数"),
+        (r"reached an agent \(the agent marker arrived\) / offered", "到达坐席（收到坐席标记）/ 呼入总数"),
+        (r"reached an agent \(the 200 OK arrived\) / offered", "到达坐席（收到 200 OK）/ 呼入总数"),
         (r"calls abandoned in the queue count as offered, not as failures",
          "在队列中放弃的呼叫计入呼入总数，不计为失败"),
         (r"RFC 6076 4\.8 ineffective session attempts: INVITEs ending in 408, 500, 503 or 504 \(no response "
          r"counts as 408, a transport error as 503: RFC 3261 8\.1\.3\.1\)",
          "RFC 6076 4.8 无效会话尝试：以 408、500、503 或 504 结束的 INVITE（无响应计为 408，传输错误计为 503："
          "RFC 3261 8.1.3.1）"),
-        (r"INVITE to the first answer \(the 200 OK\), p95 over calls answered or rung out",
-         "从 INVITE 到首次接听（200 OK），按已接听或振铃超时的呼叫计的 p95"),
-        (r"answered by an agent within (?P<s>[\d.]+) s \((?P<how>the agent marker arrived|the 200 OK arrived)\) "
-         r"/ offered",
-         lambda m: f"{m['s']} 秒内由坐席接听（{'收到坐席标记' if 'marker' in m['how'] else '收到 200 OK'}）/ 呼入总数"),
+        (r"first answer: INVITE to the 200 OK, p95 over calls answered or rung out \(a rung-out call counts as "
+         r"longer than every answer\)",
+         "首次接听：从 INVITE 到 200 OK，按已接听或振铃超时的呼叫计的 p95（振铃超时的呼叫计为长于任何一次接听）"),
+        (r"first answer: INVITE to the agent's pickup \(the agent marker\), p95 over calls that reached an agent, "
+         r"abandoned the queue or rang out \(those two count as longer than every answer\)",
+         "首次接听：从 INVITE 到坐席接起（坐席标记），按到达坐席、在队列中放弃或振铃超时的呼叫计的 p95"
+         "（后两者计为长于任何一次接听）"),
+        (r"reached an agent within (?P<s>[\d.]+) s of the INVITE \((?P<how>the agent marker arrived|the 200 OK "
+         r"arrived)\) / offered",
+         lambda m: f"自 INVITE 起 {m['s']} 秒内到达坐席（{'收到坐席标记' if 'marker' in m['how'] else '收到 200 OK'}）"
+                   "/ 呼入总数"),
         (r"calls abandoned in the queue \(the caller's patience ran out\) / offered",
          "在队列中放弃的呼叫（主叫方等待耐心耗尽）/ 呼入总数"),
         (r"RFC 6076 4\.3 SRD, INVITE to the first non-100 provisional or final response, p95",

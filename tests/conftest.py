@@ -116,10 +116,12 @@ def run_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("peers")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def media_ports():
     """RTP port ranges for the engine processes a test starts itself, claimed like a run's
-    (callproof.harness.run.ports): never another run's, another test session's or another program's."""
+    (callproof.harness.run.ports): never another run's, another test session's or another program's.
+    Given back when the test ends: a session's engines (402 ports each) would otherwise use up the
+    16,384-port span before the built-engine pass reaches its 800-call test."""
     from callproof.harness.run.ports import PortRegistry
 
     registry = PortRegistry("127.0.0.1")

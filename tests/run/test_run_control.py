@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import datetime
+import fcntl
 import json
+import os
 import re
 import signal
+import struct
 import time
 from pathlib import Path
 
 import pytest
 
+from callproof.harness.run import ports
 from callproof.reports.records import read_jsonl
 from tests.cli import callproof, start_callproof
 from tests.peers import sipp
@@ -147,8 +151,17 @@ def test_bad_input_exits_2_with_one_sentence(tmp_path):
 @pytest.mark.peers
 @pytest.mark.e2e
 def test_a_harness_that_cannot_start_its_processes_exits_3(tmp_path, traced_echo):
-    path = scenario_file(tmp_path / "control.yaml", traced_echo.uri, load={"processes": 3000})
-    result = callproof("run", str(path), "--out", str(tmp_path / "out"))
+    """Every media port range already claimed by another callproof run (the machine-wide lock
+    file, harness/run/ports.py): the run cannot give its engine a range and exits 3."""
+    path = scenario_file(tmp_path / "control.yaml", traced_echo.uri)
+    lock = os.open(ports.LOCK_PATH, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        whole_span = struct.pack("hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, ports.RTP_BASE,
+                                 ports.RTP_LIMIT - ports.RTP_BASE, 0)
+        fcntl.fcntl(lock, fcntl.F_OFD_SETLK, whole_span)
+        result = callproof("run", str(path), "--out", str(tmp_path / "out"))
+    finally:
+        os.close(lock)  # the open file description goes, and its lock with it
     assert result.returncode == 3
     assert result.stderr.startswith("callproof: no free range of 16 media ports is left in 16384-")
     assert result.stderr.count("\n") == 1

@@ -37,7 +37,10 @@ def peak_copy(folder: Path, *, dtmf: bool = True, patience_s: float | None = Non
     load.update(peak_cps=load["peak_cps"] / 4, ramp_up_s=5, duration_s=DURATION_S, ramp_down_s=5,
                 max_concurrent=load["max_concurrent"] * 15 // 100)  # Little's law: 0.5 cps x 120 s = 60
     call = data["call"]
-    call["prompt"] = str(bundled_dir() / call["prompt"])
+    # Beside the copy: a prompt outside the scenario's folder needs --allow-prompt (issue 14).
+    prompt = folder / Path(call["prompt"]).name
+    prompt.write_bytes((bundled_dir() / call["prompt"]).read_bytes())
+    call["prompt"] = prompt.name
     if not dtmf:
         call["dtmf"] = []
     if patience_s is not None:
