@@ -25,16 +25,31 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    import json
-
     from callproof.rtp_analysis.capture import analyze_capture
 
     reports = analyze_capture(args.capture, concealment=args.concealment)
     if args.json:
-        print(json.dumps([r.to_json() for r in reports], indent=2, allow_nan=False))  # JSON has no NaN
+        print(json_text([r.to_json() for r in reports]))
         return ExitCode.PASS
     print(_table(reports, args.concealment))
     return ExitCode.PASS
+
+
+def json_text(objects: list[dict]) -> str:
+    """json.dumps(objects, indent=2, allow_nan=False) for a list of flat objects (scalar values), byte for byte.
+
+    With an indent, json runs its pure-Python encoder: 13 s for 100,000 streams. Its C
+    encoder writes the same text given the indented separators, except around each
+    object's braces; a literal newline never occurs inside a JSON string, so the object
+    boundaries are found by text and reshaped.
+    """
+    import json
+
+    if not objects:
+        return "[]"
+    flat = json.JSONEncoder(separators=(",\n    ", ": "), allow_nan=False).encode(objects)  # JSON has no NaN
+    inner = flat[2:-2].replace("},\n    {", "\n  },\n  {\n    ")
+    return "[\n  {\n    " + inner + "\n  }\n]"
 
 
 def _endpoint(address: str, port: int) -> str:
