@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -92,6 +92,20 @@ def analyze_capture(path: str | os.PathLike[str], *, concealment: bool = True) -
     return stream_reports(table, concealment=concealment, round_trips=round_trips)
 
 
+def iter_capture(path: str | os.PathLike[str], *, concealment: bool = True) -> Iterator[StreamReport]:
+    """analyze_capture's reports one at a time (a capture of 100,000 streams need not hold them all)."""
+    name = os.fspath(path)
+    frames = read_frames(name)
+    datagrams = udp_datagrams(frames, name)
+    round_trips = capture_round_trips(rtcp_packets(frames, datagrams))
+    table = discover_streams(frames, datagrams)
+    del frames, datagrams
+    return iter_stream_reports(table, concealment=concealment, round_trips=round_trips)
+
+
+_SLICE = 4096  # streams whose columns are turned into Python values at a time
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class _Formats:
     """The payload formats of every stream: one entry per (stream, payload type) seen."""
@@ -127,10 +141,17 @@ def _stream_formats(table: StreamTable) -> _Formats:
 
 
 def stream_reports(table: StreamTable, *, concealment: bool, round_trips: dict[int, list[float]]) -> list[StreamReport]:
-    """One StreamReport per stream of the table: every figure computed for all streams at once."""
+    """One StreamReport per stream of the table."""
+    return list(iter_stream_reports(table, concealment=concealment, round_trips=round_trips))
+
+
+def iter_stream_reports(
+    table: StreamTable, *, concealment: bool, round_trips: dict[int, list[float]]
+) -> Iterator[StreamReport]:
+    """The StreamReport of each stream of the table in turn; every figure is computed for all streams at once."""
     groups = table.groups
     if len(groups) == 0:
-        return []
+        return iter(())
     formats = _stream_formats(table)
     entry_clock = np.array([f.wireshark_clock_rate for f in formats.format], dtype=np.int64)
     ws = wireshark_columns(table.time_ms, table.seq, table.timestamp, table.payload_type, table.marker,
@@ -168,14 +189,8 @@ def stream_reports(table: StreamTable, *, concealment: bool, round_trips: dict[i
 
 
 def _reports(table, ws, loss, main, payload, start_ms, end_ms, rated, jitter_last, jitter_mean, jitter_max, ptime,
-             round_trips, concealment) -> list[StreamReport]:  # fmt: skip
-    """The per-stream records, from columns read once each."""
-    def column(values: np.ndarray, defined: np.ndarray | None = None) -> list:
-        out = values.tolist()
-        if defined is not None:
-            out = [v if ok else None for v, ok in zip(out, defined.tolist(), strict=True)]
-        return out
-
+             round_trips, concealment) -> Iterator[StreamReport]:  # fmt: skip
+    """The per-stream records, from columns read a slice of streams at a time."""
     texts: dict[tuple[int, int], str] = {}
 
     def address(hi: int, lo: int) -> str:
@@ -185,20 +200,33 @@ def _reports(table, ws, loss, main, payload, start_ms, end_ms, rated, jitter_las
         return text
 
     has_ptime = ~np.isnan(ptime)
-    rows = zip(
-        table.src_hi.tolist(), table.src_lo.tolist(), table.src_port.tolist(),
-        table.dst_hi.tolist(), table.dst_lo.tolist(), table.dst_port.tolist(), table.ssrc.tolist(),
-        main, payload, table.media_index.tolist(), column(start_ms / 1000.0), column(end_ms / 1000.0),
-        column(ws.packets), column(ws.lost), column(ws.max_delta_ms), column(ws.mean_jitter_ms),
-        column(ws.max_jitter_ms), column(ws.expected), column(ws.sequence_errors), column(ws.wrong_timestamps),
-        column(ws.problem), column(ws.min_delta_ms), column(ws.mean_delta_ms), column(ws.min_jitter_ms),
-        column(loss.received), column(loss.lost), column(loss.lost_unique), column(loss.expected),
-        column(loss.loss_runs), column(loss.duplicates), column(loss.reordered),
-        column(jitter_last, rated), column(jitter_mean, rated), column(jitter_max, rated),
-        column(ptime, has_ptime),
-        strict=True,
-    )  # fmt: skip
-    reports = []
+
+    def rows(part: slice):
+        def column(values: np.ndarray, defined: np.ndarray | None = None) -> list:
+            out = values[part].tolist()
+            if defined is not None:
+                out = [v if ok else None for v, ok in zip(out, defined[part].tolist(), strict=True)]
+            return out
+
+        return zip(
+            column(table.src_hi), column(table.src_lo), column(table.src_port),
+            column(table.dst_hi), column(table.dst_lo), column(table.dst_port), column(table.ssrc),
+            main[part], payload[part], column(table.media_index), column(start_ms / 1000.0), column(end_ms / 1000.0),
+            column(ws.packets), column(ws.lost), column(ws.max_delta_ms), column(ws.mean_jitter_ms),
+            column(ws.max_jitter_ms), column(ws.expected), column(ws.sequence_errors), column(ws.wrong_timestamps),
+            column(ws.problem), column(ws.min_delta_ms), column(ws.mean_delta_ms), column(ws.min_jitter_ms),
+            column(loss.received), column(loss.lost), column(loss.lost_unique), column(loss.expected),
+            column(loss.loss_runs), column(loss.duplicates), column(loss.reordered),
+            column(jitter_last, rated), column(jitter_mean, rated), column(jitter_max, rated),
+            column(ptime, has_ptime),
+            strict=True,
+        )  # fmt: skip
+
+    for first in range(0, len(table), _SLICE):
+        yield from _slice_reports(rows(slice(first, first + _SLICE)), table, address, round_trips, concealment)
+
+
+def _slice_reports(rows, table, address, round_trips, concealment) -> Iterator[StreamReport]:
     for (src_hi, src_lo, src_port, dst_hi, dst_lo, dst_port, ssrc, fmt, payload_names, media_k, start_s, end_s,
          packets, lost, max_delta, mean_jitter, max_jitter, expected, sequence_errors, wrong_timestamps, problem,
          min_delta, mean_delta, min_jitter, received, lost_rfc3550, lost_unique, expected_rfc3550, loss_runs,
@@ -218,50 +246,47 @@ def _reports(table, ws, loss, main, payload, start_ms, end_ms, rated, jitter_las
             rtt_ms=rtt,
             concealment=concealment,
         )
-        reports.append(
-            StreamReport(
-                src=address(src_hi, src_lo),
-                src_port=src_port,
-                dst=address(dst_hi, dst_lo),
-                dst_port=dst_port,
-                ssrc=ssrc,
-                payload_type=fmt.payload_type,
-                packets=packets,
-                lost=lost,
-                lost_rfc3550=lost_rfc3550,
-                duplicates=duplicates,
-                reordered=reordered,
-                max_delta_ms=max_delta,
-                mean_jitter_ms=mean_jitter,
-                max_jitter_ms=max_jitter,
-                mos_cqe=quality.mos_cqe,
-                payload=payload_names,
-                found_by="sdp" if media_k >= 0 else "heuristic",
-                call_id=table.media[media_k].call_id if media_k >= 0 else None,
-                start_s=start_s,
-                end_s=end_s,
-                expected=expected,
-                sequence_errors=sequence_errors,
-                wrong_timestamps=wrong_timestamps,
-                problem=problem,
-                min_delta_ms=min_delta,
-                mean_delta_ms=mean_delta,
-                min_jitter_ms=min_jitter,
-                expected_rfc3550=expected_rfc3550,
-                lost_unique=lost_unique,
-                loss_runs=loss_runs,
-                jitter_rfc3550_ms=jitter_last_ms,
-                jitter_rfc3550_mean_ms=jitter_mean_ms,
-                jitter_rfc3550_max_ms=jitter_max_ms,
-                clock_rate_hz=fmt.clock_rate_hz,
-                ptime_ms=ptime_ms,
-                rtt_ms=rtt,
-                one_way_delay_ms=quality.one_way_delay_ms,
-                delay_method=quality.delay_method,
-                burst_r=quality.burst_r,
-                r_factor=quality.r_factor,
-                mos_reason=quality.mos_reason,
-                concealment=concealment,
-            )
+        yield StreamReport(
+            src=address(src_hi, src_lo),
+            src_port=src_port,
+            dst=address(dst_hi, dst_lo),
+            dst_port=dst_port,
+            ssrc=ssrc,
+            payload_type=fmt.payload_type,
+            packets=packets,
+            lost=lost,
+            lost_rfc3550=lost_rfc3550,
+            duplicates=duplicates,
+            reordered=reordered,
+            max_delta_ms=max_delta,
+            mean_jitter_ms=mean_jitter,
+            max_jitter_ms=max_jitter,
+            mos_cqe=quality.mos_cqe,
+            payload=payload_names,
+            found_by="sdp" if media_k >= 0 else "heuristic",
+            call_id=table.media[media_k].call_id if media_k >= 0 else None,
+            start_s=start_s,
+            end_s=end_s,
+            expected=expected,
+            sequence_errors=sequence_errors,
+            wrong_timestamps=wrong_timestamps,
+            problem=problem,
+            min_delta_ms=min_delta,
+            mean_delta_ms=mean_delta,
+            min_jitter_ms=min_jitter,
+            expected_rfc3550=expected_rfc3550,
+            lost_unique=lost_unique,
+            loss_runs=loss_runs,
+            jitter_rfc3550_ms=jitter_last_ms,
+            jitter_rfc3550_mean_ms=jitter_mean_ms,
+            jitter_rfc3550_max_ms=jitter_max_ms,
+            clock_rate_hz=fmt.clock_rate_hz,
+            ptime_ms=ptime_ms,
+            rtt_ms=rtt,
+            one_way_delay_ms=quality.one_way_delay_ms,
+            delay_method=quality.delay_method,
+            burst_r=quality.burst_r,
+            r_factor=quality.r_factor,
+            mos_reason=quality.mos_reason,
+            concealment=concealment,
         )
-    return reports

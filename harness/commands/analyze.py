@@ -25,12 +25,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from callproof.rtp_analysis.capture import analyze_capture
+    import itertools
+    import sys
 
-    reports = analyze_capture(args.capture, concealment=args.concealment)
+    from callproof.rtp_analysis.capture import analyze_capture, iter_capture
+
     if args.json:
-        print(json_text([r.to_json() for r in reports]))
+        # A slice of streams at a time: 100,000 reports and their JSON objects never all live at once.
+        reports = iter_capture(args.capture, concealment=args.concealment)
+        opened = False
+        while batch := list(itertools.islice(reports, 2048)):
+            text = json_text([r.to_json() for r in batch])
+            sys.stdout.write(("[\n" if not opened else ",\n") + text[2:-2])
+            opened = True
+        print("\n]" if opened else "[]")
         return ExitCode.PASS
+    reports = analyze_capture(args.capture, concealment=args.concealment)
     print(_table(reports, args.concealment))
     return ExitCode.PASS
 
