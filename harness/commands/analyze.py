@@ -12,6 +12,8 @@ import argparse
 
 from callproof.harness.errors import ExitCode
 
+JSON_SLICE = 2048  # reports turned into JSON text at a time
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("capture", metavar="CAPTURE", help="pcap or pcapng file")
@@ -34,7 +36,7 @@ def main(args: argparse.Namespace) -> int:
         # A slice of streams at a time: 100,000 reports and their JSON objects never all live at once.
         reports = iter_capture(args.capture, concealment=args.concealment)
         opened = False
-        while batch := list(itertools.islice(reports, 2048)):
+        while batch := list(itertools.islice(reports, JSON_SLICE)):
             text = json_text([r.to_json() for r in batch])
             sys.stdout.write(("[\n" if not opened else ",\n") + text[2:-2])
             opened = True
