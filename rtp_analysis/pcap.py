@@ -166,7 +166,10 @@ def rows(data: np.ndarray, offsets: np.ndarray, width: int) -> np.ndarray:
 
 def _heads(raw: np.ndarray, offset: np.ndarray, caplen: np.ndarray) -> np.ndarray:
     """Each frame's first HEAD_BYTES bytes, zeroed beyond its captured length."""
-    head = rows(raw, offset, HEAD_BYTES)
+    return _zero_past_caplen(rows(raw, offset, HEAD_BYTES), caplen)
+
+
+def _zero_past_caplen(head: np.ndarray, caplen: np.ndarray) -> np.ndarray:
     short = np.flatnonzero(caplen < HEAD_BYTES)
     if short.size:
         head[short] *= np.arange(HEAD_BYTES) < caplen[short, None]
@@ -220,7 +223,9 @@ def _parse_pcap(raw: np.ndarray, name: str, order: str) -> Frames:
     magic, _major, _minor, _zone, _sigfigs, _snaplen, network = struct.unpack(order + "IHHiIII", raw[:24].tobytes())
     nanoseconds = magic == PCAP_MAGIC_NS
     offsets, stop = _record_chain(raw, 24, length_at=8, overhead=16, order=order)
-    header = rows(raw, offsets, 16).view(order + "u4").astype(np.int64)  # ts_sec, ts_frac, incl_len, orig_len
+    # Each record's header and its frame's first bytes follow each other: one pass over the file.
+    both = rows(raw, offsets, 16 + HEAD_BYTES)
+    header = both[:, :16].view(order + "u4").astype(np.int64)  # ts_sec, ts_frac, incl_len, orig_len
     caplen = header[:, 2]
     _check_lengths(name, caplen)
     if stop > raw.size:  # the last record's header fitted but its data runs past the end
@@ -235,7 +240,7 @@ def _parse_pcap(raw: np.ndarray, name: str, order: str) -> Frames:
         linktype=np.full(offsets.size, network & 0xFFFF, dtype=np.int64),
         ts_sec=header[:, 0],
         ts_nsec=frac if nanoseconds else frac * 1000,
-        head=_heads(raw, offsets + 16, caplen),
+        head=_zero_past_caplen(both[:, 16:], caplen),
     )
 
 
