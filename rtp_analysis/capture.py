@@ -120,9 +120,17 @@ class _Formats:
 
 def _stream_formats(table: StreamTable) -> _Formats:
     """Every payload type of every stream, named by the stream's SDP or by RFC 3551."""
-    key = table.groups.ids() * 128 + table.payload_type
-    entries, of_packet, counts = np.unique(key, return_inverse=True, return_counts=True)
-    del key
+    # A stream's payload type changes rarely: sort the runs of one type, not every packet.
+    groups = table.groups
+    pt = table.payload_type
+    run_start = groups.first_mask()
+    run_start[1:] |= pt[1:] != pt[:-1]
+    runs = np.flatnonzero(run_start)
+    del run_start
+    run_length = np.diff(np.append(runs, pt.size))
+    entries, of_run = np.unique(groups.ids()[runs] * 128 + pt[runs], return_inverse=True)
+    counts = np.bincount(of_run, weights=run_length, minlength=entries.size).astype(np.int64)
+    of_packet = np.repeat(of_run.ravel(), run_length)
     stream, payload_type = entries // 128, entries % 128
     static = [static_format(pt) for pt in range(128)]
     formats = [static[pt] for pt in payload_type.tolist()]
@@ -137,7 +145,7 @@ def _stream_formats(table: StreamTable) -> _Formats:
     ranked = np.lexsort((payload_type, -counts, ~media, stream))
     leads = np.ones(ranked.size, dtype=bool)
     leads[1:] = stream[ranked][1:] != stream[ranked][:-1]
-    return _Formats(stream, payload_type, counts, formats, of_packet.ravel(), ranked[leads])
+    return _Formats(stream, payload_type, counts, formats, of_packet, ranked[leads])
 
 
 def stream_reports(table: StreamTable, *, concealment: bool, round_trips: dict[int, list[float]]) -> list[StreamReport]:

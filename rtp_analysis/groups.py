@@ -9,6 +9,7 @@ stream is simply one group, so the single-stream functions call the same code.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 
@@ -51,8 +52,14 @@ class Groups:
         return self.start + self.size - 1
 
     def ids(self) -> np.ndarray:
-        """The group of every packet (int64)."""
-        return np.repeat(np.arange(self.start.size, dtype=np.int64), self.size)
+        """The group of every packet (int64; computed once, read-only)."""
+        return self._ids
+
+    @functools.cached_property
+    def _ids(self) -> np.ndarray:
+        ids = np.repeat(np.arange(self.start.size, dtype=np.int64), self.size)
+        ids.flags.writeable = False
+        return ids
 
     def first_mask(self) -> np.ndarray:
         """True at the first packet of every non-empty group."""

@@ -245,18 +245,28 @@ def _sequence_errors_stepwise(seq: np.ndarray, in_time: np.ndarray) -> int:
     return errors
 
 
+_LONG_GROUP = 1024  # packets from which a group's running mean is taken on its own
+
+
 def _running_mean(values: np.ndarray, seen: np.ndarray, groups: Groups) -> np.ndarray:
     """Final m of Wireshark's m = (m (n - 1) + x) / n over each group's selected packets, n = `seen`
     (0 for a group with none).
 
     Unrolled: m = sum_k (x_k / n_k) * prod_{j > k} (n_j - 1) / n_j. n = 1 only for the
     second packet of a stream, where m is still 0, so its factor is taken as 1. The
-    running products are taken row by row of padded matrices, one row per group.
+    running products of short groups are taken row by row of padded matrices, one row
+    per group; a long group (few of them fit in a capture) is taken alone.
     """
     out = np.zeros(len(groups))
     n = seen.astype(np.float64)
     factor = np.where(n > 1, (n - 1) / n, 1.0)
-    for mine, index, valid in g.padded_rows(groups):
+    long = groups.size >= _LONG_GROUP
+    for k in np.flatnonzero(long).tolist():
+        part = slice(groups.start[k], groups.start[k] + groups.size[k])
+        prod = np.cumprod(factor[part])
+        out[k] = prod[-1] * np.sum(values[part] / n[part] / prod)
+    short = Groups(groups.start, np.where(long, 0, groups.size))
+    for mine, index, valid in g.padded_rows(short):
         prod = np.cumprod(np.where(valid, factor[index], 1.0), axis=1)
         terms = np.where(valid, values[index] / n[index] / prod, 0.0)
         out[mine] = prod[np.arange(mine.size), groups.size[mine] - 1] * np.sum(terms, axis=1)

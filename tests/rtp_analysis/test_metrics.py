@@ -172,7 +172,7 @@ def test_all_streams_at_once_equal_each_stream_alone():
     from callproof.rtp_analysis.wireshark import wireshark_columns
 
     rng = np.random.default_rng(15)
-    sizes = np.concatenate([[1, 2], rng.integers(1, 700, 60), [300]])
+    sizes = np.concatenate([[1, 2], rng.integers(1, 700, 60), [300, 1500]])
     n = int(sizes.sum())
     groups = Groups.of_sizes(sizes)
     steps = rng.choice([1, 1, 1, 1, 2, 0, -1, -3, 5, 300, 40000], size=n)
