@@ -88,6 +88,12 @@ class TalkTime:
     sigma: float | None = None  # lognormal: standard deviation of ln X
 
 
+def given(value: float | None) -> float:
+    """A TalkTime field its distribution needs, which a loaded scenario always has."""
+    assert value is not None, "scenarios/schema.json requires this field for the distribution"
+    return value
+
+
 @dataclasses.dataclass(frozen=True)
 class DtmfStep:
     wait_s: float  # after the previous step; the first after the answer
