@@ -123,6 +123,7 @@ class Prober:
             gevent.sleep(max(0.0, due - time.monotonic()))
 
     def _probe_call(self) -> None:
+        assert self.pool is not None and self.make_spec is not None, "start() probes calls only with a pool"
         spec = self.make_spec()
         at_utc = utc_now()
         try:
