@@ -132,12 +132,12 @@ def _stream_formats(table: StreamTable) -> _Formats:
     counts = np.bincount(of_run, weights=run_length, minlength=entries.size).astype(np.int64)
     of_packet = np.repeat(of_run.ravel(), run_length)
     stream, payload_type = entries // 128, entries % 128
-    static = [static_format(pt) for pt in range(128)]
+    static = [static_format(number) for number in range(128)]
     formats = [static[pt] for pt in payload_type.tolist()]
     media_index = table.media_index[stream]
     for e in np.flatnonzero(media_index >= 0).tolist():
-        pt = int(payload_type[e])
-        formats[e] = table.media[media_index[e]].formats.get(pt, static[pt])
+        number = int(payload_type[e])
+        formats[e] = table.media[media_index[e]].formats.get(number, static[number])
     media = np.array([not f.is_telephone_event and f.payload_type not in COMFORT_NOISE_TYPES for f in formats],
                      dtype=bool)  # fmt: skip
     # The most frequent payload format that is media (not telephone-event or comfort

@@ -92,6 +92,6 @@ def smooth16_groups(x: np.ndarray, groups: Groups) -> np.ndarray:
     return y
 
 
-def jitter_ms(jitter_units: np.ndarray | float, clock_rate_hz: int) -> np.ndarray | float:
+def jitter_ms(jitter_units: np.ndarray | float, clock_rate_hz: int | np.ndarray) -> np.ndarray | float:
     """Jitter in milliseconds from timestamp units (A.8 reports units; 1000/clock per unit)."""
     return jitter_units * 1000.0 / clock_rate_hz

@@ -39,9 +39,9 @@ def main(args: argparse.Namespace) -> int:
 
     if args.json:
         # A slice of streams at a time: 100,000 reports and their JSON objects never all live at once.
-        reports = iter_capture(args.capture, concealment=args.concealment)
+        streamed = iter_capture(args.capture, concealment=args.concealment)
         opened = False
-        while batch := list(itertools.islice(reports, JSON_SLICE)):
+        while batch := list(itertools.islice(streamed, JSON_SLICE)):
             text = json_text([r.to_json() for r in batch])
             sys.stdout.write(("[\n" if not opened else ",\n") + text[2:-2])
             opened = True
