@@ -83,13 +83,7 @@ class StreamReport:
 
 def analyze_capture(path: str | os.PathLike[str], *, concealment: bool = True) -> list[StreamReport]:
     """Every RTP stream in a pcap/pcapng file; CaptureError for a bad file."""
-    name = os.fspath(path)
-    frames = read_frames(name)
-    datagrams = udp_datagrams(frames, name)
-    round_trips = capture_round_trips(rtcp_packets(frames, datagrams))
-    table = discover_streams(frames, datagrams)
-    del frames, datagrams
-    return stream_reports(table, concealment=concealment, round_trips=round_trips)
+    return list(iter_capture(path, concealment=concealment))
 
 
 def iter_capture(path: str | os.PathLike[str], *, concealment: bool = True) -> Iterator[StreamReport]:
@@ -115,7 +109,7 @@ class _Formats:
     count: np.ndarray  # int64 packets of this type in the stream
     format: list[PayloadFormat]
     of_packet: np.ndarray  # int64: the entry of every packet
-    main: np.ndarray  # int64: each stream's main entry (_main_format's rule)
+    main: np.ndarray  # int64: each stream's main entry, its most frequent media format
 
 
 def _stream_formats(table: StreamTable) -> _Formats:
@@ -146,11 +140,6 @@ def _stream_formats(table: StreamTable) -> _Formats:
     leads = np.ones(ranked.size, dtype=bool)
     leads[1:] = stream[ranked][1:] != stream[ranked][:-1]
     return _Formats(stream, payload_type, counts, formats, of_packet, ranked[leads])
-
-
-def stream_reports(table: StreamTable, *, concealment: bool, round_trips: dict[int, list[float]]) -> list[StreamReport]:
-    """One StreamReport per stream of the table."""
-    return list(iter_stream_reports(table, concealment=concealment, round_trips=round_trips))
 
 
 def iter_stream_reports(
