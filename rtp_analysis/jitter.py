@@ -67,11 +67,18 @@ def smooth16_groups(x: np.ndarray, groups: Groups) -> np.ndarray:
     block_size = np.minimum(_BLOCK, groups.start[block_group] + groups.size[block_group] - block_start)
     blocks = Groups(block_start, block_size)
 
-    local = np.zeros(n)
-    for _, index, valid in g.padded_rows(blocks):
+    # Each block's local filter (zero carried in), as rows of padded matrices.
+    parts = []
+    block_last = np.zeros(block_group.size)  # the local value at each full block's end
+    for mine, index, valid in g.padded_rows(blocks):
         j = np.arange(index.shape[1])
-        rows = np.where(valid, x[index], 0.0)
-        local[index[valid]] = (np.cumsum(rows * _R ** (-j), axis=1) * (_R**j) / 16)[valid]
+        rows = x[index]
+        full = bool(valid.all())
+        if not full:
+            rows[~valid] = 0.0
+        local = np.cumsum(rows * _R ** (-j), axis=1) * (_R**j) / 16
+        block_last[mine] = local[:, -1]
+        parts.append((mine, index, valid, full, local))
 
     # The value carried into each block: one vector step per block rank, all groups at once.
     carry_in = np.zeros(block_group.size)
@@ -80,15 +87,18 @@ def smooth16_groups(x: np.ndarray, groups: Groups) -> np.ndarray:
     rank_edges = np.searchsorted(block_rank[by_rank], np.arange(int(blocks_per_group.max(initial=0)) + 1))
     for rank in range(1, rank_edges.size - 1):
         now = by_rank[rank_edges[rank] : rank_edges[rank + 1]]
-        carry_in[now] = carry_in[now - 1] * decay + local[block_start[now - 1] + _BLOCK - 1]
-    y = local
-    later = np.flatnonzero(block_rank > 0)
-    if later.size:
-        within = np.arange(n) - np.repeat(block_start, block_size)
-        carried = np.repeat(carry_in, block_size)
-        inner = np.repeat(block_rank > 0, block_size)
-        y = local.copy()
-        y[inner] = local[inner] + carried[inner] * _R ** (within[inner] + 1)
+        carry_in[now] = carry_in[now - 1] * decay + block_last[now - 1]
+
+    y = np.empty(n)
+    for mine, index, valid, full, local in parts:
+        later = block_rank[mine] > 0
+        if later.any():
+            j = np.arange(index.shape[1])
+            local[later] = local[later] + carry_in[mine[later], None] * _R ** (j + 1)
+        if full:
+            y[index] = local
+        else:
+            y[index[valid]] = local[valid]
     return y
 
 
