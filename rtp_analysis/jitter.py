@@ -73,12 +73,12 @@ def smooth16_groups(x: np.ndarray, groups: Groups) -> np.ndarray:
     for mine, index, valid in g.padded_rows(blocks):
         j = np.arange(index.shape[1])
         rows = x[index]
-        full = bool(valid.all())
-        if not full:
+        complete = bool(valid.all())
+        if not complete:
             rows[~valid] = 0.0
         local = np.cumsum(rows * _R ** (-j), axis=1) * (_R**j) / 16
         block_last[mine] = local[:, -1]
-        parts.append((mine, index, valid, full, local))
+        parts.append((mine, index, valid, complete, local))
 
     # The value carried into each block: one vector step per block rank, all groups at once.
     carry_in = np.zeros(block_group.size)
@@ -90,12 +90,12 @@ def smooth16_groups(x: np.ndarray, groups: Groups) -> np.ndarray:
         carry_in[now] = carry_in[now - 1] * decay + block_last[now - 1]
 
     y = np.empty(n)
-    for mine, index, valid, full, local in parts:
+    for mine, index, valid, complete, local in parts:
         later = block_rank[mine] > 0
         if later.any():
             j = np.arange(index.shape[1])
             local[later] = local[later] + carry_in[mine[later], None] * _R ** (j + 1)
-        if full:
+        if complete:
             y[index] = local
         else:
             y[index[valid]] = local[valid]

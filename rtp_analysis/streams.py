@@ -55,6 +55,30 @@ class StreamTable:
     def __len__(self) -> int:
         return len(self.groups)
 
+    def streams(self, first: int, end: int) -> StreamTable:
+        """Streams first..end-1 alone (views, no copy)."""
+        lo = int(self.groups.start[first]) if first < len(self) else self.groups.total
+        hi = int(self.groups.start[end - 1] + self.groups.size[end - 1]) if end > first else lo
+        part, packets = slice(first, end), slice(lo, hi)
+        return StreamTable(
+            groups=Groups(self.groups.start[part] - lo, self.groups.size[part]),
+            src_hi=self.src_hi[part], src_lo=self.src_lo[part], dst_hi=self.dst_hi[part], dst_lo=self.dst_lo[part],
+            src_port=self.src_port[part], dst_port=self.dst_port[part], ssrc=self.ssrc[part],
+            media_index=self.media_index[part], media=self.media,
+            time_ms=self.time_ms[packets], seq=self.seq[packets], timestamp=self.timestamp[packets],
+            payload_type=self.payload_type[packets], marker=self.marker[packets],
+        )  # fmt: skip
+
+    def batches(self, packets: int) -> list[tuple[int, int]]:
+        """(first, end) ranges of whole streams of about `packets` packets each (a longer stream alone)."""
+        ends = self.groups.start + self.groups.size
+        cuts = np.searchsorted(ends, np.arange(packets, self.groups.total + packets, packets), side="right")
+        bounds = [0]
+        for cut in cuts.tolist() + [len(self)]:
+            if cut > bounds[-1]:
+                bounds.append(cut)
+        return list(zip(bounds[:-1], bounds[1:], strict=True))
+
 
 def relative_time_ms(frames: Frames) -> np.ndarray:
     """Each frame's time after the first frame, as Wireshark's nstime_delta + nstime_to_msec."""
