@@ -289,6 +289,7 @@ class _Marks:
 
     invite: float
     dtmf_sent: str = ""
+    dtmf_steps: list[float] = dataclasses.field(default_factory=list)  # when each delivered step was handed over
     dtmf_failure: tuple[str, str] | None = None  # (method, why) of the step that could not be delivered
     cancel: float | None = None
     bye: float | None = None
@@ -420,6 +421,7 @@ def _talk(call: TrackedCall, spec: CallSpec, marks: _Marks,
     for step in spec.dtmf:
         if call.wait_until(lambda: call.ended, step.wait_s):
             break
+        sent_at = time.monotonic()
         problem = _deliver_dtmf(call, step)
         if call.ended:
             break
@@ -428,6 +430,7 @@ def _talk(call: TrackedCall, spec: CallSpec, marks: _Marks,
             marks.dtmf_failure = (step.method, problem)
             break
         marks.dtmf_sent += step.digits
+        marks.dtmf_steps.append(sent_at)
     if spec.agent_marker and marks.failure is None and not call.ended:
         patience = spec.patience_s if spec.patience_s is not None else spec.ring_timeout_s
         if call.wait_until(lambda: call.ended or spec.agent_marker in call.dtmf_text(), patience):
@@ -536,5 +539,7 @@ def _record(call: TrackedCall, spec: CallSpec, marks: _Marks, invite_utc: str, *
         released_ms=_ms(marks.released, origin),
         media=call.media_stats(),
         recording=spec.record_to,
+        recording_start_ms=_ms(call.audio.recording_started_at, origin) if spec.record_to else None,
+        dtmf_steps_ms=tuple(_ms(at, origin) for at in marks.dtmf_steps),
         lateness_ms=lateness,
     )

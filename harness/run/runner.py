@@ -242,9 +242,11 @@ class Run:
         self.events.event("harness_error", step="load", message=describe(exc))
 
     def _conclude(self, problems: list[dict[str, str]]) -> int:
+        from callproof.harness.verdict.hearing import analyse_recordings
         from callproof.harness.verdict.recordings import score_recordings
 
         return conclude(self.folder, score=lambda: score_recordings(self.folder, self.scenario),
+                        hear=lambda: analyse_recordings(self.folder, self.scenario),
                         key_path=self.signing_key.path, key=self.signing_key, lang=self.options.lang,
                         quiet=self.options.quiet, problems=problems)
 
