@@ -132,7 +132,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "time_to_prompt": {"en": "time to prompt", "zh": "提示音到达时间"},
     "dead_air": {"en": "dead air", "zh": "静默时长"},
     "one_way_audio": {"en": "one-way audio", "zh": "单向音频"},
-    "plot_time_to_prompt": {"en": "Time to prompt (call.expect), distribution", "zh": "提示音到达时间（call.expect）的分布"},
+    "plot_time_to_prompt": {
+        "en": "Time to prompt (call.expect), distribution",
+        "zh": "提示音到达时间（call.expect）的分布",
+    },
     "prompts_heard": {"en": "heard", "zh": "已听到"},
     "ms_after_anchor": {"en": "ms after the answer or the DTMF step", "zh": "接听或 DTMF 步骤之后的毫秒数"},
     "share_of_expected": {"en": "share of expected prompts", "zh": "预期提示音的比例"},
