@@ -29,8 +29,9 @@ import dataclasses
 import math
 
 import numpy as np
+from scipy.fft import irfft, next_fast_len, rfft
 from scipy.ndimage import maximum_filter1d
-from scipy.signal import butter, fftconvolve, sosfiltfilt
+from scipy.signal import butter, sosfiltfilt
 
 from callproof.rtp_analysis.audio import resample
 
@@ -41,7 +42,7 @@ SILENCE_DBFS = -50.0  # a frame below this carries no signal
 SIGNAL_MIN_S = 0.2  # a direction carried audio when at least this much of it was above silence
 SEGMENT_S = 0.25  # the reference's pieces
 SLIP_S = 0.04  # how far each piece may slip from the prompt's alignment (two frames)
-MATCH_THRESHOLD = 0.55  # score at which a prompt counts as heard
+MATCH_THRESHOLD = 0.7  # score at which a prompt counts as heard: about 70% of its sound matched
 MIN_REFERENCE_S = 0.3  # shorter audible prompts are refused: too little to tell apart
 
 
@@ -122,17 +123,22 @@ def prepare_reference(reference: np.ndarray, rate_hz: int) -> np.ndarray:
     return band_limited(reference, rate_hz)[first:last]
 
 
-def _ncc_curve(recording: np.ndarray, piece: np.ndarray, energy_cum: np.ndarray) -> np.ndarray:
-    """Pearson-style normalised correlation of `piece` with every window of `recording` (valid lags)."""
-    n = piece.size
-    dot = fftconvolve(recording, piece[::-1], mode="valid")
-    window_energy = energy_cum[n:] - energy_cum[:-n]
-    piece_norm = float(np.sqrt(np.sum(piece**2)))
-    denominator = np.sqrt(np.maximum(window_energy, 0.0)) * piece_norm
+def _ncc_curves(part: np.ndarray, pieces: list[np.ndarray]) -> np.ndarray:
+    """Normalised correlation (Pearson, no mean removal: the band has none) of each piece with every
+    window of `part` (valid lags): one row per piece, all pieces of one length, in one batch of FFTs."""
+    n = pieces[0].size
+    lags = part.size - n + 1
+    size = next_fast_len(part.size + n - 1)
+    spectrum = rfft(part, size)
+    flipped = rfft(np.stack([p[::-1] for p in pieces]), size, axis=1)
+    dots = irfft(flipped * spectrum, size, axis=1)[:, n - 1: n - 1 + lags]
+    energy_cum = np.concatenate(([0.0], np.cumsum(part**2)))
+    window_energy = np.maximum(energy_cum[n:] - energy_cum[:-n], 0.0)
+    norms = np.sqrt(np.sum(np.stack(pieces) ** 2, axis=1))[:, None]
+    denominator = np.sqrt(window_energy)[None, :] * norms
     # A window with (next to) no energy cannot match anything: score 0, not 0/0.
-    floor = 1e-6 * piece_norm**2
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(window_energy > floor, dot / denominator, 0.0)
+        out = np.where(window_energy[None, :] > 1e-6 * norms**2, dots / denominator, 0.0)
     return np.clip(out, -1.0, 1.0)
 
 
@@ -150,7 +156,9 @@ def match_prepared(rec: np.ndarray, ref: np.ndarray, *, from_s: float, to_s: flo
     rate = HEARING_RATE_HZ
     seg = int(SEGMENT_S * rate)
     slip = int(SLIP_S * rate)
-    starts = list(range(0, max(1, ref.size - seg // 2), seg))
+    starts = list(range(0, ref.size - seg + 1, seg))
+    if starts[-1] + seg < ref.size:  # the tail: one more piece, overlapping the one before
+        starts.append(ref.size - seg)
     pieces = [ref[s: s + seg] for s in starts]
     weights = np.array([float(np.sum(p**2)) for p in pieces])
     first_lag = max(0, int(math.floor(from_s * rate)))
@@ -161,23 +169,26 @@ def match_prepared(rec: np.ndarray, ref: np.ndarray, *, from_s: float, to_s: flo
     lo = max(0, first_lag - slip)
     hi = min(rec.size, last_lag + ref.size + slip)
     part = rec[lo:hi]
-    energy_cum = np.concatenate(([0.0], np.cumsum(part**2)))
     count = last_lag - first_lag + 1
     total = np.zeros(count)
+    used = [i for i in range(len(pieces)) if weights[i] > 0]
     first_curve = None
-    for offset, piece, weight in zip(starts, pieces, weights, strict=True):
-        if weight <= 0:
-            continue
-        curve = _ncc_curve(part, piece, energy_cum) if piece.size <= part.size else np.zeros(0)
-        if offset == 0:
-            first_curve = curve
-        best = maximum_filter1d(curve, size=2 * slip + 1, mode="constant", cval=0.0) if curve.size else curve
-        # The piece at `offset` of a prompt starting at lag k sits at k + offset (in `part`: minus lo).
-        index = np.arange(first_lag, last_lag + 1) + offset - lo
-        valid = (index >= 0) & (index < best.size)
-        got = np.zeros(count)
-        got[valid] = best[index[valid]]
-        total += weight * got
+    if used and part.size >= seg:
+        curves = _ncc_curves(part, [pieces[i] for i in used])
+        # Each piece may slip by up to SLIP_S: its best correlation nearby.
+        best = maximum_filter1d(curves, size=2 * slip + 1, axis=1, mode="constant", cval=0.0)
+        lags = np.arange(first_lag, last_lag + 1)
+        for row, i in enumerate(used):
+            # The piece at starts[i] of a prompt starting at lag k sits at k + starts[i] (in `part`: minus lo).
+            index = lags + starts[i] - lo
+            valid = (index >= 0) & (index < best.shape[1])
+            got = np.zeros(count)
+            got[valid] = best[row, index[valid]]
+            total += weights[i] * got
+        if used[0] == 0:
+            first_curve = curves[0]
+    else:
+        return PromptMatch(heard=False, score=0.0, start_s=None)
     score_curve = total / weights.sum()
     best_at = int(np.argmax(score_curve))
     best_score = float(score_curve[best_at])
