@@ -65,7 +65,7 @@ def analyse_call(call: CallRecord, recording: Path, expect: Sequence[Expectation
                  caller_signal: bool | None, references: dict[Path, Any] | None = None) -> dict[str, Any]:
     """hearing.jsonl's entry for one recorded call (its keys: callproof.reports.layout)."""
     from callproof.rtp_analysis.audio import read_wav
-    from callproof.rtp_analysis.hearing import band_limited, match_prepared, silence
+    from callproof.rtp_analysis.hearing import HEARING_RATE_HZ, SLIP_S, band_limited, match_prepared, silence
 
     references = {} if references is None else references
     samples, rate = read_wav(recording)
@@ -106,8 +106,12 @@ def analyse_call(call: CallRecord, recording: Path, expect: Sequence[Expectation
             continue
         # The recording instant whose sound reached our endpoint at `anchor`.
         from_s = max(0.0, (anchor - start_ms + jbuf_ms) / 1000.0)
-        match = match_prepared(band, _reference(item.prompt, references), from_s=from_s,
-                               to_s=from_s + item.within_s)
+        reference = _reference(item.prompt, references)
+        if from_s + reference.size / HEARING_RATE_HZ > samples.size / rate + SLIP_S:
+            result["reason"] = (f"the recording ends {samples.size / rate - from_s:.2f} s after the anchor, before "
+                                f"the {reference.size / HEARING_RATE_HZ:.2f} s prompt could be heard in full")
+            continue
+        match = match_prepared(band, reference, from_s=from_s, to_s=from_s + item.within_s)
         result["score"] = match.score
         if match.heard:
             result["heard"] = True
