@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import NoReturn
 
 from callproof.harness import __version__
 from callproof.harness.errors import ExitCode, exit_code_for
@@ -29,7 +30,7 @@ COMMANDS = {
 class _Parser(argparse.ArgumentParser):
     """argparse that exits with the tool's bad-input code (2), in one sentence."""
 
-    def error(self, message: str) -> None:  # pragma: no cover - exercised via CLI tests
+    def error(self, message: str) -> NoReturn:  # pragma: no cover - exercised via CLI tests
         self.exit(ExitCode.BAD_INPUT, f"callproof: {message}\n")
 
 

@@ -130,10 +130,10 @@ def finalize(
     write_file(folder, layout.JUNIT, junit.render(data.summary))
 
     listed, _ = manifest.walk(folder)
-    files = manifest.entries(folder, [p for p in listed if p != layout.MANIFEST])
+    entries = manifest.entries(folder, [p for p in listed if p != layout.MANIFEST])
     facts = manifest.build(
         data,
-        files,
+        entries,
         tool_version=TOOL_VERSION,
         lang=lang,
         signer_public_key=sign.public_key_line(public_key),

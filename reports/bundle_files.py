@@ -24,6 +24,7 @@ import secrets
 import stat
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
+from typing import Literal, overload
 
 from callproof.reports import layout
 from callproof.reports.errors import ReportInputError
@@ -120,6 +121,10 @@ def _too_big(folder: Path, name: str, size: int, limit: int) -> BundleFileError:
     )
 
 
+@overload
+def read_bytes(folder: Path, name: str, limit: int, *, missing_ok: Literal[False] = False) -> bytes: ...
+@overload
+def read_bytes(folder: Path, name: str, limit: int, *, missing_ok: bool) -> bytes | None: ...
 def read_bytes(folder: Path, name: str, limit: int, *, missing_ok: bool = False) -> bytes | None:
     """The whole of a bundle's file, at most `limit` bytes; None when it is missing and missing_ok."""
     try:

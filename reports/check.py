@@ -73,7 +73,7 @@ def check_bundle(folder: Path, trusted: Sequence[TrustedKey] | None) -> BundleCh
         if trusted_key is not None:
             trusted_as, where = trusted_key.principal, trusted_key.where
     listed: dict[str, str] = {}
-    if sums_problem is None:
+    if sums_bytes is not None:  # else sums_problem says why
         try:
             listed = manifest.parse_sums(sums_bytes)
         except manifest.SumsError as exc:

@@ -309,7 +309,8 @@ def rescan_fonts() -> bool:
     """
     from matplotlib import font_manager
 
-    fresh = font_manager._load_fontmanager(try_read_cache=False)  # scans, then writes the cache
+    # scans, then writes the cache; matplotlib's stub leaves this private function out
+    fresh = font_manager._load_fontmanager(try_read_cache=False)  # type: ignore[attr-defined]
     running = font_manager.fontManager
     new_files = sorted({f.fname for f in fresh.ttflist} - {f.fname for f in running.ttflist})
     for path in new_files:

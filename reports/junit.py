@@ -60,8 +60,9 @@ def render(summary: Summary) -> bytes:
         errors=str(sum(tag == "error" for _, _, tag, _, _ in cases)),
         skipped="0",
         time="0",
-        **({"timestamp": summary.run.start_utc} if summary.run.start_utc else {}),
     )
+    if summary.run.start_utc:
+        suite.set("timestamp", summary.run.start_utc)
     properties = ET.SubElement(suite, "properties")
     for name, value in (
         ("verdict", summary.verdict or "NONE"),

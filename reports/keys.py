@@ -285,7 +285,9 @@ def _looks_like_key_type(field: str) -> bool:
 
 def _split_fields(line: str) -> list[str]:
     """Split on blanks outside double quotes (principals and option values may be quoted)."""
-    fields, current, quoted = [], [], False
+    fields: list[str] = []
+    current: list[str] = []
+    quoted = False
     for char in line:
         if char == '"':
             quoted = not quoted
@@ -301,7 +303,9 @@ def _split_fields(line: str) -> list[str]:
 
 
 def _split_options(field: str) -> list[str]:
-    options, current, quoted = [], [], False
+    options: list[str] = []
+    current: list[str] = []
+    quoted = False
     for char in field:
         if char == '"':
             quoted = not quoted

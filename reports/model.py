@@ -182,6 +182,7 @@ def load(folder: Path, worst_per_reason: int = 5, lowest_mos_count: int = 20) ->
     """Read the bundle's documented files into a `ReportData` (the report's only I/O)."""
     folder = Path(folder)
     summary_dict = _read_json(folder, layout.SUMMARY, required=True)
+    assert summary_dict is not None, "a required file is read or refused, never None"
     # The calls we placed; "inbound" records are our own agents' side of them (as in callproof.harness.verdict.summary).
     records = [r for r in read_calls(folder) if r.direction == "outbound"]
     try:

@@ -249,7 +249,7 @@ def _draw_mos(fig: Figure, data: ReportData, tr: Translator) -> None:
     mos = data.calls.mos_cqe[~np.isnan(data.calls.mos_cqe)]
     if not len(mos):
         return _no_data(ax, tr)
-    ax.hist(mos, bins=np.arange(1.0, 4.6, 0.05), color=COLOURS["offered"])
+    ax.hist(mos, bins=np.arange(1.0, 4.6, 0.05).tolist(), color=COLOURS["offered"])
     for line in data.summary.sla:
         if "mos" in line.metric.lower() and line.threshold is not None:
             ax.axvline(

@@ -118,7 +118,7 @@ def queue_rows(summary: Summary, tr: Translator) -> list[list[str]]:
         return f"{count} ({with_unit(pct, '%')})"
 
     def seconds(values: dict[str, float | None]) -> str:
-        return " · ".join(f"{p} {with_unit(None if values[p] is None else values[p] / 1000.0, 's')}"
+        return " · ".join(f"{p} {with_unit(None if (v := values[p]) is None else v / 1000.0, 's')}"
                           for p in ("p50", "p95", "p99"))
 
     rows = [[tr("offered"), str(queue.offered)],

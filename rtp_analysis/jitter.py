@@ -18,7 +18,7 @@ def interarrival_jitter(arrival_s: np.ndarray, rtp_timestamp: np.ndarray, clock_
     if n < 2:
         return np.zeros(n)
     arrival_units = np.diff(arrival_s) * clock_rate_hz
-    ts_step = np.diff(rtp_timestamp.astype(np.int64))
+    ts_step: np.ndarray = np.diff(rtp_timestamp.astype(np.int64))  # annotated: numpy's stub says timedelta64
     ts_step = (ts_step + (1 << 31)) % (1 << 32) - (1 << 31)  # signed 32-bit difference
     d = np.abs(arrival_units - ts_step)
     return np.concatenate([[0.0], smooth16(d)])

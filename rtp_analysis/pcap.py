@@ -161,7 +161,7 @@ def _record_chain(raw: np.ndarray, start: int, length_at: int, overhead: int, or
     offset = start
     window = 64
     while offset + header <= end:
-        length = fmt.unpack_from(raw, offset + length_at)[0]
+        length = fmt.unpack_from(raw.data, offset + length_at)[0]  # .data: the array's bytes, in place
         step = overhead + length
         if step <= 0:
             break
@@ -319,12 +319,13 @@ def _to_nanoseconds(part: np.ndarray, units_per_second: int) -> np.ndarray:
 
 
 def _read_idb(raw: np.ndarray, block: int, order: str, name: str, number: int) -> _Interface:
-    total = struct.unpack_from(order + "I", raw, block + 4)[0]
-    linktype = struct.unpack_from(order + "H", raw, block + 8)[0]
+    data = raw.data  # the array's bytes, in place
+    total = struct.unpack_from(order + "I", data, block + 4)[0]
+    linktype = struct.unpack_from(order + "H", data, block + 8)[0]
     units, offset_seconds = 10**6, 0  # pcapng default resolution: microseconds
     at, end = block + 16, block + total - 4
     while at + 4 <= end:
-        code, length = struct.unpack_from(order + "HH", raw, at)
+        code, length = struct.unpack_from(order + "HH", data, at)
         if code == 0:  # opt_endofopt
             break
         value = raw[at + 4 : at + 4 + length].tobytes()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from typing import Any
 
 import numpy as np
 from scipy.signal import correlate
@@ -79,7 +80,7 @@ def pesq_of_signals(
     aligned = shift_to_reference(deg, lag, ref.size)
     ref_speech = speech_seconds(ref, rate)
     deg_speech = speech_seconds(aligned, rate)
-    common = dict(
+    common: dict[str, Any] = dict(
         band=band,
         method=method,
         offset_ms=1000.0 * (lag + settle) / rate,

@@ -206,6 +206,7 @@ def _rate(
     if reason is None and delay_ms is None:
         reason = "the one-way delay is unknown"
     if reason is None and values is not None and delay_ms is not None:
+        assert bpl is not None, "set from values above"
         result = rating(
             EModelInput(ie=values.ie, bpl=bpl, ppl_percent=100 * loss_fraction, burst_r=burst_r, ta_ms=delay_ms)
         )

@@ -36,7 +36,8 @@ def extend_sequence(seq: np.ndarray) -> ExtendedSequence:
     n = len(seq)
     if n == 0:
         return ExtendedSequence(np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0, np.int64))
-    step = (np.diff(seq.astype(np.int64)) + (RTP_SEQ_MOD // 2)) % RTP_SEQ_MOD - (RTP_SEQ_MOD // 2)
+    diff: np.ndarray = np.diff(seq.astype(np.int64))  # annotated: numpy's stub says timedelta64
+    step = (diff + (RTP_SEQ_MOD // 2)) % RTP_SEQ_MOD - (RTP_SEQ_MOD // 2)
     extended = int(seq[0]) + np.concatenate([[0], np.cumsum(step)])
     highest_before = np.maximum.accumulate(extended)[:-1]
     ahead = extended[1:] - highest_before

@@ -158,5 +158,6 @@ def discover_streams(frames: Frames, datagrams: Datagrams) -> list[RtpStream]:
 def _looks_like_rtp_flow(seq: np.ndarray) -> bool:
     if seq.size < MIN_HEURISTIC_PACKETS:
         return False
-    steps = np.diff(seq.astype(np.int64)) % 65536
+    diff: np.ndarray = np.diff(seq.astype(np.int64))  # annotated: numpy's stub says timedelta64
+    steps = diff % 65536
     return float(np.mean((steps >= 1) & (steps <= 100))) >= MIN_FORWARD_SHARE

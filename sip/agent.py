@@ -63,6 +63,14 @@ class Agent:
 
     def _handle(self, call: TrackedCall, received: float, invite_utc: str, caller: str,
                 identity: dict[str, str | None]) -> None:
+        record = self._take(call, received, invite_utc, caller, identity)
+        self.endpoint.bury(call)
+        del call  # the graveyard must hold the last reference before anything can yield
+        self._on_record(record)
+
+    def _take(self, call: TrackedCall, received: float, invite_utc: str, caller: str,
+              identity: dict[str, str | None]) -> CallRecord:
+        """Answer the call, play it out and hang up as the agent would; its record."""
         spec = self.spec
         answered_at = bye_at = marker_at = None
         hangup_by = None
@@ -89,6 +97,7 @@ class Agent:
                 hangup_by = "callee"
                 bye_at = time.monotonic()
                 call.hang_up()
+                assert self.endpoint.tap is not None, "the tap lives until Endpoint.destroy"
                 call.await_bye_response(self.endpoint.tap)
             if call.stopped_at is not None and call.bye_received_at is None:
                 failure, hangup_by, bye_at = Failure.STOPPED, "callee", call.stopped_at
@@ -98,7 +107,7 @@ class Agent:
         call.audio.release()
         self.calls.discard(call)
         end = call.disconnected_at or time.monotonic()
-        record = CallRecord(
+        return CallRecord(
             call_id=call.sip_call_id,
             target=caller,
             invite_utc=invite_utc,
@@ -123,7 +132,4 @@ class Agent:
             media=call.media_stats(),
             extra=identity,  # who called, as the agent saw it (caller_identity)
         )
-        self.endpoint.bury(call)
-        call = None  # the graveyard must hold the last reference before anything can yield
-        self._on_record(record)
 

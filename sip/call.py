@@ -28,7 +28,7 @@ import datetime as dt
 import sys
 import time
 import traceback
-from typing import Callable
+from typing import Callable, overload
 
 import gevent
 import gevent.event
@@ -301,6 +301,10 @@ class _Marks:
     released: float | None = None  # pjsua let the call go: its slot is free
 
 
+@overload
+def _ms(at: float, origin: float) -> float: ...
+@overload
+def _ms(at: float | None, origin: float) -> float | None: ...
 def _ms(at: float | None, origin: float) -> float | None:
     return None if at is None else round((at - origin) * 1000.0, 3)
 
@@ -380,6 +384,7 @@ def _play(endpoint: Endpoint, call: TrackedCall, spec: CallSpec, marks: _Marks,
     # A stopped call does not wait for a CANCEL nobody answers: the run is ending.
     call.wait_until(lambda: call.ended, BYE_RESPONSE_WAIT_S if call.stopped_at is not None else 40.0)
     if marks.bye is not None:
+        assert endpoint.tap is not None, "the tap lives until Endpoint.destroy"
         call.await_bye_response(endpoint.tap)
     if call.stopped_at is not None:
         return
@@ -431,10 +436,11 @@ def _talk(call: TrackedCall, spec: CallSpec, marks: _Marks,
             break
         marks.dtmf_sent += step.digits
         marks.dtmf_steps.append(sent_at)
-    if spec.agent_marker and marks.failure is None and not call.ended:
+    marker = spec.agent_marker
+    if marker and marks.failure is None and not call.ended:
         patience = spec.patience_s if spec.patience_s is not None else spec.ring_timeout_s
-        if call.wait_until(lambda: call.ended or spec.agent_marker in call.dtmf_text(), patience):
-            marks.agent = _marker_time(call, spec.agent_marker)
+        if call.wait_until(lambda: call.ended or marker in call.dtmf_text(), patience):
+            marks.agent = _marker_time(call, marker)
         else:
             marks.failure = Failure.ABANDONED
     if marks.failure is None and not call.ended:

@@ -120,9 +120,14 @@ class Endpoint:
 
         self.ssrc_changes: SsrcChangeLog | SsrcPoller = (
             SsrcChangeLog() if restarts_on_new_source(loaded_engine()) else SsrcPoller(capacity.native_library()))
-        self.tap = SipMessageTap(self.ssrc_changes)
+        self.tap: SipMessageTap | None = SipMessageTap(self.ssrc_changes)  # None after destroy
         self._live: set = set()  # TrackedCalls whose flow is running (placed or taken), for stop_calls
         self.socket_drops = SocketDrops()  # the kernel's drops on our own sockets (callproof.sip.socket_drops)
+
+    @property
+    def _lib(self) -> pj.Endpoint:
+        assert self.ep is not None, "pjsua2 is used between start() and destroy()"
+        return self.ep
 
     # -- start -------------------------------------------------------------
 
@@ -184,17 +189,17 @@ class Endpoint:
             tcfg.tlsConfig.verifyServer = s.tls_verify_server
             tcfg.tlsConfig.method = pj.PJSIP_TLSV1_2_METHOD
         try:
-            tid = self.ep.transportCreate(_TRANSPORT_TYPES[transport], tcfg)
+            tid = self._lib.transportCreate(_TRANSPORT_TYPES[transport], tcfg)
         except pj.Error as exc:
             port = tcfg.port or "any port"
             raise EngineError(
                 f"cannot open the SIP {transport.upper()} transport on {s.bind_ip}:{port}: {pj_error_text(exc)}"
             ) from None
         self.transport_ids[transport] = tid
-        self.sip_ports[transport] = int(self.ep.transportGetInfo(tid).localName.rsplit(":", 1)[1])
+        self.sip_ports[transport] = int(self._lib.transportGetInfo(tid).localName.rsplit(":", 1)[1])
 
     def _set_codecs(self) -> None:
-        available = {info.codecId: info for info in self.ep.codecEnum2()}
+        available = {info.codecId: info for info in self._lib.codecEnum2()}
         wanted = []
         for name in self.settings.codecs:
             codec_id = next((cid for cid in available if cid.startswith(_CODEC_IDS[name])), None)
@@ -202,10 +207,10 @@ class Endpoint:
                 raise SipConfigError(f"codec {name} is not available in this pjsua2 build")
             wanted.append(codec_id)
         for codec_id in available:
-            self.ep.codecSetPriority(codec_id, 0)
+            self._lib.codecSetPriority(codec_id, 0)
         # pjsua offers codecs in descending priority; 0 disables.
         for rank, codec_id in enumerate(wanted):
-            self.ep.codecSetPriority(codec_id, 254 - rank)
+            self._lib.codecSetPriority(codec_id, 254 - rank)
 
     # -- accounts ---------------------------------------------------------------
 
@@ -252,7 +257,7 @@ class Endpoint:
         left = time.monotonic()
         while True:
             entered = time.monotonic()
-            self.ep.libHandleEvents(timeout_ms)
+            self._lib.libHandleEvents(timeout_ms)
             left_before, left = left, time.monotonic()
             # Late to look at the sockets: away from the poll, or held inside it past its timeout
             # (a process the machine did not run, or stopped, sits in the poll the whole time).
@@ -273,7 +278,7 @@ class Endpoint:
         """Poll without the pump (used during shutdown, after the pump stopped)."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            self.ep.libHandleEvents(10)
+            self._lib.libHandleEvents(10)
             self._after_poll()
 
     # -- calls ------------------------------------------------------------------------

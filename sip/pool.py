@@ -196,8 +196,9 @@ class EngineProcess:
                 raise EngineError(f"SIP engine process {self.name} is gone: {exc}") from None
 
     def _read_events(self) -> None:
-        stdout = self._proc.stdout
-        for line in stdout:
+        proc = self._proc
+        assert proc is not None and proc.stdout is not None, "start() spawns the reader on its Popen"
+        for line in proc.stdout:
             event = json.loads(line)
             kind = event.pop("ev")
             if kind in ("setup", "record"):
@@ -230,7 +231,7 @@ class EngineProcess:
                 error = SipConfigError if event.get("kind") == "SipConfigError" else EngineError
                 self._ready.set_exception(error(event["message"]))
         # The pipe closed: the process is gone. Whatever it still owed is lost.
-        code = self._proc.wait()
+        code = proc.wait()
         if not self._ready.ready():
             self._ready.set_exception(EngineError(f"SIP engine process {self.name} exited with code {code}"))
         lost = EngineError(f"SIP engine process {self.name} exited (code {code}) during a call")

@@ -49,7 +49,7 @@ class UdpSocket:
 
 def own_socket_inodes(fd_dir: str = _FD_DIR) -> dict[int, int]:
     """inode -> descriptor of every socket this process has open (fstat: a third of readlink's cost)."""
-    found = {}
+    found: dict[int, int] = {}
     try:
         names = os.listdir(fd_dir)
     except OSError:
@@ -123,8 +123,8 @@ class SocketDrops:
         """Read every socket of the process; {"sip": drops, "media": drops}, cumulative."""
         descriptors = own_socket_inodes()
         for inode in set(self._live) - set(descriptors):
-            port, drops = self._live.pop(inode)
-            self._closed[self._kind(port)] += drops
+            closed_port, closed_drops = self._live.pop(inode)
+            self._closed[self._kind(closed_port)] += closed_drops
         self._other &= set(descriptors)
         self._fds = {}
         for inode, fd in descriptors.items():
@@ -132,7 +132,7 @@ class SocketDrops:
                 continue
             port = self._live[inode][0] if inode in self._live else descriptor_port(fd)
             drops = None if port is None else descriptor_drops(fd)
-            if drops is None:
+            if port is None or drops is None:
                 self._other.add(inode)
                 continue
             self._live[inode] = (port, max(drops, self._live.get(inode, (port, 0))[1]))

@@ -40,7 +40,7 @@ import os
 import resource
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gevent
 import gevent.event
@@ -51,6 +51,11 @@ import gevent.pool
 from callproof.sip.errors import SipConfigError, SipError
 from callproof.sip.run_queue import RunQueueWait
 from callproof.sip.settings import CallSpec, EngineSettings
+
+if TYPE_CHECKING:  # loaded in Worker.start, after the protocol is known to work (pjsua2 is slow to load)
+    from callproof.sip.account import SipAccount
+    from callproof.sip.agent import Agent
+    from callproof.sip.endpoint import Endpoint
 
 _PR_SET_PDEATHSIG = 1
 _HEALTH_INTERVAL_S = 1.0
@@ -116,9 +121,9 @@ class Worker:
         self.stopping = gevent.event.Event()
         self.ready_sent = False
         self.run_queue = RunQueueWait()  # how long our threads waited for a CPU (callproof.sip.run_queue)
-        self.endpoint = None
-        self.account = None
-        self.agent = None
+        self.endpoint: Endpoint | None = None
+        self.account: SipAccount | None = None
+        self.agent: Agent | None = None
 
     def start(self) -> None:
         # Imported here so that a protocol error does not pay for loading pjsua2.
@@ -127,23 +132,27 @@ class Worker:
         from callproof.sip.endpoint import Endpoint
 
         settings, protocol = self.settings, self.protocol
-        self.endpoint = Endpoint(settings)
-        self.endpoint.start()
+        self.endpoint = endpoint = Endpoint(settings)
+        endpoint.start()
         if settings.agent is not None:
-            self.agent = Agent(self.endpoint, settings.agent,
+            self.agent = Agent(endpoint, settings.agent,
                                on_record=lambda r: protocol.send("inbound", record=r.to_dict()),
                                spawn=self.calls.spawn)
-        self.account = SipAccount(self.endpoint, settings.account,
-                                  on_incoming=self.agent.on_incoming if self.agent else None,
-                                  on_registration=self._registration_changed)
-        self.endpoint.start_pump()
-        self.account.start()
+        self.account = account = SipAccount(endpoint, settings.account,
+                                            on_incoming=self.agent.on_incoming if self.agent else None,
+                                            on_registration=self._registration_changed)
+        endpoint.start_pump()
+        account.start()
+
+    def _started(self) -> tuple[Endpoint, SipAccount]:
+        assert self.endpoint is not None and self.account is not None, "start() runs before anything else"
+        return self.endpoint, self.account
 
     def run(self) -> None:
-        endpoint = self.endpoint
+        endpoint, account = self._started()
         registration = None
         if self.settings.account.registrar:
-            registration = self.account.wait_registration(10.0)
+            registration = account.wait_registration(10.0)
         from callproof.sip.engine.info import loaded_engine
 
         self.protocol.send("ready", capacity=endpoint.capacity, sip_ports=endpoint.sip_ports,
@@ -176,25 +185,26 @@ class Worker:
         elif op == "unregister":
             self.calls.spawn(self._register, False)
         elif op == "hangup":
-            self.endpoint.stop_calls()
+            self._started()[0].stop_calls()
         elif op == "stop":
             self.stopping.set()
 
     def _place(self, request_id: str, spec: CallSpec) -> None:
         from callproof.sip.call import place_call
 
-        record = place_call(self.endpoint, self.account, spec,
+        record = place_call(*self._started(), spec,
                             on_setup=lambda r: self.protocol.send("setup", id=request_id, record=r.to_dict()))
         self.protocol.send("record", id=request_id, record=record.to_dict())
 
     def _register(self, on: bool) -> None:
         """(Un)REGISTER now; the outcome reaches the parent like every other one."""
-        before = len(self.account.registrations)
+        account = self._started()[1]
+        before = len(account.registrations)
         if on:
-            self.account.setRegistration(True)
+            account.setRegistration(True)
         else:
-            self.account.unregister()
-        if self.account.wait_registration(10.0, after=before) is None:
+            account.unregister()
+        if account.wait_registration(10.0, after=before) is None:
             self.protocol.send("registration", code=408, reason="no response to REGISTER", expires=0)
 
     def _registration_changed(self, code: int, reason: str, expires: int) -> None:
@@ -212,11 +222,13 @@ class Worker:
 
     def _send_health(self) -> None:
         """The pump's worst lag since the last report, and the drops on our own sockets so far."""
-        drops = self.endpoint.socket_drops.sample()
-        self.protocol.send("health", pump_lag_ms_max=round(self.endpoint.pump_lag_ms_max, 3),
+        endpoint = self.endpoint
+        assert endpoint is not None, "health is reported after start()"
+        drops = endpoint.socket_drops.sample()
+        self.protocol.send("health", pump_lag_ms_max=round(endpoint.pump_lag_ms_max, 3),
                            active_calls=len(self.calls), socket_drops=drops,
-                           udp_sockets=self.endpoint.socket_drops.sockets, cpu_wait_pct_max=self.run_queue.sample())
-        self.endpoint.pump_lag_ms_max = 0.0
+                           udp_sockets=endpoint.socket_drops.sockets, cpu_wait_pct_max=self.run_queue.sample())
+        endpoint.pump_lag_ms_max = 0.0
 
     # -- shutdown ------------------------------------------------------------
 

@@ -135,5 +135,6 @@ class MediaCapture:
             stop_processes([self._proc])
 
     def _last_line(self) -> str:
+        assert self._proc is not None, "read after dumpcap started"
         lines = [line.strip() for line in self.log_path.read_text(errors="replace").splitlines() if line.strip()]
         return lines[-1].rstrip(".") if lines else f"exit code {self._proc.returncode}"

@@ -38,7 +38,7 @@ from callproof.harness.run.engines import check_registrations
 from callproof.harness.run.load import LoadContext
 from callproof.harness.run.recorder import EventLog, JsonLines
 from callproof.harness.run.runner import CALLS_END_GRACE_S, DRAIN_MARGIN_S, HANG_UP_WAIT_S, HEALTH_INTERVAL_S, Run
-from callproof.harness.run.users import ArrivalScheduler, PlanShape, SipCaller
+from callproof.harness.run.users import ArrivalScheduler, LoadEnvironment, PlanShape, SipCaller
 from callproof.harness.run.worker_auth import Refusals, authenticated_locust
 from callproof.harness.scenario import plan
 from callproof.reports import layout
@@ -250,15 +250,15 @@ class MasterRun(Run):
 
     def _run(self, refusals: Refusals) -> None:
         from locust.env import Environment
-        from locust.runners import STATE_STOPPED, STATE_STOPPING
+        from locust.runners import STATE_STOPPED, STATE_STOPPING, MasterRunner
 
         scenario = self.scenario
         state = _MasterState()
         environment = Environment(user_classes=[SipCaller, ArrivalScheduler],
                                   shape_class=PlanShape(scenario.load, is_stopping=lambda: state.stopping,
                                                         schedulers=lambda: max(1, runner.worker_count)))
-        runner = environment.create_master_runner(self.options.master_host, self.options.master_port)
-        collector = Collector(calls=self.calls, events=self.events, audio_dir=self.audio_dir,
+        runner: MasterRunner = environment.create_master_runner(self.options.master_host, self.options.master_port)
+        collector = Collector(calls=self.calls, events=self.events, audio_dir=self._audio_dir,
                               control=self._log(layout.CONTROL), refusals=refusals)
         for kind, handle in ((CALL_MESSAGE, collector.on_call), (AUDIO_MESSAGE, collector.on_audio),
                              (HEALTH_MESSAGE, collector.on_health), (DRAINED_MESSAGE, collector.on_drained),
@@ -301,14 +301,12 @@ class WorkerRun(Run):
     """Places calls for a master; writes no run folder of its own."""
 
     def execute(self) -> int:
-        from locust.env import Environment
-
         scenario = self.scenario
         if scenario.target.embedded:
             raise BadInput("the embedded target runs on one machine: run without --worker, or set target.uri")
         # Recordings wait here only until they have gone to the master with their call's record.
         self.audio_dir = Path(tempfile.mkdtemp(prefix="callproof-worker-audio-"))
-        environment = Environment(user_classes=[SipCaller, ArrivalScheduler])
+        environment = LoadEnvironment(user_classes=[SipCaller, ArrivalScheduler])
         fleet = self._fleet(None)
         try:
             pool = fleet.start_pool("caller", plan.provision(scenario) + control_calls(scenario),
@@ -318,9 +316,11 @@ class WorkerRun(Run):
         self._pools.append(pool)
         check_registrations(pool, "caller")
         # Each worker's own control leg, to an echo on its own machine; its records go to the master.
-        control = self._prepare_control(
-            fleet, pool,
-            lambda record: environment.runner.send_message(CONTROL_MESSAGE, {**record, "worker": context.worker}))
+        def send_control(record: dict[str, Any]) -> None:
+            assert environment.runner is not None, "_work connects before the control leg places a call"
+            environment.runner.send_message(CONTROL_MESSAGE, {**record, "worker": context.worker})
+
+        control = self._prepare_control(fleet, pool, send_control)
         # Everything a user needs exists before we connect: the master may start the load at once.
         context = self._context(pool, fixed_target(scenario.target.uri), sink=lambda record: None)
         context.fire_request = environment.events.request.fire
@@ -342,7 +342,7 @@ class WorkerRun(Run):
             workers, index = max(1, int(msg.data["workers"])), max(0, runner.worker_index)
             context.worker = f"worker{index}"
             # Workers must not repeat each other's random draws, nor record over each other's files.
-            context.factory = CallFactory(scenario.call, seed=scenario.seed + index, audio_dir=self.audio_dir,
+            context.factory = CallFactory(scenario.call, seed=scenario.seed + index, audio_dir=self._audio_dir,
                                           stream=index)
             context.arrivals = plan.load_arrival_times(scenario.load, scenario.seed)[index::workers]
             if control is not None:
@@ -385,7 +385,7 @@ class WorkerRun(Run):
             health.kill()
             finishing.kill()  # the master quit without waiting for it: nobody to tell
             self._stop_everything()
-            shutil.rmtree(self.audio_dir, ignore_errors=True)
+            shutil.rmtree(self._audio_dir, ignore_errors=True)
         return ExitCode.PASS
 
 

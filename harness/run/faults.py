@@ -63,6 +63,7 @@ class FaultInjector:
                 return self._command(fault, index)
             if fault.action == "signal":
                 return True, self._signal_pid_file(fault), None
+            assert fault.process is not None, "scenarios/schema.json requires a process for stop"
             pid = self.processes.signal(fault.process, fault.signal) if self.processes else None
             if pid is None:
                 raise FaultError(f"process {fault.process} was not started")
@@ -87,6 +88,7 @@ class FaultInjector:
         return code == 0, " ".join(argv), None if code == 0 else f"exit code {code} (logs/{name})"
 
     def _signal_pid_file(self, fault: Fault) -> str:
+        assert fault.pid_file is not None, "scenarios/schema.json requires a pid_file for signal"
         shown = _shareable(fault.pid_file, self.base_dir)
         pid = read_pid(fault.pid_file, shown)
         # pidfd: the process the check below looks at is the one that gets the signal, even if its PID is reused.

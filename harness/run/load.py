@@ -132,6 +132,7 @@ class LoadContext:
             self.breaker.record(time.monotonic(), answered)
         exception = None
         if record.failed:
+            assert record.failure is not None, "a failed call has its failure"
             code = f" {record.final_code}" if record.final_code else ""
             exception = CallFailed(f"{record.failure.value}{code}")
         response_ms = record.setup_ms if record.setup_ms is not None else record.end_ms

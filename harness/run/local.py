@@ -23,7 +23,7 @@ from callproof.harness.run.progress import Progress
 from callproof.harness.run.recorder import CallLog
 from callproof.harness.run.registered_agents import agent_spec
 from callproof.harness.run.runner import CALLS_END_GRACE_S, HANG_UP_WAIT_S, HEALTH_INTERVAL_S, Run
-from callproof.harness.run.users import ArrivalScheduler, PlanShape, SipCaller
+from callproof.harness.run.users import ArrivalScheduler, LoadEnvironment, PlanShape, SipCaller
 from callproof.harness.scenario import plan
 from callproof.reports import layout
 from callproof.sip.engine.info import without_local_paths
@@ -53,9 +53,7 @@ class LocalRun(Run):
         self._start_probes()
         context = self._context(callers, choose, sink=self.calls.write)
         context.arrivals = plan.load_arrival_times(scenario.load, scenario.seed)
-        from locust.env import Environment
-
-        environment = Environment(user_classes=[SipCaller, ArrivalScheduler],
+        environment = LoadEnvironment(user_classes=[SipCaller, ArrivalScheduler],
                                   shape_class=PlanShape(scenario.load, is_stopping=lambda: context.stopping))
         environment.callproof = context
         context.fire_request = environment.events.request.fire
@@ -104,7 +102,7 @@ class LocalRun(Run):
                   "max_calls_per_process": first.capacity,
                   "processes": len(pool.processes), "provisioned_calls": calls,
                   "media": first.settings.media.to_dict()}
-        (self.folder / layout.ENGINE).write_text(json.dumps(engine, indent=2) + "\n")
+        (self._folder / layout.ENGINE).write_text(json.dumps(engine, indent=2) + "\n")
         self.events.event("engine", **engine)
         if not self.options.quiet:
             from callproof.sip.engine.info import summary_line

@@ -143,6 +143,7 @@ class PortRegistry:
 
     def _lock(self, start: int, width: int, kind: int, command: int = fcntl.F_OFD_SETLK) -> bytes:
         request = _FLOCK.pack(kind, os.SEEK_SET, start, width, 0)
+        assert self._lock_fd is not None, "locks are taken and read while the lock file is open"
         return fcntl.fcntl(self._lock_fd, command, request)
 
     def _locked_by_another(self, start: int, width: int) -> int | None:

@@ -73,6 +73,8 @@ def send_options(uri: str, transport: str = "udp", timeout_s: float = _OPTIONS_T
         sock.sendall(request)
         while True:  # skip provisional answers
             data = sock.recv(65535)
+            if not data and transport != "udp":  # closed: every later read is empty at once too
+                raise ConnectionError("the server closed the connection")
             match = _STATUS.match(data)
             if match and not match.group(1).startswith(b"1"):
                 break
@@ -80,7 +82,12 @@ def send_options(uri: str, transport: str = "udp", timeout_s: float = _OPTIONS_T
         return {"code": int(match.group(1)), "rtt_ms": round(rtt_ms, 3),
                 "reason": match.group(2).decode(errors="replace")}
     except (OSError, ValueError) as exc:
-        reason = "no answer" if isinstance(exc, TimeoutError | socket.timeout) else str(exc.strerror or exc)
+        if isinstance(exc, TimeoutError | socket.timeout):
+            reason = "no answer"
+        elif isinstance(exc, OSError):
+            reason = str(exc.strerror or exc)
+        else:  # a ValueError has no strerror
+            reason = str(exc)
         return {"code": None, "rtt_ms": None, "reason": reason}
     finally:
         sock.close()
@@ -116,6 +123,7 @@ class Prober:
             gevent.sleep(max(0.0, due - time.monotonic()))
 
     def _probe_call(self) -> None:
+        assert self.pool is not None and self.make_spec is not None, "start() probes calls only with a pool"
         spec = self.make_spec()
         at_utc = utc_now()
         try:

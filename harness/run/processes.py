@@ -12,13 +12,13 @@ A process with a `ready_port` counts as started once something has bound that po
 from __future__ import annotations
 
 import ctypes
+import io
 import os
 import signal
 import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import IO
 
 from callproof.harness.errors import HarnessError
 from callproof.harness.run.worker_auth import SECRET_ENV
@@ -91,7 +91,7 @@ class CappedOutput:
         self._file.write(self._tail)
         self._file.close()
 
-    def copy(self, stream: IO[bytes]) -> None:
+    def copy(self, stream: io.BufferedReader) -> None:
         """Copy a pipe to its end, then close both (run in a thread: under gevent, a greenlet)."""
         try:
             while chunk := stream.read1(1 << 16):

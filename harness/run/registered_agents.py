@@ -17,6 +17,7 @@ clean stop of an agent's process unregisters it (REGISTER with Expires: 0).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Callable
 
 from callproof.harness.errors import BadInput, HarnessError
@@ -69,10 +70,10 @@ class RegisteredAgents:
         self.pool = pool
         self.users = users
         self.registrar = registrar
-        self.registrations = [
-            Registration(user, process.name, *process.registration)
-            for user, process in zip(users, pool.processes, strict=True)
-        ]
+        self.registrations = []
+        for user, process in zip(users, pool.processes, strict=True):
+            assert process.registration is not None, "start() returns once every agent holds a registration"
+            self.registrations.append(Registration(user, process.name, *process.registration))
 
     @classmethod
     def start(cls, fleet: Fleet, scenario: Scenario,
@@ -82,6 +83,7 @@ class RegisteredAgents:
         Returns only when every agent holds a 2xx registration; otherwise stops them all and raises.
         """
         agents = scenario.agents
+        assert agents.register_to is not None, "only agents that register to a registrar start here"
         spec = dataclasses.asdict(agent_spec(scenario))
         users = [agents.username(n) for n in range(1, agents.count + 1)]
         processes = []
@@ -90,7 +92,7 @@ class RegisteredAgents:
                                   password=agents.password, realm=agents.realm)
             processes.append(fleet.process("agent", CALLS_PER_AGENT, agent=spec, account=account.to_dict(),
                                            max_calls=CALLS_PER_AGENT,
-                                           on_inbound=lambda record, user=user: on_inbound(user, record)))
+                                           on_inbound=functools.partial(on_inbound, user)))
         pool = EnginePool(processes)
         try:
             pool.start()

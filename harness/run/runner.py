@@ -146,6 +146,16 @@ class Run:
         self._live: LiveFigures | None = None  # what the live views (--metrics-port, --web) read
         self._metrics: MetricsServer | None = None
 
+    @property
+    def _folder(self) -> Path:
+        assert self.folder is not None, "_execute prepares the run folder before anything writes to it"
+        return self.folder
+
+    @property
+    def _audio_dir(self) -> Path:
+        assert self.audio_dir is not None, "set with the run folder (a worker: its temporary folder)"
+        return self.audio_dir
+
     # -- entry ---------------------------------------------------------------------
 
     def execute(self) -> int:
@@ -217,7 +227,7 @@ class Run:
         return fleet
 
     def _log(self, name: str, kind=JsonLines):
-        log = kind(self.folder / name)
+        log = kind(self._folder / name)
         self._logs.append(log)
         if self._live is not None:
             observer = {layout.CALLS: self._live.on_call, layout.EVENTS: self._live.on_event,
@@ -231,13 +241,13 @@ class Run:
         goes to logs/harness.log, not to the terminal)."""
         if exit_code_for(exc) is not None:
             return exc
-        log = log_traceback(self.folder, "starting the run", exc)
+        log = log_traceback(self._folder, "starting the run", exc)
         return HarnessError(f"the run could not start: {describe(exc)}; the traceback is in {log}")
 
     def _load_failed(self, exc: Exception, problems: list[dict[str, str]], step: str = "placing the load") -> None:
         """A failure after calls were placed: logged, and the run concludes on what was recorded."""
         self.stop_reason = "error"
-        log_traceback(self.folder, step, exc)
+        log_traceback(self._folder, step, exc)
         problems.append({"step": step, "message": describe(exc)})
         self.events.event("harness_error", step="load", message=describe(exc))
 
@@ -245,9 +255,11 @@ class Run:
         from callproof.harness.verdict.hearing import analyse_recordings
         from callproof.harness.verdict.recordings import score_recordings
 
-        return conclude(self.folder, score=lambda: score_recordings(self.folder, self.scenario),
-                        hear=lambda: analyse_recordings(self.folder, self.scenario),
-                        key_path=self.signing_key.path, key=self.signing_key, lang=self.options.lang,
+        folder, key = self._folder, self.signing_key
+        assert key is not None, "read in _execute before the folder was made"
+        return conclude(folder, score=lambda: score_recordings(folder, self.scenario),
+                        hear=lambda: analyse_recordings(folder, self.scenario),
+                        key_path=key.path, key=key, lang=self.options.lang,
                         quiet=self.options.quiet, problems=problems)
 
     def _calls_start(self) -> None:
@@ -275,20 +287,21 @@ class Run:
         spec = self.scenario.capture
         if not spec.enabled:
             return
-        path = self.folder / layout.CAPTURES_DIR / layout.MEDIA_CAPTURE
+        path = self._folder / layout.CAPTURES_DIR / layout.MEDIA_CAPTURE
         bpf = capture_filter(fleet.template.bind_ip, fleet.rtp_ports)  # what the engines bound
         self._capture = MediaCapture(spec, bpf, path, self.logs_dir / "dumpcap.log")
         self._capture.start()
-        self.events.event("capture", file=str(path.relative_to(self.folder)), filter=bpf,
+        self.events.event("capture", file=str(path.relative_to(self._folder)), filter=bpf,
                           seconds=spec.seconds, max_mb=spec.max_mb)
 
     def _trim_capture(self) -> None:
         """Only the media ports the run's records name stay in the capture (capture.py)."""
         try:
-            ports = recorded_media_ports(self.folder)
+            ports = recorded_media_ports(self._folder)
         except RecordsError as exc:
             self.events.event("capture_trimmed", kept=None, dropped=None, reason=str(exc))
             return
+        assert self._capture is not None, "trimmed after it stopped"
         counts = keep_only_ports(self._capture.path, ports)
         if counts is not None:
             self.events.event("capture_trimmed", kept=counts[0], dropped=counts[1], ports=len(ports))
@@ -358,7 +371,7 @@ class Run:
 
     def _context(self, pool: EnginePool, choose: TargetChooser, *,
                  sink: Callable[[dict[str, Any]], None]) -> LoadContext:
-        return make_context(self.scenario, pool, choose, sink=sink, audio_dir=self.audio_dir)
+        return make_context(self.scenario, pool, choose, sink=sink, audio_dir=self._audio_dir)
 
     # -- Locust's outputs, signals, stopping ----------------------------------------------
 
@@ -368,6 +381,7 @@ class Run:
             # and our options (--web...) are not Locust's: give it the bare program name.
             sys.argv = sys.argv[:1]
             web_ui = environment.create_web_ui("127.0.0.1", self.options.web_port, delayed_start=True)
+            assert self._live is not None, "_start_live made it for --web"
             web_tab.install(environment, self._live)  # before it serves: Flask takes no hooks after
             web_ui.start()
             print(f"Locust web UI: http://127.0.0.1:{self.options.web_port} (callproof's figures: "

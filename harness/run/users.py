@@ -10,12 +10,23 @@ does; in distributed mode each of N workers takes every N-th arrival.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import gevent
 from locust import LoadTestShape, User, constant, task
+from locust.env import Environment
 
 from callproof.harness.scenario import plan
 from callproof.harness.scenario.model import Load
+
+if TYPE_CHECKING:
+    from callproof.harness.run.load import LoadContext
+
+
+class LoadEnvironment(Environment):
+    """Locust's Environment with the load's context, which the users below read."""
+
+    callproof: LoadContext
 
 
 class SipCaller(User):

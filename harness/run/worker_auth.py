@@ -172,12 +172,12 @@ def authenticated_locust(secret: bytes, refusals: Refusals) -> Iterator[Sealer]:
     """While inside: every Locust master or worker socket this process makes seals what it sends and refuses what
     is not sealed with `secret` (Locust's runners make their sockets through locust.rpc.zmqrpc)."""
     import msgpack.exceptions
-    import zmq.error
     import zmq.green as zmq
     from locust.exception import RPCError, RPCSendError
     from locust.rpc import zmqrpc
     from locust.rpc.protocol import Message
     from locust.util.exception_handler import retry
+    from zmq.error import ZMQError
 
     sealer = Sealer(secret, refusals)
     plain_server, plain_client = zmqrpc.Server, zmqrpc.Client
@@ -189,7 +189,7 @@ def authenticated_locust(secret: bytes, refusals: Refusals) -> Iterator[Sealer]:
             refusals.refuse(peer, "malformed (not a Locust message)")
             return None
 
-    class Server(plain_server):
+    class Server(zmqrpc.Server):
         def __init__(self, host: str, port: int) -> None:
             super().__init__(host, port)
             self.socket.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
@@ -199,14 +199,14 @@ def authenticated_locust(secret: bytes, refusals: Refusals) -> Iterator[Sealer]:
             try:
                 self.socket.send_multipart([msg.node_id.encode(), sealer.seal(TO_WORKER, msg.node_id,
                                                                                 msg.serialize())])
-            except zmq.error.ZMQError as e:
+            except ZMQError as e:
                 raise RPCSendError("ZMQ sent failure") from e
 
         def recv_from_client(self) -> tuple[str, Message]:
             while True:
                 try:
                     frames = self.socket.recv_multipart()
-                except zmq.error.ZMQError as e:
+                except ZMQError as e:
                     raise RPCError("ZMQ network broken") from e
                 peer = frames[0].decode("utf-8", "surrogateescape") if frames else ""
                 if len(frames) != 2:
@@ -221,7 +221,7 @@ def authenticated_locust(secret: bytes, refusals: Refusals) -> Iterator[Sealer]:
                     continue
                 return peer, msg
 
-    class Client(plain_client):
+    class Client(zmqrpc.Client):
         def __init__(self, host: str, port: int, identity: str) -> None:
             super().__init__(host, port, identity)
             self.identity = identity
@@ -231,22 +231,23 @@ def authenticated_locust(secret: bytes, refusals: Refusals) -> Iterator[Sealer]:
         def send(self, msg: Message) -> None:
             try:
                 self.socket.send(sealer.seal(TO_MASTER, self.identity, msg.serialize()), zmq.NOBLOCK)
-            except zmq.error.ZMQError as e:
+            except ZMQError as e:
                 raise RPCSendError("ZMQ sent failure") from e
 
         def recv(self) -> Message:
             while True:
                 try:
                     frame = self.socket.recv()
-                except zmq.error.ZMQError as e:
+                except ZMQError as e:
                     raise RPCError("ZMQ network broken") from e
                 payload = sealer.open(TO_WORKER, self.identity, frame)
                 msg = unpack("master", payload) if payload is not None else None
                 if msg is not None:
                     return msg
 
-    zmqrpc.Server, zmqrpc.Client = Server, Client
+    # The runners make their sockets from these two names: replaced in the module, put back after.
+    vars(zmqrpc).update(Server=Server, Client=Client)
     try:
         yield sealer
     finally:
-        zmqrpc.Server, zmqrpc.Client = plain_server, plain_client
+        vars(zmqrpc).update(Server=plain_server, Client=plain_client)

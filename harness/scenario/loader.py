@@ -39,7 +39,7 @@ import signal
 import typing
 import wave
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from callproof.harness.errors import BadInput, HarnessError
 from callproof.harness.scenario import plan, schema_check
@@ -73,6 +73,7 @@ from callproof.sip.uri import EXAMPLE as SIP_URI_EXAMPLE
 from callproof.sip.uri import SipUri, SipUriError
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
+_UriOrNone = TypeVar("_UriOrNone", str, None)  # an optional URI stays optional, a given one given
 # The environment variables a scenario's *_env keys may name without --allow-env: CALLPROOF_ and capitals, digits
 # or underscores, but not callproof's own settings (the master's shared secret would go to the target in clear).
 CREDENTIAL_ENV = re.compile(r"CALLPROOF_[A-Z0-9_]+")
@@ -295,7 +296,7 @@ class _Builder:
             text = f"# as run with: {flags}\n{text}"
         return text
 
-    def _sip_uri(self, path: KeyPath, uri: str | None, credentials_key: str = "target.credentials") -> str | None:
+    def _sip_uri(self, path: KeyPath, uri: _UriOrNone, credentials_key: str = "target.credentials") -> _UriOrNone:
         if uri is not None and path not in self.overridden:
             problem = sip_uri_problem(uri, credentials_key)
             if problem:

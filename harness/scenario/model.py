@@ -10,8 +10,17 @@ from __future__ import annotations
 import dataclasses
 import signal
 from pathlib import Path
+from typing import Literal
 
 EMBEDDED = "embedded"
+
+# The closed sets of scenarios/schema.json, which the loader holds a scenario to.
+Transport = Literal["udp", "tcp", "tls"]
+Srtp = Literal["off", "optional", "mandatory"]
+LoadMode = Literal["concurrency", "arrivals"]
+LoadShape = Literal["steady", "step", "spike", "soak"]
+Distribution = Literal["fixed", "uniform", "exponential", "lognormal"]
+AgentMode = Literal["echo", "prompt"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,9 +35,9 @@ class Credentials:
 @dataclasses.dataclass(frozen=True)
 class Target:
     uri: str  # EMBEDDED or a SIP URI
-    transport: str  # udp | tcp | tls
+    transport: Transport
     outbound_proxy: str | None
-    srtp: str  # off | optional | mandatory
+    srtp: Srtp
     tls_verify_server: bool
     credentials: Credentials | None
     register: bool
@@ -55,11 +64,11 @@ class BreakerSettings:
 
 @dataclasses.dataclass(frozen=True)
 class Load:
-    mode: str  # concurrency | arrivals
+    mode: LoadMode
     peak_concurrent: int | None  # concurrency mode
     peak_cps: float | None  # arrivals mode
     multiplier: float
-    shape: str  # steady | step | spike | soak
+    shape: LoadShape
     ramp_up_s: float
     duration_s: float  # whole run, ramps included
     ramp_down_s: float
@@ -80,12 +89,18 @@ class Load:
 class TalkTime:
     """A distribution of durations (call talk time, agent handle time); see callproof.harness.scenario.plan."""
 
-    distribution: str  # fixed | uniform | exponential | lognormal
+    distribution: Distribution
     value_s: float | None = None  # fixed
     min_s: float | None = None  # uniform
     max_s: float | None = None  # uniform; cap of exponential and lognormal
     mean_s: float | None = None  # exponential, lognormal (before the cap)
     sigma: float | None = None  # lognormal: standard deviation of ln X
+
+
+def given(value: float | None) -> float:
+    """A TalkTime field its distribution needs, which a loaded scenario always has."""
+    assert value is not None, "scenarios/schema.json requires this field for the distribution"
+    return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,7 +140,7 @@ class Agents:
     count: int  # each holds one call at a time
     ring_delay_s: float
     handle_time: TalkTime | None  # None: the agent waits for the caller's BYE
-    mode: str  # echo | prompt
+    mode: AgentMode
     prompt: Path | None  # absolute, for mode prompt
     register_to: str | None  # registrar of the PBX under test; None: the embedded agents
     username_pattern: str  # user of agent n (1..count), e.g. "agent{n}"

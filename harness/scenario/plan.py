@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from callproof.harness.scenario.model import Load, Scenario, TalkTime
+from callproof.harness.scenario.model import Load, Scenario, TalkTime, given
 
 # Floating-point slack for stair boundaries: 5 s into a 20 s ramp of 4 stairs
 # is exactly the second stair, even when 5 * 4 / 20 rounds to 0.9999999999.
@@ -107,7 +107,7 @@ def _round_half_up(x: float | np.ndarray) -> np.ndarray:
 
 
 def arrival_times(
-    rate_fn: Callable[[np.ndarray], np.ndarray],
+    rate_fn: Callable[[np.ndarray], float | np.ndarray],
     duration_s: float,
     seed: int,
     *,
@@ -142,38 +142,38 @@ def sample_durations(dist: TalkTime, count: int, gen: np.random.Generator) -> np
     """`count` draws (s) from a talk-time or handle-time distribution; draws above max_s are cut to it."""
     kind = dist.distribution
     if kind == "fixed":
-        return np.full(count, float(dist.value_s))
+        return np.full(count, float(given(dist.value_s)))
     if kind == "uniform":
-        return gen.uniform(dist.min_s, dist.max_s, count)
+        return gen.uniform(given(dist.min_s), given(dist.max_s), count)
     if kind == "exponential":
-        draws = gen.exponential(dist.mean_s, count)
+        draws = gen.exponential(given(dist.mean_s), count)
     elif kind == "lognormal":
-        draws = gen.lognormal(_lognormal_mu(dist), dist.sigma, count)
+        draws = gen.lognormal(_lognormal_mu(dist), given(dist.sigma), count)
     else:
         raise ValueError(f"unknown distribution {kind!r}")
-    return np.minimum(draws, dist.max_s)
+    return np.minimum(draws, given(dist.max_s))
 
 
 def _lognormal_mu(dist: TalkTime) -> float:
     # mean_s is the mean of X itself: E[X] = exp(mu + sigma^2 / 2).
-    return math.log(dist.mean_s) - dist.sigma**2 / 2
+    return math.log(given(dist.mean_s)) - given(dist.sigma) ** 2 / 2
 
 
 def expected_duration_s(dist: TalkTime) -> float:
     """Mean (s) of the distribution after the cut at max_s: E[min(X, max_s)]."""
     kind = dist.distribution
     if kind == "fixed":
-        return float(dist.value_s)
+        return float(given(dist.value_s))
     if kind == "uniform":
-        return (dist.min_s + dist.max_s) / 2
-    cap = dist.max_s
+        return (given(dist.min_s) + given(dist.max_s)) / 2
     if kind == "exponential":
         # E[min(X, M)] = integral_0^M P(X > x) dx = mean (1 - exp(-M / mean))
-        return dist.mean_s * (1 - math.exp(-cap / dist.mean_s))
+        cap, mean = given(dist.max_s), given(dist.mean_s)
+        return mean * (1 - math.exp(-cap / mean))
     if kind == "lognormal":
         # E[min(X, M)] = E[X; X < M] + M P(X >= M), with the lognormal partial expectation
         # E[X; X < M] = exp(mu + s^2/2) Phi((ln M - mu - s^2) / s).
-        mu, s = _lognormal_mu(dist), dist.sigma
+        cap, mu, s = given(dist.max_s), _lognormal_mu(dist), given(dist.sigma)
         z = (math.log(cap) - mu) / s
         return math.exp(mu + s * s / 2) * _phi(z - s) + cap * (1 - _phi(z))
     raise ValueError(f"unknown distribution {kind!r}")
@@ -181,7 +181,7 @@ def expected_duration_s(dist: TalkTime) -> float:
 
 def longest_duration_s(dist: TalkTime) -> float:
     """The longest draw the distribution can give (s)."""
-    return float(dist.value_s) if dist.distribution == "fixed" else float(dist.max_s)
+    return float(given(dist.value_s) if dist.distribution == "fixed" else given(dist.max_s))
 
 
 def _phi(z: float) -> float:

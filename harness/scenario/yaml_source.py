@@ -61,7 +61,7 @@ class _Yaml12Loader(yaml.SafeLoader):
         self.nodes = 0
         self.aliases = 0
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         mark = self.peek_event().start_mark
         if self.check_event(yaml.AliasEvent):
             self.aliases += 1
@@ -208,6 +208,7 @@ class _PlainData:
         try:
             if isinstance(node, yaml.MappingNode):
                 return self.mapping(node, path)
+            assert isinstance(node, yaml.SequenceNode), "a YAML node is a scalar, a mapping or a sequence"
             return self.sequence(node, path)
         finally:
             self.open.discard(id(node))

@@ -108,7 +108,7 @@ def judge_probe_call(record: CallRecord, setup_cap_ms: float) -> tuple[str, str]
         return (DOWN, reason) if record.final_code in INEFFECTIVE_CODES else (UNDECIDED, reason)
     if failure in _FAILURE_CAUSES:
         return DOWN, _FAILURE_CAUSES[failure]
-    if not record.answered:
+    if record.answer_ms is None:  # not answered
         return DOWN, f"not answered ({record.final_reason or 'no final response'})"
     if record.answer_ms > setup_cap_ms:
         return DOWN, f"answered after more than the {setup_cap_ms:g} ms cap"

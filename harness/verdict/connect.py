@@ -151,7 +151,8 @@ def rfc6076(all_calls: Sequence[CallRecord]) -> Rfc6076:
         key = "none" if code is None else str(code)
         counted[key] = counted.get(key, 0) + 1
     sent_bye = [c for c in calls if c.hangup_by == "caller" and c.bye_ms is not None]
-    answered_with_bye = [c for c in calls if c.answered and c.bye_ms is not None]
+    talk_s = [(c, (bye - answer) / 1000) for c in calls if (answer := c.answer_ms) is not None
+              and (bye := c.bye_ms) is not None]
     return Rfc6076(
         not_sent=sum(not invite_sent(c) for c in all_calls),
         invites=invites,
@@ -163,11 +164,11 @@ def rfc6076(all_calls: Sequence[CallRecord]) -> Rfc6076:
         scr=Ratio(sum(completed(c) for c in calls), invites),
         srd_successful_ms=percentiles([v for c in calls if c.answered and (v := c.setup_ms) is not None]),
         srd_failed_ms=percentiles([v for c in calls if not c.answered and (v := c.setup_ms) is not None]),
-        sdd_successful_ms=percentiles([c.bye_response_ms - c.bye_ms for c in sent_bye
-                                       if c.bye_response_ms is not None]),
+        sdd_successful_ms=percentiles([response - bye for c in sent_bye if (bye := c.bye_ms) is not None
+                                       and (response := c.bye_response_ms) is not None]),
         sdd_failed=sum(c.bye_response_ms is None for c in sent_bye),
-        sdt_completed_s=percentiles([(c.bye_ms - c.answer_ms) / 1000 for c in answered_with_bye if completed(c)]),
-        sdt_failed_s=percentiles([(c.bye_ms - c.answer_ms) / 1000 for c in answered_with_bye if not completed(c)]),
+        sdt_completed_s=percentiles([s for c, s in talk_s if completed(c)]),
+        sdt_failed_s=percentiles([s for c, s in talk_s if not completed(c)]),
     )
 
 
@@ -238,7 +239,8 @@ def call_center(all_calls: Sequence[CallRecord], *, by_agent: bool, service_leve
     within = None
     if service_level_s is not None:
         limit_ms = service_level_s * 1000.0
-        within = Ratio(sum(time_to_agent_ms(c, by_agent) <= limit_ms for c in answered), offered)
+        answer_ms = [t for c in answered if (t := time_to_agent_ms(c, by_agent)) is not None]
+        within = Ratio(sum(t <= limit_ms for t in answer_ms), offered)
     handled = [v for c in answered if (v := handle_time_s(c, by_agent)) is not None]
     return CallCenter(
         by_agent=by_agent,
@@ -269,8 +271,8 @@ def first_answer_s(calls: Sequence[CallRecord], by_agent: bool = False) -> list[
     for call in calls:
         if undecided(call, by_agent):
             continue
-        if agent_answered(call, by_agent):
-            out.append(time_to_agent_ms(call, by_agent) / 1000.0)
+        if (answer_ms := time_to_agent_ms(call, by_agent)) is not None:  # agent_answered
+            out.append(answer_ms / 1000.0)
         elif call.failure is Failure.NO_ANSWER or (by_agent and call.failure is Failure.ABANDONED):
             out.append(math.inf)
     return out

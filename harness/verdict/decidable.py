@@ -42,7 +42,7 @@ import math
 import numpy as np
 
 from callproof.harness.scenario import plan
-from callproof.harness.scenario.model import Scenario, TalkTime
+from callproof.harness.scenario.model import Scenario, TalkTime, given
 from callproof.harness.verdict.stats import order_statistic_ranks, side, wilson_interval, z_score
 
 CALL_OVERHEAD_S = 0.5  # per call beyond its plan: setup, ACK, BYE and its response, the slot's release
@@ -136,15 +136,18 @@ def share_lasting(dist: TalkTime, at_least_s: float) -> float:
         return 1.0
     kind = dist.distribution
     if kind == "fixed":
-        return 1.0 if dist.value_s >= at_least_s else 0.0
-    if at_least_s > dist.max_s:
+        return 1.0 if given(dist.value_s) >= at_least_s else 0.0
+    max_s = given(dist.max_s)
+    if at_least_s > max_s:
         return 0.0
     if kind == "uniform":
-        return min(1.0, (dist.max_s - at_least_s) / (dist.max_s - dist.min_s)) if dist.max_s > dist.min_s else 1.0
+        min_s = given(dist.min_s)
+        return min(1.0, (max_s - at_least_s) / (max_s - min_s)) if max_s > min_s else 1.0
     if kind == "exponential":
-        return math.exp(-at_least_s / dist.mean_s)
-    mu = math.log(dist.mean_s) - dist.sigma**2 / 2  # lognormal, as callproof.harness.scenario.plan draws it
-    return 0.5 * math.erfc((math.log(at_least_s) - mu) / (dist.sigma * math.sqrt(2)))
+        return math.exp(-at_least_s / given(dist.mean_s))
+    sigma = given(dist.sigma)
+    mu = math.log(given(dist.mean_s)) - sigma**2 / 2  # lognormal, as callproof.harness.scenario.plan draws it
+    return 0.5 * math.erfc((math.log(at_least_s) - mu) / (sigma * math.sqrt(2)))
 
 
 def probe_intervals_given(scenario: Scenario, after_s: float = 0.0) -> int:

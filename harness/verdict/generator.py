@@ -284,6 +284,7 @@ def media_starved(call: CallRecord) -> bool:
     expected = expected_tx_packets(call)
     if expected is None:
         return False
+    assert call.media is not None, "expected_tx_packets gives None for a call without media"
     return call.media.tx_packets < (1 - MEDIA_SHORTFALL) * expected - MEDIA_SLACK_PACKETS
 
 
@@ -433,13 +434,13 @@ def generator_health(events: Sequence[dict[str, Any]], calls: Sequence[CallRecor
     if samples:
         slot_waits = capped = lost = starved = 0
         for s in series:
-            previous_waits = 0
+            previous_slot_waits = 0
             for e in s:
-                waits = e.get("slot_waits") or 0
+                engine_slot_waits = e.get("slot_waits") or 0
                 slots = e.get("provisioned", engine_slots)
                 if need is not None and slots is not None and slots < need:
-                    starved += max(0, waits - previous_waits)
-                previous_waits = waits
+                    starved += max(0, engine_slot_waits - previous_slot_waits)
+                previous_slot_waits = engine_slot_waits
             slot_waits += s[-1].get("slot_waits") or 0
             capped += s[-1].get("capped") or 0
             lost += s[-1].get("lost") or 0

@@ -52,7 +52,7 @@ def source_changes(calls: Sequence[CallRecord]) -> dict[str, int]:
     """Answered calls whose received SSRC changed (RFC 3550 8.2: a new source), and how many of them
     the loss and MOS figures leave out because their engine counted the change as loss."""
     answered = [c for c in calls if c.answered and c.media is not None]
-    return {"calls": sum(1 for c in answered if c.media.rx_ssrc_changes > 0),
+    return {"calls": sum(1 for c in answered if c.media is not None and c.media.rx_ssrc_changes > 0),
             "loss_not_separated": sum(1 for c in answered if not call_figures.loss_separated(c))}
 
 

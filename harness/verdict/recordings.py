@@ -65,6 +65,7 @@ def score_recordings(folder: Path, scenario: Scenario) -> int:
         return 0
     with open(folder / layout.PESQ, "a", encoding="utf-8") as out:
         for call in recorded:
+            assert call.recording is not None, "recorded holds calls with a recording"
             result = pesq_score(reference, folder / call.recording)
             rx = (call.quality or {}).get("rx")
             entry = {"call_id": call.call_id, "recording": (folder / call.recording).relative_to(folder).as_posix(),

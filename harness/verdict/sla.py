@@ -53,7 +53,7 @@ from callproof.reports.summary_file import SlaLine, Verdict
 from callproof.rtp_analysis import call_figures
 from callproof.sip.records import CallRecord
 
-_EXIT_CODES = {Verdict.PASS: ExitCode.PASS, Verdict.FAIL: ExitCode.FAIL,
+_EXIT_CODES: dict[Verdict | str, ExitCode] = {Verdict.PASS: ExitCode.PASS, Verdict.FAIL: ExitCode.FAIL,
                Verdict.INCONCLUSIVE: ExitCode.INCONCLUSIVE, Verdict.INVALID: ExitCode.INVALID}
 
 
@@ -149,10 +149,11 @@ def rto_line(threshold_s: float, faults: Sequence[Recovery], faults_planned: int
     misfired = [f for f in faults if not f.fired]
     if misfired:
         return unmeasured(f"the fault at {misfired[0].fault_utc} did not take effect ({misfired[0].error or 'failed'})")
-    lows = [f.rto_low_s for f in faults]
-    highs = [f.rto_s for f in faults]
+    lows = [f.rto_low_s for f in faults if f.rto_low_s is not None]
+    assert len(lows) == len(faults), "a fault that fired has its lower bound (failover.rto)"
+    highs = [f.rto_s for f in faults if f.rto_s is not None]
     low = max(lows)
-    high = None if any(h is None for h in highs) else max(highs)
+    high = max(highs) if len(highs) == len(faults) else None
     observed = high if high is not None else low
     verdict = decide(observed, low, high, threshold_s, "<=")
     note = definition
@@ -178,7 +179,8 @@ class RunVerdict:
 
     def summary(self) -> dict[str, Any]:
         """The verifier's keys of summary.json (callproof.reports.layout, callproof.harness.verdict.summary)."""
-        restored = [f.rto_s for f in self.failover if f.fired]
+        fired = [f for f in self.failover if f.fired]
+        restored = [f.rto_s for f in fired if f.rto_s is not None]
         return {
             "verdict": self.verdict.value,
             "verdict_reason": self.reason,
@@ -191,7 +193,7 @@ class RunVerdict:
             "availability_pct": None if self.availability is None else _round(self.availability.pct),
             "availability": None if self.availability is None else self.availability.to_dict(),
             "outages": [] if self.availability is None else [o.to_dict() for o in self.availability.outages],
-            "rto_s": None if not restored or None in restored else max(restored),
+            "rto_s": max(restored) if fired and len(restored) == len(fired) else None,
             "rto_resolution_s": self.rto_resolution_s,
             "failover": [f.to_dict() for f in self.failover],
             "generator": self.generator.to_dict(),
@@ -243,6 +245,7 @@ def judge(calls: Sequence[CallRecord], raw_probes: Sequence[dict[str, Any]], eve
     add(sla.first_answer_s_max, lambda t: _first_answer_line(calls, t, by_agent))
     if sla.service_level is not None:
         level = sla.service_level
+        assert centre.service_level is not None, "call_center counted it for sla.service_level.within_s"
         lines.append(proportion_line(
             "service_level", "service_level_pct", centre.service_level, level.min, ">=",
             f"reached an agent within {level.within_s:g} s of the INVITE ({answered_by}) / offered"))

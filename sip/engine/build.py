@@ -210,6 +210,7 @@ def locate_source(source_dir: Path | None) -> Source:
     if source_dir is None:
         return sources.debian_source(cache_root())
     source = sources.tree_source(source_dir)
+    assert source.tree is not None, "tree_source names its tree"
     patches.select(patches.identify(source.tree))
     return source
 

@@ -119,7 +119,8 @@ def _engine_kind(module_file: Path) -> tuple[str, str | None, dict | None]:
         wheel = metadata.distribution("pjsua2-python")
     except metadata.PackageNotFoundError:
         return "other", None, None
-    if Path(wheel.locate_file("pjsua2/__init__.py")).resolve() == module_file:
+    # str(): typeshed's SimplePath has no __fspath__; a wheel's distribution gives a pathlib.Path
+    if Path(str(wheel.locate_file("pjsua2/__init__.py"))).resolve() == module_file:
         return "wheel", wheel.version, None
     return "other", None, None
 

@@ -123,6 +123,7 @@ def measure() -> Figures:
                               log_level=1)
     endpoint = Endpoint(settings)
     endpoint.start()
+    assert endpoint.ep is not None, "start() made it"
     group = gevent.pool.Group()
     agent = Agent(endpoint, AgentSpec(ring_delay_s=0.0, mode="echo"), on_record=lambda record: None,
                   spawn=group.spawn)

@@ -6,12 +6,14 @@ depends on the machine's load, which a test cannot control.
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 
 import gevent
 import pytest
 
-from callproof.harness.run.probes import Prober
+from callproof.harness.run.probes import Prober, send_options
 from callproof.harness.run.recorder import JsonLines
 from callproof.sip.settings import CallSpec
 from tests.fakes import Outcome, fake_pool, placed
@@ -105,3 +107,22 @@ def test_stop_lets_probes_end_for_the_grace_then_hangs_them_up_and_records_them(
     assert time.monotonic() - started < 1.0  # an interrupted run (grace 0) hangs up at once
     (entry,) = json_lines(probes.path)
     assert entry["record"]["failure"] == failure
+
+
+def test_options_to_a_server_that_hangs_up_says_so():
+    """A TCP server that reads the OPTIONS and closes: one reason, not a loop on empty reads."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def read_and_hang_up() -> None:
+        conn, _ = server.accept()
+        conn.recv(65535)
+        conn.close()
+
+    hanging_up = threading.Thread(target=read_and_hang_up)
+    hanging_up.start()
+    try:
+        result = send_options(f"sip:probe@127.0.0.1:{server.getsockname()[1]}", "tcp", timeout_s=5.0)
+    finally:
+        hanging_up.join(5.0)
+        server.close()
+    assert result == {"code": None, "rtt_ms": None, "reason": "the server closed the connection"}
