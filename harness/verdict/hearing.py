@@ -119,6 +119,13 @@ def analyse_call(call: CallRecord, recording: Path, expect: Sequence[Expectation
         else:
             result["reason"] = (f"no match reached the threshold within {item.within_s:g} s "
                                 f"(best score {match.score:.2f})")
+            # Only starts that leave room for the whole prompt were searched.
+            room_s = samples.size / rate + SLIP_S - reference.size / HEARING_RATE_HZ - from_s
+            if room_s < item.within_s:
+                result["reason"] = (f"no match reached the threshold within {max(room_s, 0):.2f} s (best score "
+                                    f"{match.score:.2f}): the recording ends too soon after the anchor for the "
+                                    f"{reference.size / HEARING_RATE_HZ:.2f} s prompt to be heard in full had it "
+                                    "started later")
     return entry
 
 
