@@ -54,10 +54,13 @@ class Plot:
 
 
 def render_all(data: ReportData, tr: Translator, font_families: list[str]) -> tuple[Plot, ...]:
-    """Every plot of the report, with `font_families` first in the font list (CJK for Chinese)."""
+    """Every plot of the report, with `font_families` first in the font list (CJK for Chinese); the time to
+    prompt only when the run expected prompts."""
     plots: list[Plot] = []
     with matplotlib.rc_context({"font.family": font_families, "font.size": 9, "axes.titlesize": 10}):
         for key, title_key, draw in _PLOTS:
+            if key == "time_to_prompt" and not data.prompts:
+                continue  # a run whose scenario expects no prompt (call.expect) has nothing to show there
             fig = Figure(figsize=_SIZES.get(key, SIZE_IN), layout="constrained")
             FigureCanvasAgg(fig)
             draw(fig, data, tr)
