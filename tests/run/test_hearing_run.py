@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 from callproof.rtp_analysis.audio import read_wav
-from callproof.rtp_analysis.hearing import HEARING_RATE_HZ, audible_span
+from callproof.rtp_analysis.hearing import HEARING_RATE_HZ, audible_span, silence
 from tests.cli import callproof
 from tests.run.helpers import scenario_file
 from tests.speech import speech_wav
@@ -41,13 +42,19 @@ def test_a_run_reports_what_its_callers_heard(tmp_path):
     assert entries and len(entries) == summary["hearing"]["calls"]
 
     onset_ms = 1000 * audible_span(read_wav(menu)[0])[0] / HEARING_RATE_HZ
+    # The agents loop their WAV: the longest silence a caller can hear is the longest in two plays of it
+    # (the menu's own pauses, its tail joined to the next play's lead).
+    agent = read_wav(tmp_path / "agent.wav")[0]
+    longest_s = silence(np.concatenate([agent, agent]), 8000).longest_s
     for entry in entries:
         expected_menu, expected_hold = entry["prompts"]
         assert expected_menu["heard"], expected_menu["reason"]
         assert expected_menu["time_to_prompt_ms"] == pytest.approx(1000 * LEAD_S + onset_ms, abs=20)
         assert not expected_hold["heard"]  # the agents never play it
         assert entry["audio_in"] and entry["audio_out"] and entry["one_way"] is False
-        assert LEAD_S <= entry["dead_air_s"] <= LEAD_S + 0.1
+        # Give or take what a busy machine adds: a jitter buffer that runs dry (jbuf_empty) or shrinks plays
+        # silence, which the caller hears (seen: 0.92-1.14 s for 0.94 s, 2 cores shared with other jobs).
+        assert entry["dead_air_s"] == pytest.approx(longest_s, abs=0.25)
     assert summary["hearing"]["prompts_heard"] * 2 == summary["hearing"]["prompts_expected"]
     lines = {line["name"]: line for line in summary["sla"]}
     assert lines["prompt_heard_rate"]["observed"] == 50.0 and lines["prompt_heard_rate"]["verdict"] == "FAIL"
