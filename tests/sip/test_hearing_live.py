@@ -97,7 +97,7 @@ def test_a_different_prompt_is_not_heard(engines, tmp_path):
     _, entry = heard(engines, tmp_path, played, speech_wav(tmp_path, "menu_en"), lead_s=0.5)
     (result,) = entry["prompts"]
     assert not result["heard"] and result["time_to_prompt_ms"] is None
-    assert result["score"] < 0.5 and result["reason"].startswith("no match reached the threshold within 5 s")
+    assert result["score"] < 0.5 and result["reason"].startswith("no match reached the threshold within")
     assert entry["audio_in"] is True
 
 
