@@ -7,6 +7,7 @@ Every parameter defaults to G.107 Table 3; a measurement overrides the few it kn
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 
@@ -73,6 +74,7 @@ def mos_cqe(r: float) -> float:
     return 1 + 0.035 * r + r * (r - 60) * (100 - r) * 7e-6
 
 
+@functools.lru_cache(maxsize=4096)  # streams of one capture mostly share their inputs (no loss, one ptime)
 def rating(p: EModelInput = EModelInput()) -> EModelResult:
     """R = Ro - Is - Id - Ie,eff + A (G.107 7.1)."""
     olr = p.slr + p.rlr

@@ -11,6 +11,8 @@ import dataclasses
 
 import numpy as np
 
+from callproof.rtp_analysis import groups as g
+from callproof.rtp_analysis.groups import Groups
 from callproof.rtp_analysis.sequence import ExtendedSequence
 
 
@@ -31,40 +33,90 @@ class LossStats:
         return self.lost_unique / self.expected if self.expected else 0.0
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class LossColumns:
+    """LossStats of many streams, one int64 array per field (index k is stream k)."""
+
+    expected: np.ndarray
+    received: np.ndarray
+    lost: np.ndarray
+    lost_unique: np.ndarray
+    duplicates: np.ndarray
+    reordered: np.ndarray
+    loss_runs: np.ndarray
+    max_loss_run: np.ndarray
+
+    def stream(self, k: int) -> LossStats:
+        return LossStats(**{f.name: int(getattr(self, f.name)[k]) for f in dataclasses.fields(LossStats)})
+
+
 def loss_stats(sequence: ExtendedSequence) -> LossStats:
-    expected = received = lost_unique = duplicates = reordered = runs = longest = 0
-    simple = (
-        bool(sequence.accepted.all()) and not sequence.segment.any()
-    )  # the usual case: one segment, nothing rejected
-    for seg in [0] if simple else np.unique(sequence.segment[sequence.accepted]):
-        ext = sequence.extended if simple else sequence.extended[sequence.accepted & (sequence.segment == seg)]
-        base, highest = int(ext[0]), int(ext.max())
-        expected += highest - base + 1
-        received += ext.size
-        ordered = np.sort(ext)  # nearly sorted already: cheap
-        present = ordered[np.concatenate([[True], np.diff(ordered) != 0])]
-        repeats = ext.size - present.size
-        # A packet at or below the highest number before it is a duplicate or reordered;
-        # every duplicate is such a packet, so the rest of them are the reordered ones.
-        highest_before = np.maximum.accumulate(np.concatenate([[base - 1], ext[:-1]]))
-        duplicates += repeats
-        reordered += int((ext <= highest_before).sum()) - repeats
-        inside = present[present >= base]
-        lost_unique += highest - base + 1 - inside.size
-        gaps = np.diff(inside) - 1
-        gaps = gaps[gaps > 0]
-        runs += gaps.size
-        longest = max(longest, int(gaps.max(initial=0)))
-    return LossStats(
-        expected=expected,
-        received=received,
-        lost=expected - received,
-        lost_unique=lost_unique,
-        duplicates=duplicates,
-        reordered=reordered,
-        loss_runs=runs,
-        max_loss_run=longest,
+    return loss_columns(sequence, Groups.single(sequence.extended.size)).stream(0)
+
+
+def loss_columns(sequence: ExtendedSequence, groups: Groups) -> LossColumns:
+    """loss_stats of every group (one stream each) of a side-by-side ExtendedSequence.
+
+    A stream's figures are sums over its A.1 segments (re-syncs after a restart), the
+    longest loss run a maximum; each segment is a group of the accepted packets.
+    """
+    kept = np.flatnonzero(sequence.accepted)
+    stream = groups.ids()[kept]
+    segment = sequence.segment[kept]
+    new_part = np.ones(kept.size, dtype=bool)
+    new_part[1:] = (stream[1:] != stream[:-1]) | (segment[1:] != segment[:-1])
+    parts = Groups(np.flatnonzero(new_part), np.diff(np.append(np.flatnonzero(new_part), kept.size)))
+    part_stream = stream[parts.start]
+    ext = sequence.extended[kept]
+    part_ids = parts.ids()
+
+    base = ext[parts.start]
+    highest = g.reduce(np.maximum, ext, parts, 0)
+    expected = highest - base + 1
+    received = parts.size
+    ordered = _sorted_in_groups(ext, part_ids, parts)  # nearly sorted already: cheap
+    present = np.ones(ordered.size, dtype=bool)
+    present[1:] = ordered[1:] != ordered[:-1]
+    present[parts.start] = True
+    repeats = received - g.count(present, parts)
+    # A packet at or below the highest number before it is a duplicate or reordered;
+    # every duplicate is such a packet, so the rest of them are the reordered ones.
+    highest_before = np.empty(ext.size, dtype=np.int64)
+    highest_before[1:] = g.running_max(ext, parts)[:-1]
+    highest_before[parts.start] = base - 1
+    reordered = g.count(ext <= highest_before, parts) - repeats
+    inside = present & (ordered >= np.repeat(base, parts.size))
+    inside_at, inside_parts = parts.select(inside)
+    lost_unique = expected - inside_parts.size
+    gaps = g.diff(ordered[inside_at], inside_parts) - 1
+    runs = g.count(gaps > 0, inside_parts)
+    longest = g.reduce(np.maximum, np.maximum(gaps, 0), inside_parts, 0)
+
+    def per_stream(values: np.ndarray, ufunc: np.ufunc = np.add) -> np.ndarray:
+        return g.reduce(ufunc, values.astype(np.int64), Groups.of_ids(part_stream, len(groups)), 0)
+
+    expected_s, received_s = per_stream(expected), per_stream(received)
+    return LossColumns(
+        expected=expected_s,
+        received=received_s,
+        lost=expected_s - received_s,
+        lost_unique=per_stream(lost_unique),
+        duplicates=per_stream(repeats),
+        reordered=per_stream(reordered),
+        loss_runs=per_stream(runs),
+        max_loss_run=per_stream(longest, np.maximum),
     )
+
+
+def _sorted_in_groups(values: np.ndarray, ids: np.ndarray, groups: Groups) -> np.ndarray:
+    """Each group's values sorted, groups kept in place."""
+    if values.size == 0:
+        return values
+    low, high = int(values.min()), int(values.max())
+    span = high - low + 1
+    if len(groups) * span < (1 << 62):
+        return np.sort((values - low) + ids * span) - ids * span + low
+    return values[np.lexsort((values, ids))]
 
 
 def burst_ratio(lost: int, loss_runs: int, expected: int) -> float:

@@ -73,6 +73,8 @@ def address_bytes(hi: int, lo: int) -> bytes:
 
 def address_text(hi: int, lo: int) -> str:
     """Printable form of one address (IPv4-mapped shown as a dotted quad)."""
+    if hi == 0 and lo >> 32 == 0xFFFF:  # the usual case, without ipaddress's objects
+        return f"{(lo >> 24) & 0xFF}.{(lo >> 16) & 0xFF}.{(lo >> 8) & 0xFF}.{lo & 0xFF}"
     address = ipaddress.IPv6Address(address_bytes(hi, lo))
     return str(address.ipv4_mapped) if address.ipv4_mapped else str(address)
 

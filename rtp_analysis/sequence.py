@@ -4,8 +4,9 @@
 arrival order. While every packet lies within A.1's window around the highest number
 so far (at most MAX_MISORDER behind, less than MAX_DROPOUT ahead), the state machine
 reduces to "unwrap, then take the running maximum", which is computed vectorised and
-checked. A stream that leaves the window (a source restart, a wild jump) is run
-through the state machine itself, one O(1) step per packet.
+checked, for all streams of a capture at once (`extend_sequence_groups`). A stream that
+leaves the window (a source restart, a wild jump) is run through the state machine
+itself, one O(1) step per packet.
 
 A capture starts each source as already validated (`init_seq` on its first packet, no
 probation): the capture is evidence that the packets arrived.
@@ -16,6 +17,9 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+
+from callproof.rtp_analysis import groups as g
+from callproof.rtp_analysis.groups import Groups
 
 RTP_SEQ_MOD = 1 << 16
 MAX_DROPOUT = 3000  # RFC 3550 A.1 constants
@@ -33,17 +37,29 @@ class ExtendedSequence:
 
 def extend_sequence(seq: np.ndarray) -> ExtendedSequence:
     """RFC 3550 A.1 update_seq() over 16-bit sequence numbers in arrival order."""
+    return extend_sequence_groups(seq, Groups.single(len(seq)))
+
+
+def extend_sequence_groups(seq: np.ndarray, groups: Groups) -> ExtendedSequence:
+    """extend_sequence of every group (one stream each), side by side in one ExtendedSequence."""
     n = len(seq)
     if n == 0:
         return ExtendedSequence(np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0, np.int64))
-    diff: np.ndarray = np.diff(seq.astype(np.int64))  # annotated: numpy's stub says timedelta64
-    step = (diff + (RTP_SEQ_MOD // 2)) % RTP_SEQ_MOD - (RTP_SEQ_MOD // 2)
-    extended = int(seq[0]) + np.concatenate([[0], np.cumsum(step)])
-    highest_before = np.maximum.accumulate(extended)[:-1]
-    ahead = extended[1:] - highest_before
-    if ((ahead > -MAX_MISORDER) & (ahead < MAX_DROPOUT)).all():
-        return ExtendedSequence(extended, np.ones(n, dtype=bool), np.zeros(n, dtype=np.int64))
-    return _update_seq(seq)
+    step = (g.diff(seq.astype(np.int64), groups) + (RTP_SEQ_MOD // 2)) % RTP_SEQ_MOD - (RTP_SEQ_MOD // 2)
+    first = np.repeat(seq[groups.start].astype(np.int64), groups.size)
+    extended = first + g.cumsum(step, groups)
+    highest_before = np.empty(n, dtype=np.int64)
+    highest_before[1:] = g.running_max(extended, groups)[:-1]
+    ahead = extended - highest_before
+    inside = (ahead > -MAX_MISORDER) & (ahead < MAX_DROPOUT)
+    inside[groups.start] = True
+    accepted = np.ones(n, dtype=bool)
+    segment = np.zeros(n, dtype=np.int64)
+    for k in np.flatnonzero(g.count(~inside, groups)).tolist():
+        span = slice(groups.start[k], groups.start[k] + groups.size[k])
+        slow = _update_seq(seq[span])
+        extended[span], accepted[span], segment[span] = slow.extended, slow.accepted, slow.segment
+    return ExtendedSequence(extended, accepted, segment)
 
 
 def _update_seq(seq: np.ndarray) -> ExtendedSequence:

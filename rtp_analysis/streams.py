@@ -15,9 +15,10 @@ import dataclasses
 
 import numpy as np
 
-from callproof.rtp_analysis.net import Datagrams, address_bytes, address_text
+from callproof.rtp_analysis import groups as g
+from callproof.rtp_analysis.groups import Groups
+from callproof.rtp_analysis.net import Datagrams, address_bytes
 from callproof.rtp_analysis.packet import FIXED_HEADER_BYTES, RTP_VERSION, rtp_columns
-from callproof.rtp_analysis.payload import PayloadFormat, static_format
 from callproof.rtp_analysis.pcap import Frames
 from callproof.rtp_analysis.sdp import SdpMedia, looks_like_sip, sdp_media
 
@@ -27,22 +28,56 @@ _RTCP_CONFLICT_TYPES = (72, 73, 74, 75, 76)  # SR..APP with the marker bit set (
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class RtpStream:
-    """One RTP stream's packets, in capture order."""
+class StreamTable:
+    """Every RTP stream of a capture, side by side: no Python object per stream or per packet.
 
-    src: str
-    src_port: int
-    dst: str
-    dst_port: int
-    ssrc: int
-    found_by: str  # "sdp" or "heuristic"
-    call_id: str | None  # SIP Call-ID of the SDP that announced it
-    formats: dict[int, PayloadFormat]  # every payload type seen in the stream
+    Per stream (index k, streams in order of their first packet): addresses, ports, SSRC
+    and how the stream was found. Per packet, in capture order inside each stream and
+    stream after stream (`groups` says where stream k's packets are): the RTP columns.
+    """
+
+    groups: Groups
+    src_hi: np.ndarray  # uint64 address halves (see Datagrams)
+    src_lo: np.ndarray
+    dst_hi: np.ndarray
+    dst_lo: np.ndarray
+    src_port: np.ndarray  # uint16
+    dst_port: np.ndarray  # uint16
+    ssrc: np.ndarray  # uint32
+    media_index: np.ndarray  # int64 index into `media` of the SDP that announced the stream, -1: heuristic
+    media: list[SdpMedia]
     time_ms: np.ndarray  # float64: Wireshark's frame time, ms after the capture's first frame
     seq: np.ndarray  # uint16
     timestamp: np.ndarray  # uint32
     payload_type: np.ndarray  # uint8
     marker: np.ndarray  # bool
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+    def streams(self, first: int, end: int) -> StreamTable:
+        """Streams first..end-1 alone (views, no copy)."""
+        lo = int(self.groups.start[first]) if first < len(self) else self.groups.total
+        hi = int(self.groups.start[end - 1] + self.groups.size[end - 1]) if end > first else lo
+        part, packets = slice(first, end), slice(lo, hi)
+        return StreamTable(
+            groups=Groups(self.groups.start[part] - lo, self.groups.size[part]),
+            src_hi=self.src_hi[part], src_lo=self.src_lo[part], dst_hi=self.dst_hi[part], dst_lo=self.dst_lo[part],
+            src_port=self.src_port[part], dst_port=self.dst_port[part], ssrc=self.ssrc[part],
+            media_index=self.media_index[part], media=self.media,
+            time_ms=self.time_ms[packets], seq=self.seq[packets], timestamp=self.timestamp[packets],
+            payload_type=self.payload_type[packets], marker=self.marker[packets],
+        )  # fmt: skip
+
+    def batches(self, packets: int) -> list[tuple[int, int]]:
+        """(first, end) ranges of whole streams of about `packets` packets each (a longer stream alone)."""
+        ends = self.groups.start + self.groups.size
+        cuts = np.searchsorted(ends, np.arange(packets, self.groups.total + packets, packets), side="right")
+        bounds = [0]
+        for cut in cuts.tolist() + [len(self)]:
+            if cut > bounds[-1]:
+                bounds.append(cut)
+        return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
 def relative_time_ms(frames: Frames) -> np.ndarray:
@@ -89,15 +124,14 @@ def rtcp_packets(frames: Frames, datagrams: Datagrams) -> list[tuple[float, byte
     return out
 
 
-def discover_streams(frames: Frames, datagrams: Datagrams) -> list[RtpStream]:
+def discover_streams(frames: Frames, datagrams: Datagrams) -> StreamTable:
     """Every RTP stream of the capture, in order of its first packet."""
-    announced = {(m.address, m.port): m for m in sdp_announcements(datagrams)}
+    media = sdp_announcements(datagrams)
     long_enough = datagrams.payload_length >= FIXED_HEADER_BYTES
     rtp = rtp_columns(datagrams.payload_head)
     candidate = long_enough & (rtp.version == RTP_VERSION) & ~np.isin(rtp.payload_type, _RTCP_CONFLICT_TYPES)
     idx = np.flatnonzero(candidate)
-    if idx.size == 0:
-        return []
+    del candidate, long_enough
     src_hi, src_lo = datagrams.src_hi[idx], datagrams.src_lo[idx]
     dst_hi, dst_lo = datagrams.dst_hi[idx], datagrams.dst_lo[idx]
     sport, dport = datagrams.src_port[idx], datagrams.dst_port[idx]
@@ -107,57 +141,70 @@ def discover_streams(frames: Frames, datagrams: Datagrams) -> list[RtpStream]:
     keys = [ports_ssrc, dst_lo, src_lo] + ([dst_hi, src_hi] if (src_hi.any() or dst_hi.any()) else [])
     order = np.lexsort(keys)  # stable: packets of a stream stay in capture order
     boundary = np.zeros(order.size, dtype=bool)
-    boundary[0] = True
+    boundary[:1] = True
     for key in keys:
         ordered = key[order]
         boundary[1:] |= ordered[1:] != ordered[:-1]
-    starts = np.flatnonzero(boundary)
-    ends = np.append(starts[1:], order.size)
-    # Streams in order of first appearance, as a reader of the capture meets them.
-    starts_order = np.argsort(order[starts], kind="stable")
+    del ordered, keys, ports_ssrc
+    by_key = Groups(np.flatnonzero(boundary), np.diff(np.append(np.flatnonzero(boundary), order.size)))
+    del boundary
+    first = order[by_key.start]  # each stream's first packet, an index into idx
 
-    # Every per-packet column in stream order once; each stream is then a slice.
-    packets = idx[order]
-    time_ms = relative_time_ms(frames)[datagrams.frame[packets]]
-    seq_all, ts_all = rtp.sequence_number[packets], rtp.timestamp[packets]
-    pt_all, marker_all = rtp.payload_type[packets], rtp.marker[packets]
-    streams = []
-    for g in starts_order.tolist():
-        span = slice(starts[g], ends[g])
-        first = order[starts[g]]
-        seq = seq_all[span]
-        src_key = address_bytes(src_hi[first], src_lo[first])
-        dst_key = address_bytes(dst_hi[first], dst_lo[first])
-        media = announced.get((dst_key, int(dport[first]))) or announced.get((src_key, int(sport[first])))
-        if media is None and not _looks_like_rtp_flow(seq):
-            continue
-        pts = pt_all[span]
-        formats = {}
-        for pt in np.flatnonzero(np.bincount(pts, minlength=128)).tolist():
-            formats[pt] = media.formats[pt] if media and pt in media.formats else static_format(pt)
-        streams.append(
-            RtpStream(
-                src=address_text(src_hi[first], src_lo[first]),
-                src_port=int(sport[first]),
-                dst=address_text(dst_hi[first], dst_lo[first]),
-                dst_port=int(dport[first]),
-                ssrc=int(ssrc[first]),
-                found_by="sdp" if media else "heuristic",
-                call_id=media.call_id if media else None,
-                formats=formats,
-                time_ms=time_ms[span],
-                seq=seq,
-                timestamp=ts_all[span],
-                payload_type=pts,
-                marker=marker_all[span],
-            )
-        )
-    return streams
+    found = _announced_by(media, src_hi[first], src_lo[first], sport[first], dst_hi[first], dst_lo[first], dport[first])
+    seq_by_key = rtp.sequence_number[idx[order]]
+    keep = (found >= 0) | _looks_like_rtp_flow(seq_by_key, by_key)
+    del seq_by_key
+    # Streams in order of first appearance, as a reader of the capture meets them; the
+    # packets of the kept ones are laid out stream after stream in that order.
+    streams = np.flatnonzero(keep)
+    streams = streams[np.argsort(first[streams], kind="stable")]
+    groups = Groups.of_sizes(by_key.size[streams])
+    layout = np.repeat(by_key.start[streams] - groups.start, groups.size) + np.arange(groups.total)
+    packets = idx[order[layout]]
+    del layout, order
+    first = first[streams]
+    return StreamTable(
+        groups=groups,
+        src_hi=src_hi[first],
+        src_lo=src_lo[first],
+        dst_hi=dst_hi[first],
+        dst_lo=dst_lo[first],
+        src_port=sport[first],
+        dst_port=dport[first],
+        ssrc=ssrc[first],
+        media_index=found[streams],
+        media=media,
+        time_ms=relative_time_ms(frames)[datagrams.frame[packets]],
+        seq=rtp.sequence_number[packets],
+        timestamp=rtp.timestamp[packets],
+        payload_type=rtp.payload_type[packets],
+        marker=rtp.marker[packets],
+    )
 
 
-def _looks_like_rtp_flow(seq: np.ndarray) -> bool:
-    if seq.size < MIN_HEURISTIC_PACKETS:
-        return False
-    diff: np.ndarray = np.diff(seq.astype(np.int64))  # annotated: numpy's stub says timedelta64
-    steps = diff % 65536
-    return float(np.mean((steps >= 1) & (steps <= 100))) >= MIN_FORWARD_SHARE
+def _announced_by(media: list[SdpMedia], src_hi, src_lo, sport, dst_hi, dst_lo, dport) -> np.ndarray:
+    """Per stream, the index of the SDP media that announced its destination (else its
+    source) address and port, or -1."""
+    found = np.full(src_hi.size, -1, dtype=np.int64)
+    if not media:
+        return found
+    announced: dict[tuple[bytes, int], int] = {}
+    for i, m in enumerate(media):
+        announced[(m.address, m.port)] = i  # the last announcement of an address:port wins
+    columns = zip(src_hi.tolist(), src_lo.tolist(), sport.tolist(), dst_hi.tolist(), dst_lo.tolist(), dport.tolist(),
+                  strict=True)  # fmt: skip
+    for k, (shi, slo, sp, dhi, dlo, dp) in enumerate(columns):
+        hit = announced.get((address_bytes(dhi, dlo), dp))
+        if hit is None:
+            hit = announced.get((address_bytes(shi, slo), sp))
+        if hit is not None:
+            found[k] = hit
+    return found
+
+
+def _looks_like_rtp_flow(seq: np.ndarray, groups: Groups) -> np.ndarray:
+    """Per group: enough packets, and most sequence steps small and forward."""
+    steps = g.diff(seq.astype(np.int64), groups) % 65536
+    forward = (steps >= 1) & (steps <= 100)
+    share = g.count(forward, groups) / np.maximum(groups.size - 1, 1)
+    return (groups.size >= MIN_HEURISTIC_PACKETS) & (share >= MIN_FORWARD_SHARE)

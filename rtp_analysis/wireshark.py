@@ -26,7 +26,9 @@ import dataclasses
 
 import numpy as np
 
-from callproof.rtp_analysis.jitter import smooth16
+from callproof.rtp_analysis import groups as g
+from callproof.rtp_analysis.groups import Groups
+from callproof.rtp_analysis.jitter import smooth16_groups
 from callproof.rtp_analysis.payload import COMFORT_NOISE_TYPES
 
 
@@ -46,6 +48,27 @@ class WiresharkStats:
     max_jitter_ms: float
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class WiresharkColumns:
+    """WiresharkStats of many streams, one array per field (index k is stream k)."""
+
+    packets: np.ndarray
+    expected: np.ndarray
+    lost: np.ndarray
+    sequence_errors: np.ndarray
+    wrong_timestamps: np.ndarray
+    problem: np.ndarray
+    min_delta_ms: np.ndarray
+    mean_delta_ms: np.ndarray
+    max_delta_ms: np.ndarray
+    min_jitter_ms: np.ndarray
+    mean_jitter_ms: np.ndarray
+    max_jitter_ms: np.ndarray
+
+    def stream(self, k: int) -> WiresharkStats:
+        return WiresharkStats(**{f.name: getattr(self, f.name)[k].item() for f in dataclasses.fields(WiresharkStats)})
+
+
 def wireshark_stats(
     time_ms: np.ndarray,
     seq: np.ndarray,
@@ -55,68 +78,91 @@ def wireshark_stats(
     clock_rate: np.ndarray,
 ) -> WiresharkStats:
     """Analyse one stream (packets in capture order); `clock_rate` is per packet, 0 for none."""
+    groups = Groups.single(len(time_ms))
+    return wireshark_columns(time_ms, seq, timestamp, payload_type, marker, clock_rate, groups).stream(0)
+
+
+def wireshark_columns(
+    time_ms: np.ndarray,
+    seq: np.ndarray,
+    timestamp: np.ndarray,
+    payload_type: np.ndarray,
+    marker: np.ndarray,
+    clock_rate: np.ndarray,
+    groups: Groups,
+) -> WiresharkColumns:
+    """Analyse every group (one stream each, packets in capture order) at once."""
     n = len(time_ms)
     seq = seq.astype(np.int64)
     ts = timestamp.astype(np.int64)
     clock = clock_rate.astype(np.int64)
-    first_ts = int(ts[0])
+    starts = groups.start
+    first = groups.first_mask()
+    first_ts = np.repeat(ts[starts], groups.size)
 
     # In time sequence: within half the timestamp space after the first timestamp.
     in_time = np.where(first_ts <= ts, ts - first_ts < 0x80000000, (0xFFFFFFFF - first_ts) + ts < 0x80000000)
-    in_time[0] = True
+    in_time[starts] = True
+    del first_ts
 
-    start_seq, stop_seq = int(seq[0]), int(seq[-1])
-    cycles = _seq_cycles(seq, in_time, start_seq)
+    start_seq, stop_seq = seq[starts], seq[groups.last]
+    cycles = _seq_cycles(seq, in_time, groups)
     expected = stop_seq + cycles * 0x10000 - start_seq + 1
-    sequence_errors = _sequence_errors(seq, in_time)
+    sequence_errors = _sequence_errors_groups(seq, in_time, groups)
 
-    # "statinfo->time": the arrival time of the latest in-time packet before each packet.
+    # "statinfo->time": the arrival time of the latest in-time packet before each packet
+    # (a group's first packet is in time, so the running maximum never crosses groups).
     idx = np.arange(n)
     last_in_time = np.maximum.accumulate(np.where(in_time, idx, 0))
-    prev_time = np.concatenate([[time_ms[0]], time_ms[last_in_time[:-1]]])
+    prev_time = np.empty(n)
+    prev_time[1:] = time_ms[last_in_time[:-1]]
+    prev_time[starts] = time_ms[starts]
+    del last_in_time
     delta = time_ms - prev_time
 
     # Jitter, over in-time packets with a known clock.
     clocked = in_time & (clock != 0)
-    clocked[0] = False
+    clocked[starts] = False
     nominal = np.zeros(n)
     with np.errstate(divide="ignore", invalid="ignore"):
-        nominal[clocked] = ((ts[clocked] - first_ts) % (1 << 32)) / (clock[clocked] // 1000)
+        nominal[clocked] = ((ts[clocked] - ts[starts][groups.ids()[clocked]]) % (1 << 32)) / (clock[clocked] // 1000)
     # lastnominaltime: nominal of the latest clocked in-time packet before (0 for the first packet).
-    last_clocked = np.maximum.accumulate(np.where(clocked, idx, 0))
-    prev_nominal = np.concatenate([[0.0], nominal[last_clocked[:-1]]])
+    last_clocked = np.maximum.accumulate(np.where(clocked | first, idx, 0))
+    prev_nominal = np.empty(n)
+    prev_nominal[1:] = nominal[last_clocked[:-1]]
+    prev_nominal[starts] = 0.0
+    del last_clocked
     diff = np.abs(time_ms - (prev_time + (nominal - prev_nominal)))
+    del prev_time, nominal, prev_nominal
     jitter = np.zeros(n)
-    jitter[clocked] = smooth16(diff[clocked])
+    clocked_at, clocked_groups = groups.select(clocked)
+    jitter[clocked_at] = smooth16_groups(diff[clocked_at], clocked_groups)
+    del diff, clocked_at
 
-    pt = payload_type.astype(np.int64)
-    cn = np.isin(pt, tuple(COMFORT_NOISE_TYPES))
-    follows_cn = np.concatenate([[False], cn[:-1]])
+    cn = np.isin(payload_type, tuple(COMFORT_NOISE_TYPES))
+    follows_cn = np.zeros(n, dtype=bool)
+    follows_cn[1:] = cn[:-1]
     regular = in_time & ~marker.astype(bool) & ~cn & ~follows_cn
-    regular[0] = False
+    regular[starts] = False
     regular_clocked = regular & (clock != 0)
-    seen = idx  # packets already counted when packet i is analysed (Wireshark's total_nr)
+    seen = idx - np.repeat(starts, groups.size)  # packets already counted (Wireshark's total_nr)
 
-    if regular.any():
-        min_delta = float(delta[regular].min())
-        max_delta = max(0.0, float(delta[regular].max()))
-        mean_delta = _running_mean(delta[regular], seen[regular])
-    else:
-        min_delta, max_delta, mean_delta = -1.0, 0.0, 0.0
-    if regular_clocked.any():
-        min_jitter = float(jitter[regular_clocked].min())
-        max_jitter = max(0.0, float(jitter[regular_clocked].max()))
-        mean_jitter = _running_mean(jitter[regular_clocked], seen[regular_clocked])
-    else:
-        min_jitter, max_jitter, mean_jitter = -1.0, 0.0, 0.0
-    wrong_timestamps = int((~in_time).sum())
-    return WiresharkStats(
-        packets=n,
+    delta_at, delta_groups = groups.select(regular)
+    min_delta = g.reduce(np.minimum, delta[delta_at], delta_groups, -1.0)
+    max_delta = np.maximum(0.0, g.reduce(np.maximum, delta[delta_at], delta_groups, 0.0))
+    mean_delta = _running_mean(delta[delta_at], seen[delta_at], delta_groups)
+    jitter_at, jitter_groups = groups.select(regular_clocked)
+    min_jitter = g.reduce(np.minimum, jitter[jitter_at], jitter_groups, -1.0)
+    max_jitter = np.maximum(0.0, g.reduce(np.maximum, jitter[jitter_at], jitter_groups, 0.0))
+    mean_jitter = _running_mean(jitter[jitter_at], seen[jitter_at], jitter_groups)
+    wrong_timestamps = g.count(~in_time, groups)
+    return WiresharkColumns(
+        packets=groups.size,
         expected=expected,
-        lost=expected - n,
+        lost=expected - groups.size,
         sequence_errors=sequence_errors,
         wrong_timestamps=wrong_timestamps,
-        problem=bool(sequence_errors or wrong_timestamps),
+        problem=(sequence_errors > 0) | (wrong_timestamps > 0),
         min_delta_ms=min_delta,
         mean_delta_ms=mean_delta,
         max_delta_ms=max_delta,
@@ -126,22 +172,32 @@ def wireshark_stats(
     )
 
 
-def _seq_cycles(seq: np.ndarray, in_time: np.ndarray, start_seq: int) -> int:
+def _seq_cycles(seq: np.ndarray, in_time: np.ndarray, groups: Groups) -> np.ndarray:
     """Wireshark's seq_cycles: an in-time packet below the first number (or 0 right after
     65535) starts a cycle unless one is already open ("under"); one above the first
     number closes it. Count the openings."""
-    previous = np.concatenate([[start_seq], seq[:-1]])  # stop_seq_nr: the previous packet's number
+    start_seq = np.repeat(seq[groups.start], groups.size)
+    previous = np.empty_like(seq)  # stop_seq_nr: the previous packet's number
+    previous[1:] = seq[:-1]
+    previous[groups.start] = seq[groups.start]
     low = in_time & ((seq < start_seq) | ((seq == 0) & (previous == 65535)))
     high = in_time & (seq > start_seq)
-    low[0] = high[0] = False
+    low[groups.start] = high[groups.start] = False
     events = np.flatnonzero(low | high)
     is_low = low[events]
-    opens = is_low & np.concatenate([[True], ~is_low[:-1]])  # a low event not preceded by a low one
-    return int(opens.sum())
+    owner = groups.ids()[events]
+    after_low = np.zeros(events.size, dtype=bool)
+    after_low[1:] = is_low[:-1] & (owner[1:] == owner[:-1])
+    opens = is_low & ~after_low  # a low event not preceded by a low one
+    return np.bincount(owner[opens], minlength=len(groups)).astype(np.int64)
 
 
 def _sequence_errors(seq: np.ndarray, in_time: np.ndarray) -> int:
-    """Wireshark's "sequence" counter.
+    return int(_sequence_errors_groups(seq.astype(np.int64), in_time, Groups.single(len(seq)))[0])
+
+
+def _sequence_errors_groups(seq: np.ndarray, in_time: np.ndarray, groups: Groups) -> np.ndarray:
+    """Wireshark's "sequence" counter of every group.
 
     Wireshark keeps the last accepted number (16 bits) and accepts a packet that is the
     next one, or any higher number (a jump: an error), or one that wrapped within 0xFF00
@@ -151,20 +207,26 @@ def _sequence_errors(seq: np.ndarray, in_time: np.ndarray) -> int:
     computed vectorised; the two readings differ only near a wrap (a jump of 256 or more
     across it, or a late packet from before it), where the state machine runs instead.
     """
-    timely = np.flatnonzero(in_time)
-    step = (np.diff(seq[timely]) + 0x8000) % 0x10000 - 0x8000
-    unwrapped = int(seq[0]) + np.concatenate([[0], np.cumsum(step)])
-    highest = np.maximum.accumulate(unwrapped)
-    ahead = unwrapped[1:] - highest[:-1]
-    last = highest[:-1] % 0x10000
-    if (((ahead >= 256) & (last + ahead >= 0x10000)) | ((ahead <= 0) & (last + ahead < 0))).any():
-        return _sequence_errors_stepwise(seq, in_time)
-    errors = int((ahead != 1).sum())
+    timely, timely_groups = groups.select(in_time)
+    seq_t = seq[timely]
+    step = (g.diff(seq_t, timely_groups) + 0x8000) % 0x10000 - 0x8000
+    unwrapped = np.repeat(seq[groups.start], timely_groups.size) + g.cumsum(step, timely_groups)
+    highest = g.running_max(unwrapped, timely_groups)
+    later = ~timely_groups.first_mask()
+    ahead = np.zeros(unwrapped.size, dtype=np.int64)
+    ahead[1:] = unwrapped[1:] - highest[:-1]
+    last = np.zeros(unwrapped.size, dtype=np.int64)
+    last[1:] = highest[:-1] % 0x10000
+    near_wrap = later & (((ahead >= 256) & (last + ahead >= 0x10000)) | ((ahead <= 0) & (last + ahead < 0)))
+    errors = g.count(later & (ahead != 1), timely_groups)
     late = np.flatnonzero(~in_time)
     if late.size:
         # The last accepted number when each out-of-time packet arrived.
         last_then = highest[np.searchsorted(timely, late) - 1] % 0x10000
-        errors += int((seq[late] <= last_then).sum())
+        errors += np.bincount(groups.ids()[late][seq[late] <= last_then], minlength=len(groups))
+    for k in np.flatnonzero(g.count(near_wrap, timely_groups)).tolist():
+        span = slice(groups.start[k], groups.start[k] + groups.size[k])
+        errors[k] = _sequence_errors_stepwise(seq[span], in_time[span])
     return errors
 
 
@@ -183,13 +245,29 @@ def _sequence_errors_stepwise(seq: np.ndarray, in_time: np.ndarray) -> int:
     return errors
 
 
-def _running_mean(values: np.ndarray, seen: np.ndarray) -> float:
-    """Final m of Wireshark's m = (m (n - 1) + x) / n over the selected packets, n = `seen`.
+_LONG_GROUP = 1024  # packets from which a group's running mean is taken on its own
+
+
+def _running_mean(values: np.ndarray, seen: np.ndarray, groups: Groups) -> np.ndarray:
+    """Final m of Wireshark's m = (m (n - 1) + x) / n over each group's selected packets, n = `seen`
+    (0 for a group with none).
 
     Unrolled: m = sum_k (x_k / n_k) * prod_{j > k} (n_j - 1) / n_j. n = 1 only for the
-    second packet of a stream, where m is still 0, so its factor is taken as 1.
+    second packet of a stream, where m is still 0, so its factor is taken as 1. The
+    running products of short groups are taken row by row of padded matrices, one row
+    per group; a long group (few of them fit in a capture) is taken alone.
     """
+    out = np.zeros(len(groups))
     n = seen.astype(np.float64)
     factor = np.where(n > 1, (n - 1) / n, 1.0)
-    prod = np.cumprod(factor)
-    return float(prod[-1] * np.sum(values / n / prod))
+    long = groups.size >= _LONG_GROUP
+    for k in np.flatnonzero(long).tolist():
+        part = slice(groups.start[k], groups.start[k] + groups.size[k])
+        prod = np.cumprod(factor[part])
+        out[k] = prod[-1] * np.sum(values[part] / n[part] / prod)
+    short = Groups(groups.start, np.where(long, 0, groups.size))
+    for mine, index, valid in g.padded_rows(short):
+        prod = np.cumprod(np.where(valid, factor[index], 1.0), axis=1)
+        terms = np.where(valid, values[index] / n[index] / prod, 0.0)
+        out[mine] = prod[np.arange(mine.size), groups.size[mine] - 1] * np.sum(terms, axis=1)
+    return out

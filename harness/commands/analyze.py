@@ -12,6 +12,8 @@ import argparse
 
 from callproof.harness.errors import ExitCode
 
+JSON_SLICE = 2048  # reports turned into JSON text at a time
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("capture", metavar="CAPTURE", help="pcap or pcapng file")
@@ -25,16 +27,46 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    import json
+    import itertools
+    import os
+    import sys
 
-    from callproof.rtp_analysis.capture import analyze_capture
+    if "numpy" not in sys.modules:
+        # Nothing here multiplies matrices: OpenBLAS's thread pool would only cost its start (60 ms of CPU).
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-    reports = analyze_capture(args.capture, concealment=args.concealment)
+    from callproof.rtp_analysis.capture import analyze_capture, iter_capture
+
     if args.json:
-        print(json.dumps([r.to_json() for r in reports], indent=2, allow_nan=False))  # JSON has no NaN
+        # A slice of streams at a time: 100,000 reports and their JSON objects never all live at once.
+        streamed = iter_capture(args.capture, concealment=args.concealment)
+        opened = False
+        while batch := list(itertools.islice(streamed, JSON_SLICE)):
+            text = json_text([r.to_json() for r in batch])
+            sys.stdout.write(("[\n" if not opened else ",\n") + text[2:-2])
+            opened = True
+        print("\n]" if opened else "[]")
         return ExitCode.PASS
+    reports = analyze_capture(args.capture, concealment=args.concealment)
     print(_table(reports, args.concealment))
     return ExitCode.PASS
+
+
+def json_text(objects: list[dict]) -> str:
+    """json.dumps(objects, indent=2, allow_nan=False) for a list of flat objects (scalar values), byte for byte.
+
+    With an indent, json runs its pure-Python encoder: 13 s for 100,000 streams. Its C
+    encoder writes the same text given the indented separators, except around each
+    object's braces; a literal newline never occurs inside a JSON string, so the object
+    boundaries are found by text and reshaped.
+    """
+    import json
+
+    if not objects:
+        return "[]"
+    flat = json.JSONEncoder(separators=(",\n    ", ": "), allow_nan=False).encode(objects)  # JSON has no NaN
+    inner = flat[2:-2].replace("},\n    {", "\n  },\n  {\n    ")
+    return "[\n  {\n    " + inner + "\n  }\n]"
 
 
 def _endpoint(address: str, port: int) -> str:

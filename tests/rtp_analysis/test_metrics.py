@@ -160,3 +160,46 @@ def test_jitter_filter_equals_the_recurrence():
         j = (15 * j + v) / 16
         expected.append(j)
     assert np.abs(smooth16(x) - np.array(expected)).max() < 1e-9
+
+
+def test_all_streams_at_once_equal_each_stream_alone():
+    """Issue 15: the group forms over many streams side by side give each stream's own figures,
+    whatever happens at the boundaries (wraps, restarts, late packets, streams of 1 packet)."""
+    from callproof.rtp_analysis.groups import Groups
+    from callproof.rtp_analysis.jitter import interarrival_jitter_groups
+    from callproof.rtp_analysis.loss import loss_columns
+    from callproof.rtp_analysis.sequence import extend_sequence_groups
+    from callproof.rtp_analysis.wireshark import wireshark_columns
+
+    rng = np.random.default_rng(15)
+    sizes = np.concatenate([[1, 2], rng.integers(1, 700, 60), [300, 1500]])
+    n = int(sizes.sum())
+    groups = Groups.of_sizes(sizes)
+    steps = rng.choice([1, 1, 1, 1, 2, 0, -1, -3, 5, 300, 40000], size=n)
+    seq = (rng.integers(0, 65536) + np.cumsum(steps)) % 65536
+    ts = (rng.integers(0, 1 << 32) + np.cumsum(rng.choice([160, 160, 160, 320, -160, 1 << 31], size=n))) % (1 << 32)
+    time_ms = np.cumsum(rng.uniform(0, 40, n))
+    pt = rng.choice([0, 0, 0, 13, 101], size=n).astype(np.uint8)
+    marker = rng.random(n) < 0.02
+    clock = np.where(pt == 101, 0, 8000)
+    seq, ts = seq.astype(np.uint16), ts.astype(np.uint32)
+
+    ws = wireshark_columns(time_ms, seq, ts, pt, marker, clock, groups)
+    ext = extend_sequence_groups(seq, groups)
+    loss = loss_columns(ext, groups)
+    jitter = interarrival_jitter_groups(time_ms / 1000, ts, np.full(n, 8000), groups)
+    for k, (start, size) in enumerate(zip(groups.start.tolist(), groups.size.tolist(), strict=True)):
+        part = slice(start, start + size)
+        alone = wireshark_stats(time_ms[part], seq[part], ts[part], pt[part], marker[part], clock[part])
+        together = ws.stream(k)
+        for field in ("packets", "expected", "lost", "sequence_errors", "wrong_timestamps", "problem"):
+            assert getattr(together, field) == getattr(alone, field), (k, field)
+        for field in ("min_delta_ms", "mean_delta_ms", "max_delta_ms", "min_jitter_ms", "mean_jitter_ms",
+                      "max_jitter_ms"):  # fmt: skip
+            assert getattr(together, field) == pytest.approx(getattr(alone, field), rel=1e-12, abs=1e-12), (k, field)
+        own = extend_sequence(seq[part])
+        assert ext.extended[part].tolist() == own.extended.tolist()
+        assert ext.accepted[part].tolist() == own.accepted.tolist()
+        assert ext.segment[part].tolist() == own.segment.tolist()
+        assert loss.stream(k) == loss_stats(own)
+        assert jitter[part].tolist() == interarrival_jitter(time_ms[part] / 1000, ts[part], 8000).tolist()

@@ -228,3 +228,70 @@ def test_table_prints_one_row_per_stream(tmp_path, capsys):
     assert first[:6] == ["10.0.0.1:40000", "10.0.0.2:50000", "0x11223344", "PCMU/8000", "497", "3"]
     assert lines[2].split()[:6] == ["10.0.0.2:50000", "10.0.0.1:40000", "0xCAFEF00D", "PCMA/8000", "450", "0"]
     assert lines[4].startswith("Lost, deltas and jitter as Wireshark counts them")
+
+
+def _many_streams(count: int, seed: int):
+    """`count` streams of 12-40 packets, each with its own loss, duplicate, reorder, wrap and jitter."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(count):
+        packets = int(rng.integers(12, 41))
+        pool = [int(v) for v in rng.permutation(np.arange(2, packets - 2))]
+        swap = frozenset(pool[:1]) if rng.random() < 0.2 else frozenset()
+        pool = [v for v in pool if all(abs(v - s) > 1 for s in swap)]
+        drops = int(rng.integers(0, 3))
+        drop = frozenset(pool[:drops])
+        duplicate = frozenset(pool[drops : drops + 1]) if rng.random() < 0.2 else frozenset()
+        out.append(
+            capgen.rtp_stream(
+                src=f"10.1.{k // 200}.{k % 200 + 1}", sport=16384 + 2 * k, dst=B, dport=40000 + 2 * (k % 1000),
+                ssrc=0x1000 + k, count=packets, payload_type=int(rng.choice([0, 8])),
+                first_seq=int(rng.integers(0, 65536)), first_ts=int(rng.integers(0, 1 << 32)),
+                start_s=k * 0.0013, drop=drop, duplicate=duplicate, swap_after=swap,
+                jitter_ms=rng.normal(0, 2, packets),
+            )
+        )  # fmt: skip
+    return out
+
+
+def test_two_thousand_streams_agree_with_tshark(tmp_path, capsys):
+    """Issue 15: every figure is computed for all streams at once; stream boundaries must not leak."""
+    streams = _many_streams(2000, seed=15)
+    path = _write(tmp_path / "many.pcap", capgen.merge(*(s for s, _ in streams)), "pcap")
+    ours = analyze_json(path, capsys)
+    theirs = rtp_streams(path)
+    assert len(theirs) == 2000
+    assert_matches_tshark(ours, theirs)
+    by_ssrc = {report["ssrc"]: report for report in ours}
+    for datagrams, truth in streams:
+        report = by_ssrc[RtpHeaderSsrc(datagrams)]
+        assert (report["lost_rfc3550"], report["lost_unique"]) == (truth.lost_rfc3550, truth.lost)
+        assert (report["duplicates"], report["reordered"]) == (truth.duplicates, truth.reordered)
+
+
+def test_json_text_is_json_dumps_with_indent():
+    from callproof.harness.commands.analyze import json_text
+
+    objects = [
+        {"src": "10.0.0.1", "n": 1, "x": 0.1, "none": None, "yes": True, "text": 'a},\n    {"b": é\\'},
+        {"src": "", "n": -2, "x": -0.0, "none": None, "yes": False, "text": "\u2028"},
+    ]
+    assert json_text(objects) == json.dumps(objects, indent=2, allow_nan=False)
+    assert json_text(objects[:1]) == json.dumps(objects[:1], indent=2, allow_nan=False)
+    assert json_text([]) == json.dumps([], indent=2)
+    with pytest.raises(ValueError):
+        json_text([{"x": float("nan")}])
+
+
+def test_json_in_slices_is_one_document(tmp_path, capsys, monkeypatch):
+    """The CLI writes the reports a slice at a time; the text is json.dumps(indent=2) of them all."""
+    from callproof.harness.commands import analyze
+
+    streams = _many_streams(5, seed=2)
+    path = _write(tmp_path / "five.pcap", capgen.merge(*(s for s, _ in streams)), "pcap")
+    monkeypatch.setattr(analyze, "JSON_SLICE", 2)
+    assert cli_main(["analyze", path, "--json"]) == 0
+    text = capsys.readouterr().out
+    reports = json.loads(text)
+    assert len(reports) == 5
+    assert text == json.dumps(reports, indent=2) + "\n"
