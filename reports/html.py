@@ -50,6 +50,7 @@ def render(data: ReportData, plots: tuple[Plot, ...], tr: Translator, *, version
         generator_line=text.generator_line,
         leg_rows=text.leg_rows,
         pesq_line=text.pesq_line,
+        hearing_line=text.hearing_line,
         queue_rows=text.queue_rows,
         rejected_codes_text=text.rejected_codes,
         png_base64=lambda plot: base64.b64encode(plot.png).decode("ascii"),

@@ -80,6 +80,11 @@ report. File names below are the only ones code may use (import them).
     pesq.jsonl        ITU-T P.862 PESQ of each recorded call against the prompt it should
                       carry: {"call_id", "recording", "reference", "pesq": PesqResult dict,
                       "disagreement": str|null}
+    hearing.jsonl     what each recorded, answered call heard (callproof.harness.verdict.hearing,
+                      docs/hearing.md): {"call_id", "recording", "recording_s", "dead_air_s",
+                      "dead_air_from_ms", "signal_s", "audio_in", "audio_out": bool|null,
+                      "one_way": bool|null, "prompts": [{"prompt", "after", "within_s", "heard",
+                      "time_to_prompt_ms", "score", "reason"}]}
     captures/media.pcap  the run's media (RTP/RTCP on our engines' ports; no SIP) when the
                       scenario's capture.enabled is true; see callproof.harness.run.capture
     report.html, report.pdf, junit.xml
@@ -114,6 +119,7 @@ ENGINE = "engine.json"
 SUMMARY = "summary.json"
 AUDIO_DIR = "audio"
 PESQ = "pesq.jsonl"
+HEARING = "hearing.jsonl"
 CAPTURES_DIR = "captures"
 MEDIA_CAPTURE = "media.pcap"
 REPORT_HTML = "report.html"

@@ -26,7 +26,7 @@ import numpy as np
 from callproof.reports import bundle_files, layout, summary_file
 from callproof.reports.bundle_files import shown
 from callproof.reports.errors import ReportInputError
-from callproof.reports.records import RecordsError, load_calls, read_events, read_probes
+from callproof.reports.records import RecordsError, load_calls, read_events, read_hearing, read_probes
 from callproof.reports.summary_file import Outage, RunFacts, SlaLine, Verdict
 from callproof.rtp_analysis import call_figures
 from callproof.sip.uri import redact
@@ -98,6 +98,7 @@ class Summary:
     pesq_calls: int = 0  # recorded calls PESQ scored (media.pesq_mos_lqo)
     pesq_p50: float | None = None  # their median MOS-LQO
     pesq_unscored: str | None = None  # why none was scored (media.pesq_unscored)
+    hearing: dict[str, Any] | None = None  # summary.json's `hearing` (docs/hearing.md); None: not in it
     queue: Queue | None = None  # None: a summary without the verifier's keys
     harness_errors: tuple[dict[str, str], ...] = ()  # steps of the run's end that failed (exit 3)
 
@@ -169,6 +170,8 @@ class ReportData:
     engine: dict[str, Any] | None
     origin: dt.datetime  # time zero of the report's time axis: the run's start
     duration_s: float  # the run's length as the report's time axis shows it
+    # hearing.jsonl's call.expect prompts: (prompt name, time to prompt in ms or None when not heard)
+    prompts: tuple[tuple[str, float | None], ...] = ()
 
     def at_s(self, utc: str) -> float:
         """An ISO 8601 time from summary.json as seconds on the report's time axis."""
@@ -185,6 +188,7 @@ def load(folder: Path, worst_per_reason: int = 5, lowest_mos_count: int = 20) ->
     try:
         raw_probes = read_probes(folder)
         raw_events = read_events(folder)
+        hearing = read_hearing(folder)
     except RecordsError as exc:
         raise ReportInputError(str(exc)) from None
     engine = _read_json(folder, layout.ENGINE, required=False)
@@ -214,6 +218,9 @@ def load(folder: Path, worst_per_reason: int = 5, lowest_mos_count: int = 20) ->
         engine=engine,
         origin=origin,
         duration_s=_duration(summary.run, origin, table, events, probes),
+        prompts=tuple((str(p.get("prompt") or ""), float(p["time_to_prompt_ms"])
+                       if p.get("heard") is True and p.get("time_to_prompt_ms") is not None else None)
+                      for entry in hearing for p in entry.get("prompts") or ()),
     )
 
 
@@ -302,6 +309,7 @@ def parse_summary(data: dict[str, Any], folder: Path) -> Summary:
         probes_undecided_utc=tuple(availability["undecided_utc"]) if availability else (),
         legs=_legs(data),
         **_pesq(data.get("media") or {}),
+        hearing=data.get("hearing"),
         queue=_queue(data),
         harness_errors=tuple(dict(e) for e in data.get("harness_errors", ())),
     )

@@ -162,6 +162,9 @@ def render(
     pesq = text.pesq_line(summary, tr)
     if pesq:
         _paragraph(pdf, pesq)
+    hearing = text.hearing_line(summary, tr)
+    if hearing:
+        _paragraph(pdf, hearing)
     legs = text.leg_rows(summary, tr)
     if legs:
         _paragraph(pdf, tr("control_leg"), bold=True)

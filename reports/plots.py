@@ -54,10 +54,13 @@ class Plot:
 
 
 def render_all(data: ReportData, tr: Translator, font_families: list[str]) -> tuple[Plot, ...]:
-    """Every plot of the report, with `font_families` first in the font list (CJK for Chinese)."""
+    """Every plot of the report, with `font_families` first in the font list (CJK for Chinese); the time to
+    prompt only when the run expected prompts."""
     plots: list[Plot] = []
     with matplotlib.rc_context({"font.family": font_families, "font.size": 9, "axes.titlesize": 10}):
         for key, title_key, draw in _PLOTS:
+            if key == "time_to_prompt" and not data.prompts:
+                continue  # a run whose scenario expects no prompt (call.expect) has nothing to show there
             fig = Figure(figsize=_SIZES.get(key, SIZE_IN), layout="constrained")
             FigureCanvasAgg(fig)
             draw(fig, data, tr)
@@ -375,11 +378,42 @@ def _draw_generator(fig: Figure, data: ReportData, tr: Translator) -> None:
     lag_ax.legend(loc="upper left", fontsize=7, ncols=3, frameon=False)
 
 
+def _draw_time_to_prompt(fig: Figure, data: ReportData, tr: Translator) -> None:
+    """Cumulative share of each call.expect prompt heard by t ms after its answer or DTMF step
+    (hearing.jsonl's time_to_prompt_ms, docs/hearing.md); prompts not heard keep the curve below 1."""
+    ax = fig.add_subplot()
+    names = sorted({name for name, _ in data.prompts})
+    if not names:
+        return _no_data(ax, tr)
+    palette = list(COLOURS.values())
+    for index, name in enumerate(names):
+        times = [t for n, t in data.prompts if n == name]
+        heard = np.sort(np.array([t for t in times if t is not None], dtype=float))
+        label = f"{name}: {len(heard)}/{len(times)} {tr('prompts_heard')}"
+        if len(heard):
+            share = np.arange(1, len(heard) + 1) / len(times)
+            ax.step(np.concatenate(([0.0], heard)), np.concatenate(([0.0], share)), where="post",
+                    color=palette[index % len(palette)], label=label)
+        else:
+            ax.plot([], [], color=palette[index % len(palette)], label=label)
+    for line in data.summary.sla:
+        if line.name == "time_to_prompt_p95" and line.threshold is not None:
+            ax.axvline(line.threshold, color=COLOURS["threshold"], linestyle="--",
+                       label=f"{line.name} {text.threshold(line)}")
+    ax.set_xlabel(tr("ms_after_anchor"))
+    ax.set_ylabel(tr("share_of_expected"))
+    ax.set_xlim(left=0)
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+
+
 _PLOTS: tuple[tuple[str, str, Callable[[Figure, ReportData, Translator], None]], ...] = (
     ("load", "plot_load", _draw_load),
     ("setup", "plot_setup", _draw_setup),
     ("answer_rate", "plot_answer_rate", _draw_answer_rate),
     ("time_to_agent", "plot_time_to_agent", _draw_time_to_agent),
+    ("time_to_prompt", "plot_time_to_prompt", _draw_time_to_prompt),
     ("mos", "plot_mos", _draw_mos),
     ("media", "plot_media", _draw_media),
     ("availability", "plot_availability", _draw_availability),

@@ -68,6 +68,11 @@ PROBE_FIELDS: dict[str, dict[str, str]] = {
 }
 PESQ_FIELDS = {"call_id": "str?", "recording": "str?", "reference": "str?", "pesq": "object?",
                "disagreement": "str?"}
+HEARING_FIELDS = {"call_id": "str?", "recording": "str?", "recording_s": "number?", "dead_air_s": "number?",
+                  "dead_air_from_ms": "number?", "signal_s": "number?", "audio_in": "bool?", "audio_out": "bool?",
+                  "one_way": "bool?", "prompts": "list?"}
+PROMPT_FIELDS = {"prompt": "str?", "after": "str?", "within_s": "number?", "heard": "bool?",
+                 "time_to_prompt_ms": "number?", "score": "number?", "reason": "str?"}
 
 
 def read_events(folder: Path) -> list[dict[str, Any]]:
@@ -85,6 +90,18 @@ def read_pesq(folder: Path) -> list[dict[str, Any]]:
     return _checked(Path(folder) / layout.PESQ, {}, {"": PESQ_FIELDS})
 
 
+def read_hearing(folder: Path) -> list[dict[str, Any]]:
+    """hearing.jsonl, each entry and each of its prompts checked against HEARING_FIELDS and PROMPT_FIELDS."""
+    path = Path(folder) / layout.HEARING
+    entries = _checked(path, {}, {"": HEARING_FIELDS})
+    for number, entry in enumerate(entries, start=1):
+        for prompt in entry.get("prompts") or []:
+            if not isinstance(prompt, dict):
+                raise RecordsError(f"{escape(str(path))}: entry {number} has a prompt that is not an object")
+            _check_fields(prompt, PROMPT_FIELDS, f"{escape(str(path))}: entry {number}'s prompt")
+    return entries
+
+
 def _checked(path: Path, common: dict[str, str], by_kind: dict[str, dict[str, str]], *,
              closed: bool = False) -> list[dict[str, Any]]:
     entries = []
@@ -93,20 +110,23 @@ def _checked(path: Path, common: dict[str, str], by_kind: dict[str, dict[str, st
         where = f"{escape(str(path))}: line {number}"
         if closed and (not isinstance(kind, str) or kind not in by_kind):
             raise RecordsError(f"{where} has kind {escape(json.dumps(kind))}, not {' or '.join(by_kind)}")
-        for field, expected in {**common, **by_kind.get(kind if isinstance(kind, str) else "", {})}.items():
+        for field in common:
             if field not in entry:
-                if field in common:
-                    raise RecordsError(f"{where} has no {field}")
-                continue
-            if not _fits(entry[field], expected):
-                raise RecordsError(f"{where}: {field} must be {_WORDS[expected.rstrip('?')]}"
-                                   f"{' or null' if expected.endswith('?') else ''}")
+                raise RecordsError(f"{where} has no {field}")
+        _check_fields(entry, {**common, **by_kind.get(kind if isinstance(kind, str) else "", {})}, where)
         entries.append(entry)
     return entries
 
 
+def _check_fields(entry: dict[str, Any], fields: dict[str, str], where: str) -> None:
+    for field, expected in fields.items():
+        if field in entry and not _fits(entry[field], expected):
+            raise RecordsError(f"{where}: {field} must be {_WORDS[expected.rstrip('?')]}"
+                               f"{' or null' if expected.endswith('?') else ''}")
+
+
 _WORDS = {"str": "text", "int": "a whole number", "number": "a number", "bool": "true or false",
-          "object": "an object", "time": "an ISO 8601 time", "status": "a SIP status code (100-699)"}
+          "object": "an object", "list": "a list", "time": "an ISO 8601 time", "status": "a SIP status code (100-699)"}
 
 
 def _fits(value: Any, expected: str) -> bool:
@@ -126,7 +146,7 @@ def _fits(value: Any, expected: str) -> bool:
         except ReportInputError:
             return False
         return True
-    return isinstance(value, {"str": str, "bool": bool, "object": dict}[kind])
+    return isinstance(value, {"str": str, "bool": bool, "object": dict, "list": list}[kind])
 
 
 def _object(line: bytes) -> tuple[dict[str, Any] | None, str]:

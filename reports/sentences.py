@@ -15,7 +15,9 @@ import re
 from typing import Callable
 
 INTERRUPTED = " (the run was interrupted: lines judged on the calls it made)"
-_TRIALS = {"calls": "个呼叫", "probe intervals": "个探测区间"}
+_TRIALS = {"calls": "个呼叫", "probe intervals": "个探测区间", "expected prompts": "个预期提示音",
+           "recorded calls": "个已录制呼叫"}
+_TRIAL_WORDS = "calls|probe intervals|expected prompts|recorded calls"
 
 _Rule = tuple[re.Pattern[str], Callable[[re.Match[str]], str]]
 
@@ -45,15 +47,15 @@ def _rules() -> list[_Rule]:
         (r"(?P<name>\w+) not measured", "{name} 未测得"),
         (r"(?P<name>\w+) undecided", "{name} 无法判定"),
         # What the notes of the SLA lines are made of (callproof.harness.verdict.sla).
-        (r"(?P<count>\d+) of (?P<total>\d+) (?P<trials>calls|probe intervals)",
+        (rf"(?P<count>\d+) of (?P<total>\d+) (?P<trials>{_TRIAL_WORDS})",
          lambda m: f"{m['total']} {_TRIALS[m['trials']]}中的 {m['count']} 个"),
         (r"95% Wilson interval", "95% Wilson 置信区间"),
         (r"(?P<n>\d+) calls", "{n} 个呼叫"),
         (r"95% distribution-free interval \(ranks (?P<low>\S+) and (?P<high>\S+) of (?P<n>\d+)\)",
          "95% 无分布假设置信区间（共 {n} 个中的第 {low} 和第 {high} 位）"),
-        (r"about (?P<n>\d+) more (?P<trials>calls|probe intervals) would settle it, if what was observed held",
+        (rf"about (?P<n>\d+) more (?P<trials>{_TRIAL_WORDS}) would settle it, if what was observed held",
          lambda m: f"若观测值保持不变，约再需 {m['n']} {_TRIALS[m['trials']]}即可判定"),
-        (r"no number of further (?P<trials>calls|probe intervals) settles it while the observed value sits on "
+        (rf"no number of further (?P<trials>{_TRIAL_WORDS}) settles it while the observed value sits on "
          r"the threshold", "观测值恰在阈值上，再多的样本也无法判定"),
         (r"more than (?P<pct>[\d.]+)% of calls were never answered: the percentile is above what is shown",
          "超过 {pct}% 的呼叫从未被接听：该百分位高于所示值"),
@@ -97,6 +99,23 @@ def _rules() -> list[_Rule]:
         (r"the fault at (?P<at>\S+) did not take effect \((?P<why>.+)\)", "{at} 的故障未生效（{why}）"),
         (r"service was not restored before the run ended: the RTO is at least the lower bound",
          "运行结束前服务未恢复：RTO 至少为下界"),
+        # What the caller heard (callproof.harness.verdict.sla.hearing_lines, docs/hearing.md).
+        (r"call\.expect prompts heard within their window / expected, over the recorded calls \(normalised "
+         r"cross-correlation with the reference\)",
+         "在时限内听到的 call.expect 提示音 / 预期提示音总数，按已录制的呼叫计（与参考音频的归一化互相关）"),
+        (r"time to prompt: its answer or DTMF step to the prompt's first sound at our endpoint, p95 over the "
+         r"expected prompts \(one not heard counts as longer than every one heard\)",
+         "提示音到达时间：从接听或 DTMF 步骤到提示音的第一个声音到达我方终端，按预期提示音计的 p95"
+         "（未听到的计为长于任何一次听到的）"),
+        (r"dead air: the longest silence \(20 ms frames below -50 dBFS\) the caller heard after the answer, "
+         r"per recorded call, p95",
+         "静默时长：接听后主叫方听到的最长静默（低于 -50 dBFS 的 20 毫秒帧），按已录制的呼叫计，p95"),
+        (r"recorded calls whose audio carried signal in one direction only / recorded calls with both "
+         r"directions decided", "仅单向有信号的已录制呼叫 / 双向均可判定的已录制呼叫"),
+        (r"no recorded call expected a prompt", "没有已录制的呼叫预期提示音"),
+        (r"no answered call was recorded", "没有录制已接听的呼叫"),
+        (r"no recorded call with both directions decided \(the caller sends silence when call\.prompt is null\)",
+         "没有双向均可判定的已录制呼叫（call.prompt 为 null 时主叫方发送静音）"),
         (r"not measured: (?P<why>.+)", lambda m: f"未测得：{translate_clause(m['why'])}"),
         (r"no calls", "没有呼叫"),
         (r"no call got a response", "没有呼叫收到响应"),

@@ -68,6 +68,23 @@ def generator_line(generator: Generator | None, tr: Translator) -> str:
     return " · ".join(words)
 
 
+def hearing_line(summary: Summary, tr: Translator) -> str | None:
+    """What the recorded calls heard (summary.json `hearing`, docs/hearing.md); None when none was analysed."""
+    hearing = summary.hearing or {}
+    if not hearing.get("calls"):
+        return None
+    ttp, dead = hearing.get("time_to_prompt_ms") or {}, hearing.get("dead_air_s") or {}
+    words = [f"{tr('hearing')}: {hearing['calls']} {tr('hearing_calls')}"]
+    if hearing.get("prompts_expected"):
+        words.append(f"{tr('prompts_heard_of')}: {hearing['prompts_heard']}/{hearing['prompts_expected']}")
+        if ttp.get("calls"):
+            words.append(f"{tr('time_to_prompt')} p50 {number(ttp.get('p50'))} ms, p95 {number(ttp.get('p95'))} ms")
+    words.append(f"{tr('dead_air')} p95 {number(dead.get('p95'))} s")
+    if hearing.get("one_way_decided"):
+        words.append(f"{tr('one_way_audio')}: {hearing['one_way']}/{hearing['one_way_decided']}")
+    return " · ".join(words)
+
+
 def pesq_line(summary: Summary, tr: Translator) -> str | None:
     """The recorded sample's PESQ (ITU-T P.862.1 MOS-LQO), or why no call was scored; None when the
     summary says neither (one from before the reason was recorded)."""

@@ -289,6 +289,7 @@ class _Marks:
 
     invite: float
     dtmf_sent: str = ""
+    dtmf_steps: list[float] = dataclasses.field(default_factory=list)  # when each delivered step was handed over
     dtmf_failure: tuple[str, str] | None = None  # (method, why) of the step that could not be delivered
     cancel: float | None = None
     bye: float | None = None
@@ -425,6 +426,7 @@ def _talk(call: TrackedCall, spec: CallSpec, marks: _Marks,
     for step in spec.dtmf:
         if call.wait_until(lambda: call.ended, step.wait_s):
             break
+        sent_at = time.monotonic()
         problem = _deliver_dtmf(call, step)
         if call.ended:
             break
@@ -433,6 +435,7 @@ def _talk(call: TrackedCall, spec: CallSpec, marks: _Marks,
             marks.dtmf_failure = (step.method, problem)
             break
         marks.dtmf_sent += step.digits
+        marks.dtmf_steps.append(sent_at)
     marker = spec.agent_marker
     if marker and marks.failure is None and not call.ended:
         patience = spec.patience_s if spec.patience_s is not None else spec.ring_timeout_s
@@ -542,5 +545,7 @@ def _record(call: TrackedCall, spec: CallSpec, marks: _Marks, invite_utc: str, *
         released_ms=_ms(marks.released, origin),
         media=call.media_stats(),
         recording=spec.record_to,
+        recording_start_ms=_ms(call.audio.recording_started_at, origin) if spec.record_to else None,
+        dtmf_steps_ms=tuple(_ms(at, origin) for at in marks.dtmf_steps),
         lateness_ms=lateness,
     )

@@ -145,6 +145,9 @@ class CallAudio:
         self._echo = echo
         self.player: pj.AudioMediaPlayer | None = None
         self.recorder: pj.AudioMediaRecorder | None = None
+        # When the recorder joined the bridge (monotonic): the recording's first sample is
+        # the bridge's next tick after it (docs/hearing.md, "When a recording starts").
+        self.recording_started_at: float | None = None
 
     def attach(self, call: pj.Call) -> None:
         """Connect the call's audio; safe to repeat (pjsua may fire media state twice)."""
@@ -164,6 +167,7 @@ class CallAudio:
                 if self.recorder is None:
                     self.recorder = pj.AudioMediaRecorder()
                     self.recorder.createRecorder(self._record_path)
+                    self.recording_started_at = time.monotonic()
                 audio.startTransmit(self.recorder)
             audio.startTransmit(self._ep.audDevManager().getPlaybackDevMedia())
 

@@ -131,6 +131,11 @@ class CallRecord:
     released_ms: float | None = None
     media: MediaStats | None = None
     recording: str | None = None  # path of the recorded WAV, relative to the run folder
+    # When the recorder joined the call's audio (ms after the INVITE): the recording's first sample
+    # is the media bridge's next tick after it (docs/hearing.md). None: not recorded.
+    recording_start_ms: float | None = None
+    # When each delivered DTMF step's digits were handed to pjsua (ms after the INVITE), in call.dtmf's order.
+    dtmf_steps_ms: tuple[float, ...] = ()
     # Set by the load engine, not by the SIP stack:
     worker: str = ""
     scheduled_utc: str | None = None  # open-loop arrivals: when the call was due
@@ -164,6 +169,7 @@ class CallRecord:
         out = dataclasses.asdict(self)
         out["failure"] = self.failure.value if self.failure else None
         out["provisional_ms"] = [list(p) for p in self.provisional_ms]
+        out["dtmf_steps_ms"] = list(self.dtmf_steps_ms)
         return out
 
     @classmethod
@@ -192,6 +198,10 @@ class CallRecord:
         if values.get("final_code") is not None and not 100 <= values["final_code"] <= 699:
             raise ValueError(f"final_code {values['final_code']} is not a SIP status code (100-699)")
         values["provisional_ms"] = tuple((int(c), float(t)) for c, t in provisional)
+        steps = data.get("dtmf_steps_ms", ())
+        if not (isinstance(steps, list | tuple) and all(_is_number(t) for t in steps)):
+            raise ValueError("dtmf_steps_ms must be a list of ms")
+        values["dtmf_steps_ms"] = tuple(float(t) for t in steps)
         if data.get("media") is not None:
             media = data["media"]
             if not isinstance(media, dict):
@@ -239,7 +249,7 @@ def _field_checks(cls: type) -> tuple[tuple[str, tuple[str, ...], bool, tuple[An
     """(name, annotation parts, None allowed, checks) of each plain field: computed once per class."""
     out = []
     for field in dataclasses.fields(cls):
-        if field.name in ("failure", "provisional_ms", "media"):  # checked by from_dict itself
+        if field.name in ("failure", "provisional_ms", "media", "dtmf_steps_ms"):  # checked by from_dict itself
             continue
         kinds = tuple(k.strip() for k in str(field.type).split("|"))
         out.append((field.name, kinds, "None" in kinds, tuple(_ACCEPTS[k] for k in kinds if k in _ACCEPTS)))

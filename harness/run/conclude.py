@@ -5,6 +5,8 @@ verifier, a full disk, a key that stopped working. None may lose what was
 measured, so each step runs guarded, in this order:
 
     1. PESQ of the recorded sample        failure: the summary has no PESQ figures
+       what the recorded calls heard       failure: the summary has no hearing figures
+       (call.expect, dead air, one-way audio: callproof.harness.verdict.hearing)
     2. the measured figures               failure: summary.json says the records could not be read
     3. the verdict (the verifier)         failure: INCONCLUSIVE, the reason says the verifier failed;
                                           its figures without thresholds when those can be had
@@ -91,13 +93,14 @@ class Conclusion:
 
 
 def conclude(folder: Path, *, score: Callable[[], Any], key_path: Path | None, lang: str, quiet: bool,
-             problems: list[dict[str, str]] | None = None, key: SigningKey | None = None) -> int:
+             problems: list[dict[str, str]] | None = None, key: SigningKey | None = None,
+             hear: Callable[[], Any] | None = None) -> int:
     """Steps 1-6 of the module docstring for a run folder; the run's exit code.
 
     `key`: the signing key `callproof run` read before it started (callproof.reports.bundle.signing_key);
     without it, the key at `key_path` is read at the end.
 
-    `score` runs PESQ on the recorded sample; `problems` are failures met before the
+    `score` runs PESQ on the recorded sample, `hear` the hearing analysis; `problems` are failures met before the
     end (the load's), already logged: they make the exit code 3 as well.
     """
     from callproof.harness.run.progress import Progress
@@ -109,6 +112,8 @@ def conclude(folder: Path, *, score: Callable[[], Any], key_path: Path | None, l
     folder = Path(folder)
     end = Conclusion(folder, problems)
     end.step("scoring the recorded calls with PESQ", score)
+    if hear is not None:
+        end.step("analysing what the recorded calls heard", hear)
     files = end.step("reading the run's records", summaries.read_run, folder)
     summary: dict[str, Any] = {"verdict": Verdict.INCONCLUSIVE.value,
                                "verdict_reason": "the run's records could not be read: nothing was judged"}

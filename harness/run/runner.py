@@ -252,11 +252,13 @@ class Run:
         self.events.event("harness_error", step="load", message=describe(exc))
 
     def _conclude(self, problems: list[dict[str, str]]) -> int:
+        from callproof.harness.verdict.hearing import analyse_recordings
         from callproof.harness.verdict.recordings import score_recordings
 
         folder, key = self._folder, self.signing_key
         assert key is not None, "read in _execute before the folder was made"
         return conclude(folder, score=lambda: score_recordings(folder, self.scenario),
+                        hear=lambda: analyse_recordings(folder, self.scenario),
                         key_path=key.path, key=key, lang=self.options.lang,
                         quiet=self.options.quiet, problems=problems)
 

@@ -51,6 +51,7 @@ from callproof.harness.scenario.model import (
     Capture,
     Credentials,
     DtmfStep,
+    Expectation,
     Fault,
     Load,
     MediaOverrides,
@@ -510,7 +511,46 @@ class _Builder:
             agent_marker=c["agent_marker"],
             record_fraction=c["record_fraction"],
             media_timeout_s=c["media_timeout_s"],
+            expect=self._expectations(c),
         )
+
+    def _expectations(self, c: dict[str, Any]) -> tuple[Expectation, ...]:
+        """call.expect: each prompt a WAV like call.prompt, each `after` naming one call.dtmf step."""
+        items = c.get("expect") or []
+        if items and c["record_fraction"] == 0:
+            raise self.fail(("call", "expect"), "call.expect is checked on recorded calls: set call.record_fraction "
+                                                "above 0 (the share of calls recorded and analysed)")
+        steps = c["dtmf"]
+        out = []
+        for number, item in enumerate(items):
+            p = ("call", "expect", number)
+            after, step = item["after"], None
+            if after.startswith("dtmf step "):
+                step = int(after.removeprefix("dtmf step ")) - 1
+                if step >= len(steps):
+                    raise self.fail(p + ("after",), f"{dotted(p + ('after',))} is {after}, but call.dtmf has "
+                                                    f"{len(steps)} step{'' if len(steps) == 1 else 's'}")
+            elif after.startswith("dtmf "):
+                digits = after.removeprefix("dtmf ")
+                matching = [n for n, s in enumerate(steps) if s["digits"] == digits]
+                if len(matching) != 1:
+                    which = ("no call.dtmf step sends" if not matching else
+                             f"call.dtmf steps {', '.join(str(n + 1) for n in matching)} all send")
+                    raise self.fail(p + ("after",), f"{dotted(p + ('after',))} is {after}, but {which} {digits}; "
+                                                    "name one step: after: dtmf step N")
+                step = matching[0]
+            prompt = self._prompt(p + ("prompt",), item["prompt"])
+            if prompt is not None and not self.offline:
+                from callproof.rtp_analysis.audio import read_wav
+                from callproof.rtp_analysis.hearing import HearingError, prepare_reference
+
+                try:
+                    prepare_reference(*read_wav(prompt))
+                except HearingError as exc:
+                    raise self.fail(p + ("prompt",), f"{dotted(p + ('prompt',))} names {item['prompt']}, "
+                                                     f"which cannot be matched: {exc}") from None
+            out.append(_typed(Expectation, prompt=prompt, within_s=item["within_s"], after=after, step=step))
+        return tuple(out)
 
     def _agents(self, a: dict[str, Any], target: Target, call: Call) -> Agents:
         p = ("agents",)

@@ -112,6 +112,16 @@ class DtmfStep:
 
 
 @dataclasses.dataclass(frozen=True)
+class Expectation:
+    """A prompt the caller must hear (docs/hearing.md): its first sound within within_s of the anchor."""
+
+    prompt: Path  # absolute; mono 16-bit WAV at 8 or 16 kHz
+    within_s: float
+    after: str  # as written: "answer", "dtmf 1", "dtmf step 2"
+    step: int | None  # the call.dtmf step it counts from (0-based); None: the answer
+
+
+@dataclasses.dataclass(frozen=True)
 class Call:
     codecs: tuple[str, ...]  # priority order, from callproof.sip.settings.SUPPORTED_CODECS
     ring_timeout_s: float
@@ -122,6 +132,7 @@ class Call:
     agent_marker: str | None
     record_fraction: float
     media_timeout_s: float
+    expect: tuple[Expectation, ...] = ()  # checked on the recorded calls
 
 
 @dataclasses.dataclass(frozen=True)
@@ -217,6 +228,10 @@ class Sla:
     loss_p95_max: float | None
     availability_min: float | None
     rto_s_max: float | None
+    prompt_heard_rate_min: float | None = None
+    time_to_prompt_p95_ms_max: float | None = None
+    dead_air_p95_s_max: float | None = None
+    one_way_audio_max: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)

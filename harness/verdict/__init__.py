@@ -8,4 +8,5 @@ live run and a bundle on another machine.
     connect.py      RFC 6076 and the call-center view; media.py summary.json's media percentiles
     availability.py probes; failover.py RTO; generator.py the generator's validity
     summary.py      summary.json from a run folder; recordings.py PESQ of the sample
+    hearing.py      what the recorded calls heard (call.expect prompts, dead air, one-way audio)
 """

@@ -28,6 +28,8 @@ here decides its lines on a real target with some margin:
     probe intervals    probe calls that end before the run does
     one-way delay      only calls whose media lasts RTCP_FIRST_RR_S: it needs an RTCP
                        receiver report from the peer (its RTT)
+    hearing lines      the recorded share of the calls (call.record_fraction), times the
+                       call.expect prompts for the prompt lines (docs/hearing.md)
 
 `tests/scenario/test_bundled_decidable.py` holds every bundled scenario to it.
 """
@@ -188,6 +190,14 @@ def lines(scenario: Scenario) -> list[Decidability]:
     with_rtt = math.floor(calls * share_lasting(scenario.call.talk_time, RTCP_FIRST_RR_S - media_s))
     quantile("one_way_delay_p95", sla.one_way_delay_p95_ms_max, 0.95, "<=", given=with_rtt)
     quantile("loss_p95", sla.loss_p95_max, 0.95, "<=")
+    # What the caller heard is judged on the recorded sample only (call.record_fraction), each of its
+    # calls giving one trial per call.expect prompt.
+    recorded = math.floor(calls * scenario.call.record_fraction)
+    expected = recorded * len(scenario.call.expect)
+    proportion("prompt_heard_rate", sla.prompt_heard_rate_min, ">=", "expected prompts", expected)
+    quantile("time_to_prompt_p95", sla.time_to_prompt_p95_ms_max, 0.95, "<=", given=expected)
+    quantile("dead_air_p95", sla.dead_air_p95_s_max, 0.95, "<=", given=recorded)
+    proportion("one_way_audio", sla.one_way_audio_max, "<=", "recorded calls", recorded)
     proportion("availability", sla.availability_min, ">=", "probe intervals", probe_intervals_given(scenario))
     if sla.rto_s_max is not None and scenario.faults:
         out.append(_rto(scenario, sla.rto_s_max))

@@ -35,7 +35,7 @@ from typing import Any
 
 from callproof.harness.errors import ExitCode
 from callproof.harness.scenario.model import Probes, Sla
-from callproof.harness.verdict import connect, media
+from callproof.harness.verdict import connect, hearing, media
 from callproof.harness.verdict.availability import Availability, availability, parse_probes
 from callproof.harness.verdict.connect import CallCenter, Ratio, Rfc6076
 from callproof.harness.verdict.failover import Recovery, recoveries
@@ -175,6 +175,7 @@ class RunVerdict:
     failover: tuple[Recovery, ...]
     rto_resolution_s: float | None
     generator: GeneratorValidity
+    hearing: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """The verifier's keys of summary.json (callproof.reports.layout, callproof.harness.verdict.summary)."""
@@ -196,6 +197,7 @@ class RunVerdict:
             "rto_resolution_s": self.rto_resolution_s,
             "failover": [f.to_dict() for f in self.failover],
             "generator": self.generator.to_dict(),
+            "hearing": self.hearing,
         }
 
 
@@ -206,7 +208,7 @@ def _round(value: float | None) -> float | None:
 def judge(calls: Sequence[CallRecord], raw_probes: Sequence[dict[str, Any]], events: Sequence[dict[str, Any]], *,
           sla: Sla, probes: Probes, by_agent: bool, faults_planned: int, interrupted: bool = False,
           pesq: Sequence[dict[str, Any]] = (), control: Sequence[CallRecord] = (),
-          agent_marker: str | None = None) -> RunVerdict:
+          agent_marker: str | None = None, hearing_entries: Sequence[dict[str, Any]] = ()) -> RunVerdict:
     """Judge a run: the load's calls (direction "outbound"), probes.jsonl, events.jsonl and
     pesq.jsonl entries, the control leg's calls (control.jsonl), and the scenario's thresholds,
     probe settings, whether answers come from the agent marker (`agent_marker`, named in the
@@ -279,6 +281,8 @@ def judge(calls: Sequence[CallRecord], raw_probes: Sequence[dict[str, Any]], eve
         else:
             lines.append(rto_line(sla.rto_s_max, faults, faults_planned, resolution, probes.consecutive_ok))
 
+    lines.extend(hearing_lines(sla, hearing_entries))
+
     lines = [own_loss_line(line, generator) for line in lines]
     verdict, reason = run_verdict(lines, generator, interrupted=interrupted)
     if verdict != Verdict.PASS:
@@ -295,7 +299,41 @@ def judge(calls: Sequence[CallRecord], raw_probes: Sequence[dict[str, Any]], eve
         failover=faults,
         rto_resolution_s=resolution if faults else None,
         generator=generator,
+        hearing=hearing.hearing_summary(hearing_entries),
     )
+
+
+def hearing_lines(sla: Sla, entries: Sequence[dict[str, Any]]) -> list[SlaLine]:
+    """What the recorded calls heard (hearing.jsonl; callproof.harness.verdict.hearing, docs/hearing.md)."""
+    out: list[SlaLine] = []
+    unheard_windows = [1000.0 * float(p["within_s"]) for p in hearing.prompt_results(entries)
+                       if p.get("heard") is not True and isinstance(p.get("within_s"), (int, float))]
+    if sla.prompt_heard_rate_min is not None:
+        out.append(proportion_line(
+            "prompt_heard_rate", "prompt_heard_pct", hearing.prompts_heard(entries), sla.prompt_heard_rate_min, ">=",
+            "call.expect prompts heard within their window / expected, over the recorded calls (normalised "
+            "cross-correlation with the reference)", trials="expected prompts",
+            unmeasured="no recorded call expected a prompt"))
+    if sla.time_to_prompt_p95_ms_max is not None:
+        out.append(quantile_line(
+            "time_to_prompt_p95", "time_to_prompt_ms_p95", hearing.times_to_prompt_ms(entries), 0.95,
+            sla.time_to_prompt_p95_ms_max, "<=", "ms",
+            "time to prompt: its answer or DTMF step to the prompt's first sound at our endpoint, p95 over the "
+            "expected prompts (one not heard counts as longer than every one heard)",
+            unmeasured="no recorded call expected a prompt", floor=min(unheard_windows) if unheard_windows else None))
+    if sla.dead_air_p95_s_max is not None:
+        out.append(quantile_line(
+            "dead_air_p95", "dead_air_s_p95", hearing.dead_air_s(entries), 0.95, sla.dead_air_p95_s_max, "<=", "s",
+            "dead air: the longest silence (20 ms frames below -50 dBFS) the caller heard after the answer, "
+            "per recorded call, p95", unmeasured="no answered call was recorded"))
+    if sla.one_way_audio_max is not None:
+        out.append(proportion_line(
+            "one_way_audio", "one_way_audio_pct", hearing.one_way(entries), sla.one_way_audio_max, "<=",
+            "recorded calls whose audio carried signal in one direction only / recorded calls with both "
+            "directions decided", trials="recorded calls",
+            unmeasured="no recorded call with both directions decided (the caller sends silence when call.prompt "
+                       "is null)"))
+    return out
 
 
 MEDIA_LINES = ("mos_cqe_p5", "one_way_delay_p95", "loss_p95")

@@ -38,7 +38,7 @@ from callproof.harness.verdict.sla import judge
 from callproof.harness.verdict.stats import percentiles
 from callproof.reports import bundle_files, layout, summary_file
 from callproof.reports.errors import ReportInputError
-from callproof.reports.records import RecordsError, load_calls, read_events, read_pesq, read_probes
+from callproof.reports.records import RecordsError, load_calls, read_events, read_hearing, read_pesq, read_probes
 from callproof.reports.summary_file import Verdict
 from callproof.sip.records import CallRecord, Failure
 
@@ -106,13 +106,14 @@ class RunFiles:
     probes: list[dict[str, Any]]
     pesq: list[dict[str, Any]]
     control: list[CallRecord]  # the control leg's (control.jsonl)
+    hearing: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # hearing.jsonl
 
 
 def read_run(folder: Path) -> RunFiles:
     try:
         return RunFiles(calls=[c for c in load_calls(folder) if c.direction == "outbound"],
                         events=read_events(folder), probes=read_probes(folder), pesq=read_pesq(folder),
-                        control=load_calls(folder, layout.CONTROL))
+                        control=load_calls(folder, layout.CONTROL), hearing=read_hearing(folder))
     except RecordsError as exc:
         raise BadInput(str(exc)) from None
 
@@ -191,7 +192,7 @@ def verdict_keys(files: RunFiles, scenario: Scenario | None, *, interrupted: boo
     result = judge(files.calls, files.probes, files.events, sla=scenario.sla, probes=scenario.probes,
                    by_agent=scenario.call.agent_marker is not None, faults_planned=len(scenario.faults),
                    interrupted=interrupted, pesq=files.pesq, control=files.control,
-                   agent_marker=scenario.call.agent_marker)
+                   agent_marker=scenario.call.agent_marker, hearing_entries=files.hearing)
     keys = result.summary()
     keys["media"]["pesq_unscored"] = why_not_scored(scenario, files.calls, files.pesq)
     failed = load_failure(files.events)
@@ -208,7 +209,8 @@ def unjudged_keys(files: RunFiles, *, interrupted: bool, reason: str) -> dict[st
     scenario's setup cap. INCONCLUSIVE because of `reason`; INVALID when the generator was the
     bottleneck all the same."""
     result = judge(files.calls, [], files.events, sla=_NO_LINES, probes=_NO_PROBES, by_agent=False,
-                   faults_planned=0, interrupted=interrupted, pesq=files.pesq, control=files.control)
+                   faults_planned=0, interrupted=interrupted, pesq=files.pesq, control=files.control,
+                   hearing_entries=files.hearing)
     keys = result.summary()
     keys["media"]["pesq_unscored"] = why_not_scored(None, files.calls, files.pesq)
     if keys["verdict"] == Verdict.INVALID.value:

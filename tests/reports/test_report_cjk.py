@@ -128,3 +128,19 @@ def test_without_a_cjk_font_one_line_says_so_and_pdf_is_english(tmp_path, signin
     assert "callproof load test report" in pdf_text(tmp_path / "run" / layout.REPORT_PDF)
     assert [row[0] for row in pdf_fonts(tmp_path / "run" / layout.REPORT_PDF) if "CJK" in row[0]] == []
     assert "callproof 负载测试报告" in (tmp_path / "run" / layout.REPORT_HTML).read_text(encoding="utf-8")
+
+
+def test_the_time_to_prompt_plot_is_drawn_in_chinese_when_prompts_were_expected(built_zh):
+    """hearing.jsonl's prompts (docs/hearing.md) add the time-to-prompt plot, its labels in Chinese too."""
+    import dataclasses
+
+    folder, _ = built_zh
+    data = dataclasses.replace(model.load(folder), prompts=(("menu.wav", 620.0), ("menu.wav", 640.0),
+                                                            ("hold.wav", None), ("hold.wav", 2100.0)))
+    cjk = i18n.find_cjk_font()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        figures = plots.render_all(data, i18n.Translator("zh"), [cjk.family, "DejaVu Sans"])
+    assert [str(w.message) for w in caught if "missing from font" in str(w.message)] == []
+    (plot,) = [f for f in figures if f.key == "time_to_prompt"]
+    assert plot.title == "提示音到达时间（call.expect）的分布" and plot.png.startswith(b"\x89PNG")

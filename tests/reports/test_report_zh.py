@@ -23,7 +23,8 @@ from tests.verify.test_verify import sla
 EVERY_LINE = sla(answer_rate_min=0.9, isa_max=0.05, first_answer_s_max=30.0,
                  service_level=ServiceLevel(within_s=20.0, min=0.9), abandonment_max=0.1,
                  setup_delay_p95_ms_max=500.0, mos_cqe_p5_min=3.6, one_way_delay_p95_ms_max=150.0,
-                 loss_p95_max=0.01, availability_min=0.99, rto_s_max=30.0)
+                 loss_p95_max=0.01, availability_min=0.99, rto_s_max=30.0, prompt_heard_rate_min=0.9,
+                 time_to_prompt_p95_ms_max=3000.0, dead_air_p95_s_max=5.0, one_way_audio_max=0.05)
 PROBES = Probes(call_interval_s=5.0, options_interval_s=1.0, setup_cap_ms=3000.0, call_talk_s=2.0,
                 consecutive_ok=3, uri=None)
 HEALTH = [{"at_utc": r.utc(i), "kind": "health", "cpu_pct": 40.0, "cpu_cores": 2, "loop_lag_ms_max": 3.0,
@@ -46,12 +47,23 @@ RUNS = {
 }
 
 
+def heard(i: int, ok: bool = True) -> dict:
+    """A hearing.jsonl entry: one expected prompt, heard (or not), audio both ways (or one)."""
+    prompt = {"prompt": "menu.wav", "after": "answer", "within_s": 5.0, "heard": ok,
+              "time_to_prompt_ms": 700.0 + i if ok else None, "score": 0.98 if ok else 0.2, "reason": None}
+    return {"call_id": f"c{i}", "dead_air_s": 0.7, "audio_in": ok, "audio_out": True, "one_way": not ok,
+            "prompts": [prompt]}
+
+
+HEARINGS = ([heard(i) for i in range(100)], [heard(i, i % 2 == 0) for i in range(8)], [])
+
+
 def verifier_sentences() -> list[str]:
     sentences = []
-    for calls, options in RUNS.values():
+    for (calls, options), hearing in zip(RUNS.values(), (*HEARINGS, []), strict=True):
         for by_agent in (True, False):
             result = judge(calls, [], HEALTH, sla=EVERY_LINE, probes=PROBES, by_agent=by_agent, faults_planned=1,
-                           agent_marker="#" if by_agent else None, **options)
+                           agent_marker="#" if by_agent else None, hearing_entries=hearing, **options)
             sentences += [result.reason, result.generator.reason, *(line.note for line in result.lines)]
     passing = judge([good(i) for i in range(300)], [], HEALTH, sla=sla(answer_rate_min=0.5), probes=PROBES,
                     by_agent=False, faults_planned=0)

@@ -47,7 +47,7 @@ CASES = [
         "unknown key, no guess",
         add("  colour: blue\n"),
         "line 12: call.colour is not a known key (known keys: codecs, ring_timeout_s, patience_s, talk_time, "
-        "prompt, dtmf, agent_marker, record_fraction, media_timeout_s)",
+        "prompt, dtmf, expect, agent_marker, record_fraction, media_timeout_s)",
     ),
     (
         "unknown section key",
