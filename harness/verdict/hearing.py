@@ -100,12 +100,14 @@ def analyse_call(call: CallRecord, recording: Path, expect: Sequence[Expectation
         result: dict[str, Any] = {"prompt": item.prompt.name, "after": item.after, "within_s": item.within_s,
                                   "heard": False, "time_to_prompt_ms": None, "score": None, "reason": None}
         entry["prompts"].append(result)
-        anchor = call.answer_ms if item.step is None else (
-            call.dtmf_steps_ms[item.step] if item.step < len(call.dtmf_steps_ms) else None)
         if start_ms is None or call.answer_ms is None:
             result["reason"] = "the call has no recording start (not answered)"
             continue
-        if anchor is None:
+        if item.step is None:
+            anchor = call.answer_ms
+        elif item.step < len(call.dtmf_steps_ms):
+            anchor = call.dtmf_steps_ms[item.step]
+        else:
             result["reason"] = f"DTMF step {item.step + 1} was not delivered"
             continue
         # The recording instant whose sound reached our endpoint at `anchor`.
@@ -115,9 +117,10 @@ def analyse_call(call: CallRecord, recording: Path, expect: Sequence[Expectation
             result["reason"] = (f"the recording ends {samples.size / rate - from_s:.2f} s after the anchor, before "
                                 f"the {reference.size / HEARING_RATE_HZ:.2f} s prompt could be heard in full")
             continue
+        assert band is not None  # made above whenever there is something to expect
         match = match_prepared(band, reference, from_s=from_s, to_s=from_s + item.within_s)
         result["score"] = match.score
-        if match.heard:
+        if match.heard and match.start_s is not None:  # a heard match always has its start
             result["heard"] = True
             result["time_to_prompt_ms"] = round(start_ms + 1000.0 * match.start_s - jbuf_ms - anchor, 3)
         else:
@@ -136,15 +139,15 @@ def analyse_call(call: CallRecord, recording: Path, expect: Sequence[Expectation
 def analyse_recordings(folder: Path, scenario: Scenario) -> int:
     """Write hearing.jsonl for every recorded, answered call; the number analysed."""
     folder = Path(folder)
-    recorded = [c for c in load_calls(folder)
+    recorded = [(c, folder / c.recording) for c in load_calls(folder)
                 if c.recording and c.answered and c.direction == "outbound" and (folder / c.recording).is_file()]
     if not recorded:
         return 0
     caller_signal = sends_signal(scenario)
     references: dict[Path, Any] = {}
     with open(folder / layout.HEARING, "a", encoding="utf-8") as out:
-        for call in recorded:
-            entry = analyse_call(call, folder / call.recording, scenario.call.expect, caller_signal=caller_signal,
+        for call, recording in recorded:
+            entry = analyse_call(call, recording, scenario.call.expect, caller_signal=caller_signal,
                                  references=references)
             out.write(json.dumps(entry, separators=(",", ":"), allow_nan=False) + "\n")
     return len(recorded)
@@ -166,7 +169,7 @@ def times_to_prompt_ms(entries: Iterable[dict[str, Any]]) -> list[float]:
     out = []
     for p in prompt_results(entries):
         value = p.get("time_to_prompt_ms")
-        out.append(float(value) if p.get("heard") is True and _finite(value) else math.inf)
+        out.append(float(value) if p.get("heard") is True and value is not None and _finite(value) else math.inf)
     return out
 
 
