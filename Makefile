@@ -42,8 +42,8 @@ typecheck: install
 
 # Two passes: everything on the PyPI wheel, and the SIP engine tests again on
 # the built engine, side by side (most of their time is calls running for a set
-# time, not CPU: one after the other they took 35 minutes, over CI's 30; every
-# live test holds on a busy machine). CALLPROOF_ENGINE is read when the
+# time, not CPU: one after the other they took 35 minutes, over CI's 30; the
+# tests marked heavy take turns across the two: tests/conftest.py). CALLPROOF_ENGINE is read when the
 # interpreter starts (sip/engine/install.py), so it also reaches every worker
 # process. Where pjsua2-python has no wheel for the Python (3.13, Debian 13's),
 # the built engine is the only pjsua2: one pass of everything on it.

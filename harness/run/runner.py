@@ -201,6 +201,7 @@ class Run:
                 self.run()
             except Exception as exc:  # noqa: BLE001 - after the first call, a failure still concludes the run
                 if not self.calls_placed:
+                    self.stop_reason = "error"  # run_end says so, not "completed"
                     raise self._before_any_call(exc) from None
                 self._load_failed(exc, problems)
             finally:

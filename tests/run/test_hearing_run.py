@@ -22,6 +22,7 @@ LEAD_S = 0.6
 
 @pytest.mark.sip_engine
 @pytest.mark.e2e
+@pytest.mark.heavy  # times to prompt within 20 ms
 def test_a_run_reports_what_its_callers_heard(tmp_path):
     menu, hold = speech_wav(tmp_path, "menu_zh"), speech_wav(tmp_path, "hold_en")
     shutil.copy(speech_wav(tmp_path, "menu_zh", lead_s=LEAD_S), tmp_path / "agent.wav")

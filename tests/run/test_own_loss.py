@@ -20,7 +20,7 @@ from tests.cli import start_callproof
 from tests.run.helpers import read_calls, scenario_file
 from tests.waiting import wait_for_lines
 
-pytestmark = pytest.mark.e2e  # `callproof run` (tests/markers.py)
+pytestmark = [pytest.mark.e2e, pytest.mark.heavy]  # `callproof run` (tests/markers.py)
 
 STOPPED_S = 6.0
 

@@ -19,7 +19,7 @@ from tests.peers import sipp
 from tests.peers.cpu_hogs import CpuHogs
 from tests.run.helpers import read_calls, records_mentioning, scenario_file, unexplained_problems
 
-pytestmark = [pytest.mark.peers, pytest.mark.e2e]  # SIPp and `callproof run` (tests/markers.py)
+pytestmark = [pytest.mark.peers, pytest.mark.e2e, pytest.mark.heavy]  # SIPp and `callproof run` (tests/markers.py)
 
 CALLS = 200
 LOADS = {  # busy processes bounded in time (they end by themselves), stopped by PID
@@ -56,6 +56,7 @@ def test_200_calls_and_probes_pass_or_are_invalid_with_the_reason_never_fail(tmp
     finally:
         if hogs is not None:
             hogs.stop()
+    assert (out / "summary.json").is_file(), (result.returncode, result.stderr)
     summary = json.loads((out / "summary.json").read_text())
     generator = summary["generator"]
     calls = read_calls(out)

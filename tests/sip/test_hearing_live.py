@@ -25,7 +25,7 @@ from tests.peers.relay import LossyRelay
 from tests.sip.test_agent import agent_uri
 from tests.speech import speech_wav, write_wav
 
-pytestmark = pytest.mark.sip_engine  # also run on the built engine (make test, second pass)
+pytestmark = [pytest.mark.sip_engine, pytest.mark.heavy]  # also run on the built engine (make test, second pass)
 
 TOLERANCE_MS = 20.0
 BUNDLED = __import__("pathlib").Path(__file__).resolve().parents[2] / "scenarios" / "prompts" / "hello.wav"

@@ -12,7 +12,7 @@ import pytest
 
 from callproof.sip.settings import AgentSpec, CallSpec, EngineSettings
 
-pytestmark = pytest.mark.sip_engine
+pytestmark = [pytest.mark.sip_engine, pytest.mark.heavy]
 
 CALLS, TALK_S, STOPPED_S = 4, 14.0, 6.0
 

@@ -22,7 +22,7 @@ from tests.peers.relay import LossyRelay
 # Also run on the built engine (make test, second pass): the agent sends as soon as it
 # answers, before the caller's stream reads its socket, which once cost 2.12.1 a 500 ms
 # media-thread sleep (sip/pjproject/patches/0003-media-poll-timeout.patch).
-pytestmark = pytest.mark.sip_engine
+pytestmark = [pytest.mark.sip_engine, pytest.mark.heavy]
 
 VOICE = "en-us+f2"  # espeak-ng's female voice: its male voice is too buzzy for PESQ (rtp_analysis tests)
 TEXT = "The quick brown fox jumps over the lazy dog. Please hold, an agent will be with you shortly."
