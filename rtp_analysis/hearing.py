@@ -123,16 +123,15 @@ def prepare_reference(reference: np.ndarray, rate_hz: int) -> np.ndarray:
     return band_limited(reference, rate_hz)[first:last]
 
 
-def _ncc_curves(part: np.ndarray, pieces: list[np.ndarray]) -> np.ndarray:
+def _ncc_curves(part: np.ndarray, spectrum: np.ndarray, size: int, energy_cum: np.ndarray,
+                pieces: list[np.ndarray]) -> np.ndarray:
     """Normalised correlation (Pearson, no mean removal: the band has none) of each piece with every
-    window of `part` (valid lags): one row per piece, all pieces of one length, in one batch of FFTs."""
+    window of `part` (valid lags): one row per piece, all pieces of one length, in one batch of FFTs.
+    `spectrum` is rfft(part, size), `energy_cum` the running sum of part**2 from 0 (shared by batches)."""
     n = pieces[0].size
     lags = part.size - n + 1
-    size = next_fast_len(part.size + n - 1)
-    spectrum = rfft(part, size)
     flipped = rfft(np.stack([p[::-1] for p in pieces]), size, axis=1)
     dots = irfft(flipped * spectrum, size, axis=1)[:, n - 1: n - 1 + lags]
-    energy_cum = np.concatenate(([0.0], np.cumsum(part**2)))
     window_energy = np.maximum(energy_cum[n:] - energy_cum[:-n], 0.0)
     norms = np.sqrt(np.sum(np.stack(pieces) ** 2, axis=1))[:, None]
     denominator = np.sqrt(window_energy)[None, :] * norms
@@ -140,6 +139,12 @@ def _ncc_curves(part: np.ndarray, pieces: list[np.ndarray]) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.where(window_energy[None, :] > 1e-6 * norms**2, dots / denominator, 0.0)
     return np.clip(out, -1.0, 1.0)
+
+
+# Samples of FFT work per batch of pieces (a few arrays of this many float64s: about 100 MB at
+# most). All pieces in one batch cost pieces x window: a 60 s hold message searched over 300 s
+# took some 20 GB and the kernel's OOM killer.
+BATCH_SAMPLES = 1 << 22
 
 
 def match_prompt(recording: np.ndarray, recording_rate_hz: int, reference: np.ndarray, reference_rate_hz: int,
@@ -174,19 +179,25 @@ def match_prepared(rec: np.ndarray, ref: np.ndarray, *, from_s: float, to_s: flo
     used = [i for i in range(len(pieces)) if weights[i] > 0]
     first_curve = None
     if used and part.size >= seg:
-        curves = _ncc_curves(part, [pieces[i] for i in used])
-        # Each piece may slip by up to SLIP_S: its best correlation nearby.
-        best = maximum_filter1d(curves, size=2 * slip + 1, axis=1, mode="constant", cval=0.0)
+        size = next_fast_len(part.size + seg - 1)
+        spectrum = rfft(part, size)
+        energy_cum = np.concatenate(([0.0], np.cumsum(part**2)))
         lags = np.arange(first_lag, last_lag + 1)
-        for row, i in enumerate(used):
-            # The piece at starts[i] of a prompt starting at lag k sits at k + starts[i] (in `part`: minus lo).
-            index = lags + starts[i] - lo
-            valid = (index >= 0) & (index < best.shape[1])
-            got = np.zeros(count)
-            got[valid] = best[row, index[valid]]
-            total += weights[i] * got
-        if used[0] == 0:
-            first_curve = curves[0]
+        batch = max(1, BATCH_SAMPLES // size)
+        for at in range(0, len(used), batch):
+            rows = used[at: at + batch]
+            curves = _ncc_curves(part, spectrum, size, energy_cum, [pieces[i] for i in rows])
+            # Each piece may slip by up to SLIP_S: its best correlation nearby.
+            best = maximum_filter1d(curves, size=2 * slip + 1, axis=1, mode="constant", cval=0.0)
+            for row, i in enumerate(rows):
+                # The piece at starts[i] of a prompt starting at lag k sits at k + starts[i] (in `part`: minus lo).
+                index = lags + starts[i] - lo
+                valid = (index >= 0) & (index < best.shape[1])
+                got = np.zeros(count)
+                got[valid] = best[row, index[valid]]
+                total += weights[i] * got
+            if rows[0] == 0:
+                first_curve = curves[0].copy()
     else:
         return PromptMatch(heard=False, score=0.0, start_s=None)
     score_curve = total / weights.sum()

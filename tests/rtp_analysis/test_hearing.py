@@ -164,3 +164,27 @@ def test_silence_longest_run_and_signal():
     # Less than SIGNAL_MIN_S of sound (a click, a DTMF tone) is not audio flowing.
     blip = h.silence(np.concatenate([np.zeros(RATE), tone[:800], np.zeros(RATE)]), RATE)
     assert blip.signal_s == 0.1 and not blip.has_signal
+
+
+def test_a_long_prompt_over_a_long_window_is_matched_in_bounded_memory(monkeypatch):
+    """The reference's pieces are correlated in batches: a 20 s prompt searched over 40 s peaks
+    at a few hundred MB (all pieces at once took about 1 GB here, and a 60 s hold message over
+    300 s some 20 GB), and the answer does not depend on the batch size."""
+    import tracemalloc
+
+    rng = np.random.default_rng(7)
+    reference = (rng.standard_normal(20 * RATE) * 3000).astype(np.int16)
+    recording = rng.standard_normal(40 * RATE) * 30
+    recording[int(12.5 * RATE): int(12.5 * RATE) + reference.size] += reference * 0.5
+    ref = h.prepare_reference(reference, RATE)
+    rec = h.band_limited(recording.astype(np.int16), RATE)
+    tracemalloc.start()
+    try:
+        match = h.match_prepared(rec, ref, from_s=0, to_s=40)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert match.heard and match.start_s == pytest.approx(12.5, abs=0.001)
+    assert peak < 400 * 2**20
+    monkeypatch.setattr(h, "BATCH_SAMPLES", 1)  # one piece per batch
+    assert h.match_prepared(rec, ref, from_s=0, to_s=40) == match
