@@ -40,24 +40,16 @@ typecheck: install
 	for part in $(PARTS); do ln -sfn ../../../$$part $(TYPECHECK)/callproof/$$part; done
 	MYPYPATH=$(TYPECHECK) $(BIN)/mypy -p callproof.harness -p callproof.sip -p callproof.rtp_analysis -p callproof.reports
 
-# Two passes: everything on the PyPI wheel, and the SIP engine tests again on
-# the built engine, side by side (most of their time is calls running for a set
-# time, not CPU: one after the other they took 35 minutes, over CI's 30; the
-# tests marked heavy take turns across the two: tests/conftest.py). CALLPROOF_ENGINE is read when the
-# interpreter starts (sip/engine/install.py), so it also reaches every worker
-# process. Where pjsua2-python has no wheel for the Python (3.13, Debian 13's),
-# the built engine is the only pjsua2: one pass of everything on it.
+# Two passes: everything on the PyPI wheel, then the SIP engine tests again on
+# the built engine. CALLPROOF_ENGINE is read when the interpreter starts
+# (sip/engine/install.py), so it also reaches every worker process. Where
+# pjsua2-python has no wheel for the Python (3.13, Debian 13's), the built
+# engine is the only pjsua2: one pass of everything on it. (Side by side, the two
+# passes starved each other's timing tests: tried on 2026-12-07.)
 test: debian-packages install typecheck engine
 	if $(BIN)/python -c 'import importlib.metadata as m; m.version("pjsua2-python")' 2>/dev/null; then \
-		passes=$$(mktemp -d); \
-		CALLPROOF_ENGINE=built $(BIN)/python -m pytest -m sip_engine -p no:cacheprovider \
-			--basetemp=$$passes/built > $$passes/built.log 2>&1 & built=$$!; \
-		trap 'kill $$built 2>/dev/null' INT TERM; \
-		CALLPROOF_ENGINE=wheel $(BIN)/python -m pytest --basetemp=$$passes/wheel; wheel_rc=$$?; \
-		wait $$built; built_rc=$$?; \
-		echo "== the SIP engine tests on the built engine (beside the pass above)"; \
-		cat $$passes/built.log; \
-		test $$wheel_rc -eq 0 && test $$built_rc -eq 0; \
+		CALLPROOF_ENGINE=wheel $(BIN)/python -m pytest && \
+		CALLPROOF_ENGINE=built $(BIN)/python -m pytest -m sip_engine; \
 	else \
 		CALLPROOF_ENGINE=built $(BIN)/python -m pytest; \
 	fi

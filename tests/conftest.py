@@ -150,11 +150,11 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"pjsua2 from {_pjsua2_origin()} ({ENGINE_ENV}={os.environ.get(ENGINE_ENV, 'unset')})"
 
 
-# `make test` runs the wheel's pass and the built engine's side by side. Most tests hold
-# beside anything, but two heavy ones at once starve each other past what they assert
-# (seen: 200 calls under busy processes at a higher priority beside 800 calls in one
-# process: engine processes not ready in 30 s, 1,489 of 1,490 packets, PESQ out of
-# order): heavy tests of every test session on the machine take turns.
+# Two test sessions on one machine (two checkouts' `make test`, or the wheel's and the built
+# engine's passes side by side) hold beside each other, except that two heavy tests at once
+# starve each other past what they assert (seen: 200 calls under busy processes at a higher
+# priority beside 800 calls in one process: engine processes not ready in 30 s, 1,489 of
+# 1,490 packets, PESQ out of order): heavy tests of every session on the machine take turns.
 HEAVY_LOCK = Path("/tmp/callproof-heavy-tests.lock")
 
 
