@@ -91,6 +91,16 @@ def _no_data(ax, tr: Translator) -> None:
     ax.set_yticks([])
 
 
+def _share_axes(ax, xlabel: str, ylabel: str) -> None:
+    """The axes of a distribution drawn as a share from 0 to 1 over a time from 0, with its legend."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_xlim(left=0)
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+
+
 def _mark_outages_and_faults(ax, data: ReportData, scale: float, tr: Translator) -> None:
     for i, outage in enumerate(data.summary.outages):
         start = data.at_s(outage.start_utc)
@@ -239,12 +249,7 @@ def _draw_time_to_agent(fig: Figure, data: ReportData, tr: Translator) -> None:
         if line.name == "first_answer" and line.threshold is not None:
             ax.axvline(line.threshold, color=COLOURS["threshold"], linestyle="--",
                        label=f"{line.name} p95 {text.threshold(line)}")
-    ax.set_xlabel(tr("seconds_after_invite"))
-    ax.set_ylabel(tr("share_of_offered"))
-    ax.set_xlim(left=0)
-    ax.set_ylim(0, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    _share_axes(ax, tr("seconds_after_invite"), tr("share_of_offered"))
 
 
 def _draw_mos(fig: Figure, data: ReportData, tr: Translator) -> None:
@@ -400,12 +405,7 @@ def _draw_time_to_prompt(fig: Figure, data: ReportData, tr: Translator) -> None:
         if line.name == "time_to_prompt_p95" and line.threshold is not None:
             ax.axvline(line.threshold, color=COLOURS["threshold"], linestyle="--",
                        label=f"{line.name} {text.threshold(line)}")
-    ax.set_xlabel(tr("ms_after_anchor"))
-    ax.set_ylabel(tr("share_of_expected"))
-    ax.set_xlim(left=0)
-    ax.set_ylim(0, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    _share_axes(ax, tr("ms_after_anchor"), tr("share_of_expected"))
 
 
 _PLOTS: tuple[tuple[str, str, Callable[[Figure, ReportData, Translator], None]], ...] = (
