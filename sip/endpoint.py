@@ -343,6 +343,8 @@ class Endpoint:
         """`libDestroy`; the caller has deleted every call, player, recorder and account."""
         self.stop_pump()
         if self.ep is not None:
-            self.ep.libDestroy()
+            # Without NO_RX_MSG, pjsua_destroy2 sleeps up to a second for responses still to come
+            # (unregistrations, BYEs); the worker's shutdown has already waited for those.
+            self.ep.libDestroy(pj.PJSUA_DESTROY_NO_RX_MSG)
             self.ep = None
             self.tap = None

@@ -7,8 +7,9 @@ processes tests start (subprocess and gevent.subprocess):
 
 - `peers`: SIPp, Kamailio, baresip, rtpengine, Prometheus, or a capture (dumpcap, tcpdump);
 - `sip_engine`: a pjsua2 engine process, the engine probe, or `callproof engine ...`;
-- `e2e`: `callproof run` in a child process. (Tests that rebuild a whole report through
-  `callproof report` carry it too, by hand: seconds of rendering each, not the unit layer.)
+- `e2e`: the CLI in a child process, as a user runs it (`callproof run`, `report`, `verify`,
+  `analyze`, ...): half a second of interpreter and imports each before any work, and a run
+  or a report takes seconds. The unit layer calls the same code in its own process.
 
 A test that starts one without the marker fails, naming the marker; so does a test
 that uses a fixture that started a peer (a session fixture starts only once, for
@@ -40,10 +41,10 @@ def markers_needed(argv: str | bytes | Sequence[object]) -> set[str]:
         needed.add("sip_engine")
     if CLI_MODULE in args:
         command = args[args.index(CLI_MODULE) + 1:][:1]
-        if command == ["run"]:
-            needed.add("e2e")
-        elif command == ["engine"]:
+        if command == ["engine"]:
             needed.add("sip_engine")  # every engine command loads pjsua2 to say which engine is in use
+        else:
+            needed.add("e2e")
     return needed
 
 

@@ -1,6 +1,7 @@
 """Confidence intervals the verifier decides on, and how many more calls would decide.
 
-Pure functions of counts and values (scipy for the normal and binomial laws).
+Pure functions of counts and values (scipy.special for the normal and binomial laws:
+scipy.stats would cost every command 0.6 s of import; tests hold these to scipy.stats).
 
 Proportions: the Wilson score interval (Wilson 1927; Newcombe 1998, method 3),
 the set of p the score test |p_hat - p| / sqrt(p (1 - p) / n) <= z accepts.
@@ -12,7 +13,7 @@ P(x_(l) <= x_q <= x_(u)) >= P(l <= B <= u - 1). The ranks are equal-tailed:
 
     l = B^-1(alpha / 2)          u = B^-1(1 - alpha / 2) + 1
 
-with B^-1(p) the smallest k with P(B <= k) >= p (scipy's `binom.ppf`). Each bound
+with B^-1(p) the smallest k with P(B <= k) >= p (as scipy's `binom.ppf`). Each bound
 alone then holds with confidence >= 1 - alpha / 2, both together >= 1 - alpha
 (conservative: ranks are whole numbers). l < 1 means there is no lower bound and
 u > n no upper bound: too few values for that quantile at that confidence.
@@ -26,7 +27,7 @@ import math
 from collections.abc import Iterable
 
 import numpy as np
-from scipy import stats as _scipy
+from scipy import special
 
 CONFIDENCE = 0.95
 # Beyond this many calls we say a line cannot be settled by more of the same.
@@ -35,7 +36,7 @@ _MAX_CALLS = 10**9
 
 def z_score(confidence: float = CONFIDENCE) -> float:
     """Two-sided standard normal quantile: 1.959964 for 95%."""
-    return float(_scipy.norm.ppf(1 - (1 - confidence) / 2))
+    return float(special.ndtri(1 - (1 - confidence) / 2))
 
 
 def wilson_interval(successes: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
@@ -107,14 +108,35 @@ def order_statistic_ranks(n: int, q: float, confidence: float = CONFIDENCE) -> t
     if n <= 0:
         return None, None
     alpha = 1 - confidence
-    low = int(_scipy.binom.ppf(alpha / 2, n, q))
-    high = int(_scipy.binom.ppf(1 - alpha / 2, n, q)) + 1
+    low = _binomial_quantile(alpha / 2, n, q)
+    high = _binomial_quantile(1 - alpha / 2, n, q) + 1
     return (low if low >= 1 else None), (high if high <= n else None)
 
 
 def coverage(n: int, q: float, low_rank: int, high_rank: int) -> float:
     """P(x_(l) <= x_q <= x_(u)) for a continuous distribution: P(l <= B <= u - 1)."""
-    return float(_scipy.binom.cdf(high_rank - 1, n, q) - _scipy.binom.cdf(low_rank - 1, n, q))
+    return _binomial_cdf(high_rank - 1, n, q) - _binomial_cdf(low_rank - 1, n, q)
+
+
+def _binomial_cdf(k: int, n: int, q: float) -> float:
+    """P(B <= k) for B ~ Binomial(n, q)."""
+    if k < 0:
+        return 0.0
+    return 1.0 if k >= n else float(special.bdtr(k, n, q))
+
+
+def _binomial_quantile(p: float, n: int, q: float) -> int:
+    """B^-1(p): the smallest k with P(B <= k) >= p, for 0 < p < 1.
+
+    The continuous inverse of the CDF in k (bdtrik), rounded up, then one step down where
+    that still reaches p: scipy's own method for `binom.ppf`."""
+    if q <= 0:
+        return 0
+    if q >= 1:
+        return n
+    k = math.ceil(special.bdtrik(p, n, q))
+    below = max(k - 1, 0)
+    return below if _binomial_cdf(below, n, q) >= p else min(k, n)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -115,6 +115,7 @@ def test_a_symlink_is_not_a_bundle_file(bundle_copy, signing_key):
     assert "not a regular file: link" in describe(check_bundle(bundle_copy, trusted(signing_key)), bundle_copy)
 
 
+@pytest.mark.e2e  # the CLI in a child process (tests/markers.py)
 def test_forged_bundle_resigned_by_another_key_never_passes(bundle_copy, signing_key, other_key, tmp_path):
     # The forger edits the records, rebuilds the reports and signs with their own key.
     calls = bundle_copy / layout.CALLS
@@ -141,6 +142,7 @@ def test_stock_tools_catch_a_changed_file(bundle_copy, signing_key, tmp_path):
     assert "summary.json: FAILED" in result.stdout
 
 
+@pytest.mark.e2e  # the CLI in a child process (tests/markers.py)
 def test_a_signature_made_by_ssh_keygen_verifies_with_callproof(bundle_copy, tmp_path):
     key = tmp_path / "id_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True, timeout=30)
@@ -164,6 +166,7 @@ def test_a_signature_made_by_ssh_keygen_verifies_with_callproof(bundle_copy, tmp
     assert f"(trusted as buyer@example, {allowed.name} line 1 (buyer@example))" in found.stdout
 
 
+@pytest.mark.e2e  # the CLI in a child process (tests/markers.py)
 def test_verify_without_a_trusted_key_names_the_signer_and_fails(built_en, signing_key):
     folder, _ = built_en
     result = callproof("verify", str(folder))
@@ -176,6 +179,7 @@ def test_verify_without_a_trusted_key_names_the_signer_and_fails(built_en, signi
     ]
 
 
+@pytest.mark.e2e  # the CLI in a child process (tests/markers.py)
 def test_verify_bad_arguments_exit_2_in_one_sentence(built_en, signing_key, tmp_path):
     folder, _ = built_en
     pub = str(keys.public_path(signing_key))

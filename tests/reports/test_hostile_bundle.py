@@ -24,6 +24,8 @@ from callproof.harness.verdict.summary import summarize
 from callproof.reports import keys, layout, manifest, sign
 from callproof.sip.engine.info import without_local_paths
 
+pytestmark = pytest.mark.e2e  # `callproof report` and `verify` in child processes (tests/markers.py)
+
 VICTIM_BYTES = b"a file of the receiver's, outside the bundle\n"
 
 

@@ -144,3 +144,21 @@ def test_the_time_to_prompt_plot_is_drawn_in_chinese_when_prompts_were_expected(
     assert [str(w.message) for w in caught if "missing from font" in str(w.message)] == []
     (plot,) = [f for f in figures if f.key == "time_to_prompt"]
     assert plot.title == "提示音到达时间（call.expect）的分布" and plot.png.startswith(b"\x89PNG")
+
+
+@needs_cjk
+@needs_poppler
+def test_an_english_pdf_reads_the_cjk_font_only_for_far_end_text_that_needs_it(tmp_path, signing_key):
+    """Reading the CJK font costs 0.8 s: an English report takes it only when a reason phrase,
+    Call-ID or name of the far end's has a character DejaVu Sans lacks, and then shows that text."""
+    latin, chinese = tmp_path / "latin", tmp_path / "chinese"
+    make_run(latin, calls=60)
+    make_run(chinese, calls=60)
+    calls = chinese / layout.CALLS
+    calls.write_text(calls.read_text(encoding="utf-8").replace('"Service Unavailable"', '"服务暂不可用"'),
+                     encoding="utf-8")
+    for folder in (latin, chinese):
+        bundle.finalize(folder, key_path=signing_key, lang="en", notify=lambda message: None)
+    assert [row[0] for row in pdf_fonts(latin / layout.REPORT_PDF) if "CJK" in row[0]] == []
+    assert [row[0] for row in pdf_fonts(chinese / layout.REPORT_PDF) if "CJK" in row[0]] != []
+    assert "503 服务暂不可用" in pdf_text(chinese / layout.REPORT_PDF)

@@ -329,6 +329,7 @@ def test_report_command_rebuilds_and_signs_an_interrupted_run(tmp_path):
     assert check_bundle(folder, [keys.TrustedKey(keys.load_public(keys.public_path(key_path)), "me")]).ok
 
 
+@pytest.mark.e2e  # the CLI in a child process (tests/markers.py)
 def test_report_command_bad_input_exits_2(tmp_path):
     result = callproof("report", str(tmp_path / "absent"))
     assert (result.returncode, result.stderr) == (2, f"callproof: {tmp_path / 'absent'} is not a folder\n")
@@ -336,6 +337,7 @@ def test_report_command_bad_input_exits_2(tmp_path):
     assert result.returncode == 2 and "invalid choice: 'fr'" in result.stderr
 
 
+@pytest.mark.e2e  # the CLI in a child process (tests/markers.py)
 def test_keygen_command(tmp_path):
     out = tmp_path / "vendor"
     result = callproof("keygen", "--out", str(out))

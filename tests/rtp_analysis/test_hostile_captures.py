@@ -44,6 +44,7 @@ def stream(count: int = 60) -> list[capgen.Datagram]:
     return datagrams
 
 
+@pytest.mark.e2e  # the CLI in a child process (tests/markers.py)
 @pytest.mark.parametrize("tsresol, shown", [(20, "10^-20"), (255, "2^-127"), (0x80 | 64, "2^-64")])
 def test_a_timestamp_resolution_beyond_64_bits_is_one_sentence(tmp_path, tsresol, shown):
     path = tmp_path / "fine.pcapng"
@@ -54,6 +55,7 @@ def test_a_timestamp_resolution_beyond_64_bits_is_one_sentence(tmp_path, tsresol
                              "finer than its 64-bit timestamps can count.\n")
 
 
+@pytest.mark.e2e  # the CLI in a child process (tests/markers.py)
 @pytest.mark.parametrize("tsresol", [19, 0x80 | 63, 0])
 def test_the_finest_resolutions_that_fit_are_read(tmp_path, tsresol):
     path = tmp_path / "fine.pcapng"
@@ -63,6 +65,7 @@ def test_the_finest_resolutions_that_fit_are_read(tmp_path, tsresol):
     assert [s["packets"] for s in json.loads(result.stdout)] == [60]
 
 
+@pytest.mark.e2e  # the CLI in a child process (tests/markers.py)
 def test_a_fifo_is_refused_at_once(tmp_path):
     fifo = tmp_path / "capture.pcap"
     os.mkfifo(fifo)
@@ -74,6 +77,7 @@ def test_a_fifo_is_refused_at_once(tmp_path):
            "first.\n")
 
 
+@pytest.mark.e2e  # the CLI in a child process (tests/markers.py)
 def test_a_device_is_refused(tmp_path):
     result = analyze("/dev/zero", timeout=20)
     assert (result.returncode, result.stderr) == (
@@ -93,6 +97,7 @@ def sip_invite(sdp_media: str, rtpmap: str) -> capgen.Datagram:
     return capgen.Datagram(0.0, A, 5060, B, 5060, (head + sdp).encode("latin-1"))
 
 
+@pytest.mark.e2e  # the CLI in a child process (tests/markers.py)
 @pytest.mark.parametrize(
     "media, rtpmap, found_by, payload",
     [
@@ -122,6 +127,7 @@ def test_hostile_sdp_gives_valid_json_and_a_documented_result(tmp_path, media, r
     assert table.returncode == 0 and "Traceback" not in table.stderr
 
 
+@pytest.mark.e2e  # the CLI in a child process (tests/markers.py)
 def test_sdp_names_reach_the_table_escaped(tmp_path):
     rtp, _ = capgen.rtp_stream(src=A, sport=40000, dst=B, dport=50000, ssrc=1, count=60, payload_type=96)
     path = tmp_path / "sdp.pcap"

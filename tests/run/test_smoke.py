@@ -51,6 +51,7 @@ def test_smoke_scenario_runs_against_the_embedded_agents(tmp_path):
             assert local not in text, f"{name} names {local}"
 
 
+@pytest.mark.e2e  # the CLI in a child process (tests/markers.py)
 def test_bundled_scenario_by_name_and_listing():
     listing = callproof("scenarios")
     assert listing.returncode == 0

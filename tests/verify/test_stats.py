@@ -122,6 +122,19 @@ def test_ranks_are_the_equal_tailed_binomial_ranks(n, q):
         assert binom_cdf(high - 1, n, q) - binom_cdf(low - 1, n, q) >= 0.95
 
 
+@pytest.mark.parametrize("confidence", [0.9, 0.95, 0.99])
+def test_ranks_equal_scipys_binomial_quantiles_over_a_grid(confidence):
+    """The ranks come from scipy.special (scipy.stats costs each command 0.6 s of import): the same as
+    scipy.stats' `binom.ppf` at every n and quantile the verifier can meet, the extremes included."""
+    alpha = 1 - confidence
+    for n in [*range(1, 300), 1_000, 10_000, 1_000_000]:
+        for q in (0.0, 1e-6, 0.01, 0.05, 0.1, 0.5, 0.9, 0.95, 0.99, 1 - 1e-6, 1.0):
+            low = int(scipy_stats.binom.ppf(alpha / 2, n, q))
+            high = int(scipy_stats.binom.ppf(1 - alpha / 2, n, q)) + 1
+            expected = (low if low >= 1 else None), (high if high <= n else None)
+            assert order_statistic_ranks(n, q, confidence) == expected, (n, q)
+
+
 def beta_coverage(n: int, q: float, low_rank: int, high_rank: int) -> float:
     """P(x_(l) <= x_q < x_(u)) for n continuous values, from the Beta law of each order statistic."""
     beta = scipy_stats.beta
