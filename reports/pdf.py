@@ -21,7 +21,7 @@ from pathlib import Path
 
 import matplotlib
 from fpdf import FPDF
-from fpdf.fonts import FontFace
+from fpdf.fonts import FontFace, TTFFont
 
 from callproof.reports import text
 from callproof.reports.i18n import STOCK_VERIFY, CjkFont, Translator
@@ -67,7 +67,9 @@ def _register_fonts(pdf: FPDF, tr: Translator, cjk: CjkFont | None, cjk_bold: Cj
         pdf.add_font(BODY, "B", ttf / "DejaVuSans-Bold.ttf")
         # Call-IDs and reason phrases are the far end's text. The CJK font takes 0.8 s to read,
         # so it is the fallback only for a report whose text has a character DejaVu Sans lacks.
-        if cjk is not None and any(ord(c) not in pdf.fonts[BODY].cmap for c in _characters(data)):
+        body = pdf.fonts[BODY]
+        assert isinstance(body, TTFFont), "registered from a .ttf file just above"
+        if cjk is not None and any(ord(c) not in body.cmap for c in _characters(data)):
             pdf.add_font("cjk", "", cjk.path, collection_font_number=cjk.index)
             pdf.set_fallback_fonts(["cjk"])
 
