@@ -24,7 +24,7 @@ from tests.waiting import wait_for_lines
 pytestmark = [pytest.mark.sip_engine, pytest.mark.e2e, pytest.mark.peers]
 
 CREDENTIALS = {"CALLPROOF_SIP_USER": "loadtest", "CALLPROOF_SIP_PASSWORD": "not-asked-by-sipp"}
-DURATION_S = 30.0
+DURATION_S = 15.0
 # Startup (engines, probes) and the run's end (probes, engines' shutdown) beside the
 # documented bound; the reports come after the run_end event.
 SLACK_S = 15.0

@@ -1,4 +1,4 @@
-"""200 concurrent two-way G.711 calls held for 30 s against SIPp's echo, probes beside them, on the
+"""200 concurrent two-way G.711 calls held for 12 s against SIPp's echo, probes beside them, on the
 machine as it is and with competing CPU load the test starts itself.
 
 What the harness guarantees, and what is asserted: PASS when its own sockets dropped nothing and
@@ -22,6 +22,8 @@ from tests.run.helpers import read_calls, records_mentioning, scenario_file, une
 pytestmark = [pytest.mark.peers, pytest.mark.e2e, pytest.mark.heavy]  # SIPp and `callproof run` (tests/markers.py)
 
 CALLS = 200
+HOLD_S = 12  # long enough for every call to be up at once, with probes and the control leg beside them
+PACKETS = HOLD_S * 50
 LOADS = {  # busy processes bounded in time (they end by themselves), stopped by PID
     "quiet": None,
     "busy-at-our-priority": {"count": 2, "nice": 0},
@@ -43,8 +45,9 @@ def echo(run_dir):
 def test_200_calls_and_probes_pass_or_are_invalid_with_the_reason_never_fail(tmp_path, echo, load):
     out = tmp_path / "out"
     path = scenario_file(tmp_path / "scale.yaml", echo.uri,
-                         load={"peak_concurrent": CALLS, "duration_s": 31, "max_cps": 100, "max_concurrent": CALLS},
-                         call={"ring_timeout_s": 10, "talk_time": {"distribution": "fixed", "value_s": 30}},
+                         load={"peak_concurrent": CALLS, "duration_s": HOLD_S + 1, "max_cps": 100,
+                               "max_concurrent": CALLS},
+                         call={"ring_timeout_s": 10, "talk_time": {"distribution": "fixed", "value_s": HOLD_S}},
                          probes={"call_interval_s": 3, "options_interval_s": None, "call_talk_s": 2},
                          sla={"answer_rate_min": 0.95, "loss_p95_max": 0.01})
     far_before = echo.socket_drops()
@@ -65,7 +68,7 @@ def test_200_calls_and_probes_pass_or_are_invalid_with_the_reason_never_fail(tmp
     assert records_mentioning(out, "Address already in use") == []
     assert generator["refused_calls"] == 0
     probes = [json.loads(line) for line in (out / "probes.jsonl").read_text().splitlines()]
-    assert sum(p["kind"] == "call" for p in probes) >= 9
+    assert sum(p["kind"] == "call" for p in probes) >= 3
     # The target lost nothing: its own sockets dropped nothing, so every lost packet is ours.
     assert echo.socket_drops() == far_before
     lost = sum(c["media"]["rx_lost"] for c in calls if c["media"])
@@ -81,13 +84,13 @@ def test_200_calls_and_probes_pass_or_are_invalid_with_the_reason_never_fail(tmp
         assert result.returncode == 0 and generator["valid"] is True
         assert generator["socket_drops_media"] == generator["socket_drops_sip"] == 0
         assert generator["control"]["calls"] >= 4 and not generator["control"]["degraded"]
-        held = [c for c in calls if c["answer_ms"] is not None and c["bye_ms"] - c["answer_ms"] >= 29_900]
+        held = [c for c in calls if c["answer_ms"] is not None and c["bye_ms"] - c["answer_ms"] >= HOLD_S * 1000 - 100]
         assert len(held) >= CALLS
         for call in held:
             media = call["media"]
             assert media["rx_lost"] == 0 and media["socket_drops"] == 0
-            assert 1490 <= media["rx_packets"] <= 1510  # 30 s of 20 ms packets
-            assert 1490 <= media["tx_packets"] <= 1510
+            assert PACKETS - 10 <= media["rx_packets"] <= PACKETS + 10  # HOLD_S of 20 ms packets
+            assert PACKETS - 10 <= media["tx_packets"] <= PACKETS + 10
     else:
         assert summary["verdict"] == "INVALID" and result.returncode == 5
         assert generator["valid"] is False and generator["problems"]
