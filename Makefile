@@ -40,16 +40,24 @@ typecheck: install
 	for part in $(PARTS); do ln -sfn ../../../$$part $(TYPECHECK)/callproof/$$part; done
 	MYPYPATH=$(TYPECHECK) $(BIN)/mypy -p callproof.harness -p callproof.sip -p callproof.rtp_analysis -p callproof.reports
 
-# Two passes: everything on the PyPI wheel, then the SIP engine tests again on
-# the built engine. CALLPROOF_ENGINE is read when the interpreter starts
-# (sip/engine/install.py), so it also reaches every worker process. Where
-# pjsua2-python has no wheel for the Python (3.13, Debian 13's), the built
-# engine is the only pjsua2: one pass of everything on it. (Side by side, the two
-# passes starved each other's timing tests: tried on 2026-12-07.)
-test: debian-packages install typecheck engine
+# The unit layer loads no pjsua2 and measures no time, so it runs while the engine
+# builds and mypy checks (its report follows theirs). Then the live layers in two
+# passes: on the PyPI wheel, then the SIP engine tests again on the built engine.
+# CALLPROOF_ENGINE is read when the interpreter starts (sip/engine/install.py), so
+# it also reaches every worker process. Where pjsua2-python has no wheel for the
+# Python (3.13, Debian 13's), the built engine is the only pjsua2: one pass of the
+# live layers on it. (The two live passes side by side starved each other's timing
+# tests: tried on 2026-12-07.)
+LIVE := peers or sip_engine or e2e
+test: debian-packages install
+	mkdir -p build
+	$(BIN)/python -m pytest -m "$(UNIT)" > build/unit.log 2>&1 & unit=$$!; \
+	$(MAKE) --no-print-directory engine typecheck; built=$$?; \
+	wait $$unit; unit=$$?; cat build/unit.log; \
+	[ $$built -eq 0 ] && [ $$unit -eq 0 ]
 	if $(BIN)/python -c 'import importlib.metadata as m; m.version("pjsua2-python")' 2>/dev/null; then \
-		CALLPROOF_ENGINE=wheel $(BIN)/python -m pytest && \
+		CALLPROOF_ENGINE=wheel $(BIN)/python -m pytest -m "$(LIVE)" && \
 		CALLPROOF_ENGINE=built $(BIN)/python -m pytest -m sip_engine; \
 	else \
-		CALLPROOF_ENGINE=built $(BIN)/python -m pytest; \
+		CALLPROOF_ENGINE=built $(BIN)/python -m pytest -m "$(LIVE)"; \
 	fi
