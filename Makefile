@@ -35,10 +35,11 @@ unit: install
 # install maps harness/, sip/, ... with an import hook that type checkers cannot follow.
 TYPECHECK := build/typecheck
 PARTS := harness sip rtp_analysis reports scenarios
-typecheck: install
-	mkdir -p $(TYPECHECK)/callproof
-	for part in $(PARTS); do ln -sfn ../../../$$part $(TYPECHECK)/callproof/$$part; done
+TYPECHECK_RUN := mkdir -p $(TYPECHECK)/callproof && \
+	for part in $(PARTS); do ln -sfn ../../../$$part $(TYPECHECK)/callproof/$$part; done && \
 	MYPYPATH=$(TYPECHECK) $(BIN)/mypy -p callproof.harness -p callproof.sip -p callproof.rtp_analysis -p callproof.reports
+typecheck: install
+	$(TYPECHECK_RUN)
 
 # The unit layer loads no pjsua2 and measures no time, so it runs while the engine
 # builds and mypy checks (its report follows theirs). Then the live layers in two
@@ -52,7 +53,7 @@ LIVE := peers or sip_engine or e2e
 test: debian-packages install
 	mkdir -p build
 	$(BIN)/python -m pytest -m "$(UNIT)" > build/unit.log 2>&1 & unit=$$!; \
-	$(MAKE) --no-print-directory engine typecheck; built=$$?; \
+	{ $(BIN)/callproof engine build && $(TYPECHECK_RUN); }; built=$$?; \
 	wait $$unit; unit=$$?; cat build/unit.log; \
 	[ $$built -eq 0 ] && [ $$unit -eq 0 ]
 	if $(BIN)/python -c 'import importlib.metadata as m; m.version("pjsua2-python")' 2>/dev/null; then \

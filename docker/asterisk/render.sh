@@ -54,15 +54,22 @@ fi
 
 mkdir -p "$output_dir"
 for template in "$source_dir"/*.conf; do
+  # Literal replacement with index/substr: how gsub treats "\\" and "&" in its replacement
+  # text differs between awks (mawk 1.3.4 of Debian 12 and of Debian 13 disagree).
   awk '
+    function replace_all(text, placeholder, value,    out, at) {
+      out = ""
+      while ((at = index(text, placeholder)) > 0) {
+        out = out substr(text, 1, at - 1) value
+        text = substr(text, at + length(placeholder))
+      }
+      return out text
+    }
     BEGIN { split("CALLPROOF_SIP_USER CALLPROOF_SIP_PASSWORD CALLPROOF_AGENT_PASSWORD", names, " ") }
     {
-      for (i in names) {
-        value = ENVIRON[names[i]]
-        gsub(/[\\&]/, "\\\\&", value)  # literal in gsub replacement text
-        gsub("\\$\\{" names[i] "\\}", value)
-      }
-      print
+      line = $0
+      for (i in names) line = replace_all(line, "${" names[i] "}", ENVIRON[names[i]])
+      print line
     }
   ' "$template" > "$output_dir/$(basename "$template")"
 done

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import gzip
+import hashlib
+import json
+import os
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -69,3 +75,43 @@ def rtp_streams(capture: str, *, heuristic: bool = True) -> list[TsharkRow]:
                 )
             )
     return rows
+
+
+# rtp_analysis/wireshark.py ports Wireshark 4.0's rules (Debian 12's tshark 4.0.17). Wireshark 4.2
+# changed them for packets out of timestamp order: "in time sequence" is now against the last such
+# packet rather than the first, and a packet that is not still moves the jitter. tshark 4.4 (Debian
+# 13) therefore differs on reordered streams. Its 4.0 rows for the tests' generated captures are kept
+# here, by the capture's SHA-256, recorded with CALLPROOF_RECORD_TSHARK=1 on a machine with tshark 4.0.
+PORTED = "4.0."
+RECORDS = Path(__file__).with_name("tshark_4_0")
+
+
+@functools.cache
+def tshark_version() -> str:
+    first = subprocess.run([require_tshark(), "--version"], capture_output=True, text=True, timeout=60,
+                           check=True).stdout.splitlines()[0]  # "TShark (Wireshark) 4.0.17 (Git v4.0.17 ...)."
+    return re.search(r"\d+\.\d+\.\d+", first)[0]  # type: ignore[index]
+
+
+def ported_rtp_streams(capture: str, *, heuristic: bool = True) -> list[TsharkRow]:
+    """Wireshark 4.0's rows for a generated capture: tshark's own where it is 4.0 (and equal to the
+    record), else the record, with the installed tshark held to the same streams, packets and lost."""
+    digest = hashlib.sha256(Path(capture).read_bytes() + bytes([heuristic])).hexdigest()[:24]
+    record = RECORDS / f"{digest}.json.gz"
+    if tshark_version().startswith(PORTED):
+        rows = rtp_streams(capture, heuristic=heuristic)
+        if os.environ.get("CALLPROOF_RECORD_TSHARK") == "1":
+            RECORDS.mkdir(exist_ok=True)
+            record.write_bytes(gzip.compress(json.dumps([dataclasses.asdict(r) for r in rows]).encode(), mtime=0))
+        assert record.is_file(), f"no record of tshark 4.0's rows for {capture}: run with CALLPROOF_RECORD_TSHARK=1"
+        assert _recorded(record) == rows, "the capture or tshark 4.0's rows changed since they were recorded"
+        return rows
+    assert record.is_file(), f"no record of tshark 4.0's rows for {capture} (tshark here is {tshark_version()})"
+    rows = _recorded(record)
+    counts = [(r.key, r.packets, r.lost) for r in rtp_streams(capture, heuristic=heuristic)]
+    assert counts == [(r.key, r.packets, r.lost) for r in rows]
+    return rows
+
+
+def _recorded(record: Path) -> list[TsharkRow]:
+    return [TsharkRow(**row) for row in json.loads(gzip.decompress(record.read_bytes()))]
