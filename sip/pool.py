@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -18,13 +19,23 @@ from typing import Any, Callable
 import gevent
 import gevent.event
 import gevent.lock
+import psutil
 from gevent import subprocess
 
 from callproof.sip.errors import EngineError, SipConfigError
 from callproof.sip.records import CallRecord
 from callproof.sip.settings import CallSpec, EngineSettings
 
+# An engine is ready in about a second of CPU. One that has had _READY_CPU_S of CPU and is not
+# ready after _READY_TIMEOUT_S is broken; one the machine has starved of CPU (busy programs at a
+# higher priority gave a starting engine 10% of a core) is waited for, up to _READY_STARVED_S.
 _READY_TIMEOUT_S = 30.0
+_READY_CPU_S = 5.0
+_READY_STARVED_S = 300.0
+# Engine processes starting at once, over every pool of this process: starting is CPU-bound
+# (interpreter, pjsua2, libCreate), and the ready timeout is per process. Started all at once,
+# 60 wheel engines beside busy programs shared the CPU so thinly that one missed its 30 s.
+_STARTING = gevent.lock.Semaphore(2 * (os.cpu_count() or 1))
 _STOP_TIMEOUT_S = 15.0
 
 
@@ -99,6 +110,10 @@ class EngineProcess:
 
     def start(self) -> None:
         """Start the process and wait until its Endpoint is ready; EngineError/SipConfigError otherwise."""
+        with _STARTING:
+            self._start()
+
+    def _start(self) -> None:
         stderr = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         try:
             self._proc = subprocess.Popen(
@@ -113,10 +128,7 @@ class EngineProcess:
         self._reader = gevent.spawn(self._read_events)
         self._send({"op": "start", "settings": self.settings.to_dict()})
         try:
-            ready = self._ready.get(timeout=_READY_TIMEOUT_S)
-        except gevent.Timeout:
-            self.stop()
-            raise EngineError(f"SIP engine process {self.name} did not start within {_READY_TIMEOUT_S:.0f} s") from None
+            ready = self._wait_ready()
         except (EngineError, SipConfigError):
             self.stop()
             raise
@@ -148,6 +160,27 @@ class EngineProcess:
                     proc.wait()
         if self._reader is not None:
             self._reader.join(timeout=2)
+
+    def _wait_ready(self) -> dict[str, Any]:
+        started = time.monotonic()
+        while True:
+            try:
+                return self._ready.get(timeout=1.0)
+            except gevent.Timeout:
+                waited, cpu = time.monotonic() - started, self._cpu_s()
+                if waited >= _READY_STARVED_S or (waited >= _READY_TIMEOUT_S and cpu >= _READY_CPU_S):
+                    raise EngineError(f"SIP engine process {self.name} did not start within {waited:.0f} s "
+                                      f"({cpu:.1f} s of CPU)") from None
+
+    def _cpu_s(self) -> float:
+        """CPU time the process has had (user and system); 0 once it is gone."""
+        if self._proc is None:
+            return 0.0
+        try:
+            times = psutil.Process(self._proc.pid).cpu_times()
+        except psutil.Error:
+            return 0.0
+        return times.user + times.system
 
     @property
     def returncode(self) -> int | None:
@@ -263,12 +296,19 @@ class EnginePool:
 
     def start(self) -> None:
         """Start every process in parallel; if one fails, stop all and raise its error."""
-        jobs = [gevent.spawn(p.start) for p in self.processes]
-        gevent.joinall(jobs)
-        failed = [job for job in jobs if job.exception is not None]
+        def start(process: EngineProcess) -> Exception | None:
+            try:
+                process.start()
+            except (EngineError, SipConfigError) as exc:  # returned, not raised: gevent would print it
+                return exc
+            return None
+
+        jobs = [gevent.spawn(start, p) for p in self.processes]
+        gevent.joinall(jobs, raise_error=True)
+        failed = [job.value for job in jobs if job.value is not None]
         if failed:
             self.stop()
-            raise failed[0].exception
+            raise failed[0]
 
     @property
     def capacity(self) -> int:

@@ -54,11 +54,12 @@ class Namespace:
     def inside(self, *argv: str) -> list[str]:
         return ["ip", "netns", "exec", self.name, *argv]
 
-    def drop_randomly(self, *, port: int, probability: float) -> None:
+    def drop_randomly(self, *, port: int, probability: float, min_length: int = 0) -> None:
         """Drop datagrams arriving for the peer's `port` with `probability` (iptables statistic), before
-        the peer reads them. (Dropping what the peer sends would fail its sendto() with EPERM:
-        SIPp's echo stops at the first one.)"""
+        the peer reads them; only IP packets of at least `min_length` bytes, if given. (Dropping what
+        the peer sends would fail its sendto() with EPERM: SIPp's echo stops at the first one.)"""
         subprocess.run(self.inside("iptables", "-A", "INPUT", "-p", "udp", "-d", self.ns_ip, "--dport", str(port),
+                                   "-m", "length", "--length", f"{min_length}:65535",
                                    "-m", "statistic", "--mode", "random", "--probability", f"{probability:g}",
                                    "-j", "DROP"), check=True, capture_output=True, timeout=10)
 

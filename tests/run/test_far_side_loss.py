@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from scipy import stats as scipy_stats
 
 from tests.cli import callproof
 from tests.peers import sipp
@@ -26,6 +27,10 @@ pytestmark = [pytest.mark.peers, pytest.mark.e2e]  # SIPp (in a namespace) and `
 
 LOSS = 0.03
 CALLS, TALK_S = 40, 20
+# The rule drops audio only (G.711, 20 ms: 200-byte IP packets): the engine's empty RTP keep-alives
+# (12 bytes of RTP header, sent as media starts) are no packets of the stream's count.
+AUDIO_PACKET_MIN = 100
+AFTER_RECORD = 5
 
 
 def wait_bound_in(pid: int, port: int, timeout_s: float = 10.0) -> None:
@@ -50,7 +55,7 @@ def test_loss_on_the_far_side_fails_the_target_and_leaves_the_generator_valid(tm
         log.close()
         try:
             wait_bound_in(echo.pid, port)
-            ns.drop_randomly(port=media_port, probability=LOSS)
+            ns.drop_randomly(port=media_port, probability=LOSS, min_length=AUDIO_PACKET_MIN)
             out = tmp_path / "out"
             path = scenario_file(tmp_path / "far.yaml", f"sip:service@{ns.ns_ip}:{port}",
                                  load={"peak_concurrent": CALLS, "duration_s": TALK_S + 1, "max_cps": 40,
@@ -71,8 +76,16 @@ def test_loss_on_the_far_side_fails_the_target_and_leaves_the_generator_valid(tm
     assert far_socket_drops == 0
     assert generator["socket_drops_media"] == generator["socket_drops_sip"] == 0
     assert injected > 0.02 * CALLS * TALK_S * 50
-    # RFC 3550 counts a gap once a later packet arrives: only drops at a call's very end go uncounted.
-    assert 0 <= injected - lost <= CALLS // 4, (injected, lost)
+    # Every drop we did not count is of a packet outside what our counts cover: sent before the first
+    # echo we read or after the last (RFC 3550 counts a gap between packets that arrived), or after
+    # the call's statistics were read at the hang-up (up to AFTER_RECORD packets, about 100 ms,
+    # until the stream is gone; seen: 7 of 1,884 drops with every counted packet accounted for).
+    # The rule drops LOSS of those, under the Poisson bound that a run exceeds once in 10,000.
+    uncovered = sum(max(0, c["media"]["tx_packets"] - c["media"]["rx_packets"] - c["media"]["rx_lost"])
+                    for c in calls if c["media"])
+    outside = uncovered + AFTER_RECORD * len(calls)
+    bound = int(scipy_stats.poisson.ppf(0.9999, LOSS * outside))
+    assert 0 <= injected - lost <= bound, (injected, lost, uncovered, len(calls), bound)
 
     loss = next(line for line in summary["sla"] if line["name"] == "loss_p95")
     assert loss["ci_low"] > 1.0  # decided: far above the 1% line
