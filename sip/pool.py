@@ -304,8 +304,8 @@ class EnginePool:
             return None
 
         jobs = [gevent.spawn(start, p) for p in self.processes]
-        gevent.joinall(jobs, raise_error=True)
-        failed = [job.value for job in jobs if job.value is not None]
+        gevent.joinall(jobs)
+        failed = [job.exception or job.value for job in jobs if job.exception or job.value]
         if failed:
             self.stop()
             raise failed[0]

@@ -27,8 +27,7 @@ pytestmark = [pytest.mark.peers, pytest.mark.e2e]  # SIPp (in a namespace) and `
 
 LOSS = 0.03
 CALLS, TALK_S = 40, 20
-# The rule drops audio only (G.711, 20 ms: 200-byte IP packets): the engine's empty RTP keep-alives
-# (12 bytes of RTP header, sent as media starts) are no packets of the stream's count.
+# The rule drops audio only (G.711, 20 ms: 200-byte IP packets), the packets a stream's counts are of.
 AUDIO_PACKET_MIN = 100
 AFTER_RECORD = 5
 
