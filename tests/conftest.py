@@ -1,12 +1,13 @@
 """Fixtures shared by every test layer, which pjsua2 the tests exercise, and the layers' markers.
 
-`make test` runs the suite with `CALLPROOF_ENGINE=wheel` (the PyPI wheel, even
-if a built engine is installed), then the `sip_engine` tests again with
-`CALLPROOF_ENGINE=built`; on a Python the wheel does not exist for (3.13), the
-whole suite once with `CALLPROOF_ENGINE=built`. The variable is read by the built engine's .pth at
-interpreter start (callproof.sip.engine.install), so it must be set before pytest starts;
-it also reaches every SIP worker a test spawns. A "built" pass without a built
-engine installed would silently test the wheel twice, so it stops here.
+`make test` runs the live layers with `CALLPROOF_ENGINE=wheel` (the PyPI wheel, even
+if a built engine is installed) and, side by side, the `sip_engine` tests again (and
+the live tests that load no pjsua2, `engine_free`) with `CALLPROOF_ENGINE=built`; on a
+Python the wheel does not exist for (3.13), the live layers once with
+`CALLPROOF_ENGINE=built`. The variable is read by the built engine's .pth at interpreter
+start (callproof.sip.engine.install), so it must be set before pytest starts; it also
+reaches every SIP worker a test spawns. A "built" pass without a built engine installed
+would silently test the wheel twice, so it stops here.
 
 Markers (`peers`, `sip_engine`, `e2e`) are held to what a test really starts
 (tests/markers.py): a process that needs a marker the test lacks fails the test.
@@ -150,19 +151,28 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"pjsua2 from {_pjsua2_origin()} ({ENGINE_ENV}={os.environ.get(ENGINE_ENV, 'unset')})"
 
 
-# Two test sessions on one machine (two checkouts' `make test`, or the wheel's and the built
-# engine's passes side by side) hold beside each other, except that two heavy tests at once
-# starve each other past what they assert (seen: 200 calls under busy processes at a higher
-# priority beside 800 calls in one process: engine processes not ready in 30 s, 1,489 of
-# 1,490 packets, PESQ out of order): heavy tests of every session on the machine take turns.
-HEAVY_LOCK = Path("/tmp/callproof-heavy-tests.lock")
+# Two test sessions on one machine (the wheel's and the built engine's live passes of `make
+# test` side by side, or two checkouts) hold beside each other, except the heavy tests: two at
+# once starved each other past what they assert (200 calls under busy processes at a higher
+# priority beside 800 calls in one process: engine processes not ready in 30 s, 1,489 of 1,490
+# packets, PESQ out of order), and so did a heavy test beside the other session's light ones
+# (PESQ of Opus, time to prompt to a few ms). So a heavy test has the machine to itself: a
+# readers-writer lock over every session on the machine, where a heavy test is the writer and
+# every other live test a reader. A waiting writer holds the turnstile, so the readers that come
+# after it wait behind it rather than keep it out for the rest of the other session.
+MACHINE_LOCK = Path("/tmp/callproof-tests-machine.lock")
+TURNSTILE_LOCK = Path("/tmp/callproof-tests-turnstile.lock")
 
 
 @pytest.fixture(autouse=True)
-def _heavy_tests_take_turns(request):
-    if request.node.get_closest_marker("heavy") is None:
-        yield
+def _heavy_tests_have_the_machine_to_themselves(request):
+    if not any(request.node.get_closest_marker(layer) for layer in ("peers", "sip_engine", "e2e")):
+        yield  # the unit layer measures no time and starts nothing: it never waits
         return
-    with open(HEAVY_LOCK, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the session dies
+    heavy = request.node.get_closest_marker("heavy") is not None
+    # Both locks are released when their file closes, or when the session dies.
+    with open(MACHINE_LOCK, "a") as machine:
+        with open(TURNSTILE_LOCK, "a") as turnstile:
+            fcntl.flock(turnstile, fcntl.LOCK_EX)
+            fcntl.flock(machine, fcntl.LOCK_EX if heavy else fcntl.LOCK_SH)
         yield

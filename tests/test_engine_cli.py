@@ -183,6 +183,7 @@ def cached_default_engine_or_skip() -> None:
         pytest.skip("the default engine is not in this machine's cache (`make engine` builds it, ~3 minutes)")
 
 
+@pytest.mark.heavy  # the build ends with the self-check, whose limits are a few tens of ms
 def test_build_installs_over_the_wheel_and_uninstall_brings_it_back(scratch: Scratch) -> None:
     source = debian_source_or_skip()
     cached = engine_build.cached_engine(engine_build.cache_key(source, BuildConfig())) is not None

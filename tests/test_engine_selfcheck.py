@@ -87,6 +87,7 @@ def test_the_child_refuses_a_folder_without_an_engine(tmp_path: Path) -> None:
 
 
 @pytest.mark.sip_engine
+@pytest.mark.heavy  # its limits are a few tens of ms
 def test_the_installed_engine_passes_its_self_check_with_real_calls() -> None:
     if not engine_install.is_installed():
         pytest.skip("no built engine is installed in this environment (`callproof engine build`)")

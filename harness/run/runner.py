@@ -64,7 +64,7 @@ from callproof.harness.scenario.model import Permits, Scenario
 from callproof.reports import layout
 from callproof.reports.records import RecordsError, load_calls, read_jsonl
 from callproof.sip.errors import EngineError
-from callproof.sip.pool import EnginePool
+from callproof.sip.pool import EnginePool, stop_pools
 from callproof.sip.records import CallRecord
 from callproof.sip.settings import CallSpec
 
@@ -447,8 +447,7 @@ class Run:
         if self._control is not None:
             # Its calls were hung up with the load's (they share the caller engines): records only.
             self._control.stop(drain_s=HANG_UP_WAIT_S)
-        for pool in self._pools:
-            pool.stop()
+        stop_pools(self._pools)
         if self.folder is not None and self._pools:
             self._own_sockets_event()
         for fleet in self._fleets:

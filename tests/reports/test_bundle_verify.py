@@ -14,6 +14,9 @@ from callproof.reports.errors import ReportInputError
 from callproof.reports.keys import TrustedKey
 from tests.cli import callproof
 
+# Its live tests run the CLI on files: no pjsua2 (make test runs them in the built engine's pass).
+pytestmark = pytest.mark.engine_free
+
 EVIDENCE_DOC = Path(__file__).resolve().parents[2] / "docs" / "evidence-bundle.md"  # the buyers' page
 
 

@@ -24,7 +24,9 @@ from callproof.harness.verdict.summary import summarize
 from callproof.reports import keys, layout, manifest, sign
 from callproof.sip.engine.info import without_local_paths
 
-pytestmark = pytest.mark.e2e  # `callproof report` and `verify` in child processes (tests/markers.py)
+# `callproof report` and `verify` in child processes (tests/markers.py), and `run` refusing a
+# scenario before any engine starts.
+pytestmark = [pytest.mark.e2e, pytest.mark.engine_free]
 
 VICTIM_BYTES = b"a file of the receiver's, outside the bundle\n"
 

@@ -61,6 +61,11 @@ CONDITIONS = {
 }
 
 
+@pytest.fixture(scope="module")
+def trial_results(prompts):
+    return list(trials(prompts))  # two tests read them; each trial costs a correlation
+
+
 def trials(prompts):
     """(condition, expected prompt, prompt really played, delay, match): for each condition and prompt played
     (after the tail of another, as a menu follows a greeting), one genuine trial and four impostors (the
@@ -79,9 +84,9 @@ def trials(prompts):
                 yield label, expected, played, delay, match
 
 
-def test_false_accept_and_false_reject_rates(prompts, capsys):
+def test_false_accept_and_false_reject_rates(trial_results, capsys):
     genuine, impostor = [], []
-    for label, expected, played, delay, match in trials(prompts):
+    for label, expected, played, delay, match in trial_results:
         (genuine if expected == played else impostor).append((label, expected, played, delay, match))
     false_reject = [t for t in genuine if not t[4].heard]
     false_accept = [t for t in impostor if t[4].heard]
@@ -97,10 +102,10 @@ def test_false_accept_and_false_reject_rates(prompts, capsys):
     assert highest <= h.MATCH_THRESHOLD - 0.2
 
 
-def test_time_to_prompt_is_where_the_prompt_was_put(prompts):
+def test_time_to_prompt_is_where_the_prompt_was_put(prompts, trial_results):
     """The start found is the prompt's first sound: its WAV's leading silence is not part of it."""
     errors_ms = []
-    for label, expected, played, delay, match in trials(prompts):
+    for label, expected, played, delay, match in trial_results:
         if expected != played or CONDITIONS[label].get("slips"):
             continue
         first, _ = h.audible_span(prompts[played])

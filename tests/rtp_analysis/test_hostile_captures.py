@@ -22,6 +22,9 @@ from callproof.rtp_analysis.errors import CaptureError
 from callproof.rtp_analysis.pcap import parse_frames
 from tests.rtp_analysis import capgen
 
+# Its live tests run the CLI on files: no pjsua2 (make test runs them in the built engine's pass).
+pytestmark = pytest.mark.engine_free
+
 A, B = "192.0.2.10", "198.51.100.20"
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from callproof.harness.run.ports import pjsua_range
-from callproof.sip.pool import EnginePool
+from callproof.sip.pool import EnginePool, stop_pools
 from callproof.sip.settings import EngineSettings
 from tests.peers import sipp
 
@@ -51,8 +51,7 @@ class Engines:
         return pool
 
     def stop_all(self) -> None:
-        for pool in self.pools:
-            pool.stop()
+        stop_pools(self.pools)
 
     def _placed(self, settings: EngineSettings) -> EngineSettings:
         default = EngineSettings()
