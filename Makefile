@@ -61,12 +61,13 @@ typecheck: install
 # The unit layer loads no pjsua2 and measures no time, so it runs while the engine
 # builds and mypy checks (its report follows theirs). Then the live layers in two
 # passes side by side: on the PyPI wheel, and the SIP engine tests again on the built
-# engine (its report follows the wheel's); the live tests that load no pjsua2 at all
-# (engine_free) run once, in the built engine's pass, the shorter one. A heavy test has
-# the machine to itself, the other tests of both passes share it (tests/conftest.py).
-# CALLPROOF_ENGINE is read when the interpreter starts (sip/engine/install.py), so it
-# also reaches every worker process. Where pjsua2-python has no wheel for the Python
-# (3.13, Debian 13's), the built engine is the only pjsua2: one pass of the live layers.
+# engine (its report follows the wheel's); the live tests whose outcome does not depend
+# on the engine (any_engine) run once, in the built engine's pass, which has fewer tests.
+# A heavy test has the machine to itself, the other tests of both passes share it
+# (tests/conftest.py). CALLPROOF_ENGINE is read when the interpreter starts
+# (sip/engine/install.py), so it also reaches every worker process. Where pjsua2-python
+# has no wheel for the Python (3.13, Debian 13's), the built engine is the only pjsua2:
+# one pass of the live layers.
 LIVE := peers or sip_engine or e2e
 test: debian-packages install
 	mkdir -p build
@@ -75,8 +76,8 @@ test: debian-packages install
 	wait $$unit; unit=$$?; cat build/unit.log; \
 	[ $$built -eq 0 ] && [ $$unit -eq 0 ]
 	if $(BIN)/python -c 'import importlib.metadata as m; m.version("pjsua2-python")' 2>/dev/null; then \
-		CALLPROOF_ENGINE=built $(BIN)/python -m pytest -m "sip_engine or (engine_free and ($(LIVE)))" > build/built.log 2>&1 & built=$$!; \
-		CALLPROOF_ENGINE=wheel $(BIN)/python -m pytest -m "($(LIVE)) and not engine_free"; wheel=$$?; \
+		CALLPROOF_ENGINE=built $(BIN)/python -m pytest -m "sip_engine or (any_engine and ($(LIVE)))" > build/built.log 2>&1 & built=$$!; \
+		CALLPROOF_ENGINE=wheel $(BIN)/python -m pytest -m "($(LIVE)) and not any_engine"; wheel=$$?; \
 		wait $$built; built=$$?; echo "--- the built engine's pass:"; cat build/built.log; \
 		[ $$wheel -eq 0 ] && [ $$built -eq 0 ]; \
 	else \

@@ -2,7 +2,7 @@
 
 `make test` runs the live layers with `CALLPROOF_ENGINE=wheel` (the PyPI wheel, even
 if a built engine is installed) and, side by side, the `sip_engine` tests again (and
-the live tests that load no pjsua2, `engine_free`) with `CALLPROOF_ENGINE=built`; on a
+the live tests whose outcome no engine changes, `any_engine`) with `CALLPROOF_ENGINE=built`; on a
 Python the wheel does not exist for (3.13), the live layers once with
 `CALLPROOF_ENGINE=built`. The variable is read by the built engine's .pth at interpreter
 start (callproof.sip.engine.install), so it must be set before pytest starts; it also

@@ -27,7 +27,7 @@ from tests.peers.kamailio import (
 from tests.peers.net import free_port
 from tests.waiting import wait_until
 
-pytestmark = [pytest.mark.peers, pytest.mark.engine_free]  # SIPp and Kamailio only
+pytestmark = [pytest.mark.peers, pytest.mark.any_engine]  # SIPp and Kamailio only
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ from callproof.reports.errors import ReportInputError
 from callproof.reports.keys import TrustedKey
 from tests.cli import callproof
 
-# Its live tests run the CLI on files: no pjsua2 (make test runs them in the built engine's pass).
-pytestmark = pytest.mark.engine_free
+# Its live tests run the CLI on files and load no pjsua2 (make test runs them once, in the built engine's pass).
+pytestmark = pytest.mark.any_engine
 
 EVIDENCE_DOC = Path(__file__).resolve().parents[2] / "docs" / "evidence-bundle.md"  # the buyers' page
 

@@ -26,7 +26,7 @@ from callproof.sip.engine.info import without_local_paths
 
 # `callproof report` and `verify` in child processes (tests/markers.py), and `run` refusing a
 # scenario before any engine starts.
-pytestmark = [pytest.mark.e2e, pytest.mark.engine_free]
+pytestmark = [pytest.mark.e2e, pytest.mark.any_engine]
 
 VICTIM_BYTES = b"a file of the receiver's, outside the bundle\n"
 

@@ -22,8 +22,8 @@ from callproof.sip.uri import redact
 from tests.cli import callproof
 from tests.reports.synthetic_run import PASSWORD, make_run
 
-# Its live tests run the CLI on files: no pjsua2 (make test runs them in the built engine's pass).
-pytestmark = pytest.mark.engine_free
+# Its live tests run the CLI on files and load no pjsua2 (make test runs them once, in the built engine's pass).
+pytestmark = pytest.mark.any_engine
 
 
 def test_manifest_lists_every_file_and_the_facts_of_the_run(built_en, signing_key):

@@ -22,8 +22,8 @@ from callproof.rtp_analysis.errors import CaptureError
 from callproof.rtp_analysis.pcap import parse_frames
 from tests.rtp_analysis import capgen
 
-# Its live tests run the CLI on files: no pjsua2 (make test runs them in the built engine's pass).
-pytestmark = pytest.mark.engine_free
+# Its live tests run the CLI on files and load no pjsua2 (make test runs them once, in the built engine's pass).
+pytestmark = pytest.mark.any_engine
 
 A, B = "192.0.2.10", "198.51.100.20"
 

@@ -12,7 +12,7 @@ from tests.cli import callproof, start_callproof
 from tests.peers.net import free_port
 from tests.run.helpers import assert_verdict, read_calls, scenario_file
 
-pytestmark = [pytest.mark.peers, pytest.mark.e2e]  # SIPp and `callproof run` (tests/markers.py)
+pytestmark = [pytest.mark.peers, pytest.mark.e2e, pytest.mark.any_engine]  # SIPp and `callproof run` (tests/markers.py)
 
 
 def arrivals(path, uri, *, duration, sla):

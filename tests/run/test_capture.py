@@ -18,6 +18,8 @@ from tests.reports.synthetic_run import make_run
 from tests.run.helpers import read_calls, scenario_file
 from tests.waiting import wait_until
 
+pytestmark = pytest.mark.any_engine  # what a capture holds does not depend on the engine (make test: the built pass)
+
 
 def _capturing_scenario(tmp_path, seconds=None, **sections):
     return scenario_file(tmp_path / "capture.yaml", "embedded", sla={},

@@ -18,7 +18,7 @@ from tests.peers.net import free_port
 from tests.run.helpers import read_calls, scenario_file, unexplained_problems
 from tests.waiting import wait_until
 
-pytestmark = [pytest.mark.peers, pytest.mark.e2e]  # SIPp and `callproof run` (tests/markers.py)
+pytestmark = [pytest.mark.peers, pytest.mark.e2e, pytest.mark.any_engine]  # SIPp and `callproof run` (tests/markers.py)
 
 SECRET = "distributed-test-secret-0123456789abcdef"
 

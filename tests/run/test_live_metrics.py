@@ -23,7 +23,7 @@ from tests.peers.prometheus import start_prometheus
 from tests.run.helpers import read_calls, scenario_file
 from tests.waiting import wait_until
 
-pytestmark = pytest.mark.e2e  # `callproof run` (tests/markers.py)
+pytestmark = [pytest.mark.e2e, pytest.mark.any_engine]  # `callproof run` (tests/markers.py)
 
 EMBEDDED = {"agents": {"count": 6, "ring_delay_s": 0.1}}
 CHROMIUM = shutil.which("chromium")

@@ -28,7 +28,8 @@ from tests.cli import callproof
 from tests.peers.kamailio import DEFAULT_REALM, kamailio_factory  # noqa: F401
 from tests.run.helpers import read_calls, sla_lines, write_scenario
 
-pytestmark = [pytest.mark.peers, pytest.mark.e2e]  # Kamailio and `callproof run` (tests/markers.py)
+# Kamailio and `callproof run` (tests/markers.py); queue figures do not depend on the engine.
+pytestmark = [pytest.mark.peers, pytest.mark.e2e, pytest.mark.any_engine]
 
 SEED = 1757
 WAITS = TalkTime("exponential", mean_s=1.5, max_s=8.0)

@@ -18,7 +18,7 @@ from callproof.harness.scenario.loader import load_scenario
 from callproof.harness.scenario.model import Scenario
 from tests.peers.net import free_port, wait_bound
 
-pytestmark = [pytest.mark.peers, pytest.mark.engine_free]
+pytestmark = [pytest.mark.peers, pytest.mark.any_engine]
 
 UAC = Path(__file__).resolve().parent / "uac_route_set.xml"
 
