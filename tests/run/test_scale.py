@@ -53,7 +53,11 @@ def run_beside(busy: dict | None, *args: str) -> subprocess.CompletedProcess:
         except TimeoutError:
             run.kill()
             raise
-    stdout, stderr = run.communicate(timeout=400)
+    try:
+        stdout, stderr = run.communicate(timeout=400)
+    except subprocess.TimeoutExpired:
+        run.kill()  # stopped by PID, like the busy processes
+        raise
     return subprocess.CompletedProcess(run.args, run.returncode, stdout, stderr)
 
 
