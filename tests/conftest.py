@@ -166,7 +166,7 @@ TURNSTILE_LOCK = Path("/tmp/callproof-tests-turnstile.lock")
 
 @pytest.fixture(autouse=True)
 def _heavy_tests_have_the_machine_to_themselves(request):
-    if not any(request.node.get_closest_marker(layer) for layer in ("peers", "sip_engine", "e2e")):
+    if not any(request.node.get_closest_marker(layer) for layer in markers.LIVE_LAYERS):
         yield  # the unit layer measures no time and starts nothing: it never waits
         return
     heavy = request.node.get_closest_marker("heavy") is not None

@@ -22,6 +22,7 @@ import shlex
 from pathlib import Path
 from typing import Sequence
 
+LIVE_LAYERS = ("peers", "sip_engine", "e2e")  # what `make unit` leaves out
 PEER_PROGRAMS = frozenset({"sipp", "kamailio", "baresip", "rtpengine", "dumpcap", "tcpdump", "prometheus"})
 ENGINE_MODULES = frozenset({"callproof.sip.worker", "callproof.sip.engine.info"})
 CLI_MODULE = "callproof.harness.cli"

@@ -34,14 +34,15 @@ LOADS = {  # busy processes bounded in time (they end by themselves), stopped by
 }
 
 
-def run_beside(busy: dict | None, *args: str) -> subprocess.CompletedProcess:
-    """`callproof *args` with the busy processes beside it from before its engines start until they
+def run_beside(busy: dict | None, scenario: Path, out: Path) -> subprocess.CompletedProcess:
+    """`callproof run` with the busy processes beside it from before its engines start until they
     have stopped (the own_sockets event): the summary and the report after that are not the load's
     (with them under busy processes at a higher priority, the test took 120-130 s on the wheel; 82 s
     without)."""
+    args = ("run", str(scenario), "--out", str(out), "--quiet")
     if busy is None:
         return callproof(*args, timeout=400)
-    events = Path(args[args.index("--out") + 1]) / "events.jsonl"
+    events = out / "events.jsonl"
     with CpuHogs(**busy, seconds=120):
         run = start_callproof(*args)
 
@@ -81,7 +82,7 @@ def test_200_calls_and_probes_pass_or_are_invalid_with_the_reason_never_fail(tmp
                          probes={"call_interval_s": 3, "options_interval_s": None, "call_talk_s": 2},
                          sla={"answer_rate_min": 0.95, "loss_p95_max": 0.01})
     far_before = echo.socket_drops()
-    result = run_beside(LOADS[load], "run", str(path), "--out", str(out), "--quiet")
+    result = run_beside(LOADS[load], path, out)
     assert (out / "summary.json").is_file(), (result.returncode, result.stderr)
     summary = json.loads((out / "summary.json").read_text())
     generator = summary["generator"]

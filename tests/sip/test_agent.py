@@ -11,7 +11,7 @@ from callproof.sip.records import Failure
 from callproof.sip.settings import AgentSpec, CallSpec, DtmfStep, EngineSettings
 from tests.waiting import wait_until
 
-pytestmark = pytest.mark.sip_engine  # also run on the built engine (make test, second pass)
+pytestmark = pytest.mark.sip_engine  # on both engines (make test)
 
 
 def agent_uri(pool, transport: str = "udp") -> str:

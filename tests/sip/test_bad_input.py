@@ -12,7 +12,7 @@ from callproof.sip.records import Failure
 from callproof.sip.settings import AgentSpec, CallSpec, EngineSettings
 from tests.peers.net import free_port
 
-pytestmark = pytest.mark.sip_engine  # also run on the built engine (make test, second pass)
+pytestmark = pytest.mark.sip_engine  # on both engines (make test)
 
 
 def test_a_silent_target_times_out_at_the_ring_timeout(engines):

@@ -7,7 +7,7 @@ import pytest
 from callproof.sip.records import Failure
 from callproof.sip.settings import CallSpec, EngineSettings
 
-# Also run on the built engine (make test, second pass); every call goes to SIPp.
+# On both engines (make test); every call goes to SIPp.
 pytestmark = [pytest.mark.sip_engine, pytest.mark.peers]
 
 

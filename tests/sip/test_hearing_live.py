@@ -25,7 +25,7 @@ from tests.peers.relay import LossyRelay
 from tests.sip.test_agent import agent_uri
 from tests.speech import speech_wav, write_wav
 
-# Also run on the built engine (make test, second pass). The tests that time a prompt to TOLERANCE_MS
+# On both engines (make test). The tests that time a prompt to TOLERANCE_MS
 # are heavy: they have the machine to themselves (tests/conftest.py).
 pytestmark = pytest.mark.sip_engine
 

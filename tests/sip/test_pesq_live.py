@@ -20,7 +20,7 @@ from callproof.sip.pool import stop_pools
 from callproof.sip.settings import AgentSpec, CallSpec, EngineSettings, MediaSettings
 from tests.peers.relay import LossyRelay
 
-# Also run on the built engine (make test, second pass): the agent sends as soon as it
+# On both engines (make test): the agent sends as soon as it
 # answers, before the caller's stream reads its socket, which once cost 2.12.1 a 500 ms
 # media-thread sleep (sip/pjproject/patches/0003-media-poll-timeout.patch).
 pytestmark = [pytest.mark.sip_engine, pytest.mark.heavy]

@@ -22,7 +22,7 @@ from callproof.sip.engine.install import install_dir
 from callproof.sip.settings import MediaSettings
 from tests.sip.test_pesq_live import TEXT, VOICE, call_and_score
 
-pytestmark = [pytest.mark.sip_engine, pytest.mark.heavy]  # both engines (make test's second pass: the built one)
+pytestmark = [pytest.mark.sip_engine, pytest.mark.heavy]  # both engines (make test)
 
 # The bridge's resampling and a wideband codec's coding leave a clean call below P.862.2's
 # ceiling (4.64 for identical signals); seen here on 2 busy cores: G.722 4.01 on both

@@ -10,7 +10,7 @@ from callproof.sip.settings import AccountSpec, AgentSpec, CallSpec, EngineSetti
 from tests.peers.kamailio import DEFAULT_AGENT_PASSWORD, DEFAULT_REALM, kamailio_factory  # noqa: F401
 from tests.waiting import wait_until
 
-pytestmark = pytest.mark.sip_engine  # also run on the built engine (make test, second pass)
+pytestmark = pytest.mark.sip_engine  # on both engines (make test)
 
 
 @pytest.fixture(scope="module")
