@@ -84,7 +84,7 @@ def smooth16_groups(x: np.ndarray, groups: Groups) -> np.ndarray:
     carry_in = np.zeros(block_group.size)
     decay = _R**_BLOCK
     by_rank = np.argsort(block_rank, kind="stable")
-    rank_edges = np.searchsorted(block_rank[by_rank], np.arange(int(blocks_per_group.max()) + 1 if len(groups) else 1))
+    rank_edges = np.searchsorted(block_rank[by_rank], np.arange(int(np.max(blocks_per_group, initial=0)) + 1))
     for rank in range(1, rank_edges.size - 1):
         now = by_rank[rank_edges[rank] : rank_edges[rank + 1]]
         carry_in[now] = carry_in[now - 1] * decay + block_last[now - 1]
