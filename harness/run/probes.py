@@ -108,17 +108,19 @@ class Prober:
         self.out = out
         self._greenlets: list[gevent.Greenlet] = []
         self._calls = gevent.pool.Group()
+        self._options = gevent.pool.Group()  # OPTIONS in flight: one a target ignores is held 2 s
 
     def start(self) -> None:
         if self.call_interval_s and self.pool is not None:
-            self._greenlets.append(gevent.spawn(self._every, self.call_interval_s, self._probe_call))
+            self._greenlets.append(gevent.spawn(self._every, self.call_interval_s, self._probe_call, self._calls))
         if self.options_interval_s:
-            self._greenlets.append(gevent.spawn(self._every, self.options_interval_s, self._probe_options))
+            self._greenlets.append(gevent.spawn(self._every, self.options_interval_s, self._probe_options,
+                                                self._options))
 
-    def _every(self, interval_s: float, action: Callable[[], None]) -> None:
+    def _every(self, interval_s: float, action: Callable[[], None], group: gevent.pool.Group) -> None:
         due = time.monotonic()
         while True:
-            gevent.spawn(action)  # a slow answer never delays the next probe
+            group.spawn(action)  # a slow answer never delays the next probe; stop() sees every one
             due += interval_s
             gevent.sleep(max(0.0, due - time.monotonic()))
 
@@ -131,7 +133,6 @@ class Prober:
         except EngineError as exc:  # every probe slot busy: the prober's own trouble, said so
             self.out.write({"kind": "call", "at_utc": at_utc, "record": None, "error": str(exc)})
             return
-        self._calls.add(gevent.getcurrent())
         try:
             record = pending.wait_record()
         except EngineError as exc:
@@ -149,7 +150,13 @@ class Prober:
         callproof.harness.run.runner)."""
         for greenlet in self._greenlets:
             greenlet.kill()
-        if self._calls.join(timeout=grace_s):
+        # An OPTIONS still waiting for its answer gets the calls' grace at most, then is dropped
+        # unrecorded: probes.jsonl closes after this, and an answer after the run is not the run's.
+        deadline = time.monotonic() + grace_s
+        calls_ended = self._calls.join(timeout=grace_s)
+        self._options.join(timeout=max(0.0, deadline - time.monotonic()))
+        self._options.kill()
+        if calls_ended:
             return
         if self.pool is not None:
             self.pool.hang_up_all()

@@ -6,13 +6,16 @@ depends on the machine's load, which a test cannot control.
 
 from __future__ import annotations
 
+import io
 import socket
 import threading
 import time
 
 import gevent
+import gevent.socket
 import pytest
 
+from callproof.harness.run import probes as probes_module
 from callproof.harness.run.probes import Prober, send_options
 from callproof.harness.run.recorder import JsonLines
 from callproof.sip.settings import CallSpec
@@ -126,3 +129,31 @@ def test_options_to_a_server_that_hangs_up_says_so():
         hanging_up.join(5.0)
         server.close()
     assert result == {"code": None, "rtt_ms": None, "reason": "the server closed the connection"}
+
+
+def test_an_options_probe_unanswered_at_the_stop_writes_nothing_after_it(tmp_path, monkeypatch):
+    """The run closes probes.jsonl right after stop(): an OPTIONS still waiting then is dropped. (It
+    used to write on its answer or its timeout, 2 s later, into the closed file: a traceback at the
+    end of a run against a UAS that ignores OPTIONS, seen with SIPp 3.7.)"""
+    errors = io.StringIO()
+    monkeypatch.setattr(gevent.get_hub(), "exception_stream", errors)
+    monkeypatch.setattr(probes_module, "socket", gevent.socket)  # as in a run, which Locust monkey-patches
+    server = gevent.socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 0))
+    server.settimeout(10.0)
+    out = JsonLines(tmp_path / "probes.jsonl")
+    probing = Prober(pool=None, make_spec=None, uri=f"sip:probe@127.0.0.1:{server.getsockname()[1]}",
+                     transport="udp", call_interval_s=None, options_interval_s=60.0, out=out)
+    try:
+        probing.start()
+        _, sender = server.recvfrom(65535)  # the OPTIONS, not answered yet
+        started = time.monotonic()
+        probing.stop(grace_s=0.1, hang_up_wait_s=1.0)
+        assert time.monotonic() - started < 1.0  # the grace, not the OPTIONS' own 2 s timeout
+        out.close()
+        server.sendto(b"SIP/2.0 200 OK\r\n\r\n", sender)  # the answer comes after the run
+        gevent.sleep(0.3)
+    finally:
+        server.close()
+    assert errors.getvalue() == ""
+    assert json_lines(out.path) == []
