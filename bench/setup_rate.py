@@ -65,7 +65,7 @@ def step_verdict(row: dict) -> dict:
         why = f"{row['calls'] - row['answered']} calls not answered"
     elif row["srd_ms"]["p95"] is None or row["srd_ms"]["p95"] >= SRD_P95_LIMIT_MS:
         why = f"SRD p95 {row['srd_ms']['p95']} ms"
-    elif row["achieved_cps"] * RATE_SLACK < row["rate"]:
+    elif row["achieved_cps"] is None or row["achieved_cps"] * RATE_SLACK < row["rate"]:
         why = f"INVITEs at {row['achieved_cps']} cps"
     elif row.get("lost_ours", 0) > 0:
         why = f"{row['lost_ours']} packets lost on our side"
@@ -191,14 +191,35 @@ def run_sipp_uac(rate: int, seconds: float, talk_s: float, workdir: Path) -> dic
 # -- the climb -----------------------------------------------------------------------------------
 
 
+def positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not greater than 0")
+    return value
+
+
+def rates(text: str) -> list[int]:
+    """Calls per second, rising: "50,100,150"."""
+    try:
+        values = [int(r) for r in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of whole calls per second, e.g. 50,100") from None
+    if any(v < 2 for v in values) or values != sorted(values):
+        raise argparse.ArgumentTypeError(f"{text!r}: rates of at least 2 calls per second, rising")
+    return values
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--engines", default="built,sipp", help="built, wheel, sipp (default: built,sipp)")
-    parser.add_argument("--rates", default="50,100,150,200,250,300", help="calls per second, rising")
-    parser.add_argument("--seconds", type=float, default=15.0, help="seconds of arrivals at each rate")
-    parser.add_argument("--talk", type=float, default=5.0, help="talk time of each call, s")
+    parser.add_argument("--engines", default="built,sipp", help="built, wheel, sipp, comma-separated")
+    parser.add_argument("--rates", type=rates, default="50,100,150,200,250,300", help="calls per second, rising")
+    parser.add_argument("--seconds", type=positive, default=15.0, help="seconds of arrivals at each rate")
+    parser.add_argument("--talk", type=positive, default=5.0, help="talk time of each call, s")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args()
+    unknown = set(args.engines.split(",")) - {"built", "wheel", "sipp"}
+    if unknown:
+        parser.error(f"--engines: {', '.join(sorted(unknown))} is not built, wheel or sipp")
     from callproof.sip.engine.install import is_installed
 
     rows = []
@@ -207,7 +228,7 @@ def main() -> int:
             if engine == "built" and not is_installed():
                 print("built engine: not installed (callproof engine build); the wheel instead", file=sys.stderr)
                 engine = "wheel"
-            for rate in (int(r) for r in args.rates.split(",")):
+            for rate in args.rates:
                 workdir = Path(tmp) / f"{engine}-{rate}"
                 workdir.mkdir()
                 row = run_sipp_uac(rate, args.seconds, args.talk, workdir) if engine == "sipp" else \
